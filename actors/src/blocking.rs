@@ -1,0 +1,53 @@
+//! CPU-heavy work (password hashing, image codecs) runs on tokio's blocking threads, and
+//! a semaphore bounds how many run at once so a burst cannot take every core from the
+//! async runtime that serves other requests.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+#[derive(Clone, Debug)]
+pub struct BlockingPool {
+    permits: Arc<Semaphore>,
+    size: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("blocking task failed: {0}")]
+pub struct BlockingError(String);
+
+impl BlockingPool {
+    pub fn new(size: usize) -> Self {
+        let size = size.max(1);
+        Self {
+            permits: Arc::new(Semaphore::new(size)),
+            size,
+        }
+    }
+
+    /// Half the cores (at least one): the other half stays free for the runtime.
+    pub fn default_size() -> usize {
+        std::thread::available_parallelism()
+            .map(|n| (n.get() / 2).max(1))
+            .unwrap_or(1)
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    pub async fn run<T, F>(&self, work: F) -> Result<T, BlockingError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| BlockingError(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| BlockingError(e.to_string()))
+    }
+}

@@ -1,0 +1,213 @@
+//! The session domain: users, refresh tokens, password hashing, JWT issue and verify.
+//! Requests run on a keyed pool of workers (key = the account), so one account's
+//! requests are ordered while different accounts proceed in parallel.
+
+pub mod domain;
+pub mod error;
+pub mod messages;
+pub mod password;
+pub mod service;
+pub mod throttle;
+pub mod tokens;
+
+use std::{sync::Arc, time::Duration};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+pub use domain::{Email, Password, Role, Username, ValidationError};
+pub use error::SessionError;
+pub use messages::*;
+pub use password::{Argon2Cost, PasswordHasher};
+pub use service::SessionContext;
+pub use tokens::{Claims, TokenKeys};
+
+use crate::{
+    blocking::BlockingPool,
+    supervisor::{KeyedPool, SupervisorMsg},
+};
+use throttle::{LoginThrottle, ThrottlePolicy};
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub refresh_ttl: Duration,
+    pub rotate_refresh_tokens: bool,
+    /// Lower-cased.
+    pub admin_emails: Vec<String>,
+    pub max_failed_logins: u32,
+    pub lockout: Duration,
+    pub workers: usize,
+}
+
+impl SessionConfig {
+    pub fn is_admin_email(&self, email: &str) -> bool {
+        self.admin_emails.iter().any(|admin| admin == email)
+    }
+}
+
+type Reply<T> = RpcReplyPort<Result<T, SessionError>>;
+
+pub enum SessionMsg {
+    Register(RegisterCmd, Reply<Registered>),
+    Login(LoginCmd, Reply<LoginGrant>),
+    Refresh(RefreshCmd, Reply<RefreshGrant>),
+    Logout(LogoutCmd, Reply<()>),
+    /// Makes the worker panic, so tests can watch the supervisor replace it.
+    #[cfg(feature = "fault-injection")]
+    Crash,
+}
+
+pub struct SessionWorker;
+
+pub struct SessionWorkerState {
+    ctx: Arc<SessionContext>,
+    throttle: LoginThrottle,
+}
+
+impl Actor for SessionWorker {
+    type Msg = SessionMsg;
+    type State = SessionWorkerState;
+    type Arguments = Arc<SessionContext>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        ctx: Arc<SessionContext>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let policy = ThrottlePolicy {
+            max_failures: ctx.config.max_failed_logins,
+            window: ctx.config.lockout,
+        };
+        Ok(SessionWorkerState {
+            ctx,
+            throttle: LoginThrottle::new(policy),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let ctx = state.ctx.clone();
+        // A caller that gave up (timeout) dropped its port; nothing to do about that.
+        match message {
+            SessionMsg::Register(cmd, reply) => {
+                let _ = reply.send(service::register(&ctx, cmd).await);
+            }
+            SessionMsg::Login(cmd, reply) => {
+                let _ = reply.send(service::login(&ctx, &mut state.throttle, cmd).await);
+            }
+            SessionMsg::Refresh(cmd, reply) => {
+                let _ = reply.send(service::refresh(&ctx, cmd).await);
+            }
+            SessionMsg::Logout(cmd, reply) => {
+                let _ = reply.send(service::logout(&ctx, cmd).await);
+            }
+            #[cfg(feature = "fault-injection")]
+            SessionMsg::Crash => panic!("session worker crash requested by a test"),
+        }
+        Ok(())
+    }
+}
+
+/// How the rest of the node talks to the session domain.
+#[derive(Clone)]
+pub struct SessionClient {
+    pool: KeyedPool<SessionMsg>,
+    keys: TokenKeys,
+    db: DatabaseConnection,
+}
+
+impl SessionClient {
+    pub async fn start(
+        supervisor: &ActorRef<SupervisorMsg>,
+        db: DatabaseConnection,
+        keys: TokenKeys,
+        argon2: Argon2Cost,
+        hashing: BlockingPool,
+        config: SessionConfig,
+    ) -> Result<Self, String> {
+        service::promote_admin_emails(&db, &config.admin_emails)
+            .await
+            .map_err(|e| e.to_string())?;
+        let hasher = PasswordHasher::new(argon2, hashing)
+            .await
+            .map_err(|e| e.to_string())?;
+        let workers = config.workers;
+        let ctx = Arc::new(SessionContext {
+            db: db.clone(),
+            hasher,
+            keys: keys.clone(),
+            config,
+        });
+        let pool = KeyedPool::start(
+            supervisor,
+            "session",
+            workers,
+            Duration::from_secs(30),
+            move || (SessionWorker, ctx.clone()),
+        )
+        .await?;
+        Ok(Self { pool, keys, db })
+    }
+
+    pub async fn register(&self, cmd: RegisterCmd) -> Result<Registered, SessionError> {
+        let key = cmd.email.clone();
+        self.pool
+            .call(&key, |reply| SessionMsg::Register(cmd.clone(), reply))
+            .await?
+    }
+
+    pub async fn login(&self, cmd: LoginCmd) -> Result<LoginGrant, SessionError> {
+        let key = cmd.email.clone();
+        self.pool
+            .call(&key, |reply| SessionMsg::Login(cmd.clone(), reply))
+            .await?
+    }
+
+    pub async fn refresh(&self, cmd: RefreshCmd) -> Result<RefreshGrant, SessionError> {
+        let key = tokens::refresh_token_digest(&cmd.refresh_token);
+        self.pool
+            .call(&key, |reply| SessionMsg::Refresh(cmd.clone(), reply))
+            .await?
+    }
+
+    pub async fn logout(&self, cmd: LogoutCmd) -> Result<(), SessionError> {
+        let key = cmd.user_id;
+        self.pool
+            .call(&key, |reply| SessionMsg::Logout(cmd.clone(), reply))
+            .await?
+    }
+
+    /// Verification is pure computation on the shared key, so it runs in the caller's
+    /// task instead of queueing behind password hashing in a worker.
+    pub fn verify(&self, access_token: &str) -> Result<Claims, SessionError> {
+        self.keys.verify(access_token)
+    }
+
+    /// Roles are read from the database, not the token, so a grant or revoke takes
+    /// effect at once.
+    pub async fn role_of(&self, user_id: Uuid) -> Result<Role, SessionError> {
+        service::role_of(&self.db, user_id).await
+    }
+
+    pub fn workers(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Makes the worker serving `key` panic and returns its id.
+    #[cfg(feature = "fault-injection")]
+    pub fn crash_worker_for(&self, key: &impl std::hash::Hash) -> ractor::ActorId {
+        let worker = self.pool.worker_for(key);
+        let _ = worker.cast(SessionMsg::Crash);
+        worker.get_id()
+    }
+
+    #[cfg(feature = "fault-injection")]
+    pub fn worker_id_for(&self, key: &impl std::hash::Hash) -> ractor::ActorId {
+        self.pool.worker_for(key).get_id()
+    }
+}

@@ -1,0 +1,289 @@
+//! The session domain's database work. Called by the session workers, and by the CLI
+//! for administration (`folio admin grant`).
+
+use chrono::Utc;
+use folio_entities::{refresh_tokens, users};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ExprTrait, Set, SqlErr, TransactionTrait,
+    sea_query::{Expr, Func},
+};
+use uuid::Uuid;
+
+use super::{
+    SessionConfig,
+    domain::{Email, Role},
+    error::SessionError,
+    messages::*,
+    password::PasswordHasher,
+    throttle::LoginThrottle,
+    tokens::{TokenKeys, new_refresh_token, refresh_expiry, refresh_token_digest},
+};
+
+/// Everything a session worker needs; shared by all workers of a node.
+pub struct SessionContext {
+    pub db: DatabaseConnection,
+    pub hasher: PasswordHasher,
+    pub keys: TokenKeys,
+    pub config: SessionConfig,
+}
+
+async fn find_by_username<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+) -> Result<Option<users::Model>, SessionError> {
+    Ok(users::Entity::find()
+        .filter(Expr::expr(Func::lower(Expr::col(users::Column::Username))).eq(username.to_lowercase()))
+        .one(db)
+        .await?)
+}
+
+async fn find_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &Email,
+) -> Result<Option<users::Model>, SessionError> {
+    Ok(users::Entity::find()
+        .filter(users::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?)
+}
+
+pub async fn register(ctx: &SessionContext, cmd: RegisterCmd) -> Result<Registered, SessionError> {
+    if find_by_username(&ctx.db, cmd.username.as_str()).await?.is_some() {
+        return Err(SessionError::UsernameTaken);
+    }
+    if find_by_email(&ctx.db, &cmd.email).await?.is_some() {
+        return Err(SessionError::EmailTaken);
+    }
+    let password_hash = ctx.hasher.hash(&cmd.password).await?;
+    let role = if ctx.config.is_admin_email(cmd.email.as_str()) {
+        Role::Admin
+    } else {
+        Role::User
+    };
+    let now = Utc::now();
+    let user_id = Uuid::now_v7();
+    let inserted = users::ActiveModel {
+        id: Set(user_id),
+        username: Set(cmd.username.as_str().to_string()),
+        email: Set(cmd.email.as_str().to_string()),
+        password_hash: Set(password_hash),
+        role: Set(role.as_str().to_string()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&ctx.db)
+    .await;
+    match inserted {
+        Ok(_) => Ok(Registered { user_id }),
+        // Two registrations raced past the checks above: the unique index decides.
+        Err(e) => match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(detail)) if detail.contains("email") => {
+                Err(SessionError::EmailTaken)
+            }
+            Some(SqlErr::UniqueConstraintViolation(_)) => Err(SessionError::UsernameTaken),
+            _ => Err(e.into()),
+        },
+    }
+}
+
+pub async fn login(
+    ctx: &SessionContext,
+    throttle: &mut LoginThrottle,
+    cmd: LoginCmd,
+) -> Result<LoginGrant, SessionError> {
+    let email = cmd.email.as_str();
+    if let Some(retry_after_secs) = throttle.retry_after(email, &cmd.client) {
+        return Err(SessionError::TooManyAttempts { retry_after_secs });
+    }
+    let user = find_by_email(&ctx.db, &cmd.email).await?;
+    let verified = ctx
+        .hasher
+        .verify(&cmd.password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await?;
+    let user = match user {
+        Some(user) if verified.matches => user,
+        _ => {
+            throttle.record_failure(email, &cmd.client);
+            return Err(SessionError::InvalidCredentials);
+        }
+    };
+    throttle.record_success(email, &cmd.client);
+    if verified.needs_rehash {
+        let new_hash = ctx.hasher.hash(&cmd.password).await?;
+        users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(new_hash))
+            .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(users::Column::Id.eq(user.id))
+            .exec(&ctx.db)
+            .await?;
+    }
+    let role = Role::from_db(&user.role);
+    let access = ctx.keys.issue(user.id, &user.username, role)?;
+    let refresh_token = new_refresh_token();
+    insert_refresh_token(&ctx.db, ctx, user.id, Uuid::now_v7(), &refresh_token).await?;
+    Ok(LoginGrant {
+        access_token: access.token,
+        refresh_token,
+        expires_in: ctx.keys.access_ttl_secs(),
+        user: UserSummary {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            role,
+        },
+    })
+}
+
+async fn insert_refresh_token<C: ConnectionTrait>(
+    db: &C,
+    ctx: &SessionContext,
+    user_id: Uuid,
+    family_id: Uuid,
+    token: &str,
+) -> Result<Uuid, SessionError> {
+    let id = Uuid::now_v7();
+    refresh_tokens::ActiveModel {
+        id: Set(id),
+        user_id: Set(user_id),
+        token_hash: Set(refresh_token_digest(token)),
+        family_id: Set(family_id),
+        expires_at: Set(refresh_expiry(ctx.config.refresh_ttl)),
+        created_at: Set(Utc::now()),
+        revoked_at: Set(None),
+        replaced_by: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(id)
+}
+
+async fn revoke_family<C: ConnectionTrait>(db: &C, family_id: Uuid) -> Result<(), SessionError> {
+    refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_tokens::Column::FamilyId.eq(family_id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn refresh(ctx: &SessionContext, cmd: RefreshCmd) -> Result<RefreshGrant, SessionError> {
+    let digest = refresh_token_digest(&cmd.refresh_token);
+    let txn = ctx.db.begin().await?;
+    let Some(stored) = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(digest))
+        .one(&txn)
+        .await?
+    else {
+        return Err(SessionError::InvalidRefreshToken);
+    };
+    if stored.revoked_at.is_some() {
+        if stored.replaced_by.is_some() {
+            // A rotated token came back: whoever holds the family may be an attacker
+            // (RFC 9700 §4.14.2), so every token of the family stops working.
+            tracing::warn!(user_id = %stored.user_id, family_id = %stored.family_id, "refresh token reuse; revoking the family");
+            revoke_family(&txn, stored.family_id).await?;
+            txn.commit().await?;
+        }
+        return Err(SessionError::InvalidRefreshToken);
+    }
+    if stored.expires_at <= Utc::now() {
+        return Err(SessionError::InvalidRefreshToken);
+    }
+    let Some(user) = users::Entity::find_by_id(stored.user_id).one(&txn).await? else {
+        return Err(SessionError::InvalidRefreshToken);
+    };
+    let access = ctx
+        .keys
+        .issue(user.id, &user.username, Role::from_db(&user.role))?;
+    let rotated = if ctx.config.rotate_refresh_tokens {
+        let next = new_refresh_token();
+        let next_id = insert_refresh_token(&txn, ctx, user.id, stored.family_id, &next).await?;
+        let claimed = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Utc::now()))
+            .col_expr(refresh_tokens::Column::ReplacedBy, Expr::value(next_id))
+            .filter(refresh_tokens::Column::Id.eq(stored.id))
+            .filter(refresh_tokens::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            // A concurrent refresh rotated it first: this is a reuse.
+            txn.rollback().await?;
+            revoke_family(&ctx.db, stored.family_id).await?;
+            return Err(SessionError::InvalidRefreshToken);
+        }
+        Some(next)
+    } else {
+        None
+    };
+    txn.commit().await?;
+    Ok(RefreshGrant {
+        access_token: access.token,
+        refresh_token: rotated,
+        expires_in: ctx.keys.access_ttl_secs(),
+    })
+}
+
+pub async fn logout(ctx: &SessionContext, cmd: LogoutCmd) -> Result<(), SessionError> {
+    match cmd.scope {
+        LogoutScope::AllSessions => {
+            refresh_tokens::Entity::delete_many()
+                .filter(refresh_tokens::Column::UserId.eq(cmd.user_id))
+                .exec(&ctx.db)
+                .await?;
+        }
+        LogoutScope::Token(token) => {
+            let digest = refresh_token_digest(&token);
+            let found = refresh_tokens::Entity::find()
+                .filter(refresh_tokens::Column::TokenHash.eq(digest))
+                .filter(refresh_tokens::Column::UserId.eq(cmd.user_id))
+                .one(&ctx.db)
+                .await?;
+            // The whole family goes: its older, rotated members are useless anyway.
+            if let Some(found) = found {
+                refresh_tokens::Entity::delete_many()
+                    .filter(refresh_tokens::Column::FamilyId.eq(found.family_id))
+                    .exec(&ctx.db)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes the account with this email an administrator.
+pub async fn grant_admin(db: &DatabaseConnection, email: &Email) -> Result<Uuid, SessionError> {
+    let user = find_by_email(db, email)
+        .await?
+        .ok_or(SessionError::UserNotFound)?;
+    users::Entity::update_many()
+        .col_expr(users::Column::Role, Expr::value(Role::Admin.as_str()))
+        .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(users::Column::Id.eq(user.id))
+        .exec(db)
+        .await?;
+    Ok(user.id)
+}
+
+/// Applies `FOLIO_ADMIN_EMAILS` to accounts that already exist.
+pub async fn promote_admin_emails(db: &DatabaseConnection, emails: &[String]) -> Result<u64, SessionError> {
+    if emails.is_empty() {
+        return Ok(0);
+    }
+    let result = users::Entity::update_many()
+        .col_expr(users::Column::Role, Expr::value(Role::Admin.as_str()))
+        .filter(users::Column::Email.is_in(emails.iter().map(|e| e.to_lowercase())))
+        .filter(users::Column::Role.ne(Role::Admin.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+pub async fn role_of(db: &DatabaseConnection, user_id: Uuid) -> Result<Role, SessionError> {
+    let user = users::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .ok_or(SessionError::UserNotFound)?;
+    Ok(Role::from_db(&user.role))
+}

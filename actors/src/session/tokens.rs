@@ -1,0 +1,169 @@
+//! Access tokens (JWT, HS256 only) and refresh tokens (256 random bits, stored hashed).
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{domain::Role, error::SessionError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: Uuid,
+    pub username: String,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+    pub jti: Uuid,
+}
+
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    access_ttl: chrono::Duration,
+}
+
+pub struct IssuedAccess {
+    pub token: String,
+    pub claims: Claims,
+}
+
+impl TokenKeys {
+    /// The secret must carry at least 256 bits; HS256 with a short secret is guessable.
+    pub fn new(
+        secret: &[u8],
+        issuer: &str,
+        audience: &str,
+        access_ttl: std::time::Duration,
+    ) -> Result<Self, String> {
+        if secret.len() < 32 {
+            return Err("the JWT secret must be at least 32 bytes".into());
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        validation.leeway = 5;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            access_ttl: chrono::Duration::from_std(access_ttl)
+                .map_err(|e| format!("access token lifetime: {e}"))?,
+        })
+    }
+
+    pub fn access_ttl_secs(&self) -> i64 {
+        self.access_ttl.num_seconds()
+    }
+
+    pub fn issue(&self, user_id: Uuid, username: &str, role: Role) -> Result<IssuedAccess, SessionError> {
+        let now = Utc::now();
+        let claims = Claims {
+            sub: user_id,
+            username: username.to_string(),
+            role,
+            iat: now.timestamp(),
+            exp: (now + self.access_ttl).timestamp(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: Uuid::new_v4(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| SessionError::internal("signing access token", e))?;
+        Ok(IssuedAccess { token, claims })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, SessionError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|_| SessionError::InvalidAccessToken)
+    }
+}
+
+/// The opaque token handed to the client: 32 random bytes, base64url.
+pub fn new_refresh_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the database keeps instead of the token.
+pub fn refresh_token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub fn refresh_expiry(ttl: std::time::Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(30))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(&[7u8; 32], "folio", "folio-api", Duration::from_secs(900)).unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        let keys = keys();
+        let id = Uuid::new_v4();
+        let issued = keys.issue(id, "alice", Role::User).unwrap();
+        let claims = keys.verify(&issued.token).unwrap();
+        assert_eq!(claims.sub, id);
+        assert_eq!(claims.exp - claims.iat, 900);
+    }
+
+    #[test]
+    fn rejects_other_secret_algorithm_none_and_wrong_audience() {
+        let keys = keys();
+        let issued = keys.issue(Uuid::new_v4(), "alice", Role::User).unwrap();
+        let other = TokenKeys::new(&[8u8; 32], "folio", "folio-api", Duration::from_secs(900)).unwrap();
+        assert!(other.verify(&issued.token).is_err());
+
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let payload = issued.token.split('.').nth(1).unwrap();
+        let none_token = format!("{}.{}.", engine.encode(br#"{"alg":"none","typ":"JWT"}"#), payload);
+        assert!(keys.verify(&none_token).is_err());
+
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &issued.claims,
+            &EncodingKey::from_secret(&[7u8; 32]),
+        )
+        .unwrap();
+        assert!(keys.verify(&hs512).is_err());
+
+        let other_aud = TokenKeys::new(&[7u8; 32], "folio", "elsewhere", Duration::from_secs(900)).unwrap();
+        assert!(other_aud.verify(&issued.token).is_err());
+    }
+
+    #[test]
+    fn short_secret_is_refused() {
+        assert!(TokenKeys::new(b"short", "folio", "folio-api", Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_digest_is_stable() {
+        let a = new_refresh_token();
+        let b = new_refresh_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(refresh_token_digest(&a), refresh_token_digest(&a));
+        assert_eq!(refresh_token_digest(&a).len(), 64);
+    }
+}

@@ -1,0 +1,86 @@
+//! Cross-cutting edge behaviour: request ids, logging, metrics, body limits, and the
+//! error shape for errors raised outside our handlers.
+
+use std::{sync::Arc, time::Instant};
+
+use poem::{Endpoint, IntoResponse, Request, Response, error::ResponseError, http::{HeaderValue, Method, StatusCode, header}};
+use tracing::Instrument as _;
+
+use crate::{error::ApiError, metrics::Metrics};
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A caller's id is kept when it is short and plain, so traces join up across hops.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+pub async fn observe<E: Endpoint>(ep: Arc<E>, req: Request, metrics: Metrics) -> poem::Result<Response> {
+    let id = request_id(&req);
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    let started = Instant::now();
+    metrics.started();
+    let result = ep.call(req).instrument(span.clone()).await;
+    let mut response = match result {
+        Ok(response) => response.into_response(),
+        Err(error) => framework_error(error).into_response(),
+    };
+    let elapsed = started.elapsed();
+    let status = response.status();
+    metrics.finished(&method, &path, status.as_u16(), elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(status = status.as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1000.0, "answered")
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(response)
+}
+
+/// Ours keep their shape and headers; anything else is put into it.
+pub fn framework_error(error: poem::Error) -> Response {
+    match error.downcast_ref::<ApiError>() {
+        Some(api_error) => api_error.as_response(),
+        None => ApiError::from_framework(&error).as_response(),
+    }
+}
+
+/// JSON bodies are read whole, so they get a hard cap, enforced while reading whether
+/// or not the client sent a Content-Length.
+pub async fn limit_json_body<E: Endpoint>(ep: Arc<E>, mut req: Request, limit: usize) -> poem::Result<Response> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body exceeds {limit} bytes"),
+        )
+    };
+    if matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(too_large().into());
+        }
+        let body = req
+            .take_body()
+            .into_bytes_limit(limit)
+            .await
+            .map_err(|_| too_large())?;
+        req.set_body(body);
+    }
+    Ok(ep.call(req).await?.into_response())
+}

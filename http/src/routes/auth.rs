@@ -1,0 +1,220 @@
+//! `/auth/*`: the seed's field names, answered by the session domain.
+
+use folio_actors::session::{
+    Email, LoginCmd, LogoutCmd, LogoutScope, Password, RefreshCmd, RegisterCmd, Username,
+    ValidationError,
+};
+use poem::{Request, http::StatusCode};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use uuid::Uuid;
+
+use crate::{EdgeState, auth::BearerAuth, error::ApiError};
+
+/// Fields are optional here so a missing one gets a message naming it.
+#[derive(Debug, Object)]
+pub struct RegisterBody {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct RegisterReply {
+    pub user_id: Uuid,
+    pub message: String,
+}
+
+#[derive(ApiResponse)]
+pub enum RegisterResponse {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<RegisterReply>),
+}
+
+#[derive(Debug, Object)]
+pub struct LoginBody {
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct UserReply {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+}
+
+#[derive(Debug, Object)]
+pub struct LoginReply {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub user: UserReply,
+}
+
+#[derive(Debug, Object)]
+pub struct RefreshBody {
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct RefreshReply {
+    pub access_token: String,
+    /// The replacement refresh token (rotation); the one sent stops working.
+    #[oai(skip_serializing_if_is_none)]
+    pub refresh_token: Option<String>,
+    pub token_type: String,
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Object)]
+pub struct LogoutBody {
+    /// The refresh token to end; not needed with `all`.
+    pub refresh_token: Option<String>,
+    /// End every session of the user.
+    #[oai(default)]
+    pub all: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct MessageReply {
+    pub message: String,
+}
+
+#[derive(Debug, Object)]
+pub struct VerifyReply {
+    pub valid: bool,
+    pub user_id: Uuid,
+    pub username: String,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: i64,
+}
+
+fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, ValidationError> {
+    match value.as_deref() {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(ValidationError::missing(field)),
+    }
+}
+
+fn client_address(req: &Request) -> String {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+pub struct AuthApi {
+    pub state: EdgeState,
+}
+
+#[OpenApi(prefix_path = "/auth", tag = "crate::ApiTags::Auth")]
+impl AuthApi {
+    /// Create an account.
+    #[oai(path = "/register", method = "post")]
+    async fn register(&self, body: Json<RegisterBody>) -> Result<RegisterResponse, ApiError> {
+        let cmd = RegisterCmd {
+            username: Username::parse(required("username", &body.username)?)?,
+            email: Email::parse(required("email", &body.email)?)?,
+            password: Password::parse(required("password", &body.password)?)?,
+        };
+        let registered = self.state.session.register(cmd).await?;
+        Ok(RegisterResponse::Created(Json(RegisterReply {
+            user_id: registered.user_id,
+            message: "user registered".to_string(),
+        })))
+    }
+
+    /// Exchange email and password for an access token and a refresh token.
+    #[oai(path = "/login", method = "post")]
+    async fn login(&self, req: &Request, body: Json<LoginBody>) -> Result<Json<LoginReply>, ApiError> {
+        let email = required("email", &body.email)?;
+        let password = required("password", &body.password)?;
+        // A malformed address or a password outside the length rules cannot match any
+        // account: answer as for wrong credentials, without telling which.
+        let (Ok(email), Ok(password)) = (Email::parse(email), Password::parse(password)) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "invalid email or password",
+            ));
+        };
+        let grant = self
+            .state
+            .session
+            .login(LoginCmd {
+                email,
+                password,
+                client: client_address(req),
+            })
+            .await?;
+        Ok(Json(LoginReply {
+            access_token: grant.access_token,
+            refresh_token: grant.refresh_token,
+            token_type: "Bearer".to_string(),
+            expires_in: grant.expires_in,
+            user: UserReply {
+                id: grant.user.id,
+                username: grant.user.username,
+                email: grant.user.email,
+            },
+        }))
+    }
+
+    /// Get a new access token (and, with rotation, a new refresh token).
+    #[oai(path = "/refresh", method = "post")]
+    async fn refresh(&self, body: Json<RefreshBody>) -> Result<Json<RefreshReply>, ApiError> {
+        let refresh_token = required("refresh_token", &body.refresh_token)?.to_string();
+        let grant = self.state.session.refresh(RefreshCmd { refresh_token }).await?;
+        Ok(Json(RefreshReply {
+            access_token: grant.access_token,
+            refresh_token: grant.refresh_token,
+            token_type: "Bearer".to_string(),
+            expires_in: grant.expires_in,
+        }))
+    }
+
+    /// End one session (its refresh token), or every session with `{"all": true}`.
+    #[oai(path = "/logout", method = "post")]
+    async fn logout(&self, auth: BearerAuth, body: Json<LogoutBody>) -> Result<Json<MessageReply>, ApiError> {
+        let scope = if body.all {
+            LogoutScope::AllSessions
+        } else {
+            LogoutScope::Token(required("refresh_token", &body.refresh_token)?.to_string())
+        };
+        self.state
+            .session
+            .logout(LogoutCmd {
+                user_id: auth.0.sub,
+                scope,
+            })
+            .await?;
+        Ok(Json(MessageReply {
+            message: "logged out".to_string(),
+        }))
+    }
+
+    /// Check an access token.
+    #[oai(path = "/verify", method = "get")]
+    async fn verify_get(&self, auth: BearerAuth) -> Json<VerifyReply> {
+        verify_reply(auth)
+    }
+
+    /// Check an access token (POST form, as the old services called it).
+    #[oai(path = "/verify", method = "post")]
+    async fn verify_post(&self, auth: BearerAuth) -> Json<VerifyReply> {
+        verify_reply(auth)
+    }
+}
+
+fn verify_reply(auth: BearerAuth) -> Json<VerifyReply> {
+    Json(VerifyReply {
+        valid: true,
+        user_id: auth.0.sub,
+        username: auth.0.username,
+        exp: auth.0.exp,
+    })
+}

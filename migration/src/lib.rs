@@ -1,0 +1,15 @@
+//! Schema migrations. Every migration is written once with `SchemaManager` so the same
+//! steps run on SQLite (embedded) and PostgreSQL (cluster).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_accounts;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_accounts::Migration)]
+    }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The whole test suite. Makes sure PostgreSQL and NATS JetStream are running (installing
+# and starting them where missing), then runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# A shared target dir outside the clone keeps CI's clean clones from rebuilding the
+# dependency graph every time.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/folio-target}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+log() { printf '[test.sh] %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for_port() {
+  local port=$1 what=$2
+  for _ in $(seq 1 60); do
+    port_open "$port" && return 0
+    sleep 0.5
+  done
+  log "$what did not come up on port $port"
+  return 1
+}
+
+apt_install() {
+  log "installing $*"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_postgres() {
+  if port_open 5432; then return 0; fi
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    apt_install postgresql
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n1)
+  log "starting PostgreSQL $version"
+  # Trust auth on loopback, as on the project machines; a fresh install uses peer/md5.
+  local hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! grep -q "folio-test" "$hba" 2>/dev/null; then
+    sed -i '1i host all all 127.0.0.1/32 trust # folio-test\nhost all all ::1/128 trust # folio-test' "$hba"
+  fi
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  wait_for_port 5432 PostgreSQL
+}
+
+ensure_nats() {
+  if port_open 4222; then return 0; fi
+  command -v nats-server >/dev/null || apt_install nats-server
+  log "starting NATS with JetStream"
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  wait_for_port 4222 NATS
+}
+
+ensure_postgres
+ensure_nats
+
+export FOLIO_TEST_DATABASE_URL="${FOLIO_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export FOLIO_TEST_NATS_URL="${FOLIO_TEST_NATS_URL:-nats://127.0.0.1:4222}"
+
+# Databases left by earlier runs (one per test) are dropped first.
+if command -v psql >/dev/null; then
+  psql "$FOLIO_TEST_DATABASE_URL" -qAt -c "select datname from pg_database where datname like 'folio_t_%'" 2>/dev/null |
+    while read -r db; do psql "$FOLIO_TEST_DATABASE_URL" -q -c "drop database if exists $db with (force)" >/dev/null 2>&1 || true; done
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-targets --no-fail-fast "$@"
+else
+  cargo test --workspace --all-targets --no-fail-fast "$@"
+fi

@@ -1,0 +1,307 @@
+//! Typed settings, loaded once: built-in defaults (a working embedded node), then an
+//! optional TOML file (`--config` or `FOLIO_CONFIG`), then `FOLIO_*` environment
+//! variables, each overriding the one before.
+
+use std::{net::SocketAddr, path::{Path, PathBuf}, time::Duration};
+
+use serde::Deserialize;
+
+/// A secret value: `Debug` never prints it, so settings can be logged safely.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP edge listens on.
+    pub addr: SocketAddr,
+    /// Where embedded state lives (SQLite file, generated secret, blobs, index).
+    pub data_dir: PathBuf,
+    /// `postgres://…` for a cluster node; unset means SQLite in the data dir.
+    pub database_url: Option<Secret>,
+    /// Required outside embedded mode; embedded mode generates and keeps one.
+    pub jwt_secret: Option<Secret>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Old clients that cannot store a new refresh token on every refresh turn this off.
+    pub refresh_token_rotation: bool,
+    /// These accounts are administrators (comma-separated in the environment).
+    pub admin_emails: Vec<String>,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// How many password hashes may be computed at once; default: half the cores.
+    pub hash_concurrency: Option<usize>,
+    pub login_max_failures: u32,
+    pub login_lockout_secs: u64,
+    pub session_workers: usize,
+    pub json_body_limit: usize,
+    pub database_max_connections: u32,
+    pub shutdown_grace_secs: u64,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            jwt_secret: None,
+            jwt_issuer: "folio".into(),
+            jwt_audience: "folio-api".into(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            refresh_token_rotation: true,
+            admin_emails: Vec::new(),
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_concurrency: None,
+            login_max_failures: 5,
+            login_lockout_secs: 15 * 60,
+            session_workers: 16,
+            json_body_limit: 64 * 1024,
+            database_max_connections: 16,
+            shutdown_grace_secs: 30,
+            log_format: LogFormat::Text,
+            log_filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("reading config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// How a `FOLIO_*` variable's text becomes a TOML value for its setting.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Integer,
+    Bool,
+    List,
+}
+
+const ENV_SETTINGS: &[(&str, Kind)] = &[
+    ("addr", Kind::Text),
+    ("data_dir", Kind::Text),
+    ("database_url", Kind::Text),
+    ("jwt_secret", Kind::Text),
+    ("jwt_issuer", Kind::Text),
+    ("jwt_audience", Kind::Text),
+    ("access_token_ttl_secs", Kind::Integer),
+    ("refresh_token_ttl_secs", Kind::Integer),
+    ("refresh_token_rotation", Kind::Bool),
+    ("admin_emails", Kind::List),
+    ("argon2_memory_kib", Kind::Integer),
+    ("argon2_iterations", Kind::Integer),
+    ("argon2_parallelism", Kind::Integer),
+    ("hash_concurrency", Kind::Integer),
+    ("login_max_failures", Kind::Integer),
+    ("login_lockout_secs", Kind::Integer),
+    ("session_workers", Kind::Integer),
+    ("json_body_limit", Kind::Integer),
+    ("database_max_connections", Kind::Integer),
+    ("shutdown_grace_secs", Kind::Integer),
+    ("log_format", Kind::Text),
+    ("log_filter", Kind::Text),
+];
+
+impl Settings {
+    /// Defaults, then the file, then the process environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_from(config_file, std::env::vars())
+    }
+
+    pub fn load_from(
+        config_file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let file = config_file.map(Path::to_path_buf).or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == "FOLIO_CONFIG")
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        let mut table = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|source| SettingsError::Parse {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, kind) in ENV_SETTINGS {
+            let var = format!("FOLIO_{}", name.to_uppercase());
+            let Some((_, raw)) = env.iter().find(|(k, _)| *k == var) else {
+                continue;
+            };
+            let value = match kind {
+                Kind::Text => toml::Value::String(raw.clone()),
+                Kind::Integer => toml::Value::Integer(raw.trim().parse().map_err(|_| {
+                    SettingsError::Invalid(format!("{var} must be a whole number, got {raw:?}"))
+                })?),
+                Kind::Bool => toml::Value::Boolean(match raw.trim().to_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => {
+                        return Err(SettingsError::Invalid(format!(
+                            "{var} must be true or false, got {raw:?}"
+                        )));
+                    }
+                }),
+                Kind::List => toml::Value::Array(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| toml::Value::String(s.to_string()))
+                        .collect(),
+                ),
+            };
+            table.insert(name.to_string(), value);
+        }
+        let settings: Settings = table.try_into().map_err(|e: toml::de::Error| {
+            SettingsError::Invalid(format!("settings: {}", e.message()))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if let Some(url) = &self.database_url {
+            let url = url.expose();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
+                return Err(SettingsError::Invalid(
+                    "FOLIO_DATABASE_URL must be a postgres:// or sqlite: URL".into(),
+                ));
+            }
+        }
+        if self.session_workers == 0 {
+            return Err(SettingsError::Invalid("session_workers must be at least 1".into()));
+        }
+        if !self.is_embedded() && self.jwt_secret.is_none() {
+            return Err(SettingsError::Invalid(
+                "FOLIO_JWT_SECRET is required when the node is not in embedded mode \
+                 (a database other than the embedded SQLite is configured); set it to at least 32 random bytes"
+                    .into(),
+            ));
+        }
+        if let Some(secret) = &self.jwt_secret {
+            if secret.expose().len() < 32 {
+                return Err(SettingsError::Invalid("FOLIO_JWT_SECRET must be at least 32 bytes".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Embedded mode: everything under the data dir, nothing external configured.
+    pub fn is_embedded(&self) -> bool {
+        self.database_url
+            .as_ref()
+            .is_none_or(|url| url.expose().starts_with("sqlite:"))
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_string(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("folio.db").display()),
+        }
+    }
+
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_make_an_embedded_node() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert!(s.is_embedded());
+        assert_eq!(s.addr.to_string(), "127.0.0.1:8080");
+        assert!(s.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("folio.toml");
+        std::fs::write(&file, "addr = \"0.0.0.0:9000\"\nsession_workers = 4\n").unwrap();
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[("FOLIO_SESSION_WORKERS", "8"), ("FOLIO_ADMIN_EMAILS", "a@x.io, b@y.io")]),
+        )
+        .unwrap();
+        assert_eq!(s.addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.session_workers, 8);
+        assert_eq!(s.admin_emails, vec!["a@x.io", "b@y.io"]);
+    }
+
+    #[test]
+    fn postgres_requires_a_secret_and_it_is_never_printed() {
+        let err = Settings::load_from(None, env(&[("FOLIO_DATABASE_URL", "postgres://db/folio")])).unwrap_err();
+        assert!(err.to_string().contains("FOLIO_JWT_SECRET"));
+        let secret = "s".repeat(40);
+        let s = Settings::load_from(
+            None,
+            env(&[("FOLIO_DATABASE_URL", "postgres://u:pw@db/folio"), ("FOLIO_JWT_SECRET", &secret)]),
+        )
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains(&secret) && !printed.contains("pw@"));
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let err = Settings::load_from(None, env(&[("FOLIO_SESSION_WORKERS", "many")])).unwrap_err();
+        assert!(err.to_string().contains("FOLIO_SESSION_WORKERS"));
+        let err = Settings::load_from(None, env(&[("FOLIO_ADDR", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("settings"));
+    }
+}

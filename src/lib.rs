@@ -1,0 +1,9 @@
+//! The `folio` node: configuration, startup, and the command-line tools around it.
+
+pub mod bench;
+pub mod configuration;
+pub mod startup;
+pub mod telemetry;
+
+pub use configuration::Settings;
+pub use startup::{Node, NodeError};

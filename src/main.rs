@@ -1,0 +1,107 @@
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use folio::{Node, Settings, bench, startup, telemetry};
+use folio_actors::session::{Email, service};
+
+#[derive(Parser)]
+#[command(name = "folio", version, about = "Folio portfolio platform node")]
+struct Cli {
+    /// TOML settings file (also FOLIO_CONFIG); FOLIO_* variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Benchmarks that print figures next to their reference.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Make the account with this email an administrator.
+    Grant { email: String },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    telemetry::init(&settings);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let db = startup::connect_database(&settings).await?;
+            eprintln!("applying migrations to {}", if settings.is_embedded() { "the embedded SQLite database" } else { "the configured database" });
+            startup::migrate(&db).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Grant { email },
+        } => {
+            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let db = startup::connect_database(&settings).await?;
+            startup::migrate(&db).await?;
+            let user_id = service::grant_admin(&db, &email)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{} ({user_id}) is now an administrator", email.as_str());
+            Ok(())
+        }
+        Command::Bench { which } => bench::run(which, &settings).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let node = Node::start(&settings).await.context("starting the node")?;
+    println!("folio listening on {}", node.base_url());
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

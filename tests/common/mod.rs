@@ -1,0 +1,193 @@
+//! Test harness: every test starts its own node on port 0 with its own database (a
+//! fresh SQLite file, or a fresh PostgreSQL database), so tests run in parallel.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use folio::{Node, Settings, configuration::Secret};
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+fn admin_database_url() -> String {
+    std::env::var("FOLIO_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// Creates an empty database for one test and returns its URL. PostgreSQL must be
+/// running: these tests fail loudly rather than skip.
+pub async fn fresh_postgres_database() -> String {
+    let admin_url = admin_database_url();
+    let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL is required for this test and is not reachable at {admin_url}: {e}. Run scripts/test.sh, which starts it.")
+    });
+    let name = format!("folio_t_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("creating the test database");
+    let _ = admin.close().await;
+    let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+    format!("{base}/{name}")
+}
+
+pub fn test_settings(dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.addr = "127.0.0.1:0".parse().unwrap();
+    settings.data_dir = dir.to_path_buf();
+    settings.jwt_secret = Some(Secret::new(TEST_JWT_SECRET));
+    // Production cost is exercised by one dedicated test; the rest stay fast.
+    settings.argon2_memory_kib = 64;
+    settings.argon2_iterations = 1;
+    settings.session_workers = 4;
+    settings.shutdown_grace_secs = 5;
+    settings
+}
+
+pub struct TestNode {
+    pub node: Option<Node>,
+    pub url: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Reply {
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert!(
+            self.body["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "error message missing: {}",
+            self.body
+        );
+    }
+}
+
+pub struct Tokens {
+    pub user_id: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestNode {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = test_settings(dir.path());
+        if backend == Backend::Postgres {
+            settings.database_url = Some(Secret::new(fresh_postgres_database().await));
+        }
+        tweak(&mut settings);
+        let node = Node::start(&settings).await.expect("node starts");
+        Self {
+            url: node.base_url(),
+            node: Some(node),
+            client: reqwest::Client::new(),
+            settings,
+            backend,
+            dir,
+        }
+    }
+
+    pub fn node(&self) -> &Node {
+        self.node.as_ref().expect("node running")
+    }
+
+    pub async fn request(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body read");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body, headers }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        self.request(Method::GET, path, bearer, None).await
+    }
+
+    pub async fn register(&self, username: &str, email: &str, password: &str) -> Reply {
+        self.post("/auth/register", json!({"username": username, "email": email, "password": password}))
+            .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post("/auth/login", json!({"email": email, "password": password})).await
+    }
+
+    /// Registers and logs in `name` (email `name@folio.test`, a fixed password).
+    pub async fn user(&self, name: &str) -> Tokens {
+        let email = format!("{name}@folio.test");
+        let registered = self.register(name, &email, "password-123").await;
+        assert_eq!(registered.status, 201, "{}", registered.body);
+        let login = self.login(&email, "password-123").await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        Tokens {
+            user_id: login.body["user"]["id"].as_str().unwrap().to_string(),
+            access: login.body["access_token"].as_str().unwrap().to_string(),
+            refresh: login.body["refresh_token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(node) = self.node.take() {
+            tokio::time::timeout(Duration::from_secs(30), node.shutdown())
+                .await
+                .expect("node shuts down");
+        }
+    }
+}
+
+/// Generates one test per backend from an `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
