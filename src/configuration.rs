@@ -61,6 +61,16 @@ pub struct Settings {
     pub login_max_failures: u32,
     pub login_lockout_secs: u64,
     pub session_workers: usize,
+    /// Workers of the profile and project actors (keyed by user / project).
+    pub domain_workers: usize,
+    /// `nats://…`: events go to JetStream; unset means the in-process bus.
+    pub nats_url: Option<String>,
+    /// Prepended to stream names (lets several deployments or test runs share a server).
+    pub nats_stream_prefix: String,
+    /// Prepended to subjects; empty in production, so the subject is the event type.
+    pub nats_subject_prefix: String,
+    /// How long JetStream remembers an event id to drop a republished duplicate.
+    pub nats_duplicate_window_secs: u64,
     pub json_body_limit: usize,
     pub database_max_connections: u32,
     pub shutdown_grace_secs: u64,
@@ -88,6 +98,11 @@ impl Default for Settings {
             login_max_failures: 5,
             login_lockout_secs: 15 * 60,
             session_workers: 16,
+            domain_workers: 8,
+            nats_url: None,
+            nats_stream_prefix: String::new(),
+            nats_subject_prefix: String::new(),
+            nats_duplicate_window_secs: 600,
             json_body_limit: 64 * 1024,
             database_max_connections: 16,
             shutdown_grace_secs: 30,
@@ -134,6 +149,11 @@ const ENV_SETTINGS: &[(&str, Kind)] = &[
     ("login_max_failures", Kind::Integer),
     ("login_lockout_secs", Kind::Integer),
     ("session_workers", Kind::Integer),
+    ("domain_workers", Kind::Integer),
+    ("nats_url", Kind::Text),
+    ("nats_stream_prefix", Kind::Text),
+    ("nats_subject_prefix", Kind::Text),
+    ("nats_duplicate_window_secs", Kind::Integer),
     ("json_body_limit", Kind::Integer),
     ("database_max_connections", Kind::Integer),
     ("shutdown_grace_secs", Kind::Integer),
@@ -215,8 +235,8 @@ impl Settings {
                 ));
             }
         }
-        if self.session_workers == 0 {
-            return Err(SettingsError::Invalid("session_workers must be at least 1".into()));
+        if self.session_workers == 0 || self.domain_workers == 0 {
+            return Err(SettingsError::Invalid("session_workers and domain_workers must be at least 1".into()));
         }
         if !self.is_embedded() && self.jwt_secret.is_none() {
             return Err(SettingsError::Invalid(

@@ -3,7 +3,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use folio::{Node, Settings, bench, startup, telemetry};
-use folio_actors::session::{Email, service};
+use folio_actors::{
+    events::outbox::OutboxSignal,
+    project::{ProjectContext, service as project_service},
+    session::{Email, service},
+};
 
 #[derive(Parser)]
 #[command(name = "folio", version, about = "Folio portfolio platform node")]
@@ -21,6 +25,8 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Republish every project as `project.created` (rebuilds the search index).
+    Reindex,
     /// Administration.
     Admin {
         #[command(subcommand)]
@@ -60,6 +66,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("migrations applied");
             Ok(())
         }
+        Command::Reindex => reindex(settings).await,
         Command::Admin {
             command: AdminCommand::Grant { email },
         } => {
@@ -82,6 +89,29 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
     node.shutdown().await;
+    Ok(())
+}
+
+async fn reindex(settings: Settings) -> anyhow::Result<()> {
+    let db = startup::connect_database(&settings).await?;
+    startup::migrate(&db).await?;
+    let outbox = OutboxSignal::default();
+    let context = ProjectContext { db, outbox };
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} projects ({per_sec}, eta {eta})")?
+            .progress_chars("=> "),
+    );
+    bar.set_message("republishing");
+    let count = project_service::republish_all(&context, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    bar.finish();
+    println!(
+        "{count} projects queued as project.created in the outbox; a running node publishes them (an embedded node does so when it next starts)"
+    );
     Ok(())
 }
 

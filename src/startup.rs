@@ -6,9 +6,13 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 use folio_actors::{
     NodeSupervisor,
     blocking::BlockingPool,
+    events::{EventBus, InProcessBus, JetStreamBus, JetStreamNames, OutboxRelay, outbox::OutboxSignal},
+    profile::{ProfileClient, ProfileContext},
+    project::{ProjectClient, ProjectContext},
     session::{Argon2Cost, SessionClient, SessionConfig, TokenKeys},
     supervisor::SupervisorMsg,
 };
+use std::sync::Arc;
 use folio_http::{EdgeState, Metrics, Readiness, ReadinessCheck};
 use folio_migration::{Migrator, MigratorTrait};
 use futures::future::BoxFuture;
@@ -37,6 +41,38 @@ pub enum NodeError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("event bus: {0}")]
+    Bus(#[from] folio_actors::events::BusError),
+}
+
+/// JetStream when `nats_url` is set, otherwise the in-process bus.
+pub async fn event_bus(settings: &Settings) -> Result<Arc<dyn EventBus>, NodeError> {
+    Ok(match &settings.nats_url {
+        Some(url) => Arc::new(
+            JetStreamBus::connect(
+                url,
+                JetStreamNames {
+                    stream_prefix: settings.nats_stream_prefix.clone(),
+                    subject_prefix: settings.nats_subject_prefix.clone(),
+                },
+                Duration::from_secs(settings.nats_duplicate_window_secs),
+            )
+            .await?,
+        ),
+        None => Arc::new(InProcessBus::new()),
+    })
+}
+
+struct BusCheck(Arc<dyn EventBus>);
+
+impl ReadinessCheck for BusCheck {
+    fn name(&self) -> &str {
+        "event_bus"
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    }
 }
 
 pub async fn connect_database(settings: &Settings) -> Result<DatabaseConnection, NodeError> {
@@ -137,7 +173,11 @@ pub struct Node {
     pub addr: SocketAddr,
     pub db: DatabaseConnection,
     pub session: SessionClient,
+    pub profiles: ProfileClient,
+    pub projects: ProjectClient,
+    pub bus: Arc<dyn EventBus>,
     pub supervisor: ActorRef<SupervisorMsg>,
+    relay: Option<OutboxRelay>,
     stop_server: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -180,10 +220,33 @@ impl Node {
         )
         .await
         .map_err(NodeError::Actors)?;
+        let outbox = OutboxSignal::default();
+        let profiles = ProfileClient::start(
+            &supervisor,
+            ProfileContext { db: db.clone(), outbox: outbox.clone() },
+            settings.domain_workers,
+        )
+        .await
+        .map_err(NodeError::Actors)?;
+        let projects = ProjectClient::start(
+            &supervisor,
+            ProjectContext { db: db.clone(), outbox: outbox.clone() },
+            settings.domain_workers,
+        )
+        .await
+        .map_err(NodeError::Actors)?;
+        let bus = event_bus(settings).await?;
+        // Consumers subscribe before the relay starts, so the in-process bus has every
+        // subscriber in place before the first event goes out.
+        let relay = OutboxRelay::spawn(db.clone(), bus.clone(), outbox);
 
         let state = EdgeState {
             session: session.clone(),
-            readiness: Readiness::default().with(DatabaseCheck(db.clone())),
+            profiles: profiles.clone(),
+            projects: projects.clone(),
+            readiness: Readiness::default()
+                .with(DatabaseCheck(db.clone()))
+                .with(BusCheck(bus.clone())),
             metrics: Metrics::new()?,
             json_body_limit: settings.json_body_limit,
         };
@@ -218,7 +281,11 @@ impl Node {
             addr,
             db,
             session,
+            profiles,
+            projects,
+            bus,
             supervisor,
+            relay: Some(relay),
             stop_server: Some(stop_server),
             server: Some(server),
         })
@@ -240,6 +307,9 @@ impl Node {
                 Ok(Err(e)) => tracing::error!(error = %e, "HTTP server stopped with an error"),
                 Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
             }
+        }
+        if let Some(relay) = self.relay.take() {
+            relay.shutdown().await;
         }
         let _ = self
             .supervisor

@@ -2,7 +2,11 @@
 //! HTTP edge and the CLI only translate into and out of these messages.
 
 pub mod blocking;
+pub mod events;
+pub mod profile;
+pub mod project;
 pub mod session;
 pub mod supervisor;
+pub mod validation;
 
 pub use supervisor::{CallError, KeyedPool, NodeSupervisor};

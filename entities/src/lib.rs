@@ -1,4 +1,7 @@
 //! sea-orm entities: one module per table, shared by every domain actor.
 
+pub mod outbox_events;
+pub mod profiles;
+pub mod projects;
 pub mod refresh_tokens;
 pub mod users;

@@ -1,7 +1,13 @@
 //! The one place where domain errors become HTTP answers: `{"error", "code"}` plus the
 //! right status and headers. Internal causes are logged where they occur, never sent.
 
-use folio_actors::session::SessionError;
+use folio_actors::{
+    profile::ProfileError,
+    project::ProjectError,
+    session::SessionError,
+    supervisor::CallError,
+    validation::ValidationError,
+};
 use poem::{
     Response,
     error::ResponseError,
@@ -155,16 +161,7 @@ impl From<SessionError> for ApiError {
         use SessionError::*;
         let message = error.to_string();
         match error {
-            Invalid(v) => {
-                let code = match v.field.as_str() {
-                    "username" => "invalid_username",
-                    "email" => "invalid_email",
-                    "password" => "invalid_password",
-                    "refresh_token" => "invalid_refresh_token",
-                    _ => "invalid_request",
-                };
-                ApiError::bad_request(code, message)
-            }
+            Invalid(v) => v.into(),
             UsernameTaken => ApiError::new(StatusCode::CONFLICT, "username_taken", message),
             EmailTaken => ApiError::new(StatusCode::CONFLICT, "email_taken", message),
             InvalidCredentials => {
@@ -179,14 +176,66 @@ impl From<SessionError> for ApiError {
             }
             InvalidAccessToken => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", message),
             UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "user_not_found", message),
-            Unavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            Unavailable(e) => e.into(),
             Internal(_) => ApiError::internal(),
         }
     }
 }
 
-impl From<folio_actors::session::ValidationError> for ApiError {
-    fn from(error: folio_actors::session::ValidationError) -> Self {
-        SessionError::from(error).into()
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        let code = match error.field.as_str() {
+            "username" => "invalid_username",
+            "email" => "invalid_email",
+            "password" => "invalid_password",
+            "refresh_token" => "invalid_refresh_token",
+            "title" => "invalid_title",
+            "description" => "invalid_description",
+            "tags" => "invalid_tags",
+            "link" => "invalid_link",
+            "thumbnail_url" => "invalid_thumbnail_url",
+            "name" => "invalid_name",
+            "bio" => "invalid_bio",
+            "contact" => "invalid_contact",
+            "social_links" => "invalid_social_links",
+            "avatar_url" => "invalid_avatar_url",
+            "page" => "invalid_page",
+            "size" => "invalid_size",
+            _ => "invalid_request",
+        };
+        ApiError::bad_request(code, error.message)
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(error: CallError) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", error.to_string())
+    }
+}
+
+impl From<ProjectError> for ApiError {
+    fn from(error: ProjectError) -> Self {
+        let message = error.to_string();
+        match error {
+            ProjectError::Invalid(v) => v.into(),
+            ProjectError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "project_not_found", message),
+            ProjectError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "user_not_found", message),
+            ProjectError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            ProjectError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            ProjectError::Unavailable(e) => e.into(),
+            ProjectError::Internal(_) => ApiError::internal(),
+        }
+    }
+}
+
+impl From<ProfileError> for ApiError {
+    fn from(error: ProfileError) -> Self {
+        let message = error.to_string();
+        match error {
+            ProfileError::Invalid(v) => v.into(),
+            ProfileError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "user_not_found", message),
+            ProfileError::Unavailable(e) => e.into(),
+            ProfileError::Internal(_) => ApiError::internal(),
+        }
     }
 }

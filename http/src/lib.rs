@@ -9,7 +9,7 @@ pub mod middleware;
 pub mod readiness;
 pub mod routes;
 
-use folio_actors::session::SessionClient;
+use folio_actors::{profile::ProfileClient, project::ProjectClient, session::SessionClient};
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -21,6 +21,10 @@ pub use readiness::{Readiness, ReadinessCheck};
 pub enum ApiTags {
     /// Accounts and tokens.
     Auth,
+    /// Profiles, your own and others'.
+    Profiles,
+    /// Portfolio projects.
+    Projects,
     /// Health, readiness, metrics.
     Ops,
 }
@@ -29,20 +33,27 @@ pub enum ApiTags {
 #[derive(Clone)]
 pub struct EdgeState {
     pub session: SessionClient,
+    pub profiles: ProfileClient,
+    pub projects: ProjectClient,
     pub readiness: Readiness,
     pub metrics: Metrics,
     pub json_body_limit: usize,
 }
 
-pub fn api_service(state: &EdgeState) -> OpenApiService<(routes::auth::AuthApi, routes::ops::OpsApi), ()> {
+type Apis = (
+    routes::auth::AuthApi,
+    routes::profile::ProfileApi,
+    routes::projects::ProjectApi,
+    routes::ops::OpsApi,
+);
+
+pub fn api_service(state: &EdgeState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            routes::auth::AuthApi {
-                state: state.clone(),
-            },
-            routes::ops::OpsApi {
-                state: state.clone(),
-            },
+            routes::auth::AuthApi { state: state.clone() },
+            routes::profile::ProfileApi { state: state.clone() },
+            routes::projects::ProjectApi { state: state.clone() },
+            routes::ops::OpsApi { state: state.clone() },
         ),
         "Folio",
         env!("CARGO_PKG_VERSION"),

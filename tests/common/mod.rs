@@ -191,3 +191,81 @@ macro_rules! on_every_backend {
         }
     };
 }
+
+/// Stream and subject prefixes of one test, so tests share the NATS server without
+/// seeing each other's events.
+pub fn nats_isolation(settings: &mut Settings, nats_url: &str) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    settings.nats_url = Some(nats_url.to_string());
+    settings.nats_stream_prefix = format!("T{}_", &id[..12]);
+    settings.nats_subject_prefix = format!("t{}.", &id[..12]);
+}
+
+pub fn shared_nats_url() -> String {
+    std::env::var("FOLIO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_string())
+}
+
+impl TestNode {
+    /// A node whose events go to the shared NATS server (which must be running).
+    pub async fn spawn_on_nats(backend: Backend) -> Self {
+        let url = shared_nats_url();
+        Self::spawn_with(backend, |s| nats_isolation(s, &url)).await
+    }
+
+    pub async fn put(&self, path: &str, bearer: Option<&str>, body: Value) -> Reply {
+        self.request(Method::PUT, path, bearer, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Reply {
+        self.request(Method::DELETE, path, bearer, None).await
+    }
+
+    pub async fn create_project(&self, bearer: &str, body: Value) -> Value {
+        let reply = self.request(Method::POST, "/projects", Some(bearer), Some(body)).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body
+    }
+}
+
+/// Every event in this node's JetStream stream for `event_type`'s domain, in order.
+pub async fn stream_events(node: &Node, event_type: &str) -> Vec<Value> {
+    use folio_actors::events::JetStreamBus;
+    let bus = node.bus.clone();
+    let bus: &JetStreamBus = bus_as_jetstream(&bus);
+    let mut stream = bus.stream(event_type).await.expect("stream exists");
+    let info = stream.info().await.expect("stream info");
+    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+    let mut events = Vec::new();
+    if info.state.messages == 0 {
+        return events;
+    }
+    for seq in first..=last {
+        if let Ok(message) = stream.get_raw_message(seq).await {
+            let mut event: Value = serde_json::from_slice(&message.payload).expect("payload is JSON");
+            event["_subject"] = json!(message.subject.to_string());
+            events.push(event);
+        }
+    }
+    events
+}
+
+fn bus_as_jetstream(bus: &std::sync::Arc<dyn folio_actors::events::EventBus>) -> &folio_actors::events::JetStreamBus {
+    assert_eq!(bus.name(), "jetstream", "this test needs a node on NATS");
+    bus.as_any().downcast_ref().expect("JetStreamBus")
+}
+
+/// Polls `check` until it returns `Some`, or fails the test after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -2,25 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-#[error("{message}")]
-pub struct ValidationError {
-    pub field: String,
-    pub message: String,
-}
-
-impl ValidationError {
-    pub fn new(field: &str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.to_string(),
-            message: message.into(),
-        }
-    }
-
-    pub fn missing(field: &str) -> Self {
-        Self::new(field, format!("{field} is required"))
-    }
-}
+pub use crate::validation::ValidationError;
 
 /// 3–32 characters of `[A-Za-z0-9_.-]`; case is kept for display, compared without it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,2 +1,4 @@
 pub mod auth;
 pub mod ops;
+pub mod profile;
+pub mod projects;

@@ -1,0 +1,220 @@
+//! The event bus on NATS JetStream (server 2.9 compatible): one file-backed stream per
+//! domain (`profile.>`, `project.>`, `media.>`), publishes deduplicated by event id,
+//! durable pull consumers shared by every node that names them.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{
+    self, AckKind,
+    consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+    message::PublishMessage as Publish,
+    stream::{RetentionPolicy, StorageType},
+};
+use futures::{StreamExt as _, stream::SelectAll};
+
+use super::{
+    BusError, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, PendingAck, Published,
+    Subscription,
+};
+
+/// Names of the streams and the prefix of subjects. Production uses the defaults (the
+/// subject is exactly the event type); tests give each run its own prefixes so runs can
+/// share one server.
+#[derive(Debug, Clone, Default)]
+pub struct JetStreamNames {
+    pub stream_prefix: String,
+    pub subject_prefix: String,
+}
+
+const STREAMS: [(&str, &str); 3] = [
+    ("profile", "PROFILE_EVENTS"),
+    ("project", "PROJECT_EVENTS"),
+    ("media", "MEDIA_EVENTS"),
+];
+
+#[derive(Clone)]
+pub struct JetStreamBus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    names: JetStreamNames,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+impl JetStreamBus {
+    /// Connects and makes sure the streams exist. `duplicate_window` is how long a
+    /// republished event id is still recognised as a duplicate.
+    pub async fn connect(url: &str, names: JetStreamNames, duplicate_window: Duration) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Unavailable(format!("connecting to NATS at {url}: {e}")))?;
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(Duration::from_secs(5));
+        let bus = Self { client, js, names };
+        for (root, stream) in STREAMS {
+            bus.js
+                .get_or_create_stream(jetstream::stream::Config {
+                    name: bus.stream_name(stream),
+                    subjects: vec![format!("{}{root}.>", bus.names.subject_prefix)],
+                    storage: StorageType::File,
+                    retention: RetentionPolicy::Limits,
+                    duplicate_window,
+                    max_age: Duration::from_secs(30 * 24 * 3600),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| BusError::Unavailable(format!("creating stream {stream}: {e}")))?;
+        }
+        Ok(bus)
+    }
+
+    fn stream_name(&self, base: &str) -> String {
+        format!("{}{base}", self.names.stream_prefix)
+    }
+
+    pub fn subject_for(&self, event_type: &str) -> String {
+        format!("{}{event_type}", self.names.subject_prefix)
+    }
+
+    fn stream_for(&self, filter: &str) -> Result<String, BusError> {
+        let root = filter.split('.').next().unwrap_or_default();
+        STREAMS
+            .iter()
+            .find(|(r, _)| *r == root)
+            .map(|(_, stream)| self.stream_name(stream))
+            .ok_or_else(|| BusError::Rejected(format!("no stream holds subject {filter}")))
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The stream that holds events of this type (for tests and tools that read it).
+    pub async fn stream(&self, event_type: &str) -> Result<jetstream::stream::Stream, BusError> {
+        let name = self.stream_for(event_type)?;
+        self.js.get_stream(&name).await.map_err(unavailable)
+    }
+}
+
+#[async_trait::async_trait]
+impl EventBus for JetStreamBus {
+    async fn publish(&self, event: &EventEnvelope) -> Result<PendingAck, BusError> {
+        let payload = serde_json::to_vec(event).map_err(|e| BusError::Rejected(e.to_string()))?;
+        let ack = self
+            .js
+            .send_publish(
+                self.subject_for(&event.event_type),
+                Publish::build()
+                    .payload(payload.into())
+                    .message_id(event.event_id.to_string()),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(Box::pin(async move {
+            let ack = ack.await.map_err(unavailable)?;
+            Ok(Published {
+                duplicate: ack.duplicate,
+            })
+        }))
+    }
+
+    async fn subscribe(&self, spec: ConsumerSpec) -> Result<Box<dyn Subscription>, BusError> {
+        let mut streams = SelectAll::new();
+        for filter in &spec.subjects {
+            let stream = self.js.get_stream(self.stream_for(filter)?).await.map_err(unavailable)?;
+            let consumer: PullConsumer = stream
+                .get_or_create_consumer(
+                    &spec.durable,
+                    pull::Config {
+                        durable_name: Some(spec.durable.clone()),
+                        filter_subject: format!("{}{filter}", self.names.subject_prefix),
+                        deliver_policy: DeliverPolicy::All,
+                        ack_policy: AckPolicy::Explicit,
+                        ack_wait: spec.ack_wait,
+                        max_deliver: spec.max_deliver,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(unavailable)?;
+            let messages = consumer.messages().await.map_err(unavailable)?;
+            streams.push(messages);
+        }
+        Ok(Box::new(JetStreamSubscription { streams }))
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(BusError::Unavailable(format!("NATS connection is {state:?}"))),
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn name(&self) -> &'static str {
+        "jetstream"
+    }
+}
+
+struct JetStreamSubscription {
+    streams: SelectAll<pull::Stream>,
+}
+
+#[async_trait::async_trait]
+impl Subscription for JetStreamSubscription {
+    async fn next(&mut self) -> Option<Delivery> {
+        loop {
+            match self.streams.next().await? {
+                Ok(message) => {
+                    let attempt = message.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
+                    match serde_json::from_slice::<EventEnvelope>(&message.payload) {
+                        Ok(event) => {
+                            return Some(Delivery::new(event, attempt, Box::new(JetStreamHandle { message })));
+                        }
+                        Err(e) => {
+                            tracing::error!(subject = %message.subject, error = %e, "not an event envelope; terminating it");
+                            let _ = message.ack_with(AckKind::Term).await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Pull streams report lost heartbeats and reconnects as errors and
+                    // keep going once the server is back.
+                    tracing::warn!(error = %e, "JetStream consumer interrupted");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+}
+
+struct JetStreamHandle {
+    message: jetstream::Message,
+}
+
+#[async_trait::async_trait]
+impl DeliveryHandle for JetStreamHandle {
+    async fn ack(&self) -> Result<(), BusError> {
+        // Double-ack waits for the server's confirmation, so an ack is never lost silently.
+        self.message.double_ack().await.map_err(unavailable)
+    }
+
+    async fn nak(&self, delay: Duration) -> Result<(), BusError> {
+        self.message.ack_with(AckKind::Nak(Some(delay))).await.map_err(unavailable)
+    }
+
+    async fn in_progress(&self) -> Result<(), BusError> {
+        self.message.ack_with(AckKind::Progress).await.map_err(unavailable)
+    }
+
+    async fn term(&self) -> Result<(), BusError> {
+        self.message.ack_with(AckKind::Term).await.map_err(unavailable)
+    }
+}

@@ -1,0 +1,205 @@
+//! The transactional outbox. A change and its event are committed together; the relay
+//! then publishes unpublished rows in order, waits for the bus's acknowledgement, and
+//! only then stamps the row. A crash or a bus outage at any point leaves the row
+//! unpublished, so it is sent again later; the bus deduplicates by event id.
+
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    time::Duration,
+};
+
+use chrono::Utc;
+use folio_entities::outbox_events;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
+};
+use tokio::{sync::{Notify, mpsc, watch}, task::JoinHandle};
+
+use super::{EventBus, EventEnvelope};
+
+/// Writes the event in the caller's transaction and returns it.
+pub async fn append_event<C: ConnectionTrait>(
+    db: &C,
+    event_type: &str,
+    data: serde_json::Value,
+    version: Option<i64>,
+) -> Result<EventEnvelope, DbErr> {
+    let event = EventEnvelope::new(event_type, data, version);
+    let envelope = serde_json::to_string(&event).map_err(|e| DbErr::Custom(e.to_string()))?;
+    outbox_events::ActiveModel {
+        event_id: Set(event.event_id),
+        event_type: Set(event.event_type.clone()),
+        envelope: Set(envelope),
+        created_at: Set(Utc::now()),
+        published_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(event)
+}
+
+/// Wakes the relay right after a commit, so events do not wait for the next poll.
+#[derive(Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+}
+
+pub struct OutboxRelay {
+    handle: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+const BATCH: u64 = 256;
+const RESCAN_BATCH: u64 = 2048;
+/// Other nodes' commits (PostgreSQL) are only seen by polling.
+const POLL: Duration = Duration::from_millis(200);
+const RESCAN: Duration = Duration::from_secs(3);
+/// Publishes awaiting their acknowledgement at once.
+const MAX_IN_FLIGHT: usize = 4096;
+
+impl OutboxRelay {
+    pub fn spawn(db: DatabaseConnection, bus: Arc<dyn EventBus>, signal: OutboxSignal) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let handle = tokio::spawn(relay_loop(db, bus, signal, stopped));
+        Self { handle, stop }
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.handle.await;
+    }
+}
+
+async fn relay_loop(
+    db: DatabaseConnection,
+    bus: Arc<dyn EventBus>,
+    signal: OutboxSignal,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut in_flight: HashSet<i64> = HashSet::new();
+    let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<(i64, bool)>();
+    // Rows above the cursor are new; rows below it are looked at again by the periodic
+    // rescan (a failed publish, or a PostgreSQL transaction that took a lower sequence
+    // number but committed after a higher one).
+    let mut cursor: i64 = 0;
+    let mut last_rescan = tokio::time::Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    let mut force_rescan = false;
+    loop {
+        let mut failed = false;
+        while let Ok((seq, ok)) = settled_rx.try_recv() {
+            in_flight.remove(&seq);
+            force_rescan |= !ok;
+        }
+        let rescan = std::mem::take(&mut force_rescan) || last_rescan.elapsed() >= RESCAN;
+        let rows = if rescan {
+            last_rescan = tokio::time::Instant::now();
+            pending_rows(&db, None, RESCAN_BATCH).await
+        } else {
+            pending_rows(&db, Some(cursor), BATCH).await
+        };
+        match rows {
+            Ok(rows) => {
+                for row in rows {
+                    if in_flight.contains(&row.seq) {
+                        continue;
+                    }
+                    if in_flight.len() >= MAX_IN_FLIGHT {
+                        break;
+                    }
+                    let event: EventEnvelope = match serde_json::from_str(&row.envelope) {
+                        Ok(event) => event,
+                        Err(e) => {
+                            tracing::error!(seq = row.seq, error = %e, "outbox row is not an envelope; skipping it");
+                            let _ = mark_published(&db, row.seq).await;
+                            continue;
+                        }
+                    };
+                    match bus.publish(&event).await {
+                        Ok(ack) => {
+                            in_flight.insert(row.seq);
+                            cursor = std::cmp::max(cursor, row.seq);
+                            let db = db.clone();
+                            let settled = settled_tx.clone();
+                            let seq = row.seq;
+                            tokio::spawn(async move {
+                                let ok = match ack.await {
+                                    Ok(_) => match mark_published(&db, seq).await {
+                                        Ok(()) => true,
+                                        Err(e) => {
+                                            tracing::error!(seq, error = %e, "stamping a published outbox row");
+                                            false
+                                        }
+                                    },
+                                    Err(e) => {
+                                        tracing::warn!(seq, error = %e, "publish not acknowledged; will retry");
+                                        false
+                                    }
+                                };
+                                let _ = settled.send((seq, ok));
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "event bus unavailable; outbox will retry");
+                            failed = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the outbox");
+                failed = true;
+            }
+        }
+        force_rescan |= failed;
+        let wait = if failed {
+            let wait = backoff;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            wait
+        } else {
+            backoff = Duration::from_millis(100);
+            POLL
+        };
+        tokio::select! {
+            _ = stopped.changed() => break,
+            _ = signal.0.notified(), if !failed => {}
+            Some((seq, ok)) = settled_rx.recv() => {
+                in_flight.remove(&seq);
+                if !ok {
+                    force_rescan = true;
+                    tokio::time::sleep(backoff).await;
+                }
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn pending_rows(db: &DatabaseConnection, after: Option<i64>, limit: u64) -> Result<Vec<outbox_events::Model>, DbErr> {
+    let mut query = outbox_events::Entity::find().filter(outbox_events::Column::PublishedAt.is_null());
+    if let Some(after) = after {
+        query = query.filter(outbox_events::Column::Seq.gt(after));
+    }
+    query
+        .order_by_asc(outbox_events::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+async fn mark_published(db: &DatabaseConnection, seq: i64) -> Result<(), DbErr> {
+    outbox_events::Entity::update_many()
+        .col_expr(outbox_events::Column::PublishedAt, Expr::value(Utc::now()))
+        .filter(outbox_events::Column::Seq.eq(seq))
+        .exec(db)
+        .await?;
+    Ok(())
+}

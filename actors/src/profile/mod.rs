@@ -1,0 +1,185 @@
+//! The profile domain: one profile per user, `profile.updated` on every change.
+//! Workers are keyed by user, so one user's profile changes apply in order.
+
+pub mod service;
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use service::ProfileContext;
+
+use crate::{
+    project::ProjectView,
+    supervisor::{CallError, KeyedPool, SupervisorMsg},
+    validation::{ValidationError, at_most, web_url},
+};
+
+/// `None` keeps the stored value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProfilePatch {
+    pub name: Option<String>,
+    pub bio: Option<String>,
+    pub contact: Option<String>,
+    pub social_links: Option<BTreeMap<String, String>>,
+    pub avatar_url: Option<String>,
+}
+
+impl ProfilePatch {
+    pub fn parse(
+        name: Option<&str>,
+        bio: Option<&str>,
+        contact: Option<&str>,
+        social_links: Option<&serde_json::Value>,
+        avatar_url: Option<&str>,
+    ) -> Result<Self, ValidationError> {
+        let social_links = match social_links {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Object(map)) => {
+                if map.len() > 20 {
+                    return Err(ValidationError::new("social_links", "at most 20 social links"));
+                }
+                let mut links = BTreeMap::new();
+                for (key, value) in map {
+                    let serde_json::Value::String(value) = value else {
+                        return Err(ValidationError::new("social_links", "social link values must be strings"));
+                    };
+                    if key.is_empty() || key.chars().count() > 50 {
+                        return Err(ValidationError::new("social_links", "social link names must be 1 to 50 characters"));
+                    }
+                    links.insert(key.clone(), at_most("social_links", value, 2048)?);
+                }
+                Some(links)
+            }
+            Some(_) => return Err(ValidationError::new("social_links", "social_links must be an object")),
+        };
+        Ok(Self {
+            name: name.map(|v| at_most("name", v, 100)).transpose()?,
+            bio: bio.map(|v| at_most("bio", v, 2000)).transpose()?,
+            contact: contact.map(|v| at_most("contact", v, 200)).transpose()?,
+            social_links,
+            avatar_url: avatar_url
+                .map(|v| if v.is_empty() { Ok(String::new()) } else { web_url("avatar_url", v, true) })
+                .transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileView {
+    pub user_id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub bio: Option<String>,
+    pub contact: Option<String>,
+    pub social_links: Option<serde_json::Value>,
+    pub avatar_url: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublicProfile {
+    pub user_id: Uuid,
+    pub username: String,
+    pub name: Option<String>,
+    pub bio: Option<String>,
+    pub contact: Option<String>,
+    pub social_links: Option<serde_json::Value>,
+    pub avatar_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The newest projects (at most [`PUBLIC_PROJECTS`]).
+    pub projects: Vec<ProjectView>,
+    pub project_count: u64,
+}
+
+pub const PUBLIC_PROJECTS: u64 = 50;
+
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+pub enum ProfileError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("user not found")]
+    UserNotFound,
+    #[error("profile service unavailable: {0}")]
+    Unavailable(#[from] CallError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<sea_orm::DbErr> for ProfileError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        tracing::error!(%error, "profile database error");
+        ProfileError::Internal("database error".into())
+    }
+}
+
+pub enum ProfileMsg {
+    Update {
+        user_id: Uuid,
+        patch: ProfilePatch,
+        reply: RpcReplyPort<Result<ProfileView, ProfileError>>,
+    },
+}
+
+pub struct ProfileWorker;
+
+impl Actor for ProfileWorker {
+    type Msg = ProfileMsg;
+    type State = Arc<ProfileContext>;
+    type Arguments = Arc<ProfileContext>;
+
+    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, ctx: Arc<ProfileContext>) -> Result<Self::State, ActorProcessingErr> {
+        Ok(ctx)
+    }
+
+    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, ctx: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match message {
+            ProfileMsg::Update { user_id, patch, reply } => {
+                let _ = reply.send(service::update(ctx, user_id, patch).await);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+pub struct ProfileClient {
+    pool: KeyedPool<ProfileMsg>,
+    ctx: Arc<ProfileContext>,
+}
+
+impl ProfileClient {
+    pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: ProfileContext, workers: usize) -> Result<Self, String> {
+        let ctx = Arc::new(ctx);
+        let worker_ctx = ctx.clone();
+        let pool = KeyedPool::start(supervisor, "profile", workers, Duration::from_secs(30), move || {
+            (ProfileWorker, worker_ctx.clone())
+        })
+        .await?;
+        Ok(Self { pool, ctx })
+    }
+
+    pub async fn me(&self, user_id: Uuid) -> Result<ProfileView, ProfileError> {
+        service::me(&self.ctx.db, user_id).await
+    }
+
+    pub async fn update(&self, user_id: Uuid, patch: ProfilePatch) -> Result<ProfileView, ProfileError> {
+        self.pool
+            .call(&user_id, |reply| ProfileMsg::Update { user_id, patch: patch.clone(), reply })
+            .await?
+    }
+
+    pub async fn public(&self, username: &str) -> Result<PublicProfile, ProfileError> {
+        service::public(&self.ctx.db, username).await
+    }
+
+    /// The name search shows for this user: the profile name if set, else the username.
+    pub async fn display_name(&self, user_id: Uuid) -> Result<String, ProfileError> {
+        service::display_name(&self.ctx.db, user_id).await
+    }
+}

@@ -1,0 +1,152 @@
+use chrono::Utc;
+use folio_entities::{profiles, users};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
+    QuerySelect, Set, TransactionTrait,
+    sea_query::{Expr, Func},
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{PUBLIC_PROJECTS, ProfileError, ProfilePatch, ProfileView, PublicProfile};
+use crate::{
+    events::{append_event, outbox::OutboxSignal, types},
+    project::{PageRequest, service as projects_service},
+};
+
+pub struct ProfileContext {
+    pub db: DatabaseConnection,
+    pub outbox: OutboxSignal,
+}
+
+fn view(user: users::Model, profile: Option<profiles::Model>) -> ProfileView {
+    let profile = profile.as_ref();
+    ProfileView {
+        user_id: user.id,
+        username: user.username,
+        email: user.email,
+        name: profile.and_then(|p| p.name.clone()),
+        bio: profile.and_then(|p| p.bio.clone()),
+        contact: profile.and_then(|p| p.contact.clone()),
+        social_links: profile.and_then(|p| p.social_links.clone()),
+        avatar_url: profile.and_then(|p| p.avatar_url.clone()),
+        created_at: profile.map(|p| p.created_at),
+        updated_at: profile.map(|p| p.updated_at),
+    }
+}
+
+async fn load<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<ProfileView, ProfileError> {
+    let user = users::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .ok_or(ProfileError::UserNotFound)?;
+    let profile = profiles::Entity::find_by_id(user_id).one(db).await?;
+    Ok(view(user, profile))
+}
+
+pub async fn me(db: &DatabaseConnection, user_id: Uuid) -> Result<ProfileView, ProfileError> {
+    load(db, user_id).await
+}
+
+pub async fn update(ctx: &super::ProfileContext, user_id: Uuid, patch: ProfilePatch) -> Result<ProfileView, ProfileError> {
+    let txn = ctx.db.begin().await?;
+    let user = users::Entity::find_by_id(user_id)
+        .one(&txn)
+        .await?
+        .ok_or(ProfileError::UserNotFound)?;
+    let now = Utc::now();
+    let existing = profiles::Entity::find_by_id(user_id).one(&txn).await?;
+    let social_links = patch.social_links.map(|links| json!(links));
+    let saved = match existing {
+        None => {
+            profiles::ActiveModel {
+                user_id: Set(user_id),
+                name: Set(patch.name),
+                bio: Set(patch.bio),
+                contact: Set(patch.contact),
+                social_links: Set(social_links),
+                avatar_url: Set(patch.avatar_url),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?
+        }
+        Some(existing) => {
+            let mut active: profiles::ActiveModel = existing.into();
+            if let Some(name) = patch.name {
+                active.name = Set(Some(name));
+            }
+            if let Some(bio) = patch.bio {
+                active.bio = Set(Some(bio));
+            }
+            if let Some(contact) = patch.contact {
+                active.contact = Set(Some(contact));
+            }
+            if let Some(links) = social_links {
+                active.social_links = Set(Some(links));
+            }
+            if let Some(avatar) = patch.avatar_url {
+                active.avatar_url = Set(Some(avatar));
+            }
+            active.updated_at = Set(now);
+            active.update(&txn).await?
+        }
+    };
+    append_event(
+        &txn,
+        types::PROFILE_UPDATED,
+        json!({"user_id": user_id, "username": user.username, "name": saved.name}),
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox.notify();
+    Ok(view(user, Some(saved)))
+}
+
+pub async fn public(db: &DatabaseConnection, username: &str) -> Result<PublicProfile, ProfileError> {
+    let user = users::Entity::find()
+        .filter(Expr::expr(Func::lower(Expr::col(users::Column::Username))).eq(username.to_lowercase()))
+        .one(db)
+        .await?
+        .ok_or(ProfileError::UserNotFound)?;
+    let profile = profiles::Entity::find_by_id(user.id).one(db).await?;
+    let page = projects_service::list_by_user(db, user.id, PageRequest { page: 1, size: PUBLIC_PROJECTS })
+        .await
+        .map_err(|e| ProfileError::Internal(e.to_string()))?;
+    let profile = profile.as_ref();
+    Ok(PublicProfile {
+        user_id: user.id,
+        username: user.username,
+        name: profile.and_then(|p| p.name.clone()),
+        bio: profile.and_then(|p| p.bio.clone()),
+        contact: profile.and_then(|p| p.contact.clone()),
+        social_links: profile.and_then(|p| p.social_links.clone()),
+        avatar_url: profile.and_then(|p| p.avatar_url.clone()),
+        created_at: user.created_at,
+        projects: page.projects,
+        project_count: page.total,
+    })
+}
+
+pub async fn display_name(db: &DatabaseConnection, user_id: Uuid) -> Result<String, ProfileError> {
+    let name = profiles::Entity::find_by_id(user_id)
+        .select_only()
+        .column(profiles::Column::Name)
+        .into_tuple::<Option<String>>()
+        .one(db)
+        .await?
+        .flatten()
+        .filter(|n| !n.trim().is_empty());
+    if let Some(name) = name {
+        return Ok(name);
+    }
+    users::Entity::find_by_id(user_id)
+        .select_only()
+        .column(users::Column::Username)
+        .into_tuple::<String>()
+        .one(db)
+        .await?
+        .ok_or(ProfileError::UserNotFound)
+}

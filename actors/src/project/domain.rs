@@ -1,0 +1,177 @@
+//! Project input, parsed once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::validation::{ValidationError, at_most, web_url};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Title(String);
+
+impl Title {
+    /// 1–200 characters after trimming.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let title = raw.trim();
+        if title.is_empty() {
+            return Err(ValidationError::new("title", "title must not be empty"));
+        }
+        Ok(Self(at_most("title", title, 200)?))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Description(String);
+
+impl Description {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Ok(Self(at_most("description", raw, 10_000)?))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// At most 20 tags of 1–50 characters; trimmed, lower-cased, first occurrence kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tags(Vec<String>);
+
+impl Tags {
+    pub fn parse(raw: &[String]) -> Result<Self, ValidationError> {
+        let mut tags: Vec<String> = Vec::with_capacity(raw.len());
+        for tag in raw {
+            let tag = tag.trim().to_lowercase();
+            let len = tag.chars().count();
+            if !(1..=50).contains(&len) {
+                return Err(ValidationError::new("tags", "each tag must be 1 to 50 characters"));
+            }
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        if tags.len() > 20 {
+            return Err(ValidationError::new("tags", "at most 20 tags"));
+        }
+        Ok(Self(tags))
+    }
+
+    pub fn empty() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link(String);
+
+impl Link {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Ok(Self(web_url("link", raw, false)?))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A thumbnail address: an http(s) URL, or a path to our own media.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThumbnailUrl(String);
+
+impl ThumbnailUrl {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Ok(Self(web_url("thumbnail_url", raw, true)?))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProjectDraft {
+    pub title: Title,
+    pub description: Description,
+    pub tags: Tags,
+    pub link: Option<Link>,
+    pub thumbnail_url: Option<ThumbnailUrl>,
+}
+
+/// `None` keeps the stored value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProjectPatch {
+    pub title: Option<Title>,
+    pub description: Option<Description>,
+    pub tags: Option<Tags>,
+    pub link: Option<Link>,
+    pub thumbnail_url: Option<ThumbnailUrl>,
+}
+
+/// Page numbers from 1; sizes from 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    pub page: u64,
+    pub size: u64,
+}
+
+impl PageRequest {
+    pub fn parse(page: Option<u64>, size: Option<u64>) -> Result<Self, ValidationError> {
+        let page = page.unwrap_or(1);
+        let size = size.unwrap_or(20);
+        if page < 1 {
+            return Err(ValidationError::new("page", "page must be at least 1"));
+        }
+        if !(1..=100).contains(&size) {
+            return Err(ValidationError::new("size", "size must be between 1 and 100"));
+        }
+        Ok(Self { page, size })
+    }
+
+    pub fn offset(&self) -> u64 {
+        (self.page - 1).saturating_mul(self.size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_normalised() {
+        let tags = Tags::parse(&[" Rust ".into(), "rust".into(), "Web".into()]).unwrap();
+        assert_eq!(tags.as_slice(), ["rust", "web"]);
+        assert!(Tags::parse(&["".into()]).is_err());
+        assert!(Tags::parse(&["x".repeat(51)]).is_err());
+        let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+        assert!(Tags::parse(&many).is_err());
+        let dupes: Vec<String> = (0..30).map(|i| format!("t{}", i % 20)).collect();
+        assert_eq!(Tags::parse(&dupes).unwrap().as_slice().len(), 20);
+    }
+
+    #[test]
+    fn titles() {
+        assert_eq!(Title::parse("  My App ").unwrap().as_str(), "My App");
+        assert!(Title::parse("   ").is_err());
+        assert!(Title::parse(&"t".repeat(201)).is_err());
+        assert!(Title::parse(&"t".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn pages() {
+        assert_eq!(PageRequest::parse(None, None).unwrap(), PageRequest { page: 1, size: 20 });
+        assert!(PageRequest::parse(Some(0), None).is_err());
+        assert!(PageRequest::parse(None, Some(0)).is_err());
+        assert!(PageRequest::parse(None, Some(101)).is_err());
+        assert_eq!(PageRequest::parse(Some(3), Some(10)).unwrap().offset(), 20);
+    }
+}

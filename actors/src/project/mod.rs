@@ -1,0 +1,173 @@
+//! The project domain: portfolio projects and their events. Workers are keyed by
+//! project, so changes to one project apply in order.
+
+pub mod domain;
+pub mod service;
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use domain::*;
+pub use service::ProjectContext;
+
+use crate::{
+    supervisor::{CallError, KeyedPool, SupervisorMsg},
+    validation::ValidationError,
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectView {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// From `users`, not the profile (as the seed does).
+    pub username: String,
+    pub title: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub link: Option<String>,
+    pub thumbnail_url: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProjectPage {
+    pub projects: Vec<ProjectView>,
+    pub page: u64,
+    pub size: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub enum ThumbnailSetter {
+    Owner(Uuid),
+    /// The thumbnailer, acting for the uploader.
+    System,
+}
+
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+pub enum ProjectError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("project not found")]
+    NotFound,
+    #[error("user not found")]
+    UserNotFound,
+    #[error("only the project's owner may do that")]
+    Forbidden,
+    #[error("the project kept changing; try again")]
+    Conflict,
+    #[error("project service unavailable: {0}")]
+    Unavailable(#[from] CallError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<sea_orm::DbErr> for ProjectError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        tracing::error!(%error, "project database error");
+        ProjectError::Internal("database error".into())
+    }
+}
+
+type Reply<T> = RpcReplyPort<Result<T, ProjectError>>;
+
+pub enum ProjectMsg {
+    Create { owner: Uuid, draft: ProjectDraft, reply: Reply<ProjectView> },
+    Update { actor: Uuid, project_id: Uuid, patch: ProjectPatch, reply: Reply<ProjectView> },
+    SetThumbnail { project_id: Uuid, url: ThumbnailUrl, by: ThumbnailSetter, reply: Reply<ProjectView> },
+    Delete { actor: Uuid, project_id: Uuid, reply: Reply<()> },
+}
+
+pub struct ProjectWorker;
+
+impl Actor for ProjectWorker {
+    type Msg = ProjectMsg;
+    type State = Arc<ProjectContext>;
+    type Arguments = Arc<ProjectContext>;
+
+    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, ctx: Arc<ProjectContext>) -> Result<Self::State, ActorProcessingErr> {
+        Ok(ctx)
+    }
+
+    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, ctx: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match message {
+            ProjectMsg::Create { owner, draft, reply } => {
+                let _ = reply.send(service::create(ctx, owner, draft).await);
+            }
+            ProjectMsg::Update { actor, project_id, patch, reply } => {
+                let _ = reply.send(service::update(ctx, actor, project_id, patch).await);
+            }
+            ProjectMsg::SetThumbnail { project_id, url, by, reply } => {
+                let _ = reply.send(service::set_thumbnail(ctx, project_id, url, by).await);
+            }
+            ProjectMsg::Delete { actor, project_id, reply } => {
+                let _ = reply.send(service::delete(ctx, actor, project_id).await);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How the rest of the node talks to the project domain. Reads go straight to the
+/// database (they change nothing and need no ordering); changes go through the worker
+/// that owns the project.
+#[derive(Clone)]
+pub struct ProjectClient {
+    pool: KeyedPool<ProjectMsg>,
+    ctx: Arc<ProjectContext>,
+}
+
+impl ProjectClient {
+    pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: ProjectContext, workers: usize) -> Result<Self, String> {
+        let ctx = Arc::new(ctx);
+        let worker_ctx = ctx.clone();
+        let pool = KeyedPool::start(supervisor, "project", workers, Duration::from_secs(30), move || {
+            (ProjectWorker, worker_ctx.clone())
+        })
+        .await?;
+        Ok(Self { pool, ctx })
+    }
+
+    pub async fn create(&self, owner: Uuid, draft: ProjectDraft) -> Result<ProjectView, ProjectError> {
+        // A new project has no id yet: spread creations by owner.
+        self.pool
+            .call(&owner, |reply| ProjectMsg::Create { owner, draft: draft.clone(), reply })
+            .await?
+    }
+
+    pub async fn get(&self, project_id: Uuid) -> Result<ProjectView, ProjectError> {
+        service::get(&self.ctx.db, project_id).await
+    }
+
+    pub async fn list_by_user(&self, user_id: Uuid, page: PageRequest) -> Result<ProjectPage, ProjectError> {
+        service::list_by_user(&self.ctx.db, user_id, page).await
+    }
+
+    pub async fn update(&self, actor: Uuid, project_id: Uuid, patch: ProjectPatch) -> Result<ProjectView, ProjectError> {
+        self.pool
+            .call(&project_id, |reply| ProjectMsg::Update { actor, project_id, patch: patch.clone(), reply })
+            .await?
+    }
+
+    pub async fn set_thumbnail(&self, project_id: Uuid, url: ThumbnailUrl, by: ThumbnailSetter) -> Result<ProjectView, ProjectError> {
+        self.pool
+            .call(&project_id, |reply| ProjectMsg::SetThumbnail { project_id, url: url.clone(), by, reply })
+            .await?
+    }
+
+    pub async fn delete(&self, actor: Uuid, project_id: Uuid) -> Result<(), ProjectError> {
+        self.pool
+            .call(&project_id, |reply| ProjectMsg::Delete { actor, project_id, reply })
+            .await?
+    }
+
+    pub async fn republish_all(&self, progress: impl FnMut(u64, u64) + Send) -> Result<u64, ProjectError> {
+        service::republish_all(&self.ctx, progress).await
+    }
+}

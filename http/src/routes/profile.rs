@@ -1,0 +1,114 @@
+//! `/profile/me` and the public `/users/{username}`.
+
+use chrono::{DateTime, Utc};
+use folio_actors::profile::{ProfilePatch, ProfileView, PublicProfile};
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use uuid::Uuid;
+
+use crate::{EdgeState, auth::BearerAuth, error::ApiError, routes::projects::ProjectReply};
+
+#[derive(Debug, Object)]
+pub struct ProfileReply {
+    pub user_id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub bio: Option<String>,
+    pub contact: Option<String>,
+    pub social_links: Option<serde_json::Value>,
+    pub avatar_url: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<ProfileView> for ProfileReply {
+    fn from(p: ProfileView) -> Self {
+        Self {
+            user_id: p.user_id,
+            username: p.username,
+            email: p.email,
+            name: p.name,
+            bio: p.bio,
+            contact: p.contact,
+            social_links: p.social_links,
+            avatar_url: p.avatar_url,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// Any subset of the fields; absent or null ones keep their value.
+#[derive(Debug, Object)]
+pub struct ProfileBody {
+    pub name: Option<String>,
+    pub bio: Option<String>,
+    pub contact: Option<String>,
+    /// An object of at most 20 string values, e.g. `{"github": "alice"}`.
+    pub social_links: Option<serde_json::Value>,
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct PublicProfileReply {
+    pub user_id: Uuid,
+    pub username: String,
+    pub name: Option<String>,
+    pub bio: Option<String>,
+    pub contact: Option<String>,
+    pub social_links: Option<serde_json::Value>,
+    pub avatar_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The newest projects (up to 50).
+    pub projects: Vec<ProjectReply>,
+    pub project_count: u64,
+}
+
+impl From<PublicProfile> for PublicProfileReply {
+    fn from(p: PublicProfile) -> Self {
+        Self {
+            user_id: p.user_id,
+            username: p.username,
+            name: p.name,
+            bio: p.bio,
+            contact: p.contact,
+            social_links: p.social_links,
+            avatar_url: p.avatar_url,
+            created_at: p.created_at,
+            projects: p.projects.into_iter().map(Into::into).collect(),
+            project_count: p.project_count,
+        }
+    }
+}
+
+pub struct ProfileApi {
+    pub state: EdgeState,
+}
+
+#[OpenApi(tag = "crate::ApiTags::Profiles")]
+impl ProfileApi {
+    /// Your account and profile (profile fields are null until you set them).
+    #[oai(path = "/profile/me", method = "get")]
+    async fn me(&self, auth: BearerAuth) -> Result<Json<ProfileReply>, ApiError> {
+        Ok(Json(self.state.profiles.me(auth.0.sub).await?.into()))
+    }
+
+    /// Create or change your profile; publishes `profile.updated`.
+    #[oai(path = "/profile/me", method = "put")]
+    async fn update(&self, auth: BearerAuth, body: Json<ProfileBody>) -> Result<Json<ProfileReply>, ApiError> {
+        let patch = ProfilePatch::parse(
+            body.name.as_deref(),
+            body.bio.as_deref(),
+            body.contact.as_deref(),
+            body.social_links.as_ref(),
+            body.avatar_url.as_deref(),
+        )?;
+        Ok(Json(self.state.profiles.update(auth.0.sub, patch).await?.into()))
+    }
+
+    /// A user's public profile (no email) with their newest projects.
+    #[oai(path = "/users/:username", method = "get")]
+    async fn public(&self, username: Path<String>) -> Result<Json<PublicProfileReply>, ApiError> {
+        Ok(Json(self.state.profiles.public(&username).await?.into()))
+    }
+}
