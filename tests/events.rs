@@ -1,0 +1,290 @@
+//! Events (SPEC §4): the envelope on JetStream, the outbox surviving a NATS outage, and
+//! one conformance suite for both event bus implementations.
+
+mod common;
+
+use std::{
+    collections::HashSet,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use common::{Backend, TestNode, eventually, nats_isolation, shared_nats_url, stream_events};
+use folio_actors::events::{ConsumerSpec, EventBus, EventEnvelope, InProcessBus, JetStreamBus, JetStreamNames};
+use serde_json::{Value, json};
+
+on_every_backend!(each_change_is_one_event_with_the_seed_envelope);
+
+fn assert_envelope(event: &Value, event_type: &str, subject_prefix: &str) {
+    assert_eq!(event["event_type"], event_type, "{event}");
+    assert_eq!(event["_subject"], format!("{subject_prefix}{event_type}"));
+    assert!(uuid::Uuid::parse_str(event["event_id"].as_str().unwrap()).is_ok());
+    let ts = event["timestamp"].as_str().unwrap();
+    assert!(ts.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "{ts}");
+}
+
+async fn each_change_is_one_event_with_the_seed_envelope(backend: Backend) {
+    let t = TestNode::spawn_on_nats(backend).await;
+    let prefix = t.settings.nats_subject_prefix.clone();
+    let u = t.user("alice").await;
+    assert_eq!(t.put("/profile/me", Some(&u.access), json!({"name": "Alice Tan"})).await.status, 200);
+    let p = t
+        .create_project(&u.access, json!({"title": "My App", "description": "Desc", "tags": ["python", "flask"]}))
+        .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(t.put(&format!("/projects/{id}"), Some(&u.access), json!({"title": "My App 2"})).await.status, 200);
+    let thumb = t
+        .put(&format!("/projects/{id}/thumbnail"), Some(&u.access), json!({"thumbnail_url": "https://cdn.example/t.jpg"}))
+        .await;
+    assert_eq!(thumb.status, 200);
+    assert_eq!(t.delete(&format!("/projects/{id}"), Some(&u.access)).await.status, 200);
+    // A rejected change publishes nothing.
+    t.put(&format!("/projects/{id}"), Some(&u.access), json!({"title": "gone"})).await.assert_error(404, "project_not_found");
+
+    let node = t.node();
+    let projects = eventually(Duration::from_secs(15), "four project events", || async {
+        let events = stream_events(node, "project.created").await;
+        (events.len() >= 4).then_some(events)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let projects_again = stream_events(node, "project.created").await;
+    assert_eq!(projects_again.len(), 4, "exactly one event per change: {projects_again:#?}");
+    let kinds: Vec<&str> = projects.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["project.created", "project.updated", "project.updated", "project.deleted"]);
+    let versions: Vec<i64> = projects.iter().map(|e| e["version"].as_i64().unwrap()).collect();
+    assert_eq!(versions, [1, 2, 3, 4]);
+    for event in &projects {
+        assert_envelope(event, event["event_type"].as_str().unwrap(), &prefix);
+    }
+    assert_eq!(
+        projects[0]["data"],
+        json!({"project_id": id, "user_id": u.user_id, "username": "alice", "title": "My App",
+               "description": "Desc", "tags": ["python", "flask"], "thumbnail_url": null})
+    );
+    assert_eq!(projects[1]["data"]["title"], "My App 2");
+    assert_eq!(projects[2]["data"]["thumbnail_url"], "https://cdn.example/t.jpg");
+    assert_eq!(projects[3]["data"], json!({"project_id": id}));
+
+    let profiles = stream_events(node, "profile.updated").await;
+    assert_eq!(profiles.len(), 1, "{profiles:#?}");
+    assert_envelope(&profiles[0], "profile.updated", &prefix);
+    assert_eq!(profiles[0]["data"], json!({"user_id": u.user_id, "username": "alice", "name": "Alice Tan"}));
+    assert!(profiles[0].get("version").is_none());
+    t.shutdown().await;
+}
+
+/// A nats-server of the test's own, on a free loopback port, with its own store.
+struct PrivateNats {
+    port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateNats {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut nats = Self {
+            port,
+            store: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        nats.restart();
+        nats
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server must be installed for this test (scripts/test.sh installs it)");
+        self.child = Some(child);
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "private nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nats_outage_loses_no_event_and_duplicates_none() {
+    let mut nats = PrivateNats::start();
+    let url = nats.url();
+    let t = TestNode::spawn_with(Backend::Postgres, |s| nats_isolation(s, &url)).await;
+    let u = t.user("writer").await;
+    let mut created = HashSet::new();
+    for i in 0..200 {
+        if i == 70 {
+            nats.stop();
+        }
+        if i == 140 {
+            nats.restart();
+        }
+        let reply = t
+            .request(reqwest::Method::POST, "/projects", Some(&u.access), Some(json!({"title": format!("p{i}")})))
+            .await;
+        assert_eq!(reply.status, 201, "write {i} while NATS was {}: {}", if (70..140).contains(&i) { "down" } else { "up" }, reply.body);
+        created.insert(reply.body["id"].as_str().unwrap().to_string());
+    }
+    let node = t.node();
+    let events = eventually(Duration::from_secs(60), "all 200 events on the stream", || async {
+        let events = stream_events(node, "project.created").await;
+        (events.len() >= 200).then_some(events)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let events_again = stream_events(node, "project.created").await;
+    assert_eq!(events_again.len(), 200, "each write's event exactly once");
+    let ids: HashSet<String> = events.iter().map(|e| e["data"]["project_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, created);
+    let event_ids: HashSet<&str> = events.iter().map(|e| e["event_id"].as_str().unwrap()).collect();
+    assert_eq!(event_ids.len(), 200);
+    t.shutdown().await;
+}
+
+// ---- one conformance suite for both buses ----
+
+fn spec(durable: &str, subjects: &[&str]) -> ConsumerSpec {
+    ConsumerSpec {
+        durable: durable.to_string(),
+        subjects: subjects.iter().map(|s| s.to_string()).collect(),
+        ack_wait: Duration::from_secs(2),
+        max_deliver: -1,
+    }
+}
+
+async fn publish(bus: &dyn EventBus, event_type: &str, n: i64) -> EventEnvelope {
+    let event = EventEnvelope::new(event_type, json!({"n": n}), Some(n));
+    let ack = bus.publish(&event).await.expect("publish sent");
+    // The in-process ack waits for consumers, so don't block on it here.
+    tokio::spawn(async move {
+        let _ = ack.await;
+    });
+    event
+}
+
+async fn conformance(bus: Arc<dyn EventBus>) {
+    let within = Duration::from_secs(10);
+    // Filters: a consumer of project.> sees project events only, in order.
+    let mut projects = bus.subscribe(spec("indexer", &["project.>"])).await.unwrap();
+    let mut media = bus.subscribe(spec("thumbnailer", &["media.uploaded"])).await.unwrap();
+    let first = publish(&*bus, "project.created", 1).await;
+    publish(&*bus, "media.uploaded", 2).await;
+    let second = publish(&*bus, "project.updated", 3).await;
+
+    let d = tokio::time::timeout(within, projects.next()).await.unwrap().unwrap();
+    assert_eq!(d.event, first);
+    assert_eq!(d.attempt, 1);
+    d.ack().await.unwrap();
+    let d = tokio::time::timeout(within, media.next()).await.unwrap().unwrap();
+    assert_eq!(d.event.event_type, "media.uploaded");
+    d.ack().await.unwrap();
+
+    // A nak comes back after its delay, as a later attempt.
+    let d = tokio::time::timeout(within, projects.next()).await.unwrap().unwrap();
+    assert_eq!(d.event, second);
+    d.nak(Duration::from_millis(200)).await.unwrap();
+    let again = tokio::time::timeout(within, projects.next()).await.unwrap().unwrap();
+    assert_eq!(again.event, second);
+    assert_eq!(again.attempt, 2);
+
+    // In-progress keeps it; an unsettled delivery dropped by a crashed consumer comes
+    // back after ack_wait.
+    again.in_progress().await.unwrap();
+    drop(again);
+    let redelivered = tokio::time::timeout(within, projects.next()).await.unwrap().unwrap();
+    assert_eq!(redelivered.event, second);
+    assert!(redelivered.attempt >= 3);
+    redelivered.term().await.unwrap();
+
+    // Two subscribers with one durable name share the work: each event goes to one.
+    let mut a = bus.subscribe(spec("workers", &["media.uploaded"])).await.unwrap();
+    let mut b = bus.subscribe(spec("workers", &["media.uploaded"])).await.unwrap();
+    let mut sent = HashSet::new();
+    for n in 10..20 {
+        sent.insert(publish(&*bus, "media.uploaded", n).await.event_id);
+    }
+    let mut seen = HashSet::new();
+    let mut from_media = 0;
+    while seen.len() < 10 {
+        let next = tokio::select! {
+            d = a.next() => d,
+            d = b.next() => d,
+            _ = tokio::time::sleep(within) => panic!("shared consumer stalled after {} events", seen.len()),
+        }
+        .unwrap();
+        if next.event.event_type == "media.uploaded" && sent.contains(&next.event.event_id) {
+            assert!(seen.insert(next.event.event_id), "an event went to two workers of one durable");
+        }
+        from_media += 1;
+        next.ack().await.unwrap();
+    }
+    assert!(from_media >= 10);
+    // The earlier consumer of media.uploaded gets them too: durable names are independent.
+    for _ in 0..10 {
+        let d = tokio::time::timeout(within, media.next()).await.unwrap().unwrap();
+        d.ack().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_bus_conformance() {
+    conformance(Arc::new(InProcessBus::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_bus_conformance() {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let names = JetStreamNames {
+        stream_prefix: format!("C{}_", &id[..12]),
+        subject_prefix: format!("c{}.", &id[..12]),
+    };
+    let bus = JetStreamBus::connect(&shared_nats_url(), names, Duration::from_secs(120))
+        .await
+        .expect("NATS with JetStream must be running (scripts/test.sh starts it)");
+    conformance(Arc::new(bus)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_publish_ack_waits_for_every_consumer() {
+    let bus = InProcessBus::new();
+    // Nobody listening: durable at once.
+    let lonely = EventEnvelope::new("project.created", json!({}), Some(1));
+    bus.publish(&lonely).await.unwrap().await.unwrap();
+
+    let mut indexer = bus.subscribe(spec("indexer", &["project.>"])).await.unwrap();
+    let mut audit = bus.subscribe(spec("audit", &["project.created"])).await.unwrap();
+    let event = EventEnvelope::new("project.created", json!({}), Some(1));
+    let mut ack = bus.publish(&event).await.unwrap();
+    let d1 = indexer.next().await.unwrap();
+    d1.ack().await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut ack).await.is_err(),
+        "acknowledged before the second consumer settled"
+    );
+    let d2 = audit.next().await.unwrap();
+    d2.ack().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(2), ack).await.unwrap().unwrap();
+}
