@@ -57,8 +57,27 @@ ensure_nats() {
   wait_for_port 4222 NATS
 }
 
+ensure_s3s_fs() {
+  # A real S3 server for the media crate's S3 tests (they fail, never skip, without it).
+  export PATH="$HOME/.cargo/bin:$PATH"
+  if command -v s3s-fs >/dev/null; then return 0; fi
+  log "installing s3s-fs (a few minutes, once)"
+  # Its own target dir, so it neither holds nor dirties the workspace build.
+  CARGO_TARGET_DIR="${S3S_BUILD_DIR:-/var/cache/s3s-build}" \
+    cargo install s3s-fs@0.14.1 --features binary --locked
+}
+
+ensure_jpeg_build_tools() {
+  # folio-media builds libjpeg-turbo 3 from the turbojpeg crate's vendored sources
+  # (Debian 12's libturbojpeg is 2.1, without the tj3 API): that needs cmake and nasm.
+  command -v cmake >/dev/null && command -v nasm >/dev/null && return 0
+  apt_install cmake nasm
+}
+
 ensure_postgres
 ensure_nats
+ensure_s3s_fs
+ensure_jpeg_build_tools
 
 export FOLIO_TEST_DATABASE_URL="${FOLIO_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export FOLIO_TEST_NATS_URL="${FOLIO_TEST_NATS_URL:-nats://127.0.0.1:4222}"
@@ -69,8 +88,12 @@ if command -v psql >/dev/null; then
     while read -r db; do psql "$FOLIO_TEST_DATABASE_URL" -q -c "drop database if exists $db with (force)" >/dev/null 2>&1 || true; done
 fi
 
+# Everything with default features (pure-Rust JPEG path), then the media crate again
+# with libjpeg-turbo, the fast path release builds use with `--features fast-jpeg`.
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-targets --no-fail-fast "$@"
+  cargo nextest run -p folio-media --features turbojpeg --all-targets --no-fail-fast "$@"
 else
   cargo test --workspace --all-targets --no-fail-fast "$@"
+  cargo test -p folio-media --features turbojpeg --all-targets --no-fail-fast "$@"
 fi

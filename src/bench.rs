@@ -14,8 +14,41 @@ use clap::Subcommand;
 
 use crate::{Node, Settings};
 
-#[derive(Subcommand, Clone, Copy)]
+#[derive(Subcommand, Clone)]
 pub enum Which {
+    /// CPU seconds to thumbnail a real-photo corpus: Folio vs vipsthumbnail vs Pillow,
+    /// and Folio's peak RSS.
+    Thumbnails {
+        #[arg(long, default_value = folio_media::bench::DEFAULT_CORPUS)]
+        corpus: std::path::PathBuf,
+        /// Internal: thumbnail the corpus in this process (the measured child).
+        #[arg(long, num_args = 2, value_names = ["CORPUS", "OUT"], hide = true)]
+        child: Option<Vec<std::path::PathBuf>>,
+    },
+    /// Search: bulk indexing and query latency at N projects (embedded engine), and
+    /// write-to-searchable latency through a running node.
+    Search {
+        #[arg(long, default_value_t = 100_000)]
+        documents: usize,
+        /// Projects created through the node for the write-to-searchable figures.
+        #[arg(long, default_value_t = 100)]
+        samples: usize,
+    },
+    /// `POST /projects` and `GET /projects/{id}` at a fixed concurrency on SQLite and
+    /// PostgreSQL, next to a bare poem route and `pgbench -S`; outbox lag.
+    Api {
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Server for the PostgreSQL run (a fresh database is created on it).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+        /// NATS for the PostgreSQL run's events (outbox lag to a JetStream ack).
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats: String,
+    },
     /// Login latency, and `/auth/verify` throughput idle vs. during a login storm.
     Auth {
         /// Concurrent logins in the storm (and concurrent verify clients).
@@ -30,6 +63,11 @@ pub enum Which {
 pub async fn run(which: Which, base: &Settings) -> anyhow::Result<()> {
     match which {
         Which::Auth { concurrency, seconds } => auth(base, concurrency, Duration::from_secs(seconds)).await,
+        Which::Thumbnails { corpus, child } => thumbnails(&corpus, child),
+        Which::Search { documents, samples } => search(base, documents, samples).await,
+        Which::Api { concurrency, seconds, postgres, nats } => {
+            api(base, concurrency, Duration::from_secs(seconds), &postgres, &nats).await
+        }
     }
 }
 
@@ -195,6 +233,422 @@ async fn auth(base: &Settings, concurrency: usize, phase: Duration) -> anyhow::R
         "verify throughput kept under the storm",
         ratio * 100.0,
         if ratio >= 0.4 { "goal met" } else { "GOAL MISSED" }
+    );
+    Ok(())
+}
+
+/// Throughput and latency of one request shape under a fixed number of clients.
+struct LoadResult {
+    requests_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+    errors: u64,
+}
+
+/// Runs `concurrency` clients for `phase`, each sending `request(i)` back to back.
+async fn load<F, Fut>(concurrency: usize, phase: Duration, request: F) -> LoadResult
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let request = Arc::new(request);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (request, stop, errors, counter) = (request.clone(), stop.clone(), errors.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                let started = Instant::now();
+                if request(i).await {
+                    latencies.push(started.elapsed());
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(phase).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for task in tasks {
+        if let Ok(mut l) = task.await {
+            latencies.append(&mut l);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    LoadResult {
+        requests_per_sec: latencies.len() as f64 / elapsed,
+        p50: percentile(&latencies, 50.0),
+        p99: percentile(&latencies, 99.0),
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+/// The framework's ceiling: a poem route that answers a constant JSON body.
+async fn bare_poem_server() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    use poem::{EndpointExt as _, Route, get, handler, listener::{Acceptor as _, Listener as _, TcpListener}, web::Json};
+    #[handler]
+    fn bare() -> Json<serde_json::Value> {
+        Json(serde_json::json!({"id": "00000000-0000-0000-0000-000000000000", "title": "bare"}))
+    }
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .context("bare server address")?;
+    let app = Route::new().at("/bare", get(bare)).map_to_response();
+    let handle = tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+    });
+    Ok((format!("http://{addr}"), handle))
+}
+
+struct ApiFigures {
+    post: LoadResult,
+    get: LoadResult,
+    lag_p50: Duration,
+    lag_p99: Duration,
+    lag_samples: usize,
+}
+
+async fn api_figures(node: &Node, concurrency: usize, phase: Duration) -> anyhow::Result<ApiFigures> {
+    let url = node.base_url();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    post_json(
+        &client,
+        &format!("{url}/auth/register"),
+        serde_json::json!({"username": "benchuser", "email": "bench@folio.test", "password": "bench-password"}),
+    )
+    .await?;
+    let login = post_json(
+        &client,
+        &format!("{url}/auth/login"),
+        serde_json::json!({"email": "bench@folio.test", "password": "bench-password"}),
+    )
+    .await?;
+    let token = login["access_token"].as_str().context("no access token")?.to_string();
+
+    eprintln!("  POST /projects, {concurrency} clients, {}s", phase.as_secs());
+    let post = {
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        load(concurrency, phase, move |i| {
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            async move {
+                client
+                    .post(format!("{url}/projects"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({"title": format!("Bench project {i}"), "description": "load test", "tags": ["bench", "rust"]}))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().as_u16() == 201)
+            }
+        })
+        .await
+    };
+    let listed: serde_json::Value = client
+        .get(format!("{url}/projects/user/{}?size=100", login["user"]["id"].as_str().unwrap_or_default()))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let ids: Arc<Vec<String>> = Arc::new(
+        listed["projects"]
+            .as_array()
+            .context("project list")?
+            .iter()
+            .filter_map(|p| p["id"].as_str().map(str::to_string))
+            .collect(),
+    );
+    if ids.is_empty() {
+        bail!("no projects were created");
+    }
+    eprintln!("  GET /projects/{{id}}, {concurrency} clients, {}s", phase.as_secs());
+    let get = {
+        let (client, url, ids) = (client.clone(), url.clone(), ids.clone());
+        load(concurrency, phase, move |i| {
+            let (client, url) = (client.clone(), url.clone());
+            let id = ids[(i as usize) % ids.len()].clone();
+            async move {
+                client
+                    .get(format!("{url}/projects/{id}"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await
+    };
+    // Commit to publish acknowledgement, as stamped by the relay.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    use sea_orm::EntityTrait as _;
+    let rows = folio_entities::outbox_events::Entity::find().all(&node.db).await?;
+    let mut lags: Vec<Duration> = rows
+        .iter()
+        .filter_map(|r| r.published_at.map(|p| (p - r.created_at).to_std().unwrap_or_default()))
+        .collect();
+    lags.sort();
+    Ok(ApiFigures {
+        post,
+        get,
+        lag_p50: percentile(&lags, 50.0),
+        lag_p99: percentile(&lags, 99.0),
+        lag_samples: lags.len(),
+    })
+}
+
+fn pgbench_select_only(admin_url: &str, concurrency: usize, phase: Duration) -> anyhow::Result<f64> {
+    use std::process::Command;
+    let (base, _) = admin_url.rsplit_once('/').context("postgres URL")?;
+    let db = format!("folio_pgbench_{}", std::process::id());
+    let run = |args: &[&str]| -> anyhow::Result<String> {
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .with_context(|| format!("running {} (install postgresql-client / postgresql-contrib)", args[0]))?;
+        if !out.status.success() {
+            bail!("{}: {}", args[0], String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    run(&["psql", admin_url, "-qc", &format!("create database {db}")])?;
+    let url = format!("{base}/{db}");
+    let result = (|| {
+        run(&["pgbench", "-q", "-i", "-s", "10", &url])?;
+        let out = run(&[
+            "pgbench", "-S", "-c", &concurrency.to_string(), "-j", "2", "-T", &phase.as_secs().max(1).to_string(), &url,
+        ])?;
+        out.lines()
+            .find(|l| l.starts_with("tps ="))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|v| v.parse::<f64>().ok())
+            .context("pgbench printed no tps")
+    })();
+    let _ = run(&["psql", admin_url, "-qc", &format!("drop database if exists {db} with (force)")]);
+    result
+}
+
+async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &str, nats: &str) -> anyhow::Result<()> {
+    eprintln!("[1/4] bare poem route, {concurrency} clients, {}s", phase.as_secs());
+    let (bare_url, bare_server) = bare_poem_server().await?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let bare = {
+        let (client, url) = (client.clone(), bare_url.clone());
+        load(concurrency, phase, move |_| {
+            let (client, url) = (client.clone(), url.clone());
+            async move { client.get(format!("{url}/bare")).send().await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await
+    };
+    bare_server.abort();
+
+    eprintln!("[2/4] embedded node (SQLite, in-process bus)");
+    let mut cheap = base.clone();
+    // The login cost is not what this measures.
+    cheap.argon2_memory_kib = 1024;
+    cheap.argon2_iterations = 1;
+    let (node, _dir) = bench_node(&cheap).await?;
+    let sqlite = api_figures(&node, concurrency, phase).await?;
+    node.shutdown().await;
+
+    eprintln!("[3/4] cluster node (PostgreSQL, JetStream at {nats})");
+    let dir = tempfile::tempdir()?;
+    let mut settings = cheap.clone();
+    settings.addr = "127.0.0.1:0".parse()?;
+    settings.data_dir = dir.path().to_path_buf();
+    let db_name = format!("folio_bench_{}", std::process::id());
+    {
+        use sea_orm::ConnectionTrait as _;
+        let admin = sea_orm::Database::connect(postgres).await.context("connecting to PostgreSQL")?;
+        admin.execute_unprepared(&format!("create database {db_name}")).await?;
+    }
+    let (pg_base, _) = postgres.rsplit_once('/').context("postgres URL")?;
+    settings.database_url = Some(crate::configuration::Secret::new(format!("{pg_base}/{db_name}")));
+    settings.jwt_secret = Some(crate::configuration::Secret::new("bench-secret-bench-secret-bench-secret-0000"));
+    settings.nats_url = Some(nats.to_string());
+    let run_id = &uuid::Uuid::new_v4().simple().to_string()[..10];
+    settings.nats_stream_prefix = format!("BENCH{run_id}_");
+    settings.nats_subject_prefix = format!("bench{run_id}.");
+    let node = Node::start(&settings).await.context("starting the PostgreSQL node")?;
+    let pg = api_figures(&node, concurrency, phase).await;
+    node.shutdown().await;
+    {
+        use sea_orm::ConnectionTrait as _;
+        if let Ok(admin) = sea_orm::Database::connect(postgres).await {
+            let _ = admin.execute_unprepared(&format!("drop database if exists {db_name} with (force)")).await;
+        }
+    }
+    let pg = pg?;
+
+    eprintln!("[4/4] pgbench -S, {concurrency} clients, {}s", phase.as_secs());
+    let pgbench = pgbench_select_only(postgres, concurrency, phase);
+
+    let row = |name: &str, r: &LoadResult, reference: String| {
+        println!(
+            "{:<40} {:>10.0} {:>10} {:>10} {:>8} {:>26}",
+            name,
+            r.requests_per_sec,
+            ms(r.p50),
+            ms(r.p99),
+            r.errors,
+            reference
+        );
+    };
+    println!();
+    println!("folio bench api ({concurrency} clients, {}s per phase, {} cores)", phase.as_secs(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!("{:<40} {:>10} {:>10} {:>10} {:>8} {:>26}", "measure", "req/s", "p50", "p99", "errors", "reference");
+    row("bare poem route", &bare, "(framework ceiling)".into());
+    row("SQLite  POST /projects", &sqlite.post, "-".into());
+    row(
+        "SQLite  GET /projects/{id}",
+        &sqlite.get,
+        format!("{:.0}% of bare (goal 50%)", 100.0 * sqlite.get.requests_per_sec / bare.requests_per_sec.max(1.0)),
+    );
+    row("Postgres POST /projects", &pg.post, "-".into());
+    match &pgbench {
+        Ok(tps) => {
+            row(
+                "Postgres GET /projects/{id}",
+                &pg.get,
+                format!("{:.0}% of pgbench -S (goal 70%)", 100.0 * pg.get.requests_per_sec / tps.max(1.0)),
+            );
+            println!("{:<40} {:>10.0} {:>10} {:>10} {:>8} {:>26}", "pgbench -S (same clients)", tps, "-", "-", "-", "(database ceiling)");
+        }
+        Err(e) => {
+            row("Postgres GET /projects/{id}", &pg.get, "pgbench unavailable".into());
+            println!("pgbench -S failed: {e}");
+        }
+    }
+    println!(
+        "{:<40} {:>10} {:>10} {:>10} {:>8} {:>26}",
+        "outbox lag, SQLite in-process bus",
+        "-",
+        ms(sqlite.lag_p50),
+        ms(sqlite.lag_p99),
+        "-",
+        format!("{} events; goal p99 <= 20 ms", sqlite.lag_samples)
+    );
+    println!(
+        "{:<40} {:>10} {:>10} {:>10} {:>8} {:>26}",
+        "outbox lag, Postgres + JetStream",
+        "-",
+        ms(pg.lag_p50),
+        ms(pg.lag_p99),
+        "-",
+        format!("{} events; goal p99 <= 20 ms", pg.lag_samples)
+    );
+    Ok(())
+}
+
+fn thumbnails(corpus: &std::path::Path, child: Option<Vec<std::path::PathBuf>>) -> anyhow::Result<()> {
+    use folio_media::bench::{FolioMode, run_corpus, thumbnail_corpus_child};
+    if let Some(paths) = child {
+        let [corpus, out] = paths.as_slice() else { bail!("--child takes CORPUS OUT") };
+        thumbnail_corpus_child(corpus, out).map_err(|e| anyhow::anyhow!("{e}"))?;
+        return Ok(());
+    }
+    let out = tempfile::tempdir()?;
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.args(["bench", "thumbnails", "--child"]);
+    eprintln!("bench thumbnails: corpus {} (Folio runs in a child process so its CPU and RSS are its own)", corpus.display());
+    let report = run_corpus(corpus, out.path(), FolioMode::Child(command)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!();
+    println!(
+        "folio bench thumbnails: {} images ({} JPEG, {} PNG, {:.1} MB), JPEG backend: {}",
+        report.images,
+        report.jpegs,
+        report.pngs,
+        report.input_bytes as f64 / 1e6,
+        report.backend
+    );
+    println!("{:<36} {:>10} {:>10} {:>14}", "tool", "CPU s", "wall s", "peak RSS MB");
+    for (name, run) in [
+        ("folio (make_thumbnail)", &report.folio),
+        ("vipsthumbnail, one process per image", &report.vips),
+        ("vipsthumbnail, one process for all", &report.vips_batch),
+        ("Pillow thumbnail + save q85", &report.pillow),
+    ] {
+        println!(
+            "{:<36} {:>10.2} {:>10.2} {:>14.1}",
+            name,
+            run.cpu_seconds,
+            run.wall_seconds,
+            run.peak_rss_kib as f64 / 1024.0
+        );
+    }
+    println!("folio / vipsthumbnail CPU: {:.2} (goal <= 0.80); vs one-process vips: {:.2}", report.ratio_vips(), report.ratio_vips_batch());
+    println!("folio / Pillow CPU: {:.2} (goal <= 0.50)", report.ratio_pillow());
+    println!("folio peak RSS: {:.1} MB (goal <= 300 MB)", report.folio.peak_rss_kib as f64 / 1024.0);
+    if !report.folio_failures.is_empty() {
+        println!("folio could not thumbnail: {:?}", report.folio_failures);
+    }
+    Ok(())
+}
+
+async fn search(base: &Settings, documents: usize, samples: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let engine = Arc::new(folio_search::TantivyEngine::open(dir.path()).map_err(|e| anyhow::anyhow!("{e}"))?);
+    eprintln!("[1/2] embedded engine: {documents} generated projects, then queries and writes");
+    let report = folio_search::bench::run(engine, documents, folio_search::bench::BenchOptions::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    eprintln!("[2/2] write-to-searchable through an embedded node: {samples} projects");
+    let mut cheap = base.clone();
+    cheap.argon2_memory_kib = 1024;
+    cheap.argon2_iterations = 1;
+    let (node, _node_dir) = bench_node(&cheap).await?;
+    let url = node.base_url();
+    let client = reqwest::Client::new();
+    post_json(&client, &format!("{url}/auth/register"), serde_json::json!({"username": "searcher", "email": "s@folio.test", "password": "bench-password"})).await?;
+    let login = post_json(&client, &format!("{url}/auth/login"), serde_json::json!({"email": "s@folio.test", "password": "bench-password"})).await?;
+    let token = login["access_token"].as_str().context("no token")?.to_string();
+    let mut latencies = Vec::new();
+    for i in 0..samples {
+        let word = format!("zq{i}x{}", uuid::Uuid::new_v4().simple());
+        let started = Instant::now();
+        let created = client
+            .post(format!("{url}/projects"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"title": format!("Probe {word}")}))
+            .send()
+            .await?;
+        if created.status().as_u16() != 201 {
+            bail!("creating a probe project: {}", created.status());
+        }
+        loop {
+            let found: serde_json::Value = client.get(format!("{url}/search?query={word}")).send().await?.json().await?;
+            if found["total"].as_u64() == Some(1) {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("project {i} not searchable after 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        latencies.push(started.elapsed());
+    }
+    node.shutdown().await;
+    latencies.sort();
+    println!();
+    println!("folio bench search");
+    print!("{report}");
+    println!(
+        "goals: query p99 {:.2} ms (goal <= 10 ms at 100 000 projects); engine write-to-searchable p99 {:.1} ms",
+        report.query.p99_ms, report.write_to_searchable.p99_ms
+    );
+    println!(
+        "node write-to-searchable (POST /projects -> found by /search), {} samples: p50 {} p99 {} (goal p99 <= 100 ms)",
+        latencies.len(),
+        ms(percentile(&latencies, 50.0)),
+        ms(percentile(&latencies, 99.0))
     );
     Ok(())
 }

@@ -72,7 +72,27 @@ pub struct Settings {
     /// How long JetStream remembers an event id to drop a republished duplicate.
     pub nats_duplicate_window_secs: u64,
     pub json_body_limit: usize,
+    /// Absolute base of media URLs handed to clients; default `http://<addr>`.
+    pub public_url: Option<String>,
+    /// S3 endpoint for blobs; unset means a directory under the data dir.
+    pub s3_endpoint: Option<String>,
+    pub s3_access_key: Option<Secret>,
+    pub s3_secret_key: Option<Secret>,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    /// Attempts before a thumbnail is marked failed for good.
+    pub thumbnail_max_attempts: u32,
+    /// Retry n waits 2^n × this many milliseconds.
+    pub thumbnail_backoff_base_ms: u64,
+    /// Thumbnails made at once on this node; default: half the cores.
+    pub thumbnail_concurrency: Option<usize>,
+    /// Meilisearch for search; unset means the embedded index under the data dir.
+    pub meilisearch_url: Option<String>,
+    pub meilisearch_key: Option<Secret>,
+    pub meilisearch_index: String,
     pub database_max_connections: u32,
+    /// Comma-separated: `http` (edge), `thumbnailer`, `indexer`, or `all`.
+    pub roles: String,
     pub shutdown_grace_secs: u64,
     pub log_format: LogFormat,
     pub log_filter: String,
@@ -104,11 +124,56 @@ impl Default for Settings {
             nats_subject_prefix: String::new(),
             nats_duplicate_window_secs: 600,
             json_body_limit: 64 * 1024,
+            public_url: None,
+            s3_endpoint: None,
+            s3_access_key: None,
+            s3_secret_key: None,
+            s3_bucket: "media-files".into(),
+            s3_region: String::new(),
+            thumbnail_max_attempts: 5,
+            thumbnail_backoff_base_ms: 1000,
+            thumbnail_concurrency: None,
+            meilisearch_url: None,
+            meilisearch_key: None,
+            meilisearch_index: "projects".into(),
             database_max_connections: 16,
+            roles: "all".into(),
             shutdown_grace_secs: 30,
             log_format: LogFormat::Text,
             log_filter: "info".into(),
         }
+    }
+}
+
+/// What a node does besides hosting the domain actors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// The HTTP edge.
+    pub http: bool,
+    /// Consumes `media.uploaded` and makes thumbnails.
+    pub thumbnailer: bool,
+    /// Consumes project and profile events into the search index.
+    pub indexer: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles { http: true, thumbnailer: true, indexer: true };
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut roles = Roles { http: false, thumbnailer: false, indexer: false };
+        for role in raw.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            match role {
+                "all" => roles = Roles::ALL,
+                "http" | "edge" => roles.http = true,
+                "thumbnailer" => roles.thumbnailer = true,
+                "indexer" => roles.indexer = true,
+                other => return Err(format!("unknown role {other:?}; roles are http, thumbnailer, indexer, all")),
+            }
+        }
+        if roles == (Roles { http: false, thumbnailer: false, indexer: false }) {
+            return Err("at least one role is needed".into());
+        }
+        Ok(roles)
     }
 }
 
@@ -155,7 +220,20 @@ const ENV_SETTINGS: &[(&str, Kind)] = &[
     ("nats_subject_prefix", Kind::Text),
     ("nats_duplicate_window_secs", Kind::Integer),
     ("json_body_limit", Kind::Integer),
+    ("public_url", Kind::Text),
+    ("s3_endpoint", Kind::Text),
+    ("s3_access_key", Kind::Text),
+    ("s3_secret_key", Kind::Text),
+    ("s3_bucket", Kind::Text),
+    ("s3_region", Kind::Text),
+    ("thumbnail_max_attempts", Kind::Integer),
+    ("thumbnail_backoff_base_ms", Kind::Integer),
+    ("thumbnail_concurrency", Kind::Integer),
+    ("meilisearch_url", Kind::Text),
+    ("meilisearch_key", Kind::Text),
+    ("meilisearch_index", Kind::Text),
     ("database_max_connections", Kind::Integer),
+    ("roles", Kind::Text),
     ("shutdown_grace_secs", Kind::Integer),
     ("log_format", Kind::Text),
     ("log_filter", Kind::Text),
@@ -245,6 +323,15 @@ impl Settings {
                     .into(),
             ));
         }
+        if self.s3_endpoint.is_some() && (self.s3_access_key.is_none() || self.s3_secret_key.is_none()) {
+            return Err(SettingsError::Invalid(
+                "FOLIO_S3_ACCESS_KEY and FOLIO_S3_SECRET_KEY are required with FOLIO_S3_ENDPOINT".into(),
+            ));
+        }
+        Roles::parse(&self.roles).map_err(SettingsError::Invalid)?;
+        if self.thumbnail_max_attempts == 0 {
+            return Err(SettingsError::Invalid("thumbnail_max_attempts must be at least 1".into()));
+        }
         if let Some(secret) = &self.jwt_secret {
             if secret.expose().len() < 32 {
                 return Err(SettingsError::Invalid("FOLIO_JWT_SECRET must be at least 32 bytes".into()));
@@ -265,6 +352,10 @@ impl Settings {
             Some(url) => url.expose().to_string(),
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("folio.db").display()),
         }
+    }
+
+    pub fn roles(&self) -> Roles {
+        Roles::parse(&self.roles).unwrap_or(Roles::ALL)
     }
 
     pub fn access_token_ttl(&self) -> Duration {

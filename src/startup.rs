@@ -7,7 +7,10 @@ use folio_actors::{
     NodeSupervisor,
     blocking::BlockingPool,
     events::{EventBus, InProcessBus, JetStreamBus, JetStreamNames, OutboxRelay, outbox::OutboxSignal},
+    indexer::{self, IndexerContext, SearchClient},
+    media::{MediaClient, MediaContext},
     profile::{ProfileClient, ProfileContext},
+    thumbnailer::{self, ThumbnailerConfig, ThumbnailerContext},
     project::{ProjectClient, ProjectContext},
     session::{Argon2Cost, SessionClient, SessionConfig, TokenKeys},
     supervisor::SupervisorMsg,
@@ -25,7 +28,9 @@ use rand::RngCore as _;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use crate::configuration::Settings;
+use crate::configuration::{Roles, Settings};
+use folio_search::{MeiliEngine, MeiliSettings, SearchEngine, TantivyEngine};
+use folio_media::{LocalDirStore, S3Settings, S3Store, SharedBlobStore, ThumbnailSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -43,6 +48,10 @@ pub enum NodeError {
     Metrics(#[from] prometheus::Error),
     #[error("event bus: {0}")]
     Bus(#[from] folio_actors::events::BusError),
+    #[error("blob store: {0}")]
+    Blobs(String),
+    #[error("search engine: {0}")]
+    Search(String),
 }
 
 /// JetStream when `nats_url` is set, otherwise the in-process bus.
@@ -168,16 +177,76 @@ impl ReadinessCheck for DatabaseCheck {
     }
 }
 
+/// Blobs on S3 when an endpoint is configured, otherwise in the data dir.
+pub async fn blob_store(settings: &Settings) -> Result<SharedBlobStore, NodeError> {
+    Ok(match &settings.s3_endpoint {
+        Some(endpoint) => Arc::new(
+            S3Store::connect(S3Settings {
+                endpoint: endpoint.clone(),
+                access_key: settings.s3_access_key.as_ref().map(|k| k.expose().to_string()).unwrap_or_default(),
+                secret_key: settings.s3_secret_key.as_ref().map(|k| k.expose().to_string()).unwrap_or_default(),
+                bucket: settings.s3_bucket.clone(),
+                region: settings.s3_region.clone(),
+            })
+            .await
+            .map_err(|e| NodeError::Blobs(e.to_string()))?,
+        ),
+        None => Arc::new(LocalDirStore::new(settings.data_dir.join("media"))),
+    })
+}
+
+/// Meilisearch when a URL is configured, otherwise the embedded tantivy index. The
+/// Meilisearch client does no I/O here, so a node starts while the engine is down
+/// (searches answer 503 and indexing catches up when it returns).
+pub fn search_engine(settings: &Settings) -> Result<Arc<dyn SearchEngine>, NodeError> {
+    Ok(match &settings.meilisearch_url {
+        Some(url) => Arc::new(
+            MeiliEngine::new(MeiliSettings {
+                url: url.clone(),
+                api_key: settings.meilisearch_key.as_ref().map(|k| k.expose().to_string()),
+                index: settings.meilisearch_index.clone(),
+            })
+            .map_err(|e| NodeError::Search(e.to_string()))?,
+        ),
+        None => {
+            let dir = settings.data_dir.join("search");
+            std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            Arc::new(TantivyEngine::open(&dir).map_err(|e| NodeError::Search(e.to_string()))?)
+        }
+    })
+}
+
+struct BlobCheck(SharedBlobStore);
+
+impl ReadinessCheck for BlobCheck {
+    fn name(&self) -> &str {
+        "blob_store"
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    }
+}
+
 /// A running node. Dropping it does not stop it; call [`Node::shutdown`].
 pub struct Node {
+    /// Where the HTTP edge listens (the configured address when the node has no edge).
     pub addr: SocketAddr,
+    pub roles: Roles,
     pub db: DatabaseConnection,
     pub session: SessionClient,
     pub profiles: ProfileClient,
     pub projects: ProjectClient,
+    pub media: MediaClient,
     pub bus: Arc<dyn EventBus>,
+    pub blobs: SharedBlobStore,
+    pub search: SearchClient,
     pub supervisor: ActorRef<SupervisorMsg>,
     relay: Option<OutboxRelay>,
+    background: Vec<JoinHandle<()>>,
     stop_server: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -190,6 +259,7 @@ impl Node {
     }
 
     pub async fn start_with_database(settings: &Settings, db: DatabaseConnection) -> Result<Node, NodeError> {
+        let roles = settings.roles();
         let keys = TokenKeys::new(
             &jwt_secret(settings)?,
             &settings.jwt_issuer,
@@ -197,6 +267,21 @@ impl Node {
             settings.access_token_ttl(),
         )
         .map_err(NodeError::Secret)?;
+        // The edge binds first: its address is part of the media URLs handed out.
+        let acceptor = if roles.http {
+            Some(TcpListener::bind(settings.addr).into_acceptor().await.map_err(|source| NodeError::Bind {
+                addr: settings.addr,
+                source,
+            })?)
+        } else {
+            None
+        };
+        let addr = acceptor
+            .as_ref()
+            .and_then(|a| a.local_addr().first().and_then(|a| a.as_socket_addr().copied()))
+            .unwrap_or(settings.addr);
+        let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+
         let supervisor = NodeSupervisor::start().await.map_err(NodeError::Actors)?;
         let hashing = BlockingPool::new(settings.hash_concurrency.unwrap_or_else(BlockingPool::default_size));
         let session = SessionClient::start(
@@ -235,64 +320,130 @@ impl Node {
         )
         .await
         .map_err(NodeError::Actors)?;
+        let blobs = blob_store(settings).await?;
+        let media = MediaClient::start(
+            &supervisor,
+            MediaContext {
+                db: db.clone(),
+                blobs: blobs.clone(),
+                outbox: outbox.clone(),
+                public_url,
+            },
+            settings.domain_workers,
+        )
+        .await
+        .map_err(NodeError::Actors)?;
         let bus = event_bus(settings).await?;
+
         // Consumers subscribe before the relay starts, so the in-process bus has every
         // subscriber in place before the first event goes out.
+        if roles.thumbnailer {
+            let concurrency = settings.thumbnail_concurrency.unwrap_or_else(BlockingPool::default_size);
+            let ctx = ThumbnailerContext::new(
+                media.context().clone(),
+                projects.clone(),
+                bus.clone(),
+                BlockingPool::new(concurrency),
+                ThumbnailerConfig {
+                    max_attempts: settings.thumbnail_max_attempts,
+                    backoff_base: Duration::from_millis(settings.thumbnail_backoff_base_ms),
+                    ack_wait: Duration::from_secs(30),
+                    concurrency,
+                    spec: ThumbnailSpec::default(),
+                },
+            );
+            thumbnailer::start(&supervisor, Arc::new(ctx)).await.map_err(NodeError::Actors)?;
+        }
+        let search = SearchClient { engine: search_engine(settings)? };
+        if roles.indexer {
+            let ctx = IndexerContext {
+                db: db.clone(),
+                engine: search.engine.clone(),
+                profiles: profiles.clone(),
+                bus: bus.clone(),
+                max_retry_delay: Duration::from_secs(5),
+            };
+            indexer::start(&supervisor, Arc::new(ctx)).await.map_err(NodeError::Actors)?;
+        }
+        // Every node relays: the bus drops the duplicates by event id.
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), outbox);
 
-        let state = EdgeState {
-            session: session.clone(),
-            profiles: profiles.clone(),
-            projects: projects.clone(),
-            readiness: Readiness::default()
-                .with(DatabaseCheck(db.clone()))
-                .with(BusCheck(bus.clone())),
-            metrics: Metrics::new()?,
-            json_body_limit: settings.json_body_limit,
-        };
-        let app = folio_http::build_app(state);
-        let acceptor = TcpListener::bind(settings.addr)
-            .into_acceptor()
-            .await
-            .map_err(|source| NodeError::Bind {
-                addr: settings.addr,
-                source,
-            })?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .unwrap_or(settings.addr);
-        let (stop_server, stopped) = oneshot::channel::<()>();
-        let grace = Duration::from_secs(settings.shutdown_grace_secs);
-        let server = tokio::spawn(async move {
-            Server::new_with_acceptor(acceptor)
-                .run_with_graceful_shutdown(
-                    app,
-                    async move {
-                        let _ = stopped.await;
-                    },
-                    Some(grace),
-                )
-                .await
-        });
-        tracing::info!(%addr, embedded = settings.is_embedded(), "folio node listening");
+        let mut background = Vec::new();
+        let (mut stop_server, mut server) = (None, None);
+        if let Some(acceptor) = acceptor {
+            let sweeper = media.clone();
+            background.push(tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(300));
+                loop {
+                    every.tick().await;
+                    if let Err(e) = sweeper.sweep_abandoned(Duration::from_secs(900)).await {
+                        tracing::warn!(error = %e, "sweeping abandoned uploads");
+                    }
+                }
+            }));
+            let state = EdgeState {
+                session: session.clone(),
+                profiles: profiles.clone(),
+                projects: projects.clone(),
+                media: media.clone(),
+                search: search.clone(),
+                readiness: Readiness::default()
+                    .with(DatabaseCheck(db.clone()))
+                    .with(BusCheck(bus.clone()))
+                    .with(BlobCheck(blobs.clone())),
+                metrics: Metrics::new()?,
+                json_body_limit: settings.json_body_limit,
+            };
+            let app = folio_http::build_app(state);
+            let (stop, stopped) = oneshot::channel::<()>();
+            let grace = Duration::from_secs(settings.shutdown_grace_secs);
+            server = Some(tokio::spawn(async move {
+                Server::new_with_acceptor(acceptor)
+                    .run_with_graceful_shutdown(
+                        app,
+                        async move {
+                            let _ = stopped.await;
+                        },
+                        Some(grace),
+                    )
+                    .await
+            }));
+            stop_server = Some(stop);
+            tracing::info!(%addr, embedded = settings.is_embedded(), "folio node listening");
+        }
+        tracing::info!(?roles, bus = bus.name(), "folio node started");
         Ok(Node {
             addr,
+            roles,
             db,
             session,
             profiles,
             projects,
+            media,
             bus,
+            blobs,
+            search,
             supervisor,
             relay: Some(relay),
-            stop_server: Some(stop_server),
-            server: Some(server),
+            background,
+            stop_server,
+            server,
         })
     }
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Resolves when the node's HTTP server stopped (never for a node without one).
+    pub async fn serving(&mut self) {
+        match self.server.as_mut() {
+            Some(server) => {
+                let _ = server.await;
+                self.server = None;
+            }
+            None => std::future::pending().await,
+        }
     }
 
     /// Stops accepting connections, lets in-flight requests finish (up to the grace
@@ -308,18 +459,20 @@ impl Node {
                 Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
             }
         }
-        if let Some(relay) = self.relay.take() {
-            relay.shutdown().await;
+        for task in self.background.drain(..) {
+            task.abort();
         }
         let _ = self
             .supervisor
             .stop_children_and_wait(None, Some(Duration::from_secs(10)))
             .await;
         self.supervisor.stop(None);
+        if let Some(relay) = self.relay.take() {
+            relay.shutdown().await;
+        }
         if let Err(e) = self.db.clone().close().await {
             tracing::warn!(error = %e, "closing the database");
         }
         tracing::info!("node stopped");
     }
-
 }

@@ -3,10 +3,13 @@
 
 pub mod blocking;
 pub mod events;
+pub mod indexer;
+pub mod media;
 pub mod profile;
 pub mod project;
 pub mod session;
 pub mod supervisor;
+pub mod thumbnailer;
 pub mod validation;
 
 pub use supervisor::{CallError, KeyedPool, NodeSupervisor};

@@ -2,6 +2,7 @@
 //! right status and headers. Internal causes are logged where they occur, never sent.
 
 use folio_actors::{
+    media::MediaError,
     profile::ProfileError,
     project::ProjectError,
     session::SessionError,
@@ -87,6 +88,29 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    pub fn as_response_owned(&self) -> Response {
+        ResponseError::as_response(self)
+    }
+}
+
+impl From<MediaError> for ApiError {
+    fn from(error: MediaError) -> Self {
+        let message = error.to_string();
+        match error {
+            MediaError::Empty => ApiError::bad_request("empty_file", message),
+            MediaError::UnsupportedType => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message),
+            MediaError::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
+            MediaError::ProjectNotFound => ApiError::new(StatusCode::NOT_FOUND, "project_not_found", message),
+            MediaError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "media_not_found", message),
+            MediaError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            MediaError::Storage(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "file storage is unavailable; try again"),
+            MediaError::Unavailable(e) => e.into(),
+            MediaError::Internal(_) => ApiError::internal(),
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status(&self) -> StatusCode {
         self.status
@@ -136,6 +160,9 @@ enum DocumentedErrors {
     Conflict(Json<ErrorBody>),
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// Not an accepted type.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// Too many attempts; see `Retry-After`.
     #[oai(status = 429)]
     TooManyRequests(Json<ErrorBody>),

@@ -9,7 +9,7 @@ pub mod middleware;
 pub mod readiness;
 pub mod routes;
 
-use folio_actors::{profile::ProfileClient, project::ProjectClient, session::SessionClient};
+use folio_actors::{indexer::SearchClient, media::MediaClient, profile::ProfileClient, project::ProjectClient, session::SessionClient};
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -25,6 +25,10 @@ pub enum ApiTags {
     Profiles,
     /// Portfolio projects.
     Projects,
+    /// Image uploads and thumbnails.
+    Media,
+    /// Project search.
+    Search,
     /// Health, readiness, metrics.
     Ops,
 }
@@ -35,6 +39,8 @@ pub struct EdgeState {
     pub session: SessionClient,
     pub profiles: ProfileClient,
     pub projects: ProjectClient,
+    pub media: MediaClient,
+    pub search: SearchClient,
     pub readiness: Readiness,
     pub metrics: Metrics,
     pub json_body_limit: usize,
@@ -44,6 +50,8 @@ type Apis = (
     routes::auth::AuthApi,
     routes::profile::ProfileApi,
     routes::projects::ProjectApi,
+    routes::media::MediaApi,
+    routes::search::SearchApi,
     routes::ops::OpsApi,
 );
 
@@ -53,6 +61,8 @@ pub fn api_service(state: &EdgeState) -> OpenApiService<Apis, ()> {
             routes::auth::AuthApi { state: state.clone() },
             routes::profile::ProfileApi { state: state.clone() },
             routes::projects::ProjectApi { state: state.clone() },
+            routes::media::MediaApi { state: state.clone() },
+            routes::search::SearchApi { state: state.clone() },
             routes::ops::OpsApi { state: state.clone() },
         ),
         "Folio",
@@ -70,6 +80,7 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
     Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
+        .at("/media/:prefix<uploads|thumbnails>/:user/:name", poem::get(routes::media::serve_blob))
         .nest("/", api.around(move |ep, req| middleware::limit_json_body(ep, req, limit)))
         .data(state)
         .around(move |ep, req| middleware::observe(ep, req, metrics.clone()))

@@ -66,7 +66,13 @@ pub async fn limit_json_body<E: Endpoint>(ep: Arc<E>, mut req: Request, limit: u
             format!("request body exceeds {limit} bytes"),
         )
     };
-    if matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+    // Uploads stream through their own, larger cap.
+    if !multipart && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)

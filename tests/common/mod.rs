@@ -269,3 +269,46 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A PNG of the given size (a gradient, so it compresses like a picture).
+pub fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).expect("encode png");
+    out.into_inner()
+}
+
+pub fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, 64, (y % 256) as u8]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Jpeg).expect("encode jpeg");
+    out.into_inner()
+}
+
+impl TestNode {
+    pub async fn upload(&self, bearer: Option<&str>, bytes: Vec<u8>, name: &str, project_id: Option<&str>) -> Reply {
+        let mut form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
+        if let Some(project_id) = project_id {
+            form = form.text("project_id", project_id.to_string());
+        }
+        let mut request = self.client.post(format!("{}/media/upload", self.url)).multipart(form);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("upload sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body read");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body, headers }
+    }
+
+    /// Waits until the upload's thumbnail is no longer pending and returns its metadata.
+    pub async fn settled_media(&self, bearer: &str, file_id: &str) -> Value {
+        eventually(Duration::from_secs(30), "the thumbnail to settle", || async {
+            let reply = self.get(&format!("/media/{file_id}"), Some(bearer)).await;
+            (reply.status == 200 && reply.body["thumbnail_status"] != "pending").then_some(reply.body)
+        })
+        .await
+    }
+}

@@ -1,4 +1,6 @@
 pub mod auth;
+pub mod media;
 pub mod ops;
 pub mod profile;
 pub mod projects;
+pub mod search;

@@ -1,0 +1,189 @@
+//! The indexer: a durable consumer of `project.>` and `profile.>` that keeps the search
+//! index in step with the database. Documents are built from the database's current
+//! state (display name included), and the engine refuses anything older than what it
+//! holds (by `version`), so replays, duplicates and late events change nothing. A
+//! failure is retried after a delay until it succeeds: nothing is dropped while the
+//! engine is down.
+
+use std::{sync::Arc, time::Duration};
+
+use folio_entities::projects;
+use folio_search::{SearchDocument, SearchEngine, SearchError};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use sea_orm::{DatabaseConnection, EntityTrait};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::{
+    events::{ConsumerSpec, Delivery, EventBus, types},
+    profile::ProfileClient,
+    supervisor::{NodeSupervisor, SpawnChild, SupervisorMsg},
+};
+
+pub const DURABLE: &str = "indexer";
+
+pub struct IndexerContext {
+    pub db: DatabaseConnection,
+    pub engine: Arc<dyn SearchEngine>,
+    pub profiles: ProfileClient,
+    pub bus: Arc<dyn EventBus>,
+    /// Longest pause between retries of one event.
+    pub max_retry_delay: Duration,
+}
+
+pub enum IndexerMsg {
+    Event(Delivery),
+}
+
+pub struct Indexer;
+
+pub struct IndexerState {
+    ctx: Arc<IndexerContext>,
+    pump: JoinHandle<()>,
+}
+
+impl Actor for Indexer {
+    type Msg = IndexerMsg;
+    type State = IndexerState;
+    type Arguments = Arc<IndexerContext>;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, ctx: Arc<IndexerContext>) -> Result<Self::State, ActorProcessingErr> {
+        let mut subscription = ctx
+            .bus
+            .subscribe(ConsumerSpec {
+                durable: DURABLE.to_string(),
+                subjects: vec!["project.>".to_string(), "profile.>".to_string()],
+                ack_wait: Duration::from_secs(30),
+                max_deliver: -1,
+            })
+            .await?;
+        let pump = tokio::spawn(async move {
+            while let Some(delivery) = subscription.next().await {
+                if myself.cast(IndexerMsg::Event(delivery)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(IndexerState { ctx, pump })
+    }
+
+    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        let IndexerMsg::Event(delivery) = message;
+        let ctx = &state.ctx;
+        let attempt = delivery.attempt;
+        let settled = match index_event(ctx, &delivery).await {
+            Ok(()) => delivery.ack().await,
+            Err(IndexError::Malformed(reason)) => {
+                tracing::error!(event_id = %delivery.event.event_id, %reason, "event cannot be indexed; dropping it");
+                delivery.term().await
+            }
+            Err(IndexError::Retry(reason)) => {
+                let delay = (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(10))).min(ctx.max_retry_delay);
+                tracing::warn!(event_id = %delivery.event.event_id, attempt, %reason, ?delay, "indexing failed; retrying");
+                delivery.nak(delay).await
+            }
+        };
+        if let Err(e) = settled {
+            tracing::warn!(error = %e, "settling an indexer delivery; the bus will redeliver it");
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        state.pump.abort();
+        Ok(())
+    }
+}
+
+pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: Arc<IndexerContext>) -> Result<(), String> {
+    let spawn: SpawnChild = Arc::new(move |supervisor_cell| {
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            let (actor, _) = Actor::spawn_linked(None, Indexer, ctx, supervisor_cell)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(actor.get_cell())
+        })
+    });
+    NodeSupervisor::start_child(supervisor, "indexer", spawn).await
+}
+
+enum IndexError {
+    Malformed(String),
+    Retry(String),
+}
+
+impl From<SearchError> for IndexError {
+    fn from(error: SearchError) -> Self {
+        match error {
+            SearchError::Invalid(reason) => IndexError::Malformed(reason),
+            other => IndexError::Retry(other.to_string()),
+        }
+    }
+}
+
+fn uuid_field(data: &serde_json::Value, field: &str) -> Result<Uuid, IndexError> {
+    data.get(field)
+        .and_then(|v| v.as_str())
+        .and_then(|v| Uuid::parse_str(v).ok())
+        .ok_or_else(|| IndexError::Malformed(format!("missing or invalid {field}")))
+}
+
+async fn index_event(ctx: &IndexerContext, delivery: &Delivery) -> Result<(), IndexError> {
+    let event = &delivery.event;
+    match event.event_type.as_str() {
+        types::PROJECT_CREATED | types::PROJECT_UPDATED => {
+            let project_id = uuid_field(&event.data, "project_id")?;
+            let row = projects::Entity::find_by_id(project_id)
+                .one(&ctx.db)
+                .await
+                .map_err(|e| IndexError::Retry(e.to_string()))?;
+            // Gone: its project.deleted (with a newer version) takes care of the index.
+            let Some(row) = row else { return Ok(()) };
+            let Some(username) = display_name(ctx, row.user_id).await? else { return Ok(()) };
+            let document = SearchDocument {
+                project_id: row.id,
+                user_id: row.user_id,
+                username,
+                title: row.title,
+                description: row.description,
+                tags: serde_json::from_value(row.tags).unwrap_or_default(),
+                thumbnail_url: row.thumbnail_url,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                version: row.version,
+            };
+            ctx.engine.upsert(document).await?;
+            Ok(())
+        }
+        types::PROJECT_DELETED => {
+            let project_id = uuid_field(&event.data, "project_id")?;
+            ctx.engine.delete(project_id, event.version.unwrap_or(i64::MAX)).await?;
+            Ok(())
+        }
+        types::PROFILE_UPDATED => {
+            let user_id = uuid_field(&event.data, "user_id")?;
+            let Some(display) = display_name(ctx, user_id).await? else { return Ok(()) };
+            ctx.engine.rename_user(user_id, &display).await?;
+            Ok(())
+        }
+        // Other profile/project event types are not the index's business.
+        _ => Ok(()),
+    }
+}
+
+/// `None` when the user is gone (their projects went with them).
+async fn display_name(ctx: &IndexerContext, user_id: Uuid) -> Result<Option<String>, IndexError> {
+    match ctx.profiles.display_name(user_id).await {
+        Ok(name) => Ok(Some(name)),
+        Err(crate::profile::ProfileError::UserNotFound) => Ok(None),
+        Err(e) => Err(IndexError::Retry(e.to_string())),
+    }
+}
+
+/// How the edge asks the search index (reads need no ordering, so they go straight
+/// to the engine).
+#[derive(Clone)]
+pub struct SearchClient {
+    pub engine: Arc<dyn SearchEngine>,
+}

@@ -1,0 +1,187 @@
+//! The media domain: uploaded images (metadata rows and blobs) and `media.uploaded` /
+//! `media.deleted` events. Blobs go through the `BlobStore` trait (local directory or S3).
+
+pub mod service;
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use service::MediaContext;
+
+use crate::{
+    project::PageRequest,
+    supervisor::{CallError, KeyedPool, SupervisorMsg},
+};
+
+/// The hard upload limit (5 MiB), enforced while the body streams in.
+pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadCmd {
+    pub owner: Uuid,
+    pub bytes: Bytes,
+    /// As the client named it; metadata only, never part of a path.
+    pub original_filename: Option<String>,
+    pub project_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaView {
+    pub file_id: Uuid,
+    pub user_id: Uuid,
+    pub filename: String,
+    pub original_filename: String,
+    pub file_path: String,
+    pub file_url: String,
+    pub file_size: i64,
+    pub mime_type: String,
+    pub project_id: Option<Uuid>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub thumbnail_status: String,
+    pub thumbnail_url: Option<String>,
+    pub thumbnail_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MediaPage {
+    pub files: Vec<MediaView>,
+    pub page: u64,
+    pub size: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+pub enum MediaError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("only JPEG, PNG, GIF and WebP images are accepted (decided by the file's content)")]
+    UnsupportedType,
+    #[error("the file exceeds {MAX_UPLOAD_BYTES} bytes")]
+    TooLarge,
+    #[error("project not found")]
+    ProjectNotFound,
+    #[error("media file not found")]
+    NotFound,
+    #[error("only the owner may do that")]
+    Forbidden,
+    #[error("storage unavailable: {0}")]
+    Storage(String),
+    #[error("media service unavailable: {0}")]
+    Unavailable(#[from] CallError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<sea_orm::DbErr> for MediaError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        tracing::error!(%error, "media database error");
+        MediaError::Internal("database error".into())
+    }
+}
+
+impl From<folio_media::BlobError> for MediaError {
+    fn from(error: folio_media::BlobError) -> Self {
+        match error {
+            folio_media::BlobError::NotFound(_) => MediaError::NotFound,
+            other => {
+                tracing::error!(error = %other, "blob store error");
+                MediaError::Storage(other.to_string())
+            }
+        }
+    }
+}
+
+type Reply<T> = RpcReplyPort<Result<T, MediaError>>;
+
+pub enum MediaMsg {
+    Upload { cmd: UploadCmd, reply: Reply<MediaView> },
+    Delete { actor: Uuid, file_id: Uuid, reply: Reply<()> },
+}
+
+pub struct MediaWorker;
+
+impl Actor for MediaWorker {
+    type Msg = MediaMsg;
+    type State = Arc<MediaContext>;
+    type Arguments = Arc<MediaContext>;
+
+    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, ctx: Arc<MediaContext>) -> Result<Self::State, ActorProcessingErr> {
+        Ok(ctx)
+    }
+
+    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, ctx: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match message {
+            MediaMsg::Upload { cmd, reply } => {
+                let _ = reply.send(service::upload(ctx, cmd).await);
+            }
+            MediaMsg::Delete { actor, file_id, reply } => {
+                let _ = reply.send(service::delete(ctx, actor, file_id).await);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+pub struct MediaClient {
+    pool: KeyedPool<MediaMsg>,
+    ctx: Arc<MediaContext>,
+}
+
+impl MediaClient {
+    pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: MediaContext, workers: usize) -> Result<Self, String> {
+        let ctx = Arc::new(ctx);
+        let worker_ctx = ctx.clone();
+        let pool = KeyedPool::start(supervisor, "media", workers, Duration::from_secs(60), move || {
+            (MediaWorker, worker_ctx.clone())
+        })
+        .await?;
+        Ok(Self { pool, ctx })
+    }
+
+    pub fn context(&self) -> &Arc<MediaContext> {
+        &self.ctx
+    }
+
+    pub async fn upload(&self, cmd: UploadCmd) -> Result<MediaView, MediaError> {
+        let key = Uuid::new_v4();
+        self.pool
+            .call(&key, |reply| MediaMsg::Upload { cmd: cmd.clone(), reply })
+            .await?
+    }
+
+    pub async fn delete(&self, actor: Uuid, file_id: Uuid) -> Result<(), MediaError> {
+        self.pool
+            .call(&file_id, |reply| MediaMsg::Delete { actor, file_id, reply })
+            .await?
+    }
+
+    pub async fn get(&self, viewer: Uuid, file_id: Uuid) -> Result<MediaView, MediaError> {
+        service::get(&self.ctx, viewer, file_id).await
+    }
+
+    pub async fn list(&self, owner: Uuid, page: PageRequest) -> Result<MediaPage, MediaError> {
+        service::list(&self.ctx, owner, page).await
+    }
+
+    /// The stored bytes behind a public media URL path (`uploads/…` or `thumbnails/…`).
+    pub async fn blob(&self, key: &str) -> Result<folio_media::Blob, MediaError> {
+        service::public_blob(&self.ctx, key).await
+    }
+
+    pub async fn blob_meta(&self, key: &str) -> Result<folio_media::BlobMeta, MediaError> {
+        service::public_blob_meta(&self.ctx, key).await
+    }
+
+    /// Removes uploads that never committed (a crash between blob and row).
+    pub async fn sweep_abandoned(&self, older_than: Duration) -> Result<u64, MediaError> {
+        service::sweep_abandoned(&self.ctx, older_than).await
+    }
+}

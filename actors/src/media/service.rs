@@ -1,0 +1,278 @@
+//! The media domain's storage work. An upload is recorded as `uploading` first, then its
+//! blob is stored, then the row becomes `stored` in the same transaction as its
+//! `media.uploaded` event; a crash in between leaves an `uploading` row that the sweeper
+//! turns into a deleted blob and row.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use folio_entities::{media_files, projects};
+use folio_media::{Blob, BlobMeta, SharedBlobStore, sniff_image, validate_key};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait, sea_query::Expr,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{MediaError, MediaPage, MediaView, UploadCmd};
+use crate::{
+    events::{append_event, outbox::OutboxSignal, types},
+    project::PageRequest,
+};
+
+pub const UPLOADING: &str = "uploading";
+pub const STORED: &str = "stored";
+
+pub mod thumbnail_status {
+    pub const PENDING: &str = "pending";
+    pub const READY: &str = "ready";
+    pub const FAILED: &str = "failed";
+    pub const SKIPPED: &str = "skipped";
+}
+
+pub struct MediaContext {
+    pub db: DatabaseConnection,
+    pub blobs: SharedBlobStore,
+    pub outbox: OutboxSignal,
+    /// Absolute base of `file_url`s, e.g. `http://localhost:8080`.
+    pub public_url: String,
+}
+
+impl MediaContext {
+    pub fn url_for(&self, key: &str) -> String {
+        format!("{}/media/{key}", self.public_url.trim_end_matches('/'))
+    }
+}
+
+pub fn view(model: media_files::Model) -> MediaView {
+    MediaView {
+        file_id: model.id,
+        user_id: model.user_id,
+        filename: model.filename,
+        original_filename: model.original_filename,
+        file_path: model.file_path,
+        file_url: model.file_url,
+        file_size: model.file_size,
+        mime_type: model.mime_type,
+        project_id: model.project_id,
+        width: model.width,
+        height: model.height,
+        thumbnail_status: model.thumbnail_status,
+        thumbnail_url: model.thumbnail_url,
+        thumbnail_error: model.thumbnail_error,
+        created_at: model.created_at,
+    }
+}
+
+/// The client's name, reduced to something harmless to display: its last path segment,
+/// without control characters, at most 255 characters.
+fn display_name(raw: Option<&str>, fallback: &str) -> String {
+    let name = raw
+        .and_then(|n| n.rsplit(['/', '\\']).next())
+        .map(|n| n.chars().filter(|c| !c.is_control()).take(255).collect::<String>())
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty() && n != "." && n != "..");
+    name.unwrap_or_else(|| fallback.to_string())
+}
+
+pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, MediaError> {
+    if cmd.bytes.is_empty() {
+        return Err(MediaError::Empty);
+    }
+    if cmd.bytes.len() > super::MAX_UPLOAD_BYTES {
+        return Err(MediaError::TooLarge);
+    }
+    let kind = sniff_image(&cmd.bytes).ok_or(MediaError::UnsupportedType)?;
+    if let Some(project_id) = cmd.project_id {
+        let owner = projects::Entity::find_by_id(project_id)
+            .select_only()
+            .column(projects::Column::UserId)
+            .into_tuple::<Uuid>()
+            .one(&ctx.db)
+            .await?
+            .ok_or(MediaError::ProjectNotFound)?;
+        if owner != cmd.owner {
+            return Err(MediaError::Forbidden);
+        }
+    }
+    let file_id = Uuid::now_v7();
+    let filename = format!("{}.{}", file_id, kind.extension());
+    let key = format!("uploads/{}/{filename}", cmd.owner);
+    let now = Utc::now();
+    let row = media_files::ActiveModel {
+        id: Set(file_id),
+        user_id: Set(cmd.owner),
+        project_id: Set(cmd.project_id),
+        filename: Set(filename.clone()),
+        original_filename: Set(display_name(cmd.original_filename.as_deref(), &filename)),
+        file_path: Set(key.clone()),
+        file_url: Set(ctx.url_for(&key)),
+        file_size: Set(cmd.bytes.len() as i64),
+        mime_type: Set(kind.mime().to_string()),
+        width: Set(None),
+        height: Set(None),
+        upload_state: Set(UPLOADING.to_string()),
+        thumbnail_path: Set(None),
+        thumbnail_url: Set(None),
+        thumbnail_status: Set(thumbnail_status::PENDING.to_string()),
+        thumbnail_error: Set(None),
+        thumbnail_attempts: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&ctx.db)
+    .await?;
+
+    if let Err(e) = ctx.blobs.put(&key, cmd.bytes.clone(), kind.mime()).await {
+        let _ = media_files::Entity::delete_by_id(file_id).exec(&ctx.db).await;
+        return Err(e.into());
+    }
+    let committed = async {
+        let txn = ctx.db.begin().await?;
+        media_files::Entity::update_many()
+            .col_expr(media_files::Column::UploadState, Expr::value(STORED))
+            .filter(media_files::Column::Id.eq(file_id))
+            .exec(&txn)
+            .await?;
+        append_event(
+            &txn,
+            types::MEDIA_UPLOADED,
+            json!({
+                "file_id": file_id,
+                "path": key,
+                "owner_id": cmd.owner,
+                "project_id": cmd.project_id,
+                "file_url": row.file_url,
+                "mime_type": row.mime_type,
+            }),
+            None,
+        )
+        .await?;
+        txn.commit().await
+    }
+    .await;
+    if let Err(e) = committed {
+        // The row never became visible: take the blob back out.
+        let _ = ctx.blobs.delete(&key).await;
+        let _ = media_files::Entity::delete_by_id(file_id).exec(&ctx.db).await;
+        return Err(e.into());
+    }
+    ctx.outbox.notify();
+    Ok(view(media_files::Model {
+        upload_state: STORED.to_string(),
+        ..row
+    }))
+}
+
+async fn stored(ctx: &MediaContext, file_id: Uuid) -> Result<media_files::Model, MediaError> {
+    media_files::Entity::find_by_id(file_id)
+        .filter(media_files::Column::UploadState.eq(STORED))
+        .one(&ctx.db)
+        .await?
+        .ok_or(MediaError::NotFound)
+}
+
+pub async fn get(ctx: &MediaContext, viewer: Uuid, file_id: Uuid) -> Result<MediaView, MediaError> {
+    let model = stored(ctx, file_id).await?;
+    if model.user_id != viewer {
+        return Err(MediaError::Forbidden);
+    }
+    Ok(view(model))
+}
+
+pub async fn list(ctx: &MediaContext, owner: Uuid, page: PageRequest) -> Result<MediaPage, MediaError> {
+    let query = media_files::Entity::find()
+        .filter(media_files::Column::UserId.eq(owner))
+        .filter(media_files::Column::UploadState.eq(STORED));
+    let total = query.clone().count(&ctx.db).await?;
+    let files = query
+        .order_by_desc(media_files::Column::CreatedAt)
+        .order_by_desc(media_files::Column::Id)
+        .offset(page.offset())
+        .limit(page.size)
+        .all(&ctx.db)
+        .await?;
+    Ok(MediaPage {
+        files: files.into_iter().map(view).collect(),
+        page: page.page,
+        size: page.size,
+        total,
+    })
+}
+
+pub async fn delete(ctx: &MediaContext, actor: Uuid, file_id: Uuid) -> Result<(), MediaError> {
+    let model = stored(ctx, file_id).await?;
+    if model.user_id != actor {
+        return Err(MediaError::Forbidden);
+    }
+    let txn = ctx.db.begin().await?;
+    media_files::Entity::delete_by_id(file_id).exec(&txn).await?;
+    append_event(
+        &txn,
+        types::MEDIA_DELETED,
+        json!({"file_id": file_id, "owner_id": model.user_id, "path": model.file_path, "thumbnail_path": model.thumbnail_path}),
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox.notify();
+    // The row is gone, so nothing serves these any more; a failure here only leaves
+    // an unreachable blob behind, which is logged.
+    for key in std::iter::once(model.file_path.as_str()).chain(model.thumbnail_path.as_deref()) {
+        if let Err(e) = ctx.blobs.delete(key).await {
+            tracing::warn!(key, error = %e, "deleting a media blob");
+        }
+    }
+    Ok(())
+}
+
+/// Only our two public prefixes are served; the key rules stop traversal.
+fn public_key(key: &str) -> Result<&str, MediaError> {
+    if !(key.starts_with("uploads/") || key.starts_with("thumbnails/")) || validate_key(key).is_err() {
+        return Err(MediaError::NotFound);
+    }
+    Ok(key)
+}
+
+pub async fn public_blob(ctx: &MediaContext, key: &str) -> Result<Blob, MediaError> {
+    Ok(ctx.blobs.get(public_key(key)?).await?)
+}
+
+pub async fn public_blob_meta(ctx: &MediaContext, key: &str) -> Result<BlobMeta, MediaError> {
+    Ok(ctx.blobs.head(public_key(key)?).await?)
+}
+
+pub async fn sweep_abandoned(ctx: &MediaContext, older_than: Duration) -> Result<u64, MediaError> {
+    let cutoff = Utc::now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::hours(1));
+    let abandoned = media_files::Entity::find()
+        .filter(media_files::Column::UploadState.eq(UPLOADING))
+        .filter(media_files::Column::CreatedAt.lt(cutoff))
+        .limit(500)
+        .all(&ctx.db)
+        .await?;
+    let mut swept = 0;
+    for row in abandoned {
+        ctx.blobs.delete(&row.file_path).await?;
+        media_files::Entity::delete_by_id(row.id).exec(&ctx.db).await?;
+        swept += 1;
+    }
+    if swept > 0 {
+        tracing::info!(swept, "removed uploads that never committed");
+    }
+    Ok(swept)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_names_are_reduced_to_a_harmless_label() {
+        use super::display_name;
+        assert_eq!(display_name(Some("../../etc/passwd"), "f"), "passwd");
+        assert_eq!(display_name(Some("C:\\Users\\a\\cat.png"), "f"), "cat.png");
+        assert_eq!(display_name(Some("a\u{0}b\nc.png"), "f"), "abc.png");
+        assert_eq!(display_name(Some(".."), "f"), "f");
+        assert_eq!(display_name(None, "f"), "f");
+        assert_eq!(display_name(Some(&"x".repeat(400)), "f").len(), 255);
+    }
+}

@@ -1,0 +1,35 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "media_files")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub project_id: Option<Uuid>,
+    /// The stored name, `<uuid>.<ext>`; never the client's.
+    pub filename: String,
+    /// The client's name, kept as metadata only.
+    pub original_filename: String,
+    pub file_path: String,
+    pub file_url: String,
+    pub file_size: i64,
+    pub mime_type: String,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    /// `uploading` until the blob and the event are committed, then `stored`.
+    pub upload_state: String,
+    pub thumbnail_path: Option<String>,
+    pub thumbnail_url: Option<String>,
+    /// `pending`, `ready`, `failed` or `skipped`.
+    pub thumbnail_status: String,
+    pub thumbnail_error: Option<String>,
+    pub thumbnail_attempts: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

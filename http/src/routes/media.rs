@@ -1,0 +1,255 @@
+//! `/media/*`: uploads (streamed, capped), metadata, deletion, and the stored bytes.
+
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use folio_actors::{
+    media::{MAX_UPLOAD_BYTES, MediaView, UploadCmd},
+    project::PageRequest,
+};
+use poem::{
+    Request, Response, handler,
+    http::{HeaderValue, StatusCode, header},
+    web::{Data, Multipart, Path as PoemPath},
+};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::{Path, Query}, payload::Json};
+use tokio::io::AsyncReadExt as _;
+use uuid::Uuid;
+
+use crate::{EdgeState, auth::BearerAuth, error::ApiError, routes::auth::MessageReply};
+
+#[derive(Debug, Object)]
+pub struct MediaReply {
+    pub file_id: Uuid,
+    pub filename: String,
+    pub original_filename: String,
+    pub file_path: String,
+    pub file_url: String,
+    pub file_size: i64,
+    pub mime_type: String,
+    pub project_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    /// `pending`, `ready`, `failed` or `skipped`.
+    pub thumbnail_status: String,
+    pub thumbnail_url: Option<String>,
+    pub thumbnail_error: Option<String>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+}
+
+impl From<MediaView> for MediaReply {
+    fn from(m: MediaView) -> Self {
+        Self {
+            file_id: m.file_id,
+            filename: m.filename,
+            original_filename: m.original_filename,
+            file_path: m.file_path,
+            file_url: m.file_url,
+            file_size: m.file_size,
+            mime_type: m.mime_type,
+            project_id: m.project_id,
+            created_at: m.created_at,
+            thumbnail_status: m.thumbnail_status,
+            thumbnail_url: m.thumbnail_url,
+            thumbnail_error: m.thumbnail_error,
+            width: m.width,
+            height: m.height,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct MediaListReply {
+    pub files: Vec<MediaReply>,
+    pub page: u64,
+    pub size: u64,
+    pub total: u64,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedMedia {
+    #[oai(status = 201)]
+    Created(Json<MediaReply>),
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the file exceeds {MAX_UPLOAD_BYTES} bytes"),
+    )
+}
+
+/// Reads a multipart field, stopping as soon as it passes `cap`: nothing beyond the
+/// cap is ever buffered, whether or not the client declared a length.
+async fn read_capped(field: poem::web::Field, cap: usize, on_excess: fn() -> ApiError) -> Result<Bytes, ApiError> {
+    let mut reader = Box::pin(field.into_async_read());
+    let mut buffer = BytesMut::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader
+            .read(&mut chunk)
+            .await
+            .map_err(|e| ApiError::bad_request("bad_multipart", format!("reading the upload: {e}")))?;
+        if n == 0 {
+            return Ok(buffer.freeze());
+        }
+        if buffer.len() + n > cap {
+            return Err(on_excess());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn small_field_too_large() -> ApiError {
+    ApiError::bad_request("bad_multipart", "form field too large")
+}
+
+fn file_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "media_not_found", "media file not found"))
+}
+
+pub struct MediaApi {
+    pub state: EdgeState,
+}
+
+#[OpenApi(tag = "crate::ApiTags::Media")]
+impl MediaApi {
+    /// Upload an image (multipart form: `file`, optional `project_id`). At most 5 MiB;
+    /// JPEG, PNG, GIF or WebP, decided by the content. A thumbnail follows by itself.
+    #[oai(path = "/media/upload", method = "post")]
+    async fn upload(&self, auth: BearerAuth, req: &Request, mut form: Multipart) -> Result<CreatedMedia, ApiError> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        // Form overhead is small; a declared body far past the cap is refused unread.
+        if declared.is_some_and(|len| len > MAX_UPLOAD_BYTES + 64 * 1024) {
+            return Err(too_large());
+        }
+        let mut file: Option<(Bytes, Option<String>)> = None;
+        let mut project_id = None;
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?
+        {
+            match field.name() {
+                Some("file") if file.is_none() => {
+                    let name = field.file_name().map(str::to_string);
+                    let bytes = read_capped(field, MAX_UPLOAD_BYTES, too_large).await?;
+                    file = Some((bytes, name));
+                }
+                Some("project_id") => {
+                    let raw = read_capped(field, 128, small_field_too_large).await?;
+                    let text = String::from_utf8_lossy(&raw).trim().to_string();
+                    if !text.is_empty() {
+                        project_id = Some(Uuid::parse_str(&text).map_err(|_| {
+                            ApiError::bad_request("invalid_project_id", "project_id must be a UUID")
+                        })?);
+                    }
+                }
+                _ => {
+                    read_capped(field, 64 * 1024, small_field_too_large).await?;
+                }
+            }
+        }
+        let (bytes, original_filename) =
+            file.ok_or_else(|| ApiError::bad_request("invalid_file", "the form has no `file` field"))?;
+        let media = self
+            .state
+            .media
+            .upload(UploadCmd {
+                owner: auth.0.sub,
+                bytes,
+                original_filename,
+                project_id,
+            })
+            .await?;
+        Ok(CreatedMedia::Created(Json(media.into())))
+    }
+
+    /// Your uploads, newest first.
+    #[oai(path = "/media", method = "get")]
+    async fn list(&self, auth: BearerAuth, page: Query<Option<u64>>, size: Query<Option<u64>>) -> Result<Json<MediaListReply>, ApiError> {
+        let listed = self.state.media.list(auth.0.sub, PageRequest::parse(page.0, size.0)?).await?;
+        Ok(Json(MediaListReply {
+            files: listed.files.into_iter().map(Into::into).collect(),
+            page: listed.page,
+            size: listed.size,
+            total: listed.total,
+        }))
+    }
+
+    /// One upload's metadata, with its thumbnail's status and URL (owner only).
+    #[oai(path = "/media/:file_id", method = "get")]
+    async fn get(&self, auth: BearerAuth, file_id: Path<String>) -> Result<Json<MediaReply>, ApiError> {
+        Ok(Json(self.state.media.get(auth.0.sub, self::file_id(&file_id)?).await?.into()))
+    }
+
+    /// Delete an upload, its blob and its thumbnail (owner only).
+    #[oai(path = "/media/:file_id", method = "delete")]
+    async fn delete(&self, auth: BearerAuth, file_id: Path<String>) -> Result<Json<MessageReply>, ApiError> {
+        self.state.media.delete(auth.0.sub, self::file_id(&file_id)?).await?;
+        Ok(Json(MessageReply {
+            message: "media deleted".to_string(),
+        }))
+    }
+}
+
+/// Whether `If-None-Match` names this ETag (or `*`); weak comparison, as RFC 9110 asks.
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let bare = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
+    if_none_match
+        .split(',')
+        .any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(etag))
+}
+
+/// `GET /media/uploads/…` and `GET /media/thumbnails/…`: the stored bytes, with their
+/// content type, a strong ETag (304 on `If-None-Match`) and a year of caching (the
+/// names never get new content).
+#[handler]
+pub async fn serve_blob(req: &Request, PoemPath((prefix, user, name)): PoemPath<(String, String, String)>, state: Data<&EdgeState>) -> Response {
+    let key = format!("{prefix}/{user}/{name}");
+    let cached = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut response = if let Some(cached) = cached {
+        match state.media.blob_meta(&key).await {
+            Ok(meta) if etag_matches(&cached, &meta.etag) => Response::builder()
+                .status(StatusCode::NOT_MODIFIED)
+                .header(header::ETAG, meta.etag)
+                .finish(),
+            Ok(_) => fetch(&state, &key).await,
+            Err(e) => ApiError::from(e).as_response_owned(),
+        }
+    } else {
+        fetch(&state, &key).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn fetch(state: &EdgeState, key: &str) -> Response {
+    match state.media.blob(key).await {
+        Ok(blob) => Response::builder()
+            .status(StatusCode::OK)
+            .content_type(blob.content_type)
+            .header(header::ETAG, blob.etag)
+            .body(blob.bytes),
+        Err(e) => ApiError::from(e).as_response_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn etags() {
+        use super::etag_matches;
+        assert!(etag_matches("\"abc\"", "\"abc\""));
+        assert!(etag_matches("W/\"abc\"", "\"abc\""));
+        assert!(etag_matches("\"x\", \"abc\"", "\"abc\""));
+        assert!(etag_matches("*", "\"abc\""));
+        assert!(!etag_matches("\"abd\"", "\"abc\""));
+    }
+}

@@ -1,0 +1,164 @@
+//! `/search` and `/search/suggest`, answered from the search index.
+
+use chrono::{DateTime, Utc};
+use folio_search::{MAX_PAGE_SIZE, SearchError, SearchQuery, SuggestionKind};
+use poem::http::StatusCode;
+use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
+use uuid::Uuid;
+
+use crate::{EdgeState, error::ApiError};
+
+#[derive(Debug, Object)]
+pub struct SearchResult {
+    pub project_id: Uuid,
+    pub title: String,
+    pub tags: Vec<String>,
+    /// Display name: the owner's profile name, else their username.
+    pub username: String,
+    pub score: f32,
+    pub description: String,
+    pub thumbnail_url: Option<String>,
+    pub user_id: Uuid,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct SearchReply {
+    pub results: Vec<SearchResult>,
+    pub total: u64,
+    pub page: u32,
+    pub size: u32,
+    pub pages: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct SuggestionReply {
+    pub text: String,
+    /// `title` or `tag`.
+    pub kind: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub project_id: Option<Uuid>,
+    /// Projects with this tag.
+    #[oai(skip_serializing_if_is_none)]
+    pub count: Option<u64>,
+}
+
+#[derive(Debug, Object)]
+pub struct SuggestReply {
+    pub query: String,
+    pub suggestions: Vec<SuggestionReply>,
+}
+
+impl From<SearchError> for ApiError {
+    fn from(error: SearchError) -> Self {
+        match error {
+            SearchError::Invalid(message) => ApiError::bad_request("invalid_query", message),
+            SearchError::Unavailable(reason) => {
+                tracing::warn!(%reason, "search engine unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "search_unavailable", "search is unavailable; try again later")
+            }
+            SearchError::Internal(reason) => {
+                tracing::error!(%reason, "search engine error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+pub struct SearchApi {
+    pub state: EdgeState,
+}
+
+#[OpenApi(tag = "crate::ApiTags::Search")]
+impl SearchApi {
+    /// Search projects by text (title weighs most, then the owner's name, then the
+    /// description) and tags (any of them). An empty query lists the newest first.
+    #[oai(path = "/search", method = "get")]
+    async fn search(
+        &self,
+        query: Query<Option<String>>,
+        /// Comma-separated; a project with any of them matches.
+        tags: Query<Option<String>>,
+        /// From 1 (default 1).
+        page: Query<Option<i64>>,
+        /// 1 to 100 (default 20).
+        size: Query<Option<i64>>,
+    ) -> Result<Json<SearchReply>, ApiError> {
+        let page = page.0.unwrap_or(1);
+        let size = size.0.unwrap_or(20);
+        if page < 1 || page > u32::MAX as i64 {
+            return Err(ApiError::bad_request("invalid_page", "page must be at least 1"));
+        }
+        if !(1..=i64::from(MAX_PAGE_SIZE)).contains(&size) {
+            return Err(ApiError::bad_request("invalid_size", "size must be between 1 and 100"));
+        }
+        let query_text = query.0.unwrap_or_default();
+        if query_text.chars().count() > 500 {
+            return Err(ApiError::bad_request("invalid_query", "query must be at most 500 characters"));
+        }
+        let request = SearchQuery {
+            query: query_text,
+            tags: tags
+                .0
+                .unwrap_or_default()
+                .split(',')
+                .map(|t| t.trim().to_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            page: page as u32,
+            size: size as u32,
+        };
+        let found = self.state.search.engine.search(&request).await?;
+        let pages = found.total.div_ceil(u64::from(request.size));
+        Ok(Json(SearchReply {
+            results: found
+                .hits
+                .into_iter()
+                .map(|hit| SearchResult {
+                    project_id: hit.document.project_id,
+                    title: hit.document.title,
+                    tags: hit.document.tags,
+                    username: hit.document.username,
+                    score: hit.score,
+                    description: hit.document.description,
+                    thumbnail_url: hit.document.thumbnail_url,
+                    user_id: hit.document.user_id,
+                    updated_at: hit.document.updated_at,
+                })
+                .collect(),
+            total: found.total,
+            page: request.page,
+            size: request.size,
+            pages,
+        }))
+    }
+
+    /// Up to 5 title and tag completions of a prefix.
+    #[oai(path = "/search/suggest", method = "get")]
+    async fn suggest(&self, query: Query<Option<String>>) -> Result<Json<SuggestReply>, ApiError> {
+        let prefix = query.0.unwrap_or_default();
+        if prefix.chars().count() > 100 {
+            return Err(ApiError::bad_request("invalid_query", "query must be at most 100 characters"));
+        }
+        let suggestions = if prefix.trim().is_empty() {
+            Vec::new()
+        } else {
+            self.state.search.engine.suggest(prefix.trim(), 5).await?
+        };
+        Ok(Json(SuggestReply {
+            query: prefix,
+            suggestions: suggestions
+                .into_iter()
+                .map(|s| SuggestionReply {
+                    text: s.text,
+                    kind: match s.kind {
+                        SuggestionKind::Title => "title".into(),
+                        SuggestionKind::Tag => "tag".into(),
+                    },
+                    project_id: s.project_id,
+                    count: s.count,
+                })
+                .collect(),
+        }))
+    }
+}

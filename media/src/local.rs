@@ -1,0 +1,196 @@
+//! A [`BlobStore`] over a local directory.
+//!
+//! Each object is one file at `<root>/<key>`: a magic line, a one-line JSON header
+//! (content type, ETag, size) and then the bytes. `put` writes a hidden temporary file in
+//! the same directory, syncs it and renames it over the target, so readers see the old or
+//! the new object in full (rename is atomic on POSIX file systems).
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use crate::blob::{content_etag, validate_content_type, validate_key};
+use crate::{Blob, BlobError, BlobMeta, BlobStore};
+
+const MAGIC: &[u8] = b"FOLIOBLOB1\n";
+/// Upper bound for the header line (content type ≤ 255 bytes plus JSON framing).
+const MAX_HEADER: u64 = 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    content_type: String,
+    etag: String,
+    size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalDirStore {
+    root: PathBuf,
+}
+
+impl LocalDirStore {
+    /// A store rooted at `root`; the directory is created on first write (and by `ping`).
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+fn io_err(key: &str, e: std::io::Error) -> BlobError {
+    if e.kind() == ErrorKind::NotFound {
+        BlobError::NotFound(key.to_owned())
+    } else {
+        BlobError::Backend(format!("{key}: {e}"))
+    }
+}
+
+fn corrupt(key: &str, what: &str) -> BlobError {
+    BlobError::Backend(format!("{key}: stored file is damaged ({what})"))
+}
+
+/// Parses magic + header from the start of a file's bytes; returns header and its length.
+fn parse_header(key: &str, raw: &[u8]) -> Result<(Header, usize), BlobError> {
+    let rest = raw.strip_prefix(MAGIC).ok_or_else(|| corrupt(key, "magic"))?;
+    let nl = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| corrupt(key, "header end"))?;
+    let header: Header =
+        serde_json::from_slice(&rest[..nl]).map_err(|_| corrupt(key, "header json"))?;
+    Ok((header, MAGIC.len() + nl + 1))
+}
+
+#[async_trait]
+impl BlobStore for LocalDirStore {
+    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), BlobError> {
+        let path = self.path_of(key)?;
+        validate_content_type(content_type)?;
+        let dir = path
+            .parent()
+            .ok_or_else(|| BlobError::Backend(format!("{key}: no parent directory")))?
+            .to_path_buf();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| BlobError::Backend(format!("{key}: creating {}: {e}", dir.display())))?;
+
+        let etag = {
+            let bytes = bytes.clone();
+            tokio::task::spawn_blocking(move || content_etag(&bytes))
+                .await
+                .map_err(|e| BlobError::Backend(format!("hashing task failed: {e}")))?
+        };
+        let header = Header {
+            content_type: content_type.to_owned(),
+            etag,
+            size: bytes.len() as u64,
+        };
+        let mut head = MAGIC.to_vec();
+        serde_json::to_writer(&mut head, &header)
+            .map_err(|e| BlobError::Backend(format!("{key}: header: {e}")))?;
+        head.push(b'\n');
+
+        let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        let write = async {
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            file.write_all(&head).await?;
+            file.write_all(&bytes).await?;
+            file.sync_all().await?;
+            drop(file);
+            tokio::fs::rename(&tmp, &path).await
+        };
+        if let Err(e) = write.await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(BlobError::Backend(format!("{key}: writing: {e}")));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Blob, BlobError> {
+        let path = self.path_of(key)?;
+        let raw = match tokio::fs::read(&path).await {
+            Ok(raw) => raw,
+            // A key that names a directory (prefix of other keys) is not an object.
+            Err(e) if e.kind() == ErrorKind::IsADirectory => {
+                return Err(BlobError::NotFound(key.to_owned()))
+            }
+            Err(e) => return Err(io_err(key, e)),
+        };
+        let (header, start) = parse_header(key, &raw)?;
+        if (raw.len() - start) as u64 != header.size {
+            return Err(corrupt(key, "size"));
+        }
+        let bytes = Bytes::from(raw).slice(start..);
+        Ok(Blob {
+            bytes,
+            content_type: header.content_type,
+            etag: header.etag,
+        })
+    }
+
+    async fn head(&self, key: &str) -> Result<BlobMeta, BlobError> {
+        let path = self.path_of(key)?;
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) => return Err(io_err(key, e)),
+        };
+        let meta = file.metadata().await.map_err(|e| io_err(key, e))?;
+        if meta.is_dir() {
+            return Err(BlobError::NotFound(key.to_owned()));
+        }
+        let mut reader = BufReader::new(file).take(MAGIC.len() as u64 + MAX_HEADER);
+        let mut raw = Vec::with_capacity(256);
+        reader
+            .read_until(b'\n', &mut raw)
+            .await
+            .map_err(|e| io_err(key, e))?;
+        reader
+            .read_until(b'\n', &mut raw)
+            .await
+            .map_err(|e| io_err(key, e))?;
+        let (header, start) = parse_header(key, &raw)?;
+        if meta.len() != start as u64 + header.size {
+            return Err(corrupt(key, "size"));
+        }
+        Ok(BlobMeta {
+            size: header.size,
+            content_type: header.content_type,
+            etag: header.etag,
+        })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(BlobError::Backend(format!("{key}: deleting: {e}"))),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), BlobError> {
+        tokio::fs::create_dir_all(&self.root).await.map_err(|e| {
+            BlobError::Unavailable(format!("blob directory {}: {e}", self.root.display()))
+        })?;
+        let probe = self.root.join(format!(".tmp-ping-{}", uuid::Uuid::new_v4()));
+        tokio::fs::write(&probe, b"ping").await.map_err(|e| {
+            BlobError::Unavailable(format!(
+                "blob directory {} is not writable: {e}",
+                self.root.display()
+            ))
+        })?;
+        let _ = tokio::fs::remove_file(&probe).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,408 @@
+//! Thumbnails: decode with size limits, honour EXIF orientation, fit inside a box keeping
+//! the aspect ratio (never upscaling), flatten alpha onto white, encode JPEG.
+//!
+//! JPEG backends (see [`JPEG_BACKEND`]):
+//! * with the `turbojpeg` cargo feature, JPEGs are decoded by libjpeg-turbo at a reduced DCT
+//!   scale (1/2, 1/4 or 1/8, the largest reduction that still leaves at least the target
+//!   size), the trick libvips and Pillow's `draft` use, and thumbnails are encoded by
+//!   libjpeg-turbo (needs cmake + nasm to build);
+//! * without it (the default), everything is pure Rust: JPEGs are decoded at full size by
+//!   the `image` crate (zune-jpeg) and encoded by `image`'s JPEG encoder.
+//!
+//! Either way the frame size is checked against the limits before decoding, EXIF
+//! orientation comes from the crate's own parser, a JPEG cut short is
+//! [`ThumbnailError::Corrupt`], and the resize is a Lanczos3 convolution
+//! (fast_image_resize, SIMD). PNG, GIF (first frame) and WebP go through the `image` crate.
+
+use std::io::Cursor;
+
+use fast_image_resize::images::{Image as FirImage, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage};
+
+use crate::jpeg;
+#[cfg(feature = "turbojpeg")]
+use crate::turbo::{self, JpegError};
+use crate::sniff::{sniff_image, ImageKind};
+
+/// The JPEG backend compiled in: `"libjpeg-turbo (scaled decode)"` with the `turbojpeg`
+/// feature, `"image/zune-jpeg"` without it.
+#[cfg(feature = "turbojpeg")]
+pub const JPEG_BACKEND: &str = "libjpeg-turbo (scaled decode)";
+/// The JPEG backend compiled in: `"libjpeg-turbo (scaled decode)"` with the `turbojpeg`
+/// feature, `"image/zune-jpeg"` without it.
+#[cfg(not(feature = "turbojpeg"))]
+pub const JPEG_BACKEND: &str = "image/zune-jpeg";
+
+/// What to produce and the limits for decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThumbnailSpec {
+    /// The thumbnail fits inside `max_width × max_height` (as displayed, after EXIF
+    /// orientation), keeping the aspect ratio; smaller images keep their size.
+    pub max_width: u32,
+    pub max_height: u32,
+    /// JPEG quality 1..=100.
+    pub quality: u8,
+    /// Source images with more pixels fail with [`ThumbnailError::TooLarge`] before any
+    /// pixel buffer is allocated.
+    pub max_pixels: u64,
+    /// Upper bound for the decoder's allocations, in bytes.
+    pub max_alloc: u64,
+}
+
+impl Default for ThumbnailSpec {
+    fn default() -> Self {
+        Self {
+            max_width: 300,
+            max_height: 300,
+            quality: 85,
+            max_pixels: 50_000_000,
+            max_alloc: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// A generated thumbnail. Dimensions are as displayed (after EXIF orientation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumbnail {
+    pub jpeg: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// The source image's size as displayed (width and height swapped for EXIF
+    /// orientations 5–8).
+    pub source_width: u32,
+    pub source_height: u32,
+}
+
+/// Why no thumbnail could be made. Every variant is permanent: retrying the same bytes
+/// gives the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ThumbnailError {
+    #[error("not a supported image (JPEG, PNG, GIF or WebP)")]
+    Unsupported,
+    #[error("image too large to thumbnail: {width}x{height}")]
+    TooLarge { width: u32, height: u32 },
+    #[error("corrupt image: {0}")]
+    Corrupt(String),
+}
+
+impl ThumbnailError {
+    /// A short machine code (`unsupported`, `too_large`, `corrupt`) for records and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ThumbnailError::Unsupported => "unsupported",
+            ThumbnailError::TooLarge { .. } => "too_large",
+            ThumbnailError::Corrupt(_) => "corrupt",
+        }
+    }
+}
+
+/// Makes a thumbnail. CPU-bound and synchronous: run it on a blocking pool.
+pub fn make_thumbnail(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, ThumbnailError> {
+    if spec.max_width == 0 || spec.max_height == 0 {
+        return Err(ThumbnailError::Corrupt("thumbnail box of zero size".into()));
+    }
+    let kind = sniff_image(bytes).ok_or(ThumbnailError::Unsupported)?;
+    match kind {
+        ImageKind::Jpeg => thumbnail_jpeg(bytes, spec),
+        ImageKind::Png => thumbnail_generic(bytes, ImageFormat::Png, spec),
+        ImageKind::Gif => thumbnail_generic(bytes, ImageFormat::Gif, spec),
+        ImageKind::Webp => thumbnail_generic(bytes, ImageFormat::WebP, spec),
+    }
+}
+
+#[cfg(feature = "turbojpeg")]
+enum Fallback {
+    Cmyk,
+    Error(ThumbnailError),
+}
+
+#[cfg(feature = "turbojpeg")]
+impl From<ThumbnailError> for Fallback {
+    fn from(e: ThumbnailError) -> Self {
+        Fallback::Error(e)
+    }
+}
+
+fn check_size(width: u32, height: u32, spec: &ThumbnailSpec) -> Result<(), ThumbnailError> {
+    if width == 0 || height == 0 {
+        return Err(ThumbnailError::Corrupt("image of zero size".into()));
+    }
+    if u64::from(width) * u64::from(height) > spec.max_pixels {
+        return Err(ThumbnailError::TooLarge { width, height });
+    }
+    Ok(())
+}
+
+fn swaps(o: Orientation) -> bool {
+    matches!(
+        o,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+/// Fit `w × h` inside `bw × bh` keeping the ratio; never upscale; at least 1×1.
+pub(crate) fn fit(w: u32, h: u32, bw: u32, bh: u32) -> (u32, u32) {
+    if w <= bw && h <= bh {
+        return (w, h);
+    }
+    let (w64, h64, bw64, bh64) = (w as u64, h as u64, bw as u64, bh as u64);
+    if w64 * bh64 >= h64 * bw64 {
+        // width-bound
+        let th = ((h64 * bw64 + w64 / 2) / w64).max(1);
+        (bw, th.min(bh64) as u32)
+    } else {
+        let tw = ((w64 * bh64 + h64 / 2) / h64).max(1);
+        (tw.min(bw64) as u32, bh)
+    }
+}
+
+/// Target size in the stored (un-rotated) pixel grid, plus the displayed source size.
+fn targets(w: u32, h: u32, o: Orientation, spec: &ThumbnailSpec) -> ((u32, u32), (u32, u32)) {
+    if swaps(o) {
+        let (dw, dh) = fit(h, w, spec.max_width, spec.max_height);
+        ((dh, dw), (h, w))
+    } else {
+        (fit(w, h, spec.max_width, spec.max_height), (w, h))
+    }
+}
+
+/// libjpeg-turbo path; CMYK/YCCK JPEGs, which it cannot turn into RGB, go through `image`.
+#[cfg(feature = "turbojpeg")]
+fn thumbnail_jpeg(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, ThumbnailError> {
+    match thumbnail_jpeg_turbo(bytes, spec) {
+        Err(Fallback::Cmyk) => thumbnail_generic(bytes, ImageFormat::Jpeg, spec),
+        Err(Fallback::Error(e)) => Err(e),
+        Ok(t) => Ok(t),
+    }
+}
+
+/// Pure-Rust path: the `image` crate (zune-jpeg) at full size. `thumbnail_generic` checks
+/// the frame header against the limits and the end-of-image marker before decoding.
+#[cfg(not(feature = "turbojpeg"))]
+fn thumbnail_jpeg(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, ThumbnailError> {
+    thumbnail_generic(bytes, ImageFormat::Jpeg, spec)
+}
+
+#[cfg(feature = "turbojpeg")]
+fn thumbnail_jpeg_turbo(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, Fallback> {
+    let mut dec = turbo::Decoder::new().map_err(jpeg_err)?;
+    let header = dec.read_header(bytes).map_err(jpeg_err)?;
+    check_size(header.width, header.height, spec)?;
+    let orientation = jpeg_orientation(bytes);
+    let ((tw, th), (sw, sh)) = targets(header.width, header.height, orientation, spec);
+
+    // The largest DCT reduction that still gives at least the target size.
+    let num = [1u32, 2, 4, 8]
+        .into_iter()
+        .find(|&n| (header.width * n).div_ceil(8) >= tw && (header.height * n).div_ceil(8) >= th)
+        .unwrap_or(8);
+    let (dw, dh) = ((header.width * num).div_ceil(8), (header.height * num).div_ceil(8));
+    if u64::from(dw) * u64::from(dh) * 3 > spec.max_alloc {
+        return Err(ThumbnailError::TooLarge {
+            width: header.width,
+            height: header.height,
+        }
+        .into());
+    }
+    let (rgb, dw, dh) = dec.decode_rgb_scaled(bytes, &header, num).map_err(jpeg_err)?;
+    finish(rgb, dw, dh, tw, th, sw, sh, orientation, spec).map_err(Fallback::Error)
+}
+
+#[cfg(feature = "turbojpeg")]
+fn jpeg_err(e: JpegError) -> Fallback {
+    match e {
+        JpegError::UnsupportedColorspace => Fallback::Cmyk,
+        JpegError::Corrupt(msg) => Fallback::Error(ThumbnailError::Corrupt(msg)),
+    }
+}
+
+fn jpeg_orientation(bytes: &[u8]) -> Orientation {
+    jpeg::exif_orientation(bytes)
+        .and_then(Orientation::from_exif)
+        .unwrap_or(Orientation::NoTransforms)
+}
+
+fn image_err(e: ImageError, width: u32, height: u32) -> ThumbnailError {
+    match e {
+        ImageError::Limits(_) => ThumbnailError::TooLarge { width, height },
+        ImageError::Unsupported(u) => ThumbnailError::Corrupt(format!("unsupported variant: {u}")),
+        other => ThumbnailError::Corrupt(other.to_string()),
+    }
+}
+
+fn thumbnail_generic(
+    bytes: &[u8],
+    format: ImageFormat,
+    spec: &ThumbnailSpec,
+) -> Result<Thumbnail, ThumbnailError> {
+    // A bomb's header is refused before the decoder (and its buffers) exists.
+    if let Some((w, h)) = peek_dimensions(bytes, format) {
+        check_size(w, h, spec)?;
+    }
+    // zune-jpeg pads a cut-off scan instead of failing: a JPEG without its end-of-image
+    // marker must not become a half-grey thumbnail.
+    if format == ImageFormat::Jpeg && !jpeg::has_eoi(bytes) {
+        return Err(ThumbnailError::Corrupt(
+            "truncated JPEG: no end-of-image marker".into(),
+        ));
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    // Header-sized limits while reading the header; the real ones follow below.
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(spec.max_alloc);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| image_err(e, 0, 0))?;
+    // Dimensions come from the header: check them before any pixel buffer exists.
+    let (width, height) = decoder.dimensions();
+    check_size(width, height, spec)?;
+    if decoder.total_bytes() > spec.max_alloc {
+        return Err(ThumbnailError::TooLarge { width, height });
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(spec.max_alloc);
+    decoder
+        .set_limits(limits)
+        .map_err(|e| image_err(e, width, height))?;
+    let orientation = if format == ImageFormat::Jpeg {
+        // The crate's own EXIF reader, as on the libjpeg-turbo path.
+        jpeg_orientation(bytes)
+    } else {
+        decoder.orientation().unwrap_or(Orientation::NoTransforms)
+    };
+    let ((tw, th), (sw, sh)) = targets(width, height, orientation, spec);
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| image_err(e, width, height))?;
+    let rgb = flatten_onto_white(image);
+    let (w, h) = rgb.dimensions();
+    finish(rgb.into_raw(), w, h, tw, th, sw, sh, orientation, spec)
+}
+
+/// Dimensions straight from a PNG IHDR, a GIF logical screen descriptor or a JPEG frame
+/// header.
+fn peek_dimensions(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
+    match format {
+        ImageFormat::Png if bytes.len() >= 24 && &bytes[12..16] == b"IHDR" => Some((
+            u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]),
+            u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]),
+        )),
+        ImageFormat::Gif if bytes.len() >= 10 => Some((
+            u32::from(u16::from_le_bytes([bytes[6], bytes[7]])),
+            u32::from(u16::from_le_bytes([bytes[8], bytes[9]])),
+        )),
+        ImageFormat::Jpeg => jpeg::frame_dimensions(bytes),
+        _ => None,
+    }
+}
+
+/// RGB8, with any alpha composited onto white.
+fn flatten_onto_white(image: DynamicImage) -> RgbImage {
+    if !image.color().has_alpha() {
+        return image.into_rgb8();
+    }
+    let rgba = image.into_rgba8();
+    let (w, h) = rgba.dimensions();
+    let src = rgba.into_raw();
+    let mut out = Vec::with_capacity(src.len() / 4 * 3);
+    for px in src.chunks_exact(4) {
+        let a = u32::from(px[3]);
+        let inv = 255 - a;
+        for &c in &px[..3] {
+            // c*a/255 + 255*(255-a)/255, rounded
+            let v = u32::from(c) * a + 255 * inv;
+            out.push(((v + 127) / 255) as u8);
+        }
+    }
+    // The buffer has exactly w*h*3 bytes.
+    RgbImage::from_raw(w, h, out).unwrap_or_else(|| RgbImage::new(w, h))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    rgb: Vec<u8>,
+    w: u32,
+    h: u32,
+    tw: u32,
+    th: u32,
+    source_width: u32,
+    source_height: u32,
+    orientation: Orientation,
+    spec: &ThumbnailSpec,
+) -> Result<Thumbnail, ThumbnailError> {
+    let resized = if (w, h) == (tw, th) {
+        rgb
+    } else {
+        let src = ImageRef::new(w, h, &rgb, PixelType::U8x3)
+            .map_err(|e| ThumbnailError::Corrupt(format!("pixel buffer: {e}")))?;
+        let mut dst = FirImage::new(tw, th, PixelType::U8x3);
+        let mut resizer = Resizer::new();
+        resizer
+            .resize(
+                &src,
+                &mut dst,
+                &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)),
+            )
+            .map_err(|e| ThumbnailError::Corrupt(format!("resize: {e}")))?;
+        dst.into_vec()
+    };
+    let (out, ow, oh) = if orientation == Orientation::NoTransforms {
+        (resized, tw, th)
+    } else {
+        let img = RgbImage::from_raw(tw, th, resized)
+            .ok_or_else(|| ThumbnailError::Corrupt("pixel buffer size".into()))?;
+        let mut dynimg = DynamicImage::ImageRgb8(img);
+        dynimg.apply_orientation(orientation);
+        let rgb = dynimg.into_rgb8();
+        let (ow, oh) = rgb.dimensions();
+        (rgb.into_raw(), ow, oh)
+    };
+    let jpeg = encode_rgb(&out, ow, oh, spec.quality)
+        .map_err(|e| ThumbnailError::Corrupt(format!("encoding: {e}")))?;
+    Ok(Thumbnail {
+        jpeg,
+        width: ow,
+        height: oh,
+        source_width,
+        source_height,
+    })
+}
+
+/// Encodes packed RGB as a JPEG with the compiled-in backend.
+#[cfg(feature = "turbojpeg")]
+fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, String> {
+    turbo::encode_rgb(rgb, width, height, quality)
+}
+
+/// Encodes packed RGB as a JPEG with the compiled-in backend.
+#[cfg(not(feature = "turbojpeg"))]
+fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, String> {
+    use image::codecs::jpeg::JpegEncoder;
+    use image::{ExtendedColorType, ImageEncoder};
+    let mut out = Vec::with_capacity(rgb.len() / 8 + 1024);
+    JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100))
+        .write_image(rgb, width, height, ExtendedColorType::Rgb8)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_box() {
+        assert_eq!(fit(1200, 800, 300, 300), (300, 200));
+        assert_eq!(fit(800, 1200, 300, 300), (200, 300));
+        assert_eq!(fit(100, 50, 300, 300), (100, 50));
+        assert_eq!(fit(300, 300, 300, 300), (300, 300));
+        assert_eq!(fit(10000, 1, 300, 300), (300, 1));
+        assert_eq!(fit(1, 10000, 300, 300), (1, 300));
+        assert_eq!(fit(1920, 1080, 300, 300), (300, 169));
+        assert_eq!(fit(600, 200, 300, 100), (300, 100));
+    }
+}

@@ -1,0 +1,1 @@
+pub use folio_search::meili_stub;
