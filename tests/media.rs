@@ -112,8 +112,8 @@ async fn bad_uploads_get_clear_answers(backend: Backend) {
         .chain((0..7).map(|_| Ok(vec![0u8; 1024 * 1024])))
         .chain(std::iter::once(Ok(format!("\r\n--{boundary}--\r\n").into_bytes())))
         .collect();
-    let streamed = t
-        .client
+    // Its own client: the node closes this connection, which must not poison the pool.
+    let streamed = reqwest::Client::new()
         .post(format!("{}/media/upload", t.url))
         .bearer_auth(&u.access)
         .header("content-type", format!("multipart/form-data; boundary={boundary}"))
