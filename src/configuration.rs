@@ -86,6 +86,8 @@ pub struct Settings {
     pub thumbnail_backoff_base_ms: u64,
     /// Thumbnails made at once on this node; default: half the cores.
     pub thumbnail_concurrency: Option<usize>,
+    /// A job not acknowledged (or reported in progress) this long goes to another node.
+    pub thumbnail_ack_wait_secs: u64,
     /// Meilisearch for search; unset means the embedded index under the data dir.
     pub meilisearch_url: Option<String>,
     pub meilisearch_key: Option<Secret>,
@@ -133,6 +135,7 @@ impl Default for Settings {
             thumbnail_max_attempts: 5,
             thumbnail_backoff_base_ms: 1000,
             thumbnail_concurrency: None,
+            thumbnail_ack_wait_secs: 30,
             meilisearch_url: None,
             meilisearch_key: None,
             meilisearch_index: "projects".into(),
@@ -229,6 +232,7 @@ const ENV_SETTINGS: &[(&str, Kind)] = &[
     ("thumbnail_max_attempts", Kind::Integer),
     ("thumbnail_backoff_base_ms", Kind::Integer),
     ("thumbnail_concurrency", Kind::Integer),
+    ("thumbnail_ack_wait_secs", Kind::Integer),
     ("meilisearch_url", Kind::Text),
     ("meilisearch_key", Kind::Text),
     ("meilisearch_index", Kind::Text),

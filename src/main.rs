@@ -22,7 +22,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node (the default).
-    Serve,
+    Serve {
+        /// Roles to run: http, thumbnailer, indexer, all (also FOLIO_ROLES).
+        #[arg(long)]
+        roles: Option<String>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Republish every project as `project.created` (rebuilds the search index).
@@ -55,10 +59,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    let mut settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    if let Some(Command::Serve { roles: Some(roles) }) = &cli.command {
+        folio::configuration::Roles::parse(roles).map_err(|e| anyhow::anyhow!(e))?;
+        settings.roles = roles.clone();
+    }
     telemetry::init(&settings);
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings).await,
+    match cli.command.unwrap_or(Command::Serve { roles: None }) {
+        Command::Serve { .. } => serve(settings).await,
         Command::Migrate => {
             let db = startup::connect_database(&settings).await?;
             eprintln!("applying migrations to {}", if settings.is_embedded() { "the embedded SQLite database" } else { "the configured database" });
@@ -84,9 +92,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let node = Node::start(&settings).await.context("starting the node")?;
-    println!("folio listening on {}", node.base_url());
-    shutdown_signal().await;
+    let mut node = Node::start(&settings).await.context("starting the node")?;
+    if node.roles.http {
+        println!("folio listening on {}", node.base_url());
+    } else {
+        println!("folio node running without an HTTP edge ({:?})", node.roles);
+    }
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = node.serving() => tracing::error!("the HTTP server stopped by itself"),
+    }
     tracing::info!("shutting down: draining in-flight requests");
     node.shutdown().await;
     Ok(())

@@ -347,7 +347,7 @@ impl Node {
                 ThumbnailerConfig {
                     max_attempts: settings.thumbnail_max_attempts,
                     backoff_base: Duration::from_millis(settings.thumbnail_backoff_base_ms),
-                    ack_wait: Duration::from_secs(30),
+                    ack_wait: Duration::from_secs(settings.thumbnail_ack_wait_secs.max(1)),
                     concurrency,
                     spec: ThumbnailSpec::default(),
                 },

@@ -263,6 +263,7 @@ async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Outco
         .exec(&media.db)
         .await
         .map_err(|e| e.to_string())?;
+    tracing::info!(%file_id, "thumbnail ready");
     Ok(Outcome::Done)
 }
 
