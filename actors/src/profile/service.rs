@@ -115,16 +115,18 @@ pub async fn public(db: &DatabaseConnection, username: &str) -> Result<PublicPro
     let page = projects_service::list_by_user(db, user.id, PageRequest { page: 1, size: PUBLIC_PROJECTS })
         .await
         .map_err(|e| ProfileError::Internal(e.to_string()))?;
-    let profile = profile.as_ref();
+    let joined_at = user.created_at;
+    // The same join as /profile/me, minus what is private.
+    let me = view(user, profile);
     Ok(PublicProfile {
-        user_id: user.id,
-        username: user.username,
-        name: profile.and_then(|p| p.name.clone()),
-        bio: profile.and_then(|p| p.bio.clone()),
-        contact: profile.and_then(|p| p.contact.clone()),
-        social_links: profile.and_then(|p| p.social_links.clone()),
-        avatar_url: profile.and_then(|p| p.avatar_url.clone()),
-        created_at: user.created_at,
+        user_id: me.user_id,
+        username: me.username,
+        name: me.name,
+        bio: me.bio,
+        contact: me.contact,
+        social_links: me.social_links,
+        avatar_url: me.avatar_url,
+        created_at: joined_at,
         projects: page.projects,
         project_count: page.total,
     })
@@ -142,11 +144,8 @@ pub async fn display_name(db: &DatabaseConnection, user_id: Uuid) -> Result<Stri
     if let Some(name) = name {
         return Ok(name);
     }
-    users::Entity::find_by_id(user_id)
-        .select_only()
-        .column(users::Column::Username)
-        .into_tuple::<String>()
-        .one(db)
-        .await?
-        .ok_or(ProfileError::UserNotFound)
+    projects_service::username_of(db, user_id).await.map_err(|e| match e {
+        crate::project::ProjectError::UserNotFound => ProfileError::UserNotFound,
+        other => ProfileError::Internal(other.to_string()),
+    })
 }

@@ -50,7 +50,7 @@ pub fn event_data(project: &ProjectView) -> serde_json::Value {
     })
 }
 
-async fn username_of<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<String, ProjectError> {
+pub(crate) async fn username_of<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<String, ProjectError> {
     users::Entity::find_by_id(user_id)
         .select_only()
         .column(users::Column::Username)
