@@ -64,6 +64,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         folio::configuration::Roles::parse(roles).map_err(|e| anyhow::anyhow!(e))?;
         settings.roles = roles.clone();
     }
+    if matches!(cli.command, Some(Command::Bench { .. })) && std::env::var_os("RUST_LOG").is_none() {
+        // Per-request logs would be measured along with the requests.
+        settings.log_filter = "warn".into();
+    }
     telemetry::init(&settings);
     match cli.command.unwrap_or(Command::Serve { roles: None }) {
         Command::Serve { .. } => serve(settings).await,
