@@ -32,8 +32,14 @@ pub struct IndexerContext {
 }
 
 pub enum IndexerMsg {
-    Event(Delivery),
+    /// Deliveries that arrived together, in order.
+    Batch(Vec<Delivery>),
 }
+
+/// At most this many events are indexed (and committed) together.
+const MAX_BATCH: usize = 256;
+/// How long the first event of a batch waits for company.
+const GATHER: Duration = Duration::from_millis(5);
 
 pub struct Indexer;
 
@@ -57,9 +63,19 @@ impl Actor for Indexer {
                 max_deliver: -1,
             })
             .await?;
+        // Events that arrive together are indexed together: one engine commit for a
+        // burst instead of one per event.
         let pump = tokio::spawn(async move {
-            while let Some(delivery) = subscription.next().await {
-                if myself.cast(IndexerMsg::Event(delivery)).is_err() {
+            while let Some(first) = subscription.next().await {
+                let mut batch = vec![first];
+                let deadline = tokio::time::Instant::now() + GATHER;
+                while batch.len() < MAX_BATCH {
+                    match tokio::time::timeout_at(deadline, subscription.next()).await {
+                        Ok(Some(delivery)) => batch.push(delivery),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                if myself.cast(IndexerMsg::Batch(batch)).is_err() {
                     break;
                 }
             }
@@ -68,24 +84,26 @@ impl Actor for Indexer {
     }
 
     async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        let IndexerMsg::Event(delivery) = message;
+        let IndexerMsg::Batch(deliveries) = message;
         let ctx = &state.ctx;
-        let attempt = delivery.attempt;
-        let settled = match index_event(ctx, &delivery).await {
-            Ok(()) => delivery.ack().await,
-            Err(IndexError::Malformed(reason)) => {
-                tracing::error!(event_id = %delivery.event.event_id, %reason, "event cannot be indexed; dropping it");
-                delivery.term().await
+        // Upserts of a run are written with one commit; a delete or rename ends the run,
+        // so every change still reaches the engine in the order it was delivered.
+        let mut run: Vec<(Delivery, Option<SearchDocument>)> = Vec::new();
+        for delivery in deliveries {
+            match prepare(ctx, &delivery).await {
+                Ok(Step::Upsert(doc)) => run.push((delivery, doc)),
+                Ok(Step::Apply) => {
+                    flush(ctx, std::mem::take(&mut run)).await;
+                    let result = apply(ctx, &delivery).await;
+                    settle(ctx, delivery, result).await;
+                }
+                Err(e) => {
+                    flush(ctx, std::mem::take(&mut run)).await;
+                    settle(ctx, delivery, Err(e)).await;
+                }
             }
-            Err(IndexError::Retry(reason)) => {
-                let delay = (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(10))).min(ctx.max_retry_delay);
-                tracing::warn!(event_id = %delivery.event.event_id, attempt, %reason, ?delay, "indexing failed; retrying");
-                delivery.nak(delay).await
-            }
-        };
-        if let Err(e) = settled {
-            tracing::warn!(error = %e, "settling an indexer delivery; the bus will redeliver it");
         }
+        flush(ctx, run).await;
         Ok(())
     }
 
@@ -106,6 +124,53 @@ pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: Arc<IndexerContext
         })
     });
     NodeSupervisor::start_child(supervisor, "indexer", spawn).await
+}
+
+enum Step {
+    /// A project document to write (`None`: the project is gone, nothing to write).
+    Upsert(Option<SearchDocument>),
+    /// A delete or a rename, applied on its own.
+    Apply,
+}
+
+async fn settle(ctx: &IndexerContext, delivery: Delivery, result: Result<(), IndexError>) {
+    let attempt = delivery.attempt;
+    let settled = match result {
+        Ok(()) => delivery.ack().await,
+        Err(IndexError::Malformed(reason)) => {
+            tracing::error!(event_id = %delivery.event.event_id, %reason, "event cannot be indexed; dropping it");
+            delivery.term().await
+        }
+        Err(IndexError::Retry(reason)) => {
+            let delay = (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(10))).min(ctx.max_retry_delay);
+            tracing::warn!(event_id = %delivery.event.event_id, attempt, %reason, ?delay, "indexing failed; retrying");
+            delivery.nak(delay).await
+        }
+    };
+    if let Err(e) = settled {
+        tracing::warn!(error = %e, "settling an indexer delivery; the bus will redeliver it");
+    }
+}
+
+/// Writes a run of upserts with one engine call, then settles each of its deliveries.
+async fn flush(ctx: &IndexerContext, run: Vec<(Delivery, Option<SearchDocument>)>) {
+    if run.is_empty() {
+        return;
+    }
+    let docs: Vec<SearchDocument> = run.iter().filter_map(|(_, doc)| doc.clone()).collect();
+    let result = if docs.is_empty() {
+        Ok(())
+    } else {
+        ctx.engine.upsert_many(docs).await.map(|_| ()).map_err(IndexError::from)
+    };
+    for (delivery, _) in run {
+        let outcome = match &result {
+            Ok(()) => Ok(()),
+            Err(IndexError::Malformed(r)) => Err(IndexError::Malformed(r.clone())),
+            Err(IndexError::Retry(r)) => Err(IndexError::Retry(r.clone())),
+        };
+        settle(ctx, delivery, outcome).await;
+    }
 }
 
 enum IndexError {
@@ -129,33 +194,43 @@ fn uuid_field(data: &serde_json::Value, field: &str) -> Result<Uuid, IndexError>
         .ok_or_else(|| IndexError::Malformed(format!("missing or invalid {field}")))
 }
 
-async fn index_event(ctx: &IndexerContext, delivery: &Delivery) -> Result<(), IndexError> {
+async fn prepare(ctx: &IndexerContext, delivery: &Delivery) -> Result<Step, IndexError> {
     let event = &delivery.event;
     match event.event_type.as_str() {
-        types::PROJECT_CREATED | types::PROJECT_UPDATED => {
-            let project_id = uuid_field(&event.data, "project_id")?;
-            let row = projects::Entity::find_by_id(project_id)
-                .one(&ctx.db)
-                .await
-                .map_err(|e| IndexError::Retry(e.to_string()))?;
-            // Gone: its project.deleted (with a newer version) takes care of the index.
-            let Some(row) = row else { return Ok(()) };
-            let Some(username) = display_name(ctx, row.user_id).await? else { return Ok(()) };
-            let document = SearchDocument {
-                project_id: row.id,
-                user_id: row.user_id,
-                username,
-                title: row.title,
-                description: row.description,
-                tags: serde_json::from_value(row.tags).unwrap_or_default(),
-                thumbnail_url: row.thumbnail_url,
-                created_at: row.created_at,
-                updated_at: row.updated_at,
-                version: row.version,
-            };
-            ctx.engine.upsert(document).await?;
-            Ok(())
-        }
+        types::PROJECT_CREATED | types::PROJECT_UPDATED => Ok(Step::Upsert(project_document(ctx, &event.data).await?)),
+        types::PROJECT_DELETED | types::PROFILE_UPDATED => Ok(Step::Apply),
+        // Other profile/project event types are not the index's business.
+        _ => Ok(Step::Upsert(None)),
+    }
+}
+
+/// The document for a project as the database holds it now.
+async fn project_document(ctx: &IndexerContext, data: &serde_json::Value) -> Result<Option<SearchDocument>, IndexError> {
+    let project_id = uuid_field(data, "project_id")?;
+    let row = projects::Entity::find_by_id(project_id)
+        .one(&ctx.db)
+        .await
+        .map_err(|e| IndexError::Retry(e.to_string()))?;
+    // Gone: its project.deleted (with a newer version) takes care of the index.
+    let Some(row) = row else { return Ok(None) };
+    let Some(username) = display_name(ctx, row.user_id).await? else { return Ok(None) };
+    Ok(Some(SearchDocument {
+        project_id: row.id,
+        user_id: row.user_id,
+        username,
+        title: row.title,
+        description: row.description,
+        tags: serde_json::from_value(row.tags).unwrap_or_default(),
+        thumbnail_url: row.thumbnail_url,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        version: row.version,
+    }))
+}
+
+async fn apply(ctx: &IndexerContext, delivery: &Delivery) -> Result<(), IndexError> {
+    let event = &delivery.event;
+    match event.event_type.as_str() {
         types::PROJECT_DELETED => {
             let project_id = uuid_field(&event.data, "project_id")?;
             ctx.engine.delete(project_id, event.version.unwrap_or(i64::MAX)).await?;
@@ -167,7 +242,7 @@ async fn index_event(ctx: &IndexerContext, delivery: &Delivery) -> Result<(), In
             ctx.engine.rename_user(user_id, &display).await?;
             Ok(())
         }
-        // Other profile/project event types are not the index's business.
+        // prepare() sends only deletes and renames here.
         _ => Ok(()),
     }
 }

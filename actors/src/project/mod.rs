@@ -135,9 +135,10 @@ impl ProjectClient {
     }
 
     pub async fn create(&self, owner: Uuid, draft: ProjectDraft) -> Result<ProjectView, ProjectError> {
-        // A new project has no id yet: spread creations by owner.
+        // A new project has no id and nothing to be ordered after: any worker will do.
+        let key = Uuid::new_v4();
         self.pool
-            .call(&owner, |reply| ProjectMsg::Create { owner, draft: draft.clone(), reply })
+            .call(&key, |reply| ProjectMsg::Create { owner, draft: draft.clone(), reply })
             .await?
     }
 
