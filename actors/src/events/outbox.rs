@@ -85,6 +85,8 @@ async fn relay_loop(
 ) {
     let mut in_flight: HashSet<i64> = HashSet::new();
     let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<(i64, bool)>();
+    let (acked_tx, acked_rx) = mpsc::unbounded_channel::<i64>();
+    let stamper = tokio::spawn(stamp_acknowledged(db.clone(), acked_rx, settled_tx.clone()));
     // Rows above the cursor are new; rows below it are looked at again by the periodic
     // rescan (a failed publish, or a PostgreSQL transaction that took a lower sequence
     // number but committed after a higher one).
@@ -126,24 +128,19 @@ async fn relay_loop(
                         Ok(ack) => {
                             in_flight.insert(row.seq);
                             cursor = std::cmp::max(cursor, row.seq);
-                            let db = db.clone();
+                            let acked = acked_tx.clone();
                             let settled = settled_tx.clone();
                             let seq = row.seq;
                             tokio::spawn(async move {
-                                let ok = match ack.await {
-                                    Ok(_) => match mark_published(&db, seq).await {
-                                        Ok(()) => true,
-                                        Err(e) => {
-                                            tracing::error!(seq, error = %e, "stamping a published outbox row");
-                                            false
-                                        }
-                                    },
+                                match ack.await {
+                                    Ok(_) => {
+                                        let _ = acked.send(seq);
+                                    }
                                     Err(e) => {
                                         tracing::warn!(seq, error = %e, "publish not acknowledged; will retry");
-                                        false
+                                        let _ = settled.send((seq, false));
                                     }
-                                };
-                                let _ = settled.send((seq, ok));
+                                }
                             });
                         }
                         Err(e) => {
@@ -179,6 +176,49 @@ async fn relay_loop(
                 }
             }
             _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    drop(acked_tx);
+    let _ = stamper.await;
+}
+
+/// Stamps acknowledged rows in batches (one UPDATE for everything acknowledged since the
+/// last one), then reports them settled. A row acknowledged but not yet stamped when
+/// the node dies is published again later and dropped by the bus as a duplicate.
+async fn stamp_acknowledged(
+    db: DatabaseConnection,
+    mut acked: mpsc::UnboundedReceiver<i64>,
+    settled: mpsc::UnboundedSender<(i64, bool)>,
+) {
+    let mut pending: Vec<i64> = Vec::new();
+    loop {
+        if pending.is_empty() {
+            match acked.recv().await {
+                Some(seq) => pending.push(seq),
+                None => return,
+            }
+        }
+        while pending.len() < 2048 {
+            match acked.try_recv() {
+                Ok(seq) => pending.push(seq),
+                Err(_) => break,
+            }
+        }
+        let stamped = outbox_events::Entity::update_many()
+            .col_expr(outbox_events::Column::PublishedAt, Expr::value(Utc::now()))
+            .filter(outbox_events::Column::Seq.is_in(pending.iter().copied()))
+            .exec(&db)
+            .await;
+        match stamped {
+            Ok(_) => {
+                for seq in pending.drain(..) {
+                    let _ = settled.send((seq, true));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rows = pending.len(), "stamping published outbox rows; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
     }
 }
