@@ -178,8 +178,13 @@ async fn relay_loop(
             _ = tokio::time::sleep(wait) => {}
         }
     }
+    // Acks still outstanding (an in-process consumer that stopped never settles) must
+    // not hold up shutdown: their rows stay unstamped and are published again later.
     drop(acked_tx);
-    let _ = stamper.await;
+    let mut stamper = stamper;
+    if tokio::time::timeout(Duration::from_secs(2), &mut stamper).await.is_err() {
+        stamper.abort();
+    }
 }
 
 /// Stamps acknowledged rows in batches (one UPDATE for everything acknowledged since the
