@@ -639,7 +639,7 @@ async fn search(base: &Settings, documents: usize, samples: usize) -> anyhow::Re
     latencies.sort();
     println!();
     println!("folio bench search");
-    print!("{report}");
+    println!("{report}");
     println!(
         "goals: query p99 {:.2} ms (goal <= 10 ms at 100 000 projects); engine write-to-searchable p99 {:.1} ms",
         report.query.p99_ms, report.write_to_searchable.p99_ms
