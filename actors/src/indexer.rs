@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     events::{ConsumerSpec, Delivery, EventBus, types},
     profile::ProfileClient,
-    supervisor::{NodeSupervisor, SpawnChild, SupervisorMsg},
+    supervisor::{NodeSupervisor, SupervisorMsg},
 };
 
 pub const DURABLE: &str = "indexer";
@@ -41,6 +41,7 @@ const MAX_BATCH: usize = 256;
 /// How long the first event of a batch waits for company.
 const GATHER: Duration = Duration::from_millis(5);
 
+#[derive(Clone)]
 pub struct Indexer;
 
 pub struct IndexerState {
@@ -114,16 +115,7 @@ impl Actor for Indexer {
 }
 
 pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: Arc<IndexerContext>) -> Result<(), String> {
-    let spawn: SpawnChild = Arc::new(move |supervisor_cell| {
-        let ctx = ctx.clone();
-        Box::pin(async move {
-            let (actor, _) = Actor::spawn_linked(None, Indexer, ctx, supervisor_cell)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(actor.get_cell())
-        })
-    });
-    NodeSupervisor::start_child(supervisor, "indexer", spawn).await
+    NodeSupervisor::start_singleton(supervisor, "indexer", Indexer, ctx).await
 }
 
 enum Step {

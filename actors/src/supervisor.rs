@@ -54,6 +54,25 @@ impl NodeSupervisor {
         Ok(actor)
     }
 
+    /// Starts one actor under the supervisor, and starts it again with the same
+    /// arguments whenever it fails.
+    pub async fn start_singleton<A>(supervisor: &ActorRef<SupervisorMsg>, name: &str, actor: A, args: A::Arguments) -> Result<(), String>
+    where
+        A: Actor + Clone,
+        A::Arguments: Clone + Sync,
+    {
+        let spawn: SpawnChild = Arc::new(move |supervisor_cell| {
+            let (actor, args) = (actor.clone(), args.clone());
+            Box::pin(async move {
+                let (actor_ref, _) = Actor::spawn_linked(None, actor, args, supervisor_cell)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(actor_ref.get_cell())
+            })
+        });
+        Self::start_child(supervisor, name, spawn).await
+    }
+
     pub async fn start_child(
         supervisor: &ActorRef<SupervisorMsg>,
         name: impl Into<String>,

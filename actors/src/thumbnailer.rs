@@ -24,7 +24,7 @@ use crate::{
     events::{ConsumerSpec, Delivery, EventBus, types},
     media::{MediaContext, service::thumbnail_status},
     project::{ProjectClient, ProjectError, ThumbnailSetter, ThumbnailUrl},
-    supervisor::{NodeSupervisor, SpawnChild, SupervisorMsg},
+    supervisor::{NodeSupervisor, SupervisorMsg},
 };
 
 #[derive(Debug, Clone)]
@@ -71,6 +71,7 @@ pub enum ThumbnailerMsg {
     Job(Delivery, OwnedSemaphorePermit),
 }
 
+#[derive(Clone)]
 pub struct Thumbnailer;
 
 pub struct ThumbnailerState {
@@ -127,16 +128,7 @@ impl Actor for Thumbnailer {
 
 /// Starts the thumbnailer under the node supervisor.
 pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: Arc<ThumbnailerContext>) -> Result<(), String> {
-    let spawn: SpawnChild = Arc::new(move |supervisor_cell| {
-        let ctx = ctx.clone();
-        Box::pin(async move {
-            let (actor, _) = Actor::spawn_linked(None, Thumbnailer, ctx, supervisor_cell)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(actor.get_cell())
-        })
-    });
-    NodeSupervisor::start_child(supervisor, "thumbnailer", spawn).await
+    NodeSupervisor::start_singleton(supervisor, "thumbnailer", Thumbnailer, ctx).await
 }
 
 enum Outcome {
