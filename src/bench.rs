@@ -65,9 +65,12 @@ pub async fn run(which: Which, base: &Settings) -> anyhow::Result<()> {
         Which::Auth { concurrency, seconds } => auth(base, concurrency, Duration::from_secs(seconds)).await,
         Which::Thumbnails { corpus, child } => thumbnails(&corpus, child),
         Which::Search { documents, samples } => search(base, documents, samples).await,
-        Which::Api { concurrency, seconds, postgres, nats } => {
-            api(base, concurrency, Duration::from_secs(seconds), &postgres, &nats).await
-        }
+        Which::Api {
+            concurrency,
+            seconds,
+            postgres,
+            nats,
+        } => api(base, concurrency, Duration::from_secs(seconds), &postgres, &nats).await,
     }
 }
 
@@ -116,7 +119,8 @@ async fn auth(base: &Settings, concurrency: usize, phase: Duration) -> anyhow::R
         base.argon2_memory_kib,
         base.argon2_iterations,
         base.argon2_parallelism,
-        base.hash_concurrency.unwrap_or_else(folio_actors::blocking::BlockingPool::default_size)
+        base.hash_concurrency
+            .unwrap_or_else(folio_actors::blocking::BlockingPool::default_size)
     );
 
     eprintln!("[1/4] registering {concurrency} accounts");
@@ -157,8 +161,13 @@ async fn auth(base: &Settings, concurrency: usize, phase: Duration) -> anyhow::R
             let logins = Arc::new(AtomicU64::new(0));
             let mut tasks = Vec::new();
             for _ in 0..concurrency {
-                let (client, url, token, stop, verified) =
-                    (client.clone(), url.clone(), token.clone(), stop.clone(), verified.clone());
+                let (client, url, token, stop, verified) = (
+                    client.clone(),
+                    url.clone(),
+                    token.clone(),
+                    stop.clone(),
+                    verified.clone(),
+                );
                 tasks.push(tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
                         let ok = client
@@ -205,7 +214,10 @@ async fn auth(base: &Settings, concurrency: usize, phase: Duration) -> anyhow::R
             )
         }
     };
-    eprintln!("[3/4] /auth/verify with {concurrency} clients, no other load ({}s)", phase.as_secs());
+    eprintln!(
+        "[3/4] /auth/verify with {concurrency} clients, no other load ({}s)",
+        phase.as_secs()
+    );
     let (idle, _) = verify_rps(false).await;
     eprintln!(
         "[4/4] /auth/verify with {concurrency} clients while {concurrency} logins run at once ({}s)",
@@ -216,10 +228,23 @@ async fn auth(base: &Settings, concurrency: usize, phase: Duration) -> anyhow::R
 
     let ratio = if idle > 0.0 { storm / idle } else { 0.0 };
     println!();
-    println!("folio bench auth ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "folio bench auth ({} cores)",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     println!("{:<44} {:>14} {:>14}", "measure", "folio", "reference");
-    println!("{:<44} {:>14} {:>14}", "login p50 (argon2id, sequential)", ms(percentile(&latencies, 50.0)), "-");
-    println!("{:<44} {:>14} {:>14}", "login p99 (argon2id, sequential)", ms(percentile(&latencies, 99.0)), "-");
+    println!(
+        "{:<44} {:>14} {:>14}",
+        "login p50 (argon2id, sequential)",
+        ms(percentile(&latencies, 50.0)),
+        "-"
+    );
+    println!(
+        "{:<44} {:>14} {:>14}",
+        "login p99 (argon2id, sequential)",
+        ms(percentile(&latencies, 99.0)),
+        "-"
+    );
     println!("{:<44} {:>14.0} {:>14}", "/auth/verify req/s, idle", idle, "(baseline)");
     println!(
         "{:<44} {:>14.0} {:>14}",
@@ -227,7 +252,10 @@ async fn auth(base: &Settings, concurrency: usize, phase: Duration) -> anyhow::R
         storm,
         format!("{:.0} (40%)", idle * 0.4)
     );
-    println!("{:<44} {:>14.1} {:>14}", "logins/s completed during the storm", logins_per_sec, "-");
+    println!(
+        "{:<44} {:>14.1} {:>14}",
+        "logins/s completed during the storm", logins_per_sec, "-"
+    );
     println!(
         "{:<44} {:>13.0}% {:>14}",
         "verify throughput kept under the storm",
@@ -293,7 +321,11 @@ where
 
 /// The framework's ceiling: a poem route that answers a constant JSON body.
 async fn bare_poem_server() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
-    use poem::{EndpointExt as _, Route, get, handler, listener::{Acceptor as _, Listener as _, TcpListener}, web::Json};
+    use poem::{
+        EndpointExt as _, Route, get, handler,
+        listener::{Acceptor as _, Listener as _, TcpListener},
+        web::Json,
+    };
     #[handler]
     fn bare() -> Json<serde_json::Value> {
         Json(serde_json::json!({"id": "00000000-0000-0000-0000-000000000000", "title": "bare"}))
@@ -354,7 +386,10 @@ async fn api_figures(node: &Node, concurrency: usize, phase: Duration) -> anyhow
         .await
     };
     let listed: serde_json::Value = client
-        .get(format!("{url}/projects/user/{}?size=100", login["user"]["id"].as_str().unwrap_or_default()))
+        .get(format!(
+            "{url}/projects/user/{}?size=100",
+            login["user"]["id"].as_str().unwrap_or_default()
+        ))
         .send()
         .await?
         .json()
@@ -423,7 +458,15 @@ fn pgbench_select_only(admin_url: &str, concurrency: usize, phase: Duration) -> 
     let result = (|| {
         run(&["pgbench", "-q", "-i", "-s", "10", &url])?;
         let out = run(&[
-            "pgbench", "-S", "-c", &concurrency.to_string(), "-j", "2", "-T", &phase.as_secs().max(1).to_string(), &url,
+            "pgbench",
+            "-S",
+            "-c",
+            &concurrency.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &phase.as_secs().max(1).to_string(),
+            &url,
         ])?;
         out.lines()
             .find(|l| l.starts_with("tps ="))
@@ -431,7 +474,12 @@ fn pgbench_select_only(admin_url: &str, concurrency: usize, phase: Duration) -> 
             .and_then(|v| v.parse::<f64>().ok())
             .context("pgbench printed no tps")
     })();
-    let _ = run(&["psql", admin_url, "-qc", &format!("drop database if exists {db} with (force)")]);
+    let _ = run(&[
+        "psql",
+        admin_url,
+        "-qc",
+        &format!("drop database if exists {db} with (force)"),
+    ]);
     result
 }
 
@@ -443,7 +491,13 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
         let (client, url) = (client.clone(), bare_url.clone());
         load(concurrency, phase, move |_| {
             let (client, url) = (client.clone(), url.clone());
-            async move { client.get(format!("{url}/bare")).send().await.is_ok_and(|r| r.status().is_success()) }
+            async move {
+                client
+                    .get(format!("{url}/bare"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
         })
         .await
     };
@@ -466,12 +520,16 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
     let db_name = format!("folio_bench_{}", std::process::id());
     {
         use sea_orm::ConnectionTrait as _;
-        let admin = sea_orm::Database::connect(postgres).await.context("connecting to PostgreSQL")?;
+        let admin = sea_orm::Database::connect(postgres)
+            .await
+            .context("connecting to PostgreSQL")?;
         admin.execute_unprepared(&format!("create database {db_name}")).await?;
     }
     let (pg_base, _) = postgres.rsplit_once('/').context("postgres URL")?;
     settings.database_url = Some(crate::configuration::Secret::new(format!("{pg_base}/{db_name}")));
-    settings.jwt_secret = Some(crate::configuration::Secret::new("bench-secret-bench-secret-bench-secret-0000"));
+    settings.jwt_secret = Some(crate::configuration::Secret::new(
+        "bench-secret-bench-secret-bench-secret-0000",
+    ));
     settings.nats_url = Some(nats.to_string());
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..10];
     settings.nats_stream_prefix = format!("BENCH{run_id}_");
@@ -482,7 +540,9 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
     {
         use sea_orm::ConnectionTrait as _;
         if let Ok(admin) = sea_orm::Database::connect(postgres).await {
-            let _ = admin.execute_unprepared(&format!("drop database if exists {db_name} with (force)")).await;
+            let _ = admin
+                .execute_unprepared(&format!("drop database if exists {db_name} with (force)"))
+                .await;
         }
     }
     let pg = pg?;
@@ -502,14 +562,24 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
         );
     };
     println!();
-    println!("folio bench api ({concurrency} clients, {}s per phase, {} cores)", phase.as_secs(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    println!("{:<40} {:>10} {:>10} {:>10} {:>8} {:>26}", "measure", "req/s", "p50", "p99", "errors", "reference");
+    println!(
+        "folio bench api ({concurrency} clients, {}s per phase, {} cores)",
+        phase.as_secs(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!(
+        "{:<40} {:>10} {:>10} {:>10} {:>8} {:>26}",
+        "measure", "req/s", "p50", "p99", "errors", "reference"
+    );
     row("bare poem route", &bare, "(framework ceiling)".into());
     row("SQLite  POST /projects", &sqlite.post, "-".into());
     row(
         "SQLite  GET /projects/{id}",
         &sqlite.get,
-        format!("{:.0}% of bare (goal 50%)", 100.0 * sqlite.get.requests_per_sec / bare.requests_per_sec.max(1.0)),
+        format!(
+            "{:.0}% of bare (goal 50%)",
+            100.0 * sqlite.get.requests_per_sec / bare.requests_per_sec.max(1.0)
+        ),
     );
     row("Postgres POST /projects", &pg.post, "-".into());
     match &pgbench {
@@ -517,9 +587,15 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
             row(
                 "Postgres GET /projects/{id}",
                 &pg.get,
-                format!("{:.0}% of pgbench -S (goal 70%)", 100.0 * pg.get.requests_per_sec / tps.max(1.0)),
+                format!(
+                    "{:.0}% of pgbench -S (goal 70%)",
+                    100.0 * pg.get.requests_per_sec / tps.max(1.0)
+                ),
             );
-            println!("{:<40} {:>10.0} {:>10} {:>10} {:>8} {:>26}", "pgbench -S (same clients)", tps, "-", "-", "-", "(database ceiling)");
+            println!(
+                "{:<40} {:>10.0} {:>10} {:>10} {:>8} {:>26}",
+                "pgbench -S (same clients)", tps, "-", "-", "-", "(database ceiling)"
+            );
         }
         Err(e) => {
             row("Postgres GET /projects/{id}", &pg.get, "pgbench unavailable".into());
@@ -550,14 +626,19 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
 fn thumbnails(corpus: &std::path::Path, child: Option<Vec<std::path::PathBuf>>) -> anyhow::Result<()> {
     use folio_media::bench::{FolioMode, run_corpus, thumbnail_corpus_child};
     if let Some(paths) = child {
-        let [corpus, out] = paths.as_slice() else { bail!("--child takes CORPUS OUT") };
+        let [corpus, out] = paths.as_slice() else {
+            bail!("--child takes CORPUS OUT")
+        };
         thumbnail_corpus_child(corpus, out).map_err(|e| anyhow::anyhow!("{e}"))?;
         return Ok(());
     }
     let out = tempfile::tempdir()?;
     let mut command = std::process::Command::new(std::env::current_exe()?);
     command.args(["bench", "thumbnails", "--child"]);
-    eprintln!("bench thumbnails: corpus {} (Folio runs in a child process so its CPU and RSS are its own)", corpus.display());
+    eprintln!(
+        "bench thumbnails: corpus {} (Folio runs in a child process so its CPU and RSS are its own)",
+        corpus.display()
+    );
     let report = run_corpus(corpus, out.path(), FolioMode::Child(command)).map_err(|e| anyhow::anyhow!("{e}"))?;
     println!();
     println!(
@@ -583,9 +664,16 @@ fn thumbnails(corpus: &std::path::Path, child: Option<Vec<std::path::PathBuf>>) 
             run.peak_rss_kib as f64 / 1024.0
         );
     }
-    println!("folio / vipsthumbnail CPU: {:.2} (goal <= 0.80); vs one-process vips: {:.2}", report.ratio_vips(), report.ratio_vips_batch());
+    println!(
+        "folio / vipsthumbnail CPU: {:.2} (goal <= 0.80); vs one-process vips: {:.2}",
+        report.ratio_vips(),
+        report.ratio_vips_batch()
+    );
     println!("folio / Pillow CPU: {:.2} (goal <= 0.50)", report.ratio_pillow());
-    println!("folio peak RSS: {:.1} MB (goal <= 300 MB)", report.folio.peak_rss_kib as f64 / 1024.0);
+    println!(
+        "folio peak RSS: {:.1} MB (goal <= 300 MB)",
+        report.folio.peak_rss_kib as f64 / 1024.0
+    );
     if !report.folio_failures.is_empty() {
         println!("folio could not thumbnail: {:?}", report.folio_failures);
     }
@@ -607,8 +695,18 @@ async fn search(base: &Settings, documents: usize, samples: usize) -> anyhow::Re
     let (node, _node_dir) = bench_node(&cheap).await?;
     let url = node.base_url();
     let client = reqwest::Client::new();
-    post_json(&client, &format!("{url}/auth/register"), serde_json::json!({"username": "searcher", "email": "s@folio.test", "password": "bench-password"})).await?;
-    let login = post_json(&client, &format!("{url}/auth/login"), serde_json::json!({"email": "s@folio.test", "password": "bench-password"})).await?;
+    post_json(
+        &client,
+        &format!("{url}/auth/register"),
+        serde_json::json!({"username": "searcher", "email": "s@folio.test", "password": "bench-password"}),
+    )
+    .await?;
+    let login = post_json(
+        &client,
+        &format!("{url}/auth/login"),
+        serde_json::json!({"email": "s@folio.test", "password": "bench-password"}),
+    )
+    .await?;
     let token = login["access_token"].as_str().context("no token")?.to_string();
     let mut latencies = Vec::new();
     for i in 0..samples {
@@ -624,7 +722,12 @@ async fn search(base: &Settings, documents: usize, samples: usize) -> anyhow::Re
             bail!("creating a probe project: {}", created.status());
         }
         loop {
-            let found: serde_json::Value = client.get(format!("{url}/search?query={word}")).send().await?.json().await?;
+            let found: serde_json::Value = client
+                .get(format!("{url}/search?query={word}"))
+                .send()
+                .await?
+                .json()
+                .await?;
             if found["total"].as_u64() == Some(1) {
                 break;
             }

@@ -2,7 +2,11 @@
 //! optional TOML file (`--config` or `FOLIO_CONFIG`), then `FOLIO_*` environment
 //! variables, each overriding the one before.
 
-use std::{net::SocketAddr, path::{Path, PathBuf}, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde::Deserialize;
 
@@ -160,20 +164,38 @@ pub struct Roles {
 }
 
 impl Roles {
-    pub const ALL: Roles = Roles { http: true, thumbnailer: true, indexer: true };
+    pub const ALL: Roles = Roles {
+        http: true,
+        thumbnailer: true,
+        indexer: true,
+    };
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let mut roles = Roles { http: false, thumbnailer: false, indexer: false };
+        let mut roles = Roles {
+            http: false,
+            thumbnailer: false,
+            indexer: false,
+        };
         for role in raw.split(',').map(str::trim).filter(|r| !r.is_empty()) {
             match role {
                 "all" => roles = Roles::ALL,
                 "http" | "edge" => roles.http = true,
                 "thumbnailer" => roles.thumbnailer = true,
                 "indexer" => roles.indexer = true,
-                other => return Err(format!("unknown role {other:?}; roles are http, thumbnailer, indexer, all")),
+                other => {
+                    return Err(format!(
+                        "unknown role {other:?}; roles are http, thumbnailer, indexer, all"
+                    ));
+                }
             }
         }
-        if roles == (Roles { http: false, thumbnailer: false, indexer: false }) {
+        if roles
+            == (Roles {
+                http: false,
+                thumbnailer: false,
+                indexer: false,
+            })
+        {
             return Err("at least one role is needed".into());
         }
         Ok(roles)
@@ -279,9 +301,11 @@ impl Settings {
             };
             let value = match kind {
                 Kind::Text => toml::Value::String(raw.clone()),
-                Kind::Integer => toml::Value::Integer(raw.trim().parse().map_err(|_| {
-                    SettingsError::Invalid(format!("{var} must be a whole number, got {raw:?}"))
-                })?),
+                Kind::Integer => toml::Value::Integer(
+                    raw.trim()
+                        .parse()
+                        .map_err(|_| SettingsError::Invalid(format!("{var} must be a whole number, got {raw:?}")))?,
+                ),
                 Kind::Bool => toml::Value::Boolean(match raw.trim().to_lowercase().as_str() {
                     "1" | "true" | "yes" | "on" => true,
                     "0" | "false" | "no" | "off" => false,
@@ -301,9 +325,9 @@ impl Settings {
             };
             table.insert(name.to_string(), value);
         }
-        let settings: Settings = table.try_into().map_err(|e: toml::de::Error| {
-            SettingsError::Invalid(format!("settings: {}", e.message()))
-        })?;
+        let settings: Settings = table
+            .try_into()
+            .map_err(|e: toml::de::Error| SettingsError::Invalid(format!("settings: {}", e.message())))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -318,7 +342,9 @@ impl Settings {
             }
         }
         if self.session_workers == 0 || self.domain_workers == 0 {
-            return Err(SettingsError::Invalid("session_workers and domain_workers must be at least 1".into()));
+            return Err(SettingsError::Invalid(
+                "session_workers and domain_workers must be at least 1".into(),
+            ));
         }
         if !self.is_embedded() && self.jwt_secret.is_none() {
             return Err(SettingsError::Invalid(
@@ -334,11 +360,15 @@ impl Settings {
         }
         Roles::parse(&self.roles).map_err(SettingsError::Invalid)?;
         if self.thumbnail_max_attempts == 0 {
-            return Err(SettingsError::Invalid("thumbnail_max_attempts must be at least 1".into()));
+            return Err(SettingsError::Invalid(
+                "thumbnail_max_attempts must be at least 1".into(),
+            ));
         }
         if let Some(secret) = &self.jwt_secret {
             if secret.expose().len() < 32 {
-                return Err(SettingsError::Invalid("FOLIO_JWT_SECRET must be at least 32 bytes".into()));
+                return Err(SettingsError::Invalid(
+                    "FOLIO_JWT_SECRET must be at least 32 bytes".into(),
+                ));
             }
         }
         Ok(())
@@ -405,7 +435,10 @@ mod tests {
         let secret = "s".repeat(40);
         let s = Settings::load_from(
             None,
-            env(&[("FOLIO_DATABASE_URL", "postgres://u:pw@db/folio"), ("FOLIO_JWT_SECRET", &secret)]),
+            env(&[
+                ("FOLIO_DATABASE_URL", "postgres://u:pw@db/folio"),
+                ("FOLIO_JWT_SECRET", &secret),
+            ]),
         )
         .unwrap();
         let printed = format!("{s:?}");

@@ -73,7 +73,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { .. } => serve(settings).await,
         Command::Migrate => {
             let db = startup::connect_database(&settings).await?;
-            eprintln!("applying migrations to {}", if settings.is_embedded() { "the embedded SQLite database" } else { "the configured database" });
+            eprintln!(
+                "applying migrations to {}",
+                if settings.is_embedded() {
+                    "the embedded SQLite database"
+                } else {
+                    "the configured database"
+                }
+            );
             startup::migrate(&db).await?;
             eprintln!("migrations applied");
             Ok(())

@@ -10,12 +10,11 @@ use folio_actors::{
     indexer::{self, IndexerContext, SearchClient},
     media::{MediaClient, MediaContext},
     profile::{ProfileClient, ProfileContext},
-    thumbnailer::{self, ThumbnailerConfig, ThumbnailerContext},
     project::{ProjectClient, ProjectContext},
     session::{Argon2Cost, SessionClient, SessionConfig, TokenKeys},
     supervisor::SupervisorMsg,
+    thumbnailer::{self, ThumbnailerConfig, ThumbnailerContext},
 };
-use std::sync::Arc;
 use folio_http::{EdgeState, Metrics, Readiness, ReadinessCheck};
 use folio_migration::{Migrator, MigratorTrait};
 use futures::future::BoxFuture;
@@ -26,11 +25,12 @@ use poem::{
 use ractor::ActorRef;
 use rand::RngCore as _;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use std::sync::Arc;
 use tokio::{sync::oneshot, task::JoinHandle};
 
 use crate::configuration::{Roles, Settings};
-use folio_search::{MeiliEngine, MeiliSettings, SearchEngine, TantivyEngine};
 use folio_media::{LocalDirStore, S3Settings, S3Store, SharedBlobStore, ThumbnailSpec};
+use folio_search::{MeiliEngine, MeiliSettings, SearchEngine, TantivyEngine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -130,7 +130,9 @@ pub fn jwt_secret(settings: &Settings) -> Result<Vec<u8>, NodeError> {
         return Ok(secret.expose().as_bytes().to_vec());
     }
     if !settings.is_embedded() {
-        return Err(NodeError::Secret("FOLIO_JWT_SECRET is required outside embedded mode".into()));
+        return Err(NodeError::Secret(
+            "FOLIO_JWT_SECRET is required outside embedded mode".into(),
+        ));
     }
     let path = settings.data_dir.join("jwt_secret");
     let io = |source: std::io::Error| NodeError::DataDir {
@@ -183,8 +185,16 @@ pub async fn blob_store(settings: &Settings) -> Result<SharedBlobStore, NodeErro
         Some(endpoint) => Arc::new(
             S3Store::connect(S3Settings {
                 endpoint: endpoint.clone(),
-                access_key: settings.s3_access_key.as_ref().map(|k| k.expose().to_string()).unwrap_or_default(),
-                secret_key: settings.s3_secret_key.as_ref().map(|k| k.expose().to_string()).unwrap_or_default(),
+                access_key: settings
+                    .s3_access_key
+                    .as_ref()
+                    .map(|k| k.expose().to_string())
+                    .unwrap_or_default(),
+                secret_key: settings
+                    .s3_secret_key
+                    .as_ref()
+                    .map(|k| k.expose().to_string())
+                    .unwrap_or_default(),
                 bucket: settings.s3_bucket.clone(),
                 region: settings.s3_region.clone(),
             })
@@ -269,10 +279,15 @@ impl Node {
         .map_err(NodeError::Secret)?;
         // The edge binds first: its address is part of the media URLs handed out.
         let acceptor = if roles.http {
-            Some(TcpListener::bind(settings.addr).into_acceptor().await.map_err(|source| NodeError::Bind {
-                addr: settings.addr,
-                source,
-            })?)
+            Some(
+                TcpListener::bind(settings.addr)
+                    .into_acceptor()
+                    .await
+                    .map_err(|source| NodeError::Bind {
+                        addr: settings.addr,
+                        source,
+                    })?,
+            )
         } else {
             None
         };
@@ -308,14 +323,20 @@ impl Node {
         let outbox = OutboxSignal::default();
         let profiles = ProfileClient::start(
             &supervisor,
-            ProfileContext { db: db.clone(), outbox: outbox.clone() },
+            ProfileContext {
+                db: db.clone(),
+                outbox: outbox.clone(),
+            },
             settings.domain_workers,
         )
         .await
         .map_err(NodeError::Actors)?;
         let projects = ProjectClient::start(
             &supervisor,
-            ProjectContext { db: db.clone(), outbox: outbox.clone() },
+            ProjectContext {
+                db: db.clone(),
+                outbox: outbox.clone(),
+            },
             settings.domain_workers,
         )
         .await
@@ -338,7 +359,9 @@ impl Node {
         // Consumers subscribe before the relay starts, so the in-process bus has every
         // subscriber in place before the first event goes out.
         if roles.thumbnailer {
-            let concurrency = settings.thumbnail_concurrency.unwrap_or_else(BlockingPool::default_size);
+            let concurrency = settings
+                .thumbnail_concurrency
+                .unwrap_or_else(BlockingPool::default_size);
             let ctx = ThumbnailerContext::new(
                 media.context().clone(),
                 projects.clone(),
@@ -352,9 +375,13 @@ impl Node {
                     spec: ThumbnailSpec::default(),
                 },
             );
-            thumbnailer::start(&supervisor, Arc::new(ctx)).await.map_err(NodeError::Actors)?;
+            thumbnailer::start(&supervisor, Arc::new(ctx))
+                .await
+                .map_err(NodeError::Actors)?;
         }
-        let search = SearchClient { engine: search_engine(settings)? };
+        let search = SearchClient {
+            engine: search_engine(settings)?,
+        };
         if roles.indexer {
             let ctx = IndexerContext {
                 db: db.clone(),
@@ -363,7 +390,9 @@ impl Node {
                 bus: bus.clone(),
                 max_retry_delay: Duration::from_secs(5),
             };
-            indexer::start(&supervisor, Arc::new(ctx)).await.map_err(NodeError::Actors)?;
+            indexer::start(&supervisor, Arc::new(ctx))
+                .await
+                .map_err(NodeError::Actors)?;
         }
         // Every node relays: the bus drops the duplicates by event id.
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), outbox);

@@ -30,7 +30,10 @@ async fn full_flow_with_seed_shapes(backend: Backend) {
     let login = t.login("Alice@Example.com", "password-123").await;
     assert_eq!(login.status, 200, "{}", login.body);
     let b = &login.body;
-    assert_eq!(b["user"], json!({"id": user_id, "username": "alice", "email": "alice@example.com"}));
+    assert_eq!(
+        b["user"],
+        json!({"id": user_id, "username": "alice", "email": "alice@example.com"})
+    );
     assert_eq!(b["token_type"], "Bearer");
     assert_eq!(b["expires_in"], 900);
     let access = b["access_token"].as_str().unwrap().to_string();
@@ -54,7 +57,12 @@ async fn full_flow_with_seed_shapes(backend: Backend) {
     assert_eq!(t.get("/auth/verify", Some(&new_access)).await.status, 200);
 
     let out = t
-        .request(Method::POST, "/auth/logout", Some(&new_access), Some(json!({"refresh_token": new_refresh})))
+        .request(
+            Method::POST,
+            "/auth/logout",
+            Some(&new_access),
+            Some(json!({"refresh_token": new_refresh})),
+        )
         .await;
     assert_eq!(out.status, 200, "{}", out.body);
     assert!(out.body["message"].is_string());
@@ -67,25 +75,58 @@ async fn full_flow_with_seed_shapes(backend: Backend) {
 async fn register_validation(backend: Backend) {
     let t = TestNode::spawn(backend).await;
     let cases = [
-        (json!({"email": "a@example.com", "password": "password-123"}), "invalid_username"),
-        (json!({"username": "alice", "password": "password-123"}), "invalid_email"),
-        (json!({"username": "alice", "email": "a@example.com"}), "invalid_password"),
-        (json!({"username": "al", "email": "a@example.com", "password": "password-123"}), "invalid_username"),
-        (json!({"username": "a".repeat(33), "email": "a@example.com", "password": "password-123"}), "invalid_username"),
-        (json!({"username": "al ice", "email": "a@example.com", "password": "password-123"}), "invalid_username"),
-        (json!({"username": "alice", "email": "not-an-email", "password": "password-123"}), "invalid_email"),
-        (json!({"username": "alice", "email": "a@nodot", "password": "password-123"}), "invalid_email"),
-        (json!({"username": "alice", "email": "a@example.com", "password": "short"}), "invalid_password"),
-        (json!({"username": "alice", "email": "a@example.com", "password": "x".repeat(129)}), "invalid_password"),
+        (
+            json!({"email": "a@example.com", "password": "password-123"}),
+            "invalid_username",
+        ),
+        (
+            json!({"username": "alice", "password": "password-123"}),
+            "invalid_email",
+        ),
+        (
+            json!({"username": "alice", "email": "a@example.com"}),
+            "invalid_password",
+        ),
+        (
+            json!({"username": "al", "email": "a@example.com", "password": "password-123"}),
+            "invalid_username",
+        ),
+        (
+            json!({"username": "a".repeat(33), "email": "a@example.com", "password": "password-123"}),
+            "invalid_username",
+        ),
+        (
+            json!({"username": "al ice", "email": "a@example.com", "password": "password-123"}),
+            "invalid_username",
+        ),
+        (
+            json!({"username": "alice", "email": "not-an-email", "password": "password-123"}),
+            "invalid_email",
+        ),
+        (
+            json!({"username": "alice", "email": "a@nodot", "password": "password-123"}),
+            "invalid_email",
+        ),
+        (
+            json!({"username": "alice", "email": "a@example.com", "password": "short"}),
+            "invalid_password",
+        ),
+        (
+            json!({"username": "alice", "email": "a@example.com", "password": "x".repeat(129)}),
+            "invalid_password",
+        ),
     ];
     for (body, code) in cases {
         let reply = t.post("/auth/register", body.clone()).await;
         reply.assert_error(400, code);
     }
     // Wrong types and malformed JSON are 400 in the same shape.
-    t.post("/auth/register", json!({"username": ["alice"], "email": "a@example.com", "password": "password-123"}))
-        .await
-        .assert_error(400, "bad_request");
+    t.post(
+        "/auth/register",
+        json!({"username": ["alice"], "email": "a@example.com", "password": "password-123"}),
+    )
+    .await
+    .assert_error(400, "bad_request");
     let raw = t
         .client
         .post(format!("{}/auth/register", t.url))
@@ -102,19 +143,31 @@ async fn register_validation(backend: Backend) {
     assert_eq!(ok.status, 201, "{}", ok.body);
     // A JSON body past the limit is refused before it is parsed.
     let big = json!({"username": "bob", "email": "b@example.com", "password": "p".repeat(70_000)});
-    t.post("/auth/register", big).await.assert_error(413, "payload_too_large");
+    t.post("/auth/register", big)
+        .await
+        .assert_error(413, "payload_too_large");
     t.shutdown().await;
 }
 
 async fn duplicates_are_case_insensitive(backend: Backend) {
     let t = TestNode::spawn(backend).await;
-    assert_eq!(t.register("Alice", "alice@example.com", "password-123").await.status, 201);
-    t.register("aLiCe", "other@example.com", "password-123").await.assert_error(409, "username_taken");
-    t.register("bob", "ALICE@example.COM", "password-123").await.assert_error(409, "email_taken");
+    assert_eq!(
+        t.register("Alice", "alice@example.com", "password-123").await.status,
+        201
+    );
+    t.register("aLiCe", "other@example.com", "password-123")
+        .await
+        .assert_error(409, "username_taken");
+    t.register("bob", "ALICE@example.COM", "password-123")
+        .await
+        .assert_error(409, "email_taken");
     // Concurrent registrations of one name: exactly one wins, the rest are 409.
     let attempts = (0..6).map(|i| {
         let t = &t;
-        async move { t.register("racer", &format!("racer{i}@example.com"), "password-123").await }
+        async move {
+            t.register("racer", &format!("racer{i}@example.com"), "password-123")
+                .await
+        }
     });
     let replies = futures::future::join_all(attempts).await;
     let created = replies.iter().filter(|r| r.status == 201).count();
@@ -143,7 +196,9 @@ async fn repeated_failures_are_throttled(backend: Backend) {
     let t = TestNode::spawn_with(backend, |s| s.login_max_failures = 3).await;
     t.user("dave").await;
     for _ in 0..3 {
-        t.login("dave@folio.test", "wrong-password").await.assert_error(401, "invalid_credentials");
+        t.login("dave@folio.test", "wrong-password")
+            .await
+            .assert_error(401, "invalid_credentials");
     }
     let locked = t.login("dave@folio.test", "password-123").await;
     locked.assert_error(429, "too_many_attempts");
@@ -170,11 +225,18 @@ async fn refresh_rotates_and_detects_reuse(backend: Backend) {
     // Other sessions (families) of the user are untouched.
     let other = t.login("frank@folio.test", "password-123").await;
     let other_refresh = other.body["refresh_token"].as_str().unwrap();
-    assert_eq!(t.post("/auth/refresh", json!({"refresh_token": other_refresh})).await.status, 200);
+    assert_eq!(
+        t.post("/auth/refresh", json!({"refresh_token": other_refresh}))
+            .await
+            .status,
+        200
+    );
     t.post("/auth/refresh", json!({"refresh_token": "made-up"}))
         .await
         .assert_error(401, "invalid_refresh_token");
-    t.post("/auth/refresh", json!({})).await.assert_error(400, "invalid_refresh_token");
+    t.post("/auth/refresh", json!({}))
+        .await
+        .assert_error(400, "invalid_refresh_token");
     t.shutdown().await;
 
     // With rotation off, old clients keep one refresh token.
@@ -198,25 +260,59 @@ async fn logout_one_and_all(backend: Backend) {
 
     let no_bearer = t.post("/auth/logout", json!({"refresh_token": a.refresh})).await;
     no_bearer.assert_error(401, "unauthorized");
-    assert!(no_bearer.headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(
+        no_bearer.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
 
     // Someone else's bearer cannot end heidi's session.
     let mallory = t.user("mallory").await;
     let r = t
-        .request(Method::POST, "/auth/logout", Some(&mallory.access), Some(json!({"refresh_token": a.refresh})))
+        .request(
+            Method::POST,
+            "/auth/logout",
+            Some(&mallory.access),
+            Some(json!({"refresh_token": a.refresh})),
+        )
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(t.post("/auth/refresh", json!({"refresh_token": a.refresh})).await.status, 200);
+    assert_eq!(
+        t.post("/auth/refresh", json!({"refresh_token": a.refresh}))
+            .await
+            .status,
+        200
+    );
 
     // Logging out one session leaves the others.
     let r = t
-        .request(Method::POST, "/auth/logout", Some(&a.access), Some(json!({"refresh_token": b_refresh})))
+        .request(
+            Method::POST,
+            "/auth/logout",
+            Some(&a.access),
+            Some(json!({"refresh_token": b_refresh})),
+        )
         .await;
     assert_eq!(r.status, 200);
-    t.post("/auth/refresh", json!({"refresh_token": b_refresh})).await.assert_error(401, "invalid_refresh_token");
-    assert_eq!(t.post("/auth/refresh", json!({"refresh_token": c_refresh})).await.status, 200);
+    t.post("/auth/refresh", json!({"refresh_token": b_refresh}))
+        .await
+        .assert_error(401, "invalid_refresh_token");
+    assert_eq!(
+        t.post("/auth/refresh", json!({"refresh_token": c_refresh}))
+            .await
+            .status,
+        200
+    );
 
-    let r = t.request(Method::POST, "/auth/logout", Some(&a.access), Some(json!({"all": true}))).await;
+    let r = t
+        .request(
+            Method::POST,
+            "/auth/logout",
+            Some(&a.access),
+            Some(json!({"all": true})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let fresh = t.post("/auth/refresh", json!({"refresh_token": c_refresh})).await;
     assert_eq!(fresh.status, 401);
@@ -227,8 +323,12 @@ async fn logout_one_and_all(backend: Backend) {
 }
 
 fn sign(claims: serde_json::Value, alg: jsonwebtoken::Algorithm, secret: &[u8]) -> String {
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &jsonwebtoken::EncodingKey::from_secret(secret))
-        .unwrap()
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(alg),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
 }
 
 async fn verify_rejects_bad_tokens(backend: Backend) {
@@ -249,12 +349,30 @@ async fn verify_rejects_bad_tokens(backend: Backend) {
     let mut tampered_claims: serde_json::Value = serde_json::from_slice(&engine.decode(payload).unwrap()).unwrap();
     tampered_claims["username"] = json!("admin");
     let parts: Vec<&str> = u.access.split('.').collect();
-    let tampered = format!("{}.{}.{}", parts[0], engine.encode(tampered_claims.to_string()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        engine.encode(tampered_claims.to_string()),
+        parts[2]
+    );
     let none = format!("{}.{}.", engine.encode(br#"{"alg":"none","typ":"JWT"}"#), payload);
     let bad = [
-        ("expired", sign(claims(now - 3600, now - 1800), jsonwebtoken::Algorithm::HS256, secret)),
-        ("other secret", sign(claims(now, now + 600), jsonwebtoken::Algorithm::HS256, b"another-secret-another-secret-another")),
-        ("HS512", sign(claims(now, now + 600), jsonwebtoken::Algorithm::HS512, secret)),
+        (
+            "expired",
+            sign(claims(now - 3600, now - 1800), jsonwebtoken::Algorithm::HS256, secret),
+        ),
+        (
+            "other secret",
+            sign(
+                claims(now, now + 600),
+                jsonwebtoken::Algorithm::HS256,
+                b"another-secret-another-secret-another",
+            ),
+        ),
+        (
+            "HS512",
+            sign(claims(now, now + 600), jsonwebtoken::Algorithm::HS512, secret),
+        ),
         ("tampered", tampered),
         ("alg none", none),
         ("garbage", "not.a.jwt".to_string()),
@@ -286,11 +404,17 @@ async fn legacy_bcrypt_users_log_in_and_are_upgraded(backend: Backend) {
     .insert(&t.node().db)
     .await
     .unwrap();
-    t.login("legacy@old.example", "wrong-password").await.assert_error(401, "invalid_credentials");
+    t.login("legacy@old.example", "wrong-password")
+        .await
+        .assert_error(401, "invalid_credentials");
     let ok = t.login("legacy@old.example", "old-system-pass").await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     let stored = users::Entity::find_by_id(id).one(&t.node().db).await.unwrap().unwrap();
-    assert!(stored.password_hash.starts_with("$argon2id$"), "{}", stored.password_hash);
+    assert!(
+        stored.password_hash.starts_with("$argon2id$"),
+        "{}",
+        stored.password_hash
+    );
     assert_eq!(t.login("legacy@old.example", "old-system-pass").await.status, 200);
     t.shutdown().await;
 }

@@ -21,26 +21,52 @@ fn assert_envelope(event: &Value, event_type: &str, subject_prefix: &str) {
     assert_eq!(event["_subject"], format!("{subject_prefix}{event_type}"));
     assert!(uuid::Uuid::parse_str(event["event_id"].as_str().unwrap()).is_ok());
     let ts = event["timestamp"].as_str().unwrap();
-    assert!(ts.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "{ts}");
+    assert!(
+        ts.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+        "{ts}"
+    );
 }
 
 async fn each_change_is_one_event_with_the_seed_envelope(backend: Backend) {
     let t = TestNode::spawn_on_nats(backend).await;
     let prefix = t.settings.nats_subject_prefix.clone();
     let u = t.user("alice").await;
-    assert_eq!(t.put("/profile/me", Some(&u.access), json!({"name": "Alice Tan"})).await.status, 200);
+    assert_eq!(
+        t.put("/profile/me", Some(&u.access), json!({"name": "Alice Tan"}))
+            .await
+            .status,
+        200
+    );
     let p = t
-        .create_project(&u.access, json!({"title": "My App", "description": "Desc", "tags": ["python", "flask"]}))
+        .create_project(
+            &u.access,
+            json!({"title": "My App", "description": "Desc", "tags": ["python", "flask"]}),
+        )
         .await;
     let id = p["id"].as_str().unwrap().to_string();
-    assert_eq!(t.put(&format!("/projects/{id}"), Some(&u.access), json!({"title": "My App 2"})).await.status, 200);
+    assert_eq!(
+        t.put(
+            &format!("/projects/{id}"),
+            Some(&u.access),
+            json!({"title": "My App 2"})
+        )
+        .await
+        .status,
+        200
+    );
     let thumb = t
-        .put(&format!("/projects/{id}/thumbnail"), Some(&u.access), json!({"thumbnail_url": "https://cdn.example/t.jpg"}))
+        .put(
+            &format!("/projects/{id}/thumbnail"),
+            Some(&u.access),
+            json!({"thumbnail_url": "https://cdn.example/t.jpg"}),
+        )
         .await;
     assert_eq!(thumb.status, 200);
     assert_eq!(t.delete(&format!("/projects/{id}"), Some(&u.access)).await.status, 200);
     // A rejected change publishes nothing.
-    t.put(&format!("/projects/{id}"), Some(&u.access), json!({"title": "gone"})).await.assert_error(404, "project_not_found");
+    t.put(&format!("/projects/{id}"), Some(&u.access), json!({"title": "gone"}))
+        .await
+        .assert_error(404, "project_not_found");
 
     let node = t.node();
     let projects = eventually(Duration::from_secs(15), "four project events", || async {
@@ -50,9 +76,21 @@ async fn each_change_is_one_event_with_the_seed_envelope(backend: Backend) {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let projects_again = stream_events(node, "project.created").await;
-    assert_eq!(projects_again.len(), 4, "exactly one event per change: {projects_again:#?}");
+    assert_eq!(
+        projects_again.len(),
+        4,
+        "exactly one event per change: {projects_again:#?}"
+    );
     let kinds: Vec<&str> = projects.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["project.created", "project.updated", "project.updated", "project.deleted"]);
+    assert_eq!(
+        kinds,
+        [
+            "project.created",
+            "project.updated",
+            "project.updated",
+            "project.deleted"
+        ]
+    );
     let versions: Vec<i64> = projects.iter().map(|e| e["version"].as_i64().unwrap()).collect();
     assert_eq!(versions, [1, 2, 3, 4]);
     for event in &projects {
@@ -70,7 +108,10 @@ async fn each_change_is_one_event_with_the_seed_envelope(backend: Backend) {
     let profiles = stream_events(node, "profile.updated").await;
     assert_eq!(profiles.len(), 1, "{profiles:#?}");
     assert_envelope(&profiles[0], "profile.updated", &prefix);
-    assert_eq!(profiles[0]["data"], json!({"user_id": u.user_id, "username": "alice", "name": "Alice Tan"}));
+    assert_eq!(
+        profiles[0]["data"],
+        json!({"user_id": u.user_id, "username": "alice", "name": "Alice Tan"})
+    );
     assert!(profiles[0].get("version").is_none());
     t.shutdown().await;
 }
@@ -84,7 +125,11 @@ struct PrivateNats {
 
 impl PrivateNats {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut nats = Self {
             port,
             store: tempfile::tempdir().unwrap(),
@@ -109,7 +154,10 @@ impl PrivateNats {
         self.child = Some(child);
         let started = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10), "private nats-server did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "private nats-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -143,9 +191,20 @@ async fn nats_outage_loses_no_event_and_duplicates_none() {
             nats.restart();
         }
         let reply = t
-            .request(reqwest::Method::POST, "/projects", Some(&u.access), Some(json!({"title": format!("p{i}")})))
+            .request(
+                reqwest::Method::POST,
+                "/projects",
+                Some(&u.access),
+                Some(json!({"title": format!("p{i}")})),
+            )
             .await;
-        assert_eq!(reply.status, 201, "write {i} while NATS was {}: {}", if (70..140).contains(&i) { "down" } else { "up" }, reply.body);
+        assert_eq!(
+            reply.status,
+            201,
+            "write {i} while NATS was {}: {}",
+            if (70..140).contains(&i) { "down" } else { "up" },
+            reply.body
+        );
         created.insert(reply.body["id"].as_str().unwrap().to_string());
     }
     let node = t.node();
@@ -157,7 +216,10 @@ async fn nats_outage_loses_no_event_and_duplicates_none() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let events_again = stream_events(node, "project.created").await;
     assert_eq!(events_again.len(), 200, "each write's event exactly once");
-    let ids: HashSet<String> = events.iter().map(|e| e["data"]["project_id"].as_str().unwrap().to_string()).collect();
+    let ids: HashSet<String> = events
+        .iter()
+        .map(|e| e["data"]["project_id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids, created);
     let event_ids: HashSet<&str> = events.iter().map(|e| e["event_id"].as_str().unwrap()).collect();
     assert_eq!(event_ids.len(), 200);
@@ -236,7 +298,10 @@ async fn conformance(bus: Arc<dyn EventBus>) {
         }
         .unwrap();
         if next.event.event_type == "media.uploaded" && sent.contains(&next.event.event_id) {
-            assert!(seen.insert(next.event.event_id), "an event went to two workers of one durable");
+            assert!(
+                seen.insert(next.event.event_id),
+                "an event went to two workers of one durable"
+            );
         }
         from_media += 1;
         next.ack().await.unwrap();
@@ -281,10 +346,15 @@ async fn in_process_publish_ack_waits_for_every_consumer() {
     let d1 = indexer.next().await.unwrap();
     d1.ack().await.unwrap();
     assert!(
-        tokio::time::timeout(Duration::from_millis(200), &mut ack).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(200), &mut ack)
+            .await
+            .is_err(),
         "acknowledged before the second consumer settled"
     );
     let d2 = audit.next().await.unwrap();
     d2.ack().await.unwrap();
-    tokio::time::timeout(Duration::from_secs(2), ack).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(2), ack)
+        .await
+        .unwrap()
+        .unwrap();
 }

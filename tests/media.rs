@@ -6,7 +6,11 @@ mod common;
 use common::{Backend, TestNode, jpeg, png};
 use serde_json::json;
 
-on_every_backend!(upload_makes_a_thumbnail_and_sets_the_project, bad_uploads_get_clear_answers, delete_removes_row_blob_and_thumbnail);
+on_every_backend!(
+    upload_makes_a_thumbnail_and_sets_the_project,
+    bad_uploads_get_clear_answers,
+    delete_removes_row_blob_and_thumbnail
+);
 
 async fn upload_makes_a_thumbnail_and_sets_the_project(backend: Backend) {
     let t = TestNode::spawn(backend).await;
@@ -14,7 +18,14 @@ async fn upload_makes_a_thumbnail_and_sets_the_project(backend: Backend) {
     let project = t.create_project(&u.access, json!({"title": "Gallery"})).await;
     let project_id = project["id"].as_str().unwrap();
     let source = png(1200, 800);
-    let up = t.upload(Some(&u.access), source.clone(), "../../etc/holiday.png", Some(project_id)).await;
+    let up = t
+        .upload(
+            Some(&u.access),
+            source.clone(),
+            "../../etc/holiday.png",
+            Some(project_id),
+        )
+        .await;
     assert_eq!(up.status, 201, "{}", up.body);
     let b = &up.body;
     let file_id = b["file_id"].as_str().unwrap().to_string();
@@ -23,7 +34,10 @@ async fn upload_makes_a_thumbnail_and_sets_the_project(backend: Backend) {
     assert_eq!(b["original_filename"], "holiday.png");
     assert_eq!(b["filename"], format!("{file_id}.png"));
     assert_eq!(b["file_path"], format!("uploads/{}/{file_id}.png", u.user_id));
-    assert_eq!(b["file_url"], format!("{}/media/uploads/{}/{file_id}.png", t.url, u.user_id));
+    assert_eq!(
+        b["file_url"],
+        format!("{}/media/uploads/{}/{file_id}.png", t.url, u.user_id)
+    );
     assert_eq!(b["project_id"], project_id);
     assert_eq!(b["thumbnail_status"], "pending");
 
@@ -32,7 +46,10 @@ async fn upload_makes_a_thumbnail_and_sets_the_project(backend: Backend) {
     assert_eq!(settled["width"], 1200);
     assert_eq!(settled["height"], 800);
     let thumb_url = settled["thumbnail_url"].as_str().unwrap().to_string();
-    assert_eq!(thumb_url, format!("{}/media/thumbnails/{}/{file_id}_thumb.jpg", t.url, u.user_id));
+    assert_eq!(
+        thumb_url,
+        format!("{}/media/thumbnails/{}/{file_id}_thumb.jpg", t.url, u.user_id)
+    );
 
     let thumb = t.client.get(&thumb_url).send().await.unwrap();
     assert_eq!(thumb.status(), 200);
@@ -69,9 +86,13 @@ async fn upload_makes_a_thumbnail_and_sets_the_project(backend: Backend) {
     assert_eq!(listed.body["files"][0]["file_id"], file_id.as_str());
     // Other users see neither the metadata nor the listing entry.
     let other = t.user("bob").await;
-    t.get(&format!("/media/{file_id}"), Some(&other.access)).await.assert_error(403, "forbidden");
+    t.get(&format!("/media/{file_id}"), Some(&other.access))
+        .await
+        .assert_error(403, "forbidden");
     assert_eq!(t.get("/media", Some(&other.access)).await.body["total"], 0);
-    t.get(&format!("/media/{file_id}"), None).await.assert_error(401, "unauthorized");
+    t.get(&format!("/media/{file_id}"), None)
+        .await
+        .assert_error(401, "unauthorized");
     t.shutdown().await;
 }
 
@@ -81,17 +102,36 @@ async fn bad_uploads_get_clear_answers(backend: Backend) {
     let other = t.user("dave").await;
     let others_project = t.create_project(&other.access, json!({"title": "Not yours"})).await;
 
-    t.upload(Some(&u.access), b"just some text, not a picture".to_vec(), "evil.png", None)
+    t.upload(
+        Some(&u.access),
+        b"just some text, not a picture".to_vec(),
+        "evil.png",
+        None,
+    )
+    .await
+    .assert_error(415, "unsupported_media_type");
+    t.upload(Some(&u.access), Vec::new(), "empty.png", None)
         .await
-        .assert_error(415, "unsupported_media_type");
-    t.upload(Some(&u.access), Vec::new(), "empty.png", None).await.assert_error(400, "empty_file");
-    t.upload(None, png(10, 10), "a.png", None).await.assert_error(401, "unauthorized");
-    t.upload(Some(&u.access), png(10, 10), "a.png", Some(others_project["id"].as_str().unwrap()))
+        .assert_error(400, "empty_file");
+    t.upload(None, png(10, 10), "a.png", None)
         .await
-        .assert_error(403, "forbidden");
-    t.upload(Some(&u.access), png(10, 10), "a.png", Some(&uuid::Uuid::new_v4().to_string()))
-        .await
-        .assert_error(404, "project_not_found");
+        .assert_error(401, "unauthorized");
+    t.upload(
+        Some(&u.access),
+        png(10, 10),
+        "a.png",
+        Some(others_project["id"].as_str().unwrap()),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    t.upload(
+        Some(&u.access),
+        png(10, 10),
+        "a.png",
+        Some(&uuid::Uuid::new_v4().to_string()),
+    )
+    .await
+    .assert_error(404, "project_not_found");
     t.upload(Some(&u.access), png(10, 10), "a.png", Some("not-a-uuid"))
         .await
         .assert_error(400, "invalid_project_id");
@@ -99,7 +139,9 @@ async fn bad_uploads_get_clear_answers(backend: Backend) {
     // One byte past 5 MiB, with a Content-Length.
     let mut big = png(8, 8);
     big.resize(5 * 1024 * 1024 + 1, 0);
-    t.upload(Some(&u.access), big, "big.png", None).await.assert_error(413, "payload_too_large");
+    t.upload(Some(&u.access), big, "big.png", None)
+        .await
+        .assert_error(413, "payload_too_large");
 
     // Past the cap with no Content-Length at all (chunked): refused while streaming.
     let boundary = "folio-test-boundary";
@@ -183,7 +225,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -201,15 +247,31 @@ async fn delete_removes_row_blob_and_thumbnail(backend: Backend) {
     let file_url = settled["file_url"].as_str().unwrap().to_string();
     let thumb_url = settled["thumbnail_url"].as_str().unwrap().to_string();
 
-    t.delete(&format!("/media/{file_id}"), Some(&other.access)).await.assert_error(403, "forbidden");
-    t.delete(&format!("/media/{file_id}"), None).await.assert_error(401, "unauthorized");
+    t.delete(&format!("/media/{file_id}"), Some(&other.access))
+        .await
+        .assert_error(403, "forbidden");
+    t.delete(&format!("/media/{file_id}"), None)
+        .await
+        .assert_error(401, "unauthorized");
     let deleted = t.delete(&format!("/media/{file_id}"), Some(&u.access)).await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
-    t.get(&format!("/media/{file_id}"), Some(&u.access)).await.assert_error(404, "media_not_found");
+    t.get(&format!("/media/{file_id}"), Some(&u.access))
+        .await
+        .assert_error(404, "media_not_found");
     assert_eq!(t.client.get(&file_url).send().await.unwrap().status(), 404);
     assert_eq!(t.client.get(&thumb_url).send().await.unwrap().status(), 404);
-    t.delete(&format!("/media/{file_id}"), Some(&u.access)).await.assert_error(404, "media_not_found");
+    t.delete(&format!("/media/{file_id}"), Some(&u.access))
+        .await
+        .assert_error(404, "media_not_found");
     // Paths outside the two public prefixes, or with traversal, are not served.
-    assert_eq!(t.client.get(format!("{}/media/uploads/../jwt_secret/x", t.url)).send().await.unwrap().status(), 404);
+    assert_eq!(
+        t.client
+            .get(format!("{}/media/uploads/../jwt_secret/x", t.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     t.shutdown().await;
 }

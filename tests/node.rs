@@ -57,7 +57,10 @@ async fn crashed_session_worker_is_replaced(backend: Backend) {
     // The supervisor puts a new worker in the slot…
     let started = std::time::Instant::now();
     while session.worker_id_for(&key) == crashed {
-        assert!(started.elapsed() < Duration::from_secs(5), "the crashed worker was not replaced");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the crashed worker was not replaced"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // …and the next request for the same key is served by it.
@@ -98,8 +101,19 @@ async fn operations_endpoints() {
 
     let spec = t.get("/openapi.json", None).await;
     assert_eq!(spec.status, 200);
-    for path in ["/auth/register", "/auth/login", "/auth/refresh", "/auth/logout", "/auth/verify", "/health", "/ready"] {
-        assert!(spec.body["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    for path in [
+        "/auth/register",
+        "/auth/login",
+        "/auth/refresh",
+        "/auth/logout",
+        "/auth/verify",
+        "/health",
+        "/ready",
+    ] {
+        assert!(
+            spec.body["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(spec.body["components"]["securitySchemes"]["BearerAuth"].is_object());
     let docs = t.client.get(format!("{}/docs", t.url)).send().await.unwrap();

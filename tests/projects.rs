@@ -23,7 +23,10 @@ async fn profile_flow(backend: Backend) {
     assert_eq!(me.body["username"], "alice");
     assert_eq!(me.body["email"], "alice@folio.test");
     for field in ["name", "bio", "contact", "social_links", "avatar_url"] {
-        assert!(me.body[field].is_null(), "{field} should be null before a profile exists");
+        assert!(
+            me.body[field].is_null(),
+            "{field} should be null before a profile exists"
+        );
     }
 
     let put = t
@@ -38,7 +41,13 @@ async fn profile_flow(backend: Backend) {
     assert_eq!(put.body["social_links"], json!({"github": "alice"}));
 
     // Only the given fields change.
-    let put = t.put("/profile/me", Some(&u.access), json!({"contact": "alice@corp.com", "bio": null})).await;
+    let put = t
+        .put(
+            "/profile/me",
+            Some(&u.access),
+            json!({"contact": "alice@corp.com", "bio": null}),
+        )
+        .await;
     assert_eq!(put.status, 200, "{}", put.body);
     let me = t.get("/profile/me", Some(&u.access)).await;
     assert_eq!(me.body["name"], "Alice Tan");
@@ -51,12 +60,18 @@ async fn profile_flow(backend: Backend) {
     assert_eq!(public.status, 200, "{}", public.body);
     assert_eq!(public.body["username"], "alice");
     assert_eq!(public.body["name"], "Alice Tan");
-    assert!(public.body.get("email").is_none(), "public profile leaks email: {}", public.body);
+    assert!(
+        public.body.get("email").is_none(),
+        "public profile leaks email: {}",
+        public.body
+    );
     assert_eq!(public.body["project_count"], 1);
     assert_eq!(public.body["projects"][0]["title"], "My App");
     t.get("/users/nobody", None).await.assert_error(404, "user_not_found");
     t.get("/profile/me", None).await.assert_error(401, "unauthorized");
-    t.put("/profile/me", None, json!({"name": "x"})).await.assert_error(401, "unauthorized");
+    t.put("/profile/me", None, json!({"name": "x"}))
+        .await
+        .assert_error(401, "unauthorized");
     t.shutdown().await;
 }
 
@@ -71,16 +86,25 @@ async fn profile_validation(backend: Backend) {
         (json!({"social_links": ["github"]}), "invalid_social_links"),
         (json!({"social_links": {"github": 5}}), "invalid_social_links"),
         (json!({"social_links": Value::Object(many)}), "invalid_social_links"),
-        (json!({"avatar_url": format!("https://x.io/{}", "a".repeat(2048))}), "invalid_avatar_url"),
+        (
+            json!({"avatar_url": format!("https://x.io/{}", "a".repeat(2048))}),
+            "invalid_avatar_url",
+        ),
         (json!({"avatar_url": "javascript:alert(1)"}), "invalid_avatar_url"),
     ];
     for (body, code) in cases {
-        t.put("/profile/me", Some(&u.access), body).await.assert_error(400, code);
+        t.put("/profile/me", Some(&u.access), body)
+            .await
+            .assert_error(400, code);
     }
     // None of them created a profile.
     assert!(t.get("/profile/me", Some(&u.access)).await.body["updated_at"].is_null());
     let ok = t
-        .put("/profile/me", Some(&u.access), json!({"name": "n".repeat(100), "bio": "b".repeat(2000), "contact": "c".repeat(200)}))
+        .put(
+            "/profile/me",
+            Some(&u.access),
+            json!({"name": "n".repeat(100), "bio": "b".repeat(2000), "contact": "c".repeat(200)}),
+        )
         .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     t.shutdown().await;
@@ -110,7 +134,11 @@ async fn project_crud_and_partial_update(backend: Backend) {
 
     // Absent and null fields keep their values.
     let put = t
-        .put(&format!("/projects/{id}"), Some(&u.access), json!({"description": "Now with budgets", "link": null}))
+        .put(
+            &format!("/projects/{id}"),
+            Some(&u.access),
+            json!({"description": "Now with budgets", "link": null}),
+        )
         .await;
     assert_eq!(put.status, 200, "{}", put.body);
     assert_eq!(put.body["title"], "Expense Tracker");
@@ -120,7 +148,11 @@ async fn project_crud_and_partial_update(backend: Backend) {
     assert_eq!(put.body["version"], 2);
 
     let thumb = t
-        .put(&format!("/projects/{id}/thumbnail"), Some(&u.access), json!({"thumbnail_url": "/media/thumbnails/x/y_thumb.jpg"}))
+        .put(
+            &format!("/projects/{id}/thumbnail"),
+            Some(&u.access),
+            json!({"thumbnail_url": "/media/thumbnails/x/y_thumb.jpg"}),
+        )
         .await;
     assert_eq!(thumb.status, 200, "{}", thumb.body);
     assert_eq!(thumb.body["thumbnail_url"], "/media/thumbnails/x/y_thumb.jpg");
@@ -129,10 +161,18 @@ async fn project_crud_and_partial_update(backend: Backend) {
     let deleted = t.delete(&format!("/projects/{id}"), Some(&u.access)).await;
     assert_eq!(deleted.status, 200);
     assert!(deleted.body["message"].is_string());
-    t.get(&format!("/projects/{id}"), None).await.assert_error(404, "project_not_found");
-    t.delete(&format!("/projects/{id}"), Some(&u.access)).await.assert_error(404, "project_not_found");
-    t.get("/projects/not-a-uuid", None).await.assert_error(404, "project_not_found");
-    t.get(&format!("/projects/{}", uuid::Uuid::new_v4()), None).await.assert_error(404, "project_not_found");
+    t.get(&format!("/projects/{id}"), None)
+        .await
+        .assert_error(404, "project_not_found");
+    t.delete(&format!("/projects/{id}"), Some(&u.access))
+        .await
+        .assert_error(404, "project_not_found");
+    t.get("/projects/not-a-uuid", None)
+        .await
+        .assert_error(404, "project_not_found");
+    t.get(&format!("/projects/{}", uuid::Uuid::new_v4()), None)
+        .await
+        .assert_error(404, "project_not_found");
     t.shutdown().await;
 }
 
@@ -144,23 +184,39 @@ async fn project_validation(backend: Backend) {
         (json!({}), "invalid_title"),
         (json!({"title": "   "}), "invalid_title"),
         (json!({"title": "t".repeat(201)}), "invalid_title"),
-        (json!({"title": "ok", "description": "d".repeat(10_001)}), "invalid_description"),
+        (
+            json!({"title": "ok", "description": "d".repeat(10_001)}),
+            "invalid_description",
+        ),
         (json!({"title": "ok", "tags": tags21}), "invalid_tags"),
         (json!({"title": "ok", "tags": ["x".repeat(51)]}), "invalid_tags"),
         (json!({"title": "ok", "tags": [" "]}), "invalid_tags"),
         (json!({"title": "ok", "link": "ftp://example.com"}), "invalid_link"),
         (json!({"title": "ok", "link": "example.com"}), "invalid_link"),
-        (json!({"title": "ok", "thumbnail_url": "javascript:x"}), "invalid_thumbnail_url"),
+        (
+            json!({"title": "ok", "thumbnail_url": "javascript:x"}),
+            "invalid_thumbnail_url",
+        ),
     ];
     for (body, code) in cases {
         t.request(reqwest::Method::POST, "/projects", Some(&u.access), Some(body.clone()))
             .await
             .assert_error(400, code);
     }
-    t.request(reqwest::Method::POST, "/projects", Some(&u.access), Some(json!({"title": "ok", "tags": "rust"})))
-        .await
-        .assert_error(400, "bad_request");
-    let p = t.create_project(&u.access, json!({"title": "t".repeat(200), "description": "d".repeat(10_000)})).await;
+    t.request(
+        reqwest::Method::POST,
+        "/projects",
+        Some(&u.access),
+        Some(json!({"title": "ok", "tags": "rust"})),
+    )
+    .await
+    .assert_error(400, "bad_request");
+    let p = t
+        .create_project(
+            &u.access,
+            json!({"title": "t".repeat(200), "description": "d".repeat(10_000)}),
+        )
+        .await;
     let id = p["id"].as_str().unwrap();
     t.put(&format!("/projects/{id}"), Some(&u.access), json!({"title": ""}))
         .await
@@ -188,7 +244,12 @@ async fn pagination_bounds(backend: Backend) {
     assert_eq!(all.body["projects"][0]["title"], "p4", "newest first");
 
     let page2 = t.get(&format!("{base}?page=2&size=2"), None).await;
-    let titles: Vec<&str> = page2.body["projects"].as_array().unwrap().iter().map(|p| p["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> = page2.body["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
     assert_eq!(titles, ["p2", "p1"]);
     let last = t.get(&format!("{base}?page=3&size=2"), None).await;
     assert_eq!(last.body["projects"].as_array().unwrap().len(), 1);
@@ -197,11 +258,21 @@ async fn pagination_bounds(backend: Backend) {
     assert_eq!(beyond.body["projects"], json!([]));
     assert_eq!(beyond.body["total"], 5);
     assert_eq!(t.get(&format!("{base}?size=100"), None).await.status, 200);
-    t.get(&format!("{base}?page=0"), None).await.assert_error(400, "invalid_page");
-    t.get(&format!("{base}?size=0"), None).await.assert_error(400, "invalid_size");
-    t.get(&format!("{base}?size=101"), None).await.assert_error(400, "invalid_size");
-    t.get(&format!("{base}?page=-1"), None).await.assert_error(400, "bad_request");
-    t.get("/projects/user/not-a-uuid", None).await.assert_error(400, "invalid_user_id");
+    t.get(&format!("{base}?page=0"), None)
+        .await
+        .assert_error(400, "invalid_page");
+    t.get(&format!("{base}?size=0"), None)
+        .await
+        .assert_error(400, "invalid_size");
+    t.get(&format!("{base}?size=101"), None)
+        .await
+        .assert_error(400, "invalid_size");
+    t.get(&format!("{base}?page=-1"), None)
+        .await
+        .assert_error(400, "bad_request");
+    t.get("/projects/user/not-a-uuid", None)
+        .await
+        .assert_error(400, "invalid_user_id");
     let nobody = t.get(&format!("/projects/user/{}", uuid::Uuid::new_v4()), None).await;
     assert_eq!(nobody.body["total"], 0);
     t.shutdown().await;
@@ -211,14 +282,21 @@ fn forge(user_id: &str, exp_offset: i64, secret: &[u8]) -> String {
     let now = chrono::Utc::now().timestamp();
     let claims = json!({"sub": user_id, "username": "x", "role": "user", "iat": now - 10, "exp": now + exp_offset,
                         "iss": "folio", "aud": "folio-api", "jti": uuid::Uuid::new_v4()});
-    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(secret)).unwrap()
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
 }
 
 async fn ownership_matrix(backend: Backend) {
     let t = TestNode::spawn(backend).await;
     let owner = t.user("frank").await;
     let other = t.user("grace").await;
-    let p = t.create_project(&owner.access, json!({"title": "Mine", "tags": ["a"]})).await;
+    let p = t
+        .create_project(&owner.access, json!({"title": "Mine", "tags": ["a"]}))
+        .await;
     let id = p["id"].as_str().unwrap().to_string();
     let tampered = {
         let mut parts: Vec<String> = owner.access.split('.').map(str::to_string).collect();
@@ -233,10 +311,16 @@ async fn ownership_matrix(backend: Backend) {
         ("other user", Some(&other.access), 403),
     ];
     for (what, bearer, status) in credentials {
-        let update = t.put(&format!("/projects/{id}"), bearer, json!({"title": "Stolen"})).await;
+        let update = t
+            .put(&format!("/projects/{id}"), bearer, json!({"title": "Stolen"}))
+            .await;
         assert_eq!(update.status.as_u16(), status, "update with {what}: {}", update.body);
         let thumb = t
-            .put(&format!("/projects/{id}/thumbnail"), bearer, json!({"thumbnail_url": "https://evil.example/x.jpg"}))
+            .put(
+                &format!("/projects/{id}/thumbnail"),
+                bearer,
+                json!({"thumbnail_url": "https://evil.example/x.jpg"}),
+            )
             .await;
         assert_eq!(thumb.status.as_u16(), status, "thumbnail with {what}: {}", thumb.body);
         let delete = t.delete(&format!("/projects/{id}"), bearer).await;
@@ -263,13 +347,25 @@ async fn reindex_is_for_admins(backend: Backend) {
     for i in 0..3 {
         t.create_project(&user.access, json!({"title": format!("p{i}")})).await;
     }
-    t.request(reqwest::Method::POST, "/admin/reindex-projects", Some(&user.access), None)
-        .await
-        .assert_error(403, "forbidden");
+    t.request(
+        reqwest::Method::POST,
+        "/admin/reindex-projects",
+        Some(&user.access),
+        None,
+    )
+    .await
+    .assert_error(403, "forbidden");
     t.request(reqwest::Method::POST, "/admin/reindex-projects", None, None)
         .await
         .assert_error(401, "unauthorized");
-    let ok = t.request(reqwest::Method::POST, "/admin/reindex-projects", Some(&admin.access), None).await;
+    let ok = t
+        .request(
+            reqwest::Method::POST,
+            "/admin/reindex-projects",
+            Some(&admin.access),
+            None,
+        )
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.body["republished"], 3);
     t.shutdown().await;

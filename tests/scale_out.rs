@@ -22,7 +22,12 @@ struct Worker {
     done: Arc<Mutex<usize>>,
 }
 
-fn spawn_thumbnailer(settings: &Settings, data_dir: &std::path::Path, public_url: &str, s3: &folio_media::S3Settings) -> Worker {
+fn spawn_thumbnailer(
+    settings: &Settings,
+    data_dir: &std::path::Path,
+    public_url: &str,
+    s3: &folio_media::S3Settings,
+) -> Worker {
     let mut command = Command::new(env!("CARGO_BIN_EXE_folio"));
     command
         .args(["serve", "--roles", "thumbnailer"])
@@ -88,15 +93,19 @@ async fn two_thumbnailers_share_the_work_and_survive_a_kill() {
     let picture = jpeg(1600, 1200);
     let mut files = Vec::new();
     for i in 0..50 {
-        let up = edge.upload(Some(&u.access), picture.clone(), &format!("p{i}.jpg"), None).await;
+        let up = edge
+            .upload(Some(&u.access), picture.clone(), &format!("p{i}.jpg"), None)
+            .await;
         assert_eq!(up.status, 201, "{}", up.body);
         files.push(up.body["file_id"].as_str().unwrap().to_string());
     }
 
     // Kill the first worker once it has done some of the work.
-    eventually(Duration::from_secs(120), "the first worker to make thumbnails", || async {
-        (*first.done.lock().unwrap() >= 3).then_some(())
-    })
+    eventually(
+        Duration::from_secs(120),
+        "the first worker to make thumbnails",
+        || async { (*first.done.lock().unwrap() >= 3).then_some(()) },
+    )
     .await;
     first.child.kill().expect("SIGKILL the first worker");
     let _ = first.child.wait();
@@ -108,7 +117,10 @@ async fn two_thumbnailers_share_the_work_and_survive_a_kill() {
             let reply = edge.get(&format!("/media/{id}"), Some(&u.access)).await;
             statuses.insert(id.clone(), reply.body);
         }
-        statuses.values().all(|m| m["thumbnail_status"] == "ready").then_some(statuses)
+        statuses
+            .values()
+            .all(|m| m["thumbnail_status"] == "ready")
+            .then_some(statuses)
     })
     .await;
     let by_second = *second.done.lock().unwrap();
@@ -123,7 +135,10 @@ async fn two_thumbnailers_share_the_work_and_survive_a_kill() {
     }
     // Redelivered jobs were settled without redoing finished ones: at most the killed
     // worker's in-flight job (concurrency 1) was made twice.
-    assert!(by_first_before_kill + by_second <= 50 + 1, "{by_first_before_kill} + {by_second} thumbnails for 50 uploads");
+    assert!(
+        by_first_before_kill + by_second <= 50 + 1,
+        "{by_first_before_kill} + {by_second} thumbnails for 50 uploads"
+    );
     drop(second);
     edge.shutdown().await;
 }

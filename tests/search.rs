@@ -35,10 +35,16 @@ async fn create_search_rename_update_delete(backend: Backend) {
             json!({"title": "Expense Tracker", "description": "A simple finance app", "tags": ["react", "flask"]}),
         )
         .await;
-    t.create_project(&bob.access, json!({"title": "Weather station", "description": "Tracker of rain", "tags": ["rust"]}))
-        .await;
-    t.create_project(&bob.access, json!({"title": "Pipeline", "description": "ETL jobs", "tags": ["python", "rust"]}))
-        .await;
+    t.create_project(
+        &bob.access,
+        json!({"title": "Weather station", "description": "Tracker of rain", "tags": ["rust"]}),
+    )
+    .await;
+    t.create_project(
+        &bob.access,
+        json!({"title": "Pipeline", "description": "ETL jobs", "tags": ["python", "rust"]}),
+    )
+    .await;
     let id = tracker["id"].as_str().unwrap().to_string();
 
     until(&t, "query=", "all three indexed", |b| b["total"] == 3).await;
@@ -55,7 +61,10 @@ async fn create_search_rename_update_delete(backend: Backend) {
     for field in ["description", "thumbnail_url", "updated_at"] {
         assert!(first.get(field).is_some(), "{field} missing");
     }
-    assert_eq!((found["page"].clone(), found["size"].clone(), found["pages"].clone()), (json!(1), json!(20), json!(1)));
+    assert_eq!(
+        (found["page"].clone(), found["size"].clone(), found["pages"].clone()),
+        (json!(1), json!(20), json!(1))
+    );
 
     // Typo tolerance, tags, empty query, pagination.
     for typo in ["trakcer", "trackr", "trscker"] {
@@ -79,21 +88,46 @@ async fn create_search_rename_update_delete(backend: Backend) {
     assert_eq!(suggest.body["query"], "pyt");
     let suggestions = suggest.body["suggestions"].as_array().unwrap();
     assert!(suggestions.len() <= 5);
-    assert!(suggestions.iter().any(|s| s["kind"] == "tag" && s["text"] == "python" && s["count"] == 1), "{suggestions:?}");
+    assert!(
+        suggestions
+            .iter()
+            .any(|s| s["kind"] == "tag" && s["text"] == "python" && s["count"] == 1),
+        "{suggestions:?}"
+    );
     let titles = t.get("/search/suggest?query=exp", None).await;
     assert_eq!(titles.body["suggestions"][0]["kind"], "title");
     assert_eq!(titles.body["suggestions"][0]["project_id"], id.as_str());
 
     // A profile rename reaches every document of the user.
-    assert_eq!(t.put("/profile/me", Some(&alice.access), json!({"name": "Alice Tan"})).await.status, 200);
-    until(&t, "query=expense", "the display name to change", |b| b["results"][0]["username"] == "Alice Tan").await;
+    assert_eq!(
+        t.put("/profile/me", Some(&alice.access), json!({"name": "Alice Tan"}))
+            .await
+            .status,
+        200
+    );
+    until(&t, "query=expense", "the display name to change", |b| {
+        b["results"][0]["username"] == "Alice Tan"
+    })
+    .await;
     assert_eq!(search(&t, "query=alice").await["results"][0]["project_id"], id.as_str());
 
     // Updates and deletes propagate.
-    assert_eq!(t.put(&format!("/projects/{id}"), Some(&alice.access), json!({"title": "Budget Planner"})).await.status, 200);
+    assert_eq!(
+        t.put(
+            &format!("/projects/{id}"),
+            Some(&alice.access),
+            json!({"title": "Budget Planner"})
+        )
+        .await
+        .status,
+        200
+    );
     until(&t, "query=budget", "the new title", |b| b["total"] == 1).await;
     until(&t, "query=expense", "the old title to go", |b| b["total"] == 0).await;
-    assert_eq!(t.delete(&format!("/projects/{id}"), Some(&alice.access)).await.status, 200);
+    assert_eq!(
+        t.delete(&format!("/projects/{id}"), Some(&alice.access)).await.status,
+        200
+    );
     until(&t, "query=budget", "the delete", |b| b["total"] == 0).await;
     t.shutdown().await;
 }
@@ -103,12 +137,23 @@ async fn wiped_index_is_rebuilt_by_reindex() {
     let t = TestNode::spawn_with(Backend::Sqlite, |s| s.admin_emails = vec!["root@folio.test".into()]).await;
     let admin = t.user("root").await;
     for i in 0..12 {
-        t.create_project(&admin.access, json!({"title": format!("Project number {i}"), "tags": ["batch"]})).await;
+        t.create_project(
+            &admin.access,
+            json!({"title": format!("Project number {i}"), "tags": ["batch"]}),
+        )
+        .await;
     }
     until(&t, "tags=batch", "12 projects indexed", |b| b["total"] == 12).await;
     t.node().search.engine.clear().await.unwrap();
     assert_eq!(search(&t, "tags=batch").await["total"], 0);
-    let reindex = t.request(reqwest::Method::POST, "/admin/reindex-projects", Some(&admin.access), None).await;
+    let reindex = t
+        .request(
+            reqwest::Method::POST,
+            "/admin/reindex-projects",
+            Some(&admin.access),
+            None,
+        )
+        .await;
     assert_eq!(reindex.body["republished"], 12);
     until(&t, "tags=batch", "the rebuild", |b| b["total"] == 12).await;
     t.shutdown().await;
@@ -118,7 +163,11 @@ async fn wiped_index_is_rebuilt_by_reindex() {
 async fn meilisearch_outage_answers_503_then_converges() {
     use folio_search::meili_stub::StubServer;
     // Reserve a port with nothing behind it yet.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}");
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
         s.meilisearch_url = Some(url.clone());
@@ -127,11 +176,16 @@ async fn meilisearch_outage_answers_503_then_converges() {
     .await;
     let u = t.user("gina").await;
     for i in 0..5 {
-        t.create_project(&u.access, json!({"title": format!("Offline work {i}")})).await;
+        t.create_project(&u.access, json!({"title": format!("Offline work {i}")}))
+            .await;
     }
     // Writes keep working; search says it is unavailable.
-    t.get("/search?query=offline", None).await.assert_error(503, "search_unavailable");
-    t.get("/search/suggest?query=off", None).await.assert_error(503, "search_unavailable");
+    t.get("/search?query=offline", None)
+        .await
+        .assert_error(503, "search_unavailable");
+    t.get("/search/suggest?query=off", None)
+        .await
+        .assert_error(503, "search_unavailable");
 
     let _meili = StubServer::start_on(port, Some("stub-master-key")).await;
     until(&t, "query=offline", "indexing to catch up", |b| b["total"] == 5).await;

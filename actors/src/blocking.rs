@@ -41,11 +41,7 @@ impl BlockingPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| BlockingError(e.to_string()))?;
+        let _permit = self.permits.acquire().await.map_err(|e| BlockingError(e.to_string()))?;
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| BlockingError(e.to_string()))

@@ -54,7 +54,11 @@ impl Actor for Indexer {
     type State = IndexerState;
     type Arguments = Arc<IndexerContext>;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, ctx: Arc<IndexerContext>) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        ctx: Arc<IndexerContext>,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let mut subscription = ctx
             .bus
             .subscribe(ConsumerSpec {
@@ -84,7 +88,12 @@ impl Actor for Indexer {
         Ok(IndexerState { ctx, pump })
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         let IndexerMsg::Batch(deliveries) = message;
         let ctx = &state.ctx;
         // Upserts of a run are written with one commit; a delete or rename ends the run,
@@ -197,7 +206,10 @@ async fn prepare(ctx: &IndexerContext, delivery: &Delivery) -> Result<Step, Inde
 }
 
 /// The document for a project as the database holds it now.
-async fn project_document(ctx: &IndexerContext, data: &serde_json::Value) -> Result<Option<SearchDocument>, IndexError> {
+async fn project_document(
+    ctx: &IndexerContext,
+    data: &serde_json::Value,
+) -> Result<Option<SearchDocument>, IndexError> {
     let project_id = uuid_field(data, "project_id")?;
     let row = projects::Entity::find_by_id(project_id)
         .one(&ctx.db)
@@ -205,7 +217,9 @@ async fn project_document(ctx: &IndexerContext, data: &serde_json::Value) -> Res
         .map_err(|e| IndexError::Retry(e.to_string()))?;
     // Gone: its project.deleted (with a newer version) takes care of the index.
     let Some(row) = row else { return Ok(None) };
-    let Some(username) = display_name(ctx, row.user_id).await? else { return Ok(None) };
+    let Some(username) = display_name(ctx, row.user_id).await? else {
+        return Ok(None);
+    };
     Ok(Some(SearchDocument {
         project_id: row.id,
         user_id: row.user_id,
@@ -230,7 +244,9 @@ async fn apply(ctx: &IndexerContext, delivery: &Delivery) -> Result<(), IndexErr
         }
         types::PROFILE_UPDATED => {
             let user_id = uuid_field(&event.data, "user_id")?;
-            let Some(display) = display_name(ctx, user_id).await? else { return Ok(()) };
+            let Some(display) = display_name(ctx, user_id).await? else {
+                return Ok(());
+            };
             ctx.engine.rename_user(user_id, &display).await?;
             Ok(())
         }

@@ -12,13 +12,11 @@ use std::{
 
 use futures::future::BoxFuture;
 use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, Message, RpcReplyPort,
-    SupervisionEvent, rpc::CallResult,
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SupervisionEvent, rpc::CallResult,
 };
 
 /// Starts one child, linked to the given supervisor cell, and returns its cell.
-pub type SpawnChild =
-    Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, String>> + Send + Sync>;
+pub type SpawnChild = Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, String>> + Send + Sync>;
 
 pub enum SupervisorMsg {
     /// Start a child now and restart it whenever it fails.
@@ -56,7 +54,12 @@ impl NodeSupervisor {
 
     /// Starts one actor under the supervisor, and starts it again with the same
     /// arguments whenever it fails.
-    pub async fn start_singleton<A>(supervisor: &ActorRef<SupervisorMsg>, name: &str, actor: A, args: A::Arguments) -> Result<(), String>
+    pub async fn start_singleton<A>(
+        supervisor: &ActorRef<SupervisorMsg>,
+        name: &str,
+        actor: A,
+        args: A::Arguments,
+    ) -> Result<(), String>
     where
         A: Actor + Clone,
         A::Arguments: Clone + Sync,
@@ -102,11 +105,7 @@ impl Actor for NodeSupervisor {
     type State = SupervisorState;
     type Arguments = ();
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        _args: (),
-    ) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, _args: ()) -> Result<Self::State, ActorProcessingErr> {
         Ok(SupervisorState {
             children: HashMap::new(),
         })
@@ -260,10 +259,7 @@ impl<M: Message> KeyedPool<M> {
             });
             NodeSupervisor::start_child(supervisor, format!("{name}[{index}]"), spawn).await?;
         }
-        Ok(Self {
-            slots,
-            call_timeout,
-        })
+        Ok(Self { slots, call_timeout })
     }
 
     pub fn len(&self) -> usize {

@@ -16,7 +16,10 @@ use folio_entities::media_files;
 use folio_media::{ThumbnailSpec, make_thumbnail};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-use tokio::{sync::{OwnedSemaphorePermit, Semaphore}, task::JoinHandle};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    task::JoinHandle,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -86,7 +89,11 @@ impl Actor for Thumbnailer {
     type State = ThumbnailerState;
     type Arguments = Arc<ThumbnailerContext>;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, ctx: Arc<ThumbnailerContext>) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        ctx: Arc<ThumbnailerContext>,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let mut subscription = ctx
             .bus
             .subscribe(ConsumerSpec {
@@ -100,8 +107,12 @@ impl Actor for Thumbnailer {
         // Pull only as many jobs as can run, so the others stay with the bus for other nodes.
         let pump = tokio::spawn(async move {
             loop {
-                let Ok(permit) = slots.clone().acquire_owned().await else { break };
-                let Some(delivery) = subscription.next().await else { break };
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let Some(delivery) = subscription.next().await else {
+                    break;
+                };
                 if myself.cast(ThumbnailerMsg::Job(delivery, permit)).is_err() {
                     break;
                 }
@@ -110,7 +121,12 @@ impl Actor for Thumbnailer {
         Ok(ThumbnailerState { ctx, pump })
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         let ThumbnailerMsg::Job(delivery, permit) = message;
         let ctx = state.ctx.clone();
         tokio::spawn(async move {
@@ -216,7 +232,9 @@ async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Outco
     }
     let source = match media.blobs.get(&row.file_path).await {
         Ok(blob) => blob,
-        Err(folio_media::BlobError::NotFound(_)) => return Ok(Outcome::Permanent("the uploaded file is missing".into())),
+        Err(folio_media::BlobError::NotFound(_)) => {
+            return Ok(Outcome::Permanent("the uploaded file is missing".into()));
+        }
         Err(e) => return Ok(Outcome::Transient(e.to_string())),
     };
     let spec = ctx.config.spec.clone();
@@ -238,13 +256,20 @@ async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Outco
     // so the project is never left without the thumbnail its media claims to have.
     if let Some(project_id) = row.project_id {
         let thumbnail_url = ThumbnailUrl::parse(&url).map_err(|e| e.to_string())?;
-        match ctx.projects.set_thumbnail(project_id, thumbnail_url, ThumbnailSetter::System).await {
+        match ctx
+            .projects
+            .set_thumbnail(project_id, thumbnail_url, ThumbnailSetter::System)
+            .await
+        {
             Ok(_) | Err(ProjectError::NotFound) => {}
             Err(e) => return Ok(Outcome::Transient(format!("updating the project: {e}"))),
         }
     }
     media_files::Entity::update_many()
-        .col_expr(media_files::Column::ThumbnailStatus, Expr::value(thumbnail_status::READY))
+        .col_expr(
+            media_files::Column::ThumbnailStatus,
+            Expr::value(thumbnail_status::READY),
+        )
         .col_expr(media_files::Column::ThumbnailPath, Expr::value(key))
         .col_expr(media_files::Column::ThumbnailUrl, Expr::value(url))
         .col_expr(media_files::Column::ThumbnailError, Expr::value(Option::<String>::None))
@@ -262,7 +287,10 @@ async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Outco
 async fn set_status(ctx: &ThumbnailerContext, file_id: Uuid, status: &str, error: Option<&str>) -> Result<(), String> {
     media_files::Entity::update_many()
         .col_expr(media_files::Column::ThumbnailStatus, Expr::value(status))
-        .col_expr(media_files::Column::ThumbnailError, Expr::value(error.map(str::to_string)))
+        .col_expr(
+            media_files::Column::ThumbnailError,
+            Expr::value(error.map(str::to_string)),
+        )
         .col_expr(media_files::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(media_files::Column::Id.eq(file_id))
         .exec(&ctx.media.db)
@@ -278,7 +306,10 @@ async fn record_failure(ctx: &ThumbnailerContext, file_id: Uuid, reason: &str, a
         .col_expr(media_files::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(media_files::Column::Id.eq(file_id));
     if final_failure {
-        update = update.col_expr(media_files::Column::ThumbnailStatus, Expr::value(thumbnail_status::FAILED));
+        update = update.col_expr(
+            media_files::Column::ThumbnailStatus,
+            Expr::value(thumbnail_status::FAILED),
+        );
     }
     if let Err(e) = update.exec(&ctx.media.db).await {
         tracing::error!(%file_id, error = %e, "recording a thumbnail failure");

@@ -26,7 +26,10 @@ impl ValidationError {
 /// At most `max` characters (not bytes).
 pub fn at_most(field: &str, value: &str, max: usize) -> Result<String, ValidationError> {
     if value.chars().count() > max {
-        return Err(ValidationError::new(field, format!("{field} must be at most {max} characters")));
+        return Err(ValidationError::new(
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
     }
     Ok(value.to_string())
 }
@@ -45,7 +48,10 @@ pub fn web_url(field: &str, value: &str, allow_root_path: bool) -> Result<String
         )
     };
     if value.len() > 2048 {
-        return Err(ValidationError::new(field, format!("{field} must be at most 2048 characters")));
+        return Err(ValidationError::new(
+            field,
+            format!("{field} must be at most 2048 characters"),
+        ));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid());
@@ -74,7 +80,14 @@ mod tests {
     fn urls() {
         assert!(web_url("link", "https://example.com/x?y#z", false).is_ok());
         assert!(web_url("link", "http://localhost:8080", false).is_ok());
-        for bad in ["ftp://x.io", "example.com", "https://", "javascript:alert(1)", "https://exa mple.com", "https://:80/"] {
+        for bad in [
+            "ftp://x.io",
+            "example.com",
+            "https://",
+            "javascript:alert(1)",
+            "https://exa mple.com",
+            "https://:80/",
+        ] {
             assert!(web_url("link", bad, false).is_err(), "{bad}");
         }
         assert!(web_url("thumbnail_url", "/media/thumbnails/a.jpg", true).is_ok());

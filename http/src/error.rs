@@ -2,11 +2,7 @@
 //! right status and headers. Internal causes are logged where they occur, never sent.
 
 use folio_actors::{
-    media::MediaError,
-    profile::ProfileError,
-    project::ProjectError,
-    session::SessionError,
-    supervisor::CallError,
+    media::MediaError, profile::ProfileError, project::ProjectError, session::SessionError, supervisor::CallError,
     validation::ValidationError,
 };
 use poem::{
@@ -14,7 +10,11 @@ use poem::{
     error::ResponseError,
     http::{HeaderValue, StatusCode, header},
 };
-use poem_openapi::{ApiResponse, Object, payload::Json, registry::{MetaResponses, Registry}};
+use poem_openapi::{
+    ApiResponse, Object,
+    payload::Json,
+    registry::{MetaResponses, Registry},
+};
 
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
 pub struct ErrorBody {
@@ -99,12 +99,18 @@ impl From<MediaError> for ApiError {
         let message = error.to_string();
         match error {
             MediaError::Empty => ApiError::bad_request("empty_file", message),
-            MediaError::UnsupportedType => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message),
+            MediaError::UnsupportedType => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
+            }
             MediaError::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
             MediaError::ProjectNotFound => ApiError::new(StatusCode::NOT_FOUND, "project_not_found", message),
             MediaError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "media_not_found", message),
             MediaError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
-            MediaError::Storage(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "file storage is unavailable; try again"),
+            MediaError::Storage(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "file storage is unavailable; try again",
+            ),
             MediaError::Unavailable(e) => e.into(),
             MediaError::Internal(_) => ApiError::internal(),
         }
@@ -191,16 +197,12 @@ impl From<SessionError> for ApiError {
             Invalid(v) => v.into(),
             UsernameTaken => ApiError::new(StatusCode::CONFLICT, "username_taken", message),
             EmailTaken => ApiError::new(StatusCode::CONFLICT, "email_taken", message),
-            InvalidCredentials => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
-            }
+            InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message),
             TooManyAttempts { retry_after_secs } => ApiError {
                 retry_after_secs: Some(retry_after_secs),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
             },
-            InvalidRefreshToken => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", message)
-            }
+            InvalidRefreshToken => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", message),
             InvalidAccessToken => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", message),
             UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "user_not_found", message),
             Unavailable(e) => e.into(),

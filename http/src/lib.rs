@@ -9,7 +9,9 @@ pub mod middleware;
 pub mod readiness;
 pub mod routes;
 
-use folio_actors::{indexer::SearchClient, media::MediaClient, profile::ProfileClient, project::ProjectClient, session::SessionClient};
+use folio_actors::{
+    indexer::SearchClient, media::MediaClient, profile::ProfileClient, project::ProjectClient, session::SessionClient,
+};
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -80,8 +82,14 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
     Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .at("/media/:prefix<uploads|thumbnails>/:user/:name", poem::get(routes::media::serve_blob))
-        .nest("/", api.around(move |ep, req| middleware::limit_json_body(ep, req, limit)))
+        .at(
+            "/media/:prefix<uploads|thumbnails>/:user/:name",
+            poem::get(routes::media::serve_blob),
+        )
+        .nest(
+            "/",
+            api.around(move |ep, req| middleware::limit_json_body(ep, req, limit)),
+        )
         .data(state)
         .around(move |ep, req| middleware::observe(ep, req, metrics.clone()))
 }

@@ -49,9 +49,7 @@ impl Metrics {
         self.requests
             .with_label_values(&[method, &route, &status.to_string()])
             .inc();
-        self.latency
-            .with_label_values(&[method, &route])
-            .observe(seconds);
+        self.latency.with_label_values(&[method, &route]).observe(seconds);
     }
 
     pub fn render(&self) -> String {

@@ -3,7 +3,11 @@
 
 use std::{sync::Arc, time::Instant};
 
-use poem::{Endpoint, IntoResponse, Request, Response, error::ResponseError, http::{HeaderValue, Method, StatusCode, header}};
+use poem::{
+    Endpoint, IntoResponse, Request, Response,
+    error::ResponseError,
+    http::{HeaderValue, Method, StatusCode, header},
+};
 use tracing::Instrument as _;
 
 use crate::{error::ApiError, metrics::Metrics};
@@ -16,9 +20,7 @@ fn request_id(req: &Request) -> String {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
@@ -40,7 +42,11 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, req: Request, metrics: Metrics) ->
     let status = response.status();
     metrics.finished(&method, &path, status.as_u16(), elapsed.as_secs_f64());
     span.in_scope(|| {
-        tracing::info!(status = status.as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1000.0, "answered")
+        tracing::info!(
+            status = status.as_u16(),
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "answered"
+        )
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -72,7 +78,12 @@ pub async fn limit_json_body<E: Endpoint>(ep: Arc<E>, mut req: Request, limit: u
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
     // Uploads stream through their own, larger cap.
-    if !multipart && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
+    if !multipart
+        && matches!(
+            *req.method(),
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        )
+    {
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -81,11 +92,7 @@ pub async fn limit_json_body<E: Endpoint>(ep: Arc<E>, mut req: Request, limit: u
         if declared.is_some_and(|len| len > limit as u64) {
             return Err(too_large().into());
         }
-        let body = req
-            .take_body()
-            .into_bytes_limit(limit)
-            .await
-            .map_err(|_| too_large())?;
+        let body = req.take_body().into_bytes_limit(limit).await.map_err(|_| too_large())?;
         req.set_body(body);
     }
     Ok(ep.call(req).await?.into_response())

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-use folio_media::bench::{run_corpus, thumbnail_corpus_child, FolioMode, DEFAULT_CORPUS};
+use folio_media::bench::{DEFAULT_CORPUS, FolioMode, run_corpus, thumbnail_corpus_child};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,12 +67,22 @@ fn main() -> ExitCode {
                  vips (batch)   CPU {:>7.3} s  peak RSS {:>7} KiB (one process)\n\
                  pillow         CPU {:>7.3} s  peak RSS {:>7} KiB (one process)\n\
                  folio/vips = {:.3} (goal <= 0.8), folio/pillow = {:.3} (goal <= 0.5), folio/vips-batch = {:.3}",
-                r.images, r.jpegs, r.pngs,
-                r.folio.cpu_seconds, r.folio.peak_rss_kib, r.folio_mode, r.backend,
-                r.vips.cpu_seconds, r.vips.peak_rss_kib,
-                r.vips_batch.cpu_seconds, r.vips_batch.peak_rss_kib,
-                r.pillow.cpu_seconds, r.pillow.peak_rss_kib,
-                r.ratio_vips(), r.ratio_pillow(), r.ratio_vips_batch(),
+                r.images,
+                r.jpegs,
+                r.pngs,
+                r.folio.cpu_seconds,
+                r.folio.peak_rss_kib,
+                r.folio_mode,
+                r.backend,
+                r.vips.cpu_seconds,
+                r.vips.peak_rss_kib,
+                r.vips_batch.cpu_seconds,
+                r.vips_batch.peak_rss_kib,
+                r.pillow.cpu_seconds,
+                r.pillow.peak_rss_kib,
+                r.ratio_vips(),
+                r.ratio_pillow(),
+                r.ratio_vips_batch(),
             );
             ExitCode::SUCCESS
         }

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{make_thumbnail, sniff_image, ImageKind, ThumbnailSpec, JPEG_BACKEND};
+use crate::{ImageKind, JPEG_BACKEND, ThumbnailSpec, make_thumbnail, sniff_image};
 
 /// Files larger than this are left out of the corpus.
 pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
@@ -134,9 +134,7 @@ pub fn find_corpus(corpus: &Path) -> Result<Vec<(PathBuf, ImageKind, u64)>, Benc
                     .and_then(|mut f| f.read(&mut head))
                     .map_err(io(format!("reading {}", path.display())))?;
                 match sniff_image(&head[..n]) {
-                    Some(kind @ (ImageKind::Jpeg | ImageKind::Png)) => {
-                        found.push((path, kind, meta.len()))
-                    }
+                    Some(kind @ (ImageKind::Jpeg | ImageKind::Png)) => found.push((path, kind, meta.len())),
                     _ => {}
                 }
             }
@@ -257,8 +255,7 @@ pub fn thumbnail_files(files: &[PathBuf], out: &Path) -> Result<Vec<String>, Ben
     for (i, path) in files.iter().enumerate() {
         let bytes = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
         match make_thumbnail(&bytes, &spec) {
-            Ok(t) => std::fs::write(out.join(format!("{i}_thumb.jpg")), &t.jpeg)
-                .map_err(io("writing thumbnail"))?,
+            Ok(t) => std::fs::write(out.join(format!("{i}_thumb.jpg")), &t.jpeg).map_err(io("writing thumbnail"))?,
             Err(e) => failures.push(format!("{}: {e}", path.display())),
         }
     }

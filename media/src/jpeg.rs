@@ -151,8 +151,8 @@ pub(crate) fn tiff_orientation(tiff: &[u8]) -> Option<u8> {
         if u16_at(entry)? == 0x0112 {
             let ty = u16_at(entry + 2)?;
             let value = match ty {
-                3 => u16_at(entry + 8)? as u32,      // SHORT
-                4 => u32_at(entry + 8)?,             // LONG (non-standard but seen)
+                3 => u16_at(entry + 8)? as u32,        // SHORT
+                4 => u32_at(entry + 8)?,               // LONG (non-standard but seen)
                 1 | 7 => *tiff.get(entry + 8)? as u32, // BYTE / UNDEFINED
                 _ => return None,
             };

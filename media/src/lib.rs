@@ -19,10 +19,8 @@ mod turbo;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use blob::{
-    content_etag, validate_key, Blob, BlobError, BlobMeta, BlobStore, SharedBlobStore,
-};
+pub use blob::{Blob, BlobError, BlobMeta, BlobStore, SharedBlobStore, content_etag, validate_key};
 pub use local::LocalDirStore;
 pub use s3::{S3Settings, S3Store};
-pub use sniff::{sniff_image, ImageKind};
-pub use thumbnail::{make_thumbnail, Thumbnail, ThumbnailError, ThumbnailSpec, JPEG_BACKEND};
+pub use sniff::{ImageKind, sniff_image};
+pub use thumbnail::{JPEG_BACKEND, Thumbnail, ThumbnailError, ThumbnailSpec, make_thumbnail};

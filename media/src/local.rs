@@ -67,8 +67,7 @@ fn parse_header(key: &str, raw: &[u8]) -> Result<(Header, usize), BlobError> {
         .iter()
         .position(|&b| b == b'\n')
         .ok_or_else(|| corrupt(key, "header end"))?;
-    let header: Header =
-        serde_json::from_slice(&rest[..nl]).map_err(|_| corrupt(key, "header json"))?;
+    let header: Header = serde_json::from_slice(&rest[..nl]).map_err(|_| corrupt(key, "header json"))?;
     Ok((header, MAGIC.len() + nl + 1))
 }
 
@@ -97,8 +96,7 @@ impl BlobStore for LocalDirStore {
             size: bytes.len() as u64,
         };
         let mut head = MAGIC.to_vec();
-        serde_json::to_writer(&mut head, &header)
-            .map_err(|e| BlobError::Backend(format!("{key}: header: {e}")))?;
+        serde_json::to_writer(&mut head, &header).map_err(|e| BlobError::Backend(format!("{key}: header: {e}")))?;
         head.push(b'\n');
 
         let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
@@ -122,9 +120,7 @@ impl BlobStore for LocalDirStore {
         let raw = match tokio::fs::read(&path).await {
             Ok(raw) => raw,
             // A key that names a directory (prefix of other keys) is not an object.
-            Err(e) if e.kind() == ErrorKind::IsADirectory => {
-                return Err(BlobError::NotFound(key.to_owned()))
-            }
+            Err(e) if e.kind() == ErrorKind::IsADirectory => return Err(BlobError::NotFound(key.to_owned())),
             Err(e) => return Err(io_err(key, e)),
         };
         let (header, start) = parse_header(key, &raw)?;
@@ -151,14 +147,8 @@ impl BlobStore for LocalDirStore {
         }
         let mut reader = BufReader::new(file).take(MAGIC.len() as u64 + MAX_HEADER);
         let mut raw = Vec::with_capacity(256);
-        reader
-            .read_until(b'\n', &mut raw)
-            .await
-            .map_err(|e| io_err(key, e))?;
-        reader
-            .read_until(b'\n', &mut raw)
-            .await
-            .map_err(|e| io_err(key, e))?;
+        reader.read_until(b'\n', &mut raw).await.map_err(|e| io_err(key, e))?;
+        reader.read_until(b'\n', &mut raw).await.map_err(|e| io_err(key, e))?;
         let (header, start) = parse_header(key, &raw)?;
         if meta.len() != start as u64 + header.size {
             return Err(corrupt(key, "size"));
@@ -180,15 +170,12 @@ impl BlobStore for LocalDirStore {
     }
 
     async fn ping(&self) -> Result<(), BlobError> {
-        tokio::fs::create_dir_all(&self.root).await.map_err(|e| {
-            BlobError::Unavailable(format!("blob directory {}: {e}", self.root.display()))
-        })?;
+        tokio::fs::create_dir_all(&self.root)
+            .await
+            .map_err(|e| BlobError::Unavailable(format!("blob directory {}: {e}", self.root.display())))?;
         let probe = self.root.join(format!(".tmp-ping-{}", uuid::Uuid::new_v4()));
         tokio::fs::write(&probe, b"ping").await.map_err(|e| {
-            BlobError::Unavailable(format!(
-                "blob directory {} is not writable: {e}",
-                self.root.display()
-            ))
+            BlobError::Unavailable(format!("blob directory {} is not writable: {e}", self.root.display()))
         })?;
         let _ = tokio::fs::remove_file(&probe).await;
         Ok(())

@@ -54,9 +54,7 @@ pub struct S3Store {
 
 fn map_err(key: &str, e: MinioError) -> BlobError {
     match e {
-        MinioError::Network(NetworkError::ReqwestError(e)) => {
-            BlobError::Unavailable(format!("S3 request failed: {e}"))
-        }
+        MinioError::Network(NetworkError::ReqwestError(e)) => BlobError::Unavailable(format!("S3 request failed: {e}")),
         // minio files transport failures (refused, reset, timeout) under validation.
         MinioError::Validation(ValidationErr::HttpError(e)) => {
             BlobError::Unavailable(format!("S3 request failed: {e}"))
@@ -69,9 +67,7 @@ fn map_err(key: &str, e: MinioError) -> BlobError {
             let message = resp.message().clone().unwrap_or_default();
             match code {
                 MinioErrorCode::NoSuchKey => BlobError::NotFound(key.to_owned()),
-                MinioErrorCode::AccessDenied => {
-                    BlobError::Denied(format!("{code:?}: {message}"))
-                }
+                MinioErrorCode::AccessDenied => BlobError::Denied(format!("{code:?}: {message}")),
                 MinioErrorCode::OtherError(ref c)
                     if matches!(
                         c.as_str(),
@@ -105,9 +101,7 @@ fn map_err(key: &str, e: MinioError) -> BlobError {
             404 => BlobError::NotFound(key.to_owned()),
             401 | 403 => BlobError::Denied(format!("HTTP {http_status_code}: {message}")),
             s if s >= 500 => BlobError::Unavailable(format!("HTTP {s}: {message}")),
-            s => BlobError::Backend(format!(
-                "{key}: unexpected answer HTTP {s} ({content_type}): {message}"
-            )),
+            s => BlobError::Backend(format!("{key}: unexpected answer HTTP {s} ({content_type}): {message}")),
         },
         other => BlobError::Backend(format!("{key}: {other}: {other:?}")),
     }
@@ -118,10 +112,7 @@ fn validation(e: impl std::fmt::Display) -> BlobError {
 }
 
 fn header_str(headers: &http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 impl S3Store {
@@ -136,8 +127,8 @@ impl S3Store {
         let region = settings.region.trim();
         let skip_lookup = region.is_empty() || region == "us-east-1";
         if !skip_lookup {
-            base_url.region = Region::try_from(region)
-                .map_err(|e| BlobError::Backend(format!("S3 region {region:?}: {e}")))?;
+            base_url.region =
+                Region::try_from(region).map_err(|e| BlobError::Backend(format!("S3 region {region:?}: {e}")))?;
         }
         let provider = StaticProvider::new(&settings.access_key, &settings.secret_key, None);
         let client = MinioClientBuilder::new(base_url)
@@ -160,10 +151,7 @@ impl S3Store {
                 Ok(_) => {}
                 // Another node created it in between.
                 Err(MinioError::S3Server(S3ServerError::S3Error(resp)))
-                    if matches!(
-                        resp.code(),
-                        MinioErrorCode::BucketAlreadyOwnedByYou
-                    ) => {}
+                    if matches!(resp.code(), MinioErrorCode::BucketAlreadyOwnedByYou) => {}
                 Err(e) => return Err(map_err(store.bucket.as_str(), e)),
             }
         }
@@ -228,8 +216,7 @@ impl BlobStore for S3Store {
             .await
             .map_err(|e| map_err(key, e))?;
         let headers = resp.headers();
-        let content_type = header_str(headers, "content-type")
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let content_type = header_str(headers, "content-type").unwrap_or_else(|| "application/octet-stream".to_owned());
         let stored_etag = header_str(headers, &format!("x-amz-meta-{ETAG_META}"));
         let content = resp.content().map_err(|e| map_err(key, e))?;
         let bytes = content
@@ -261,8 +248,7 @@ impl BlobStore for S3Store {
             .map_err(|e| map_err(key, e))?;
         let size = resp.size().map_err(validation)?;
         let headers = resp.headers();
-        let content_type = header_str(headers, "content-type")
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let content_type = header_str(headers, "content-type").unwrap_or_else(|| "application/octet-stream".to_owned());
         let etag = match header_str(headers, &format!("x-amz-meta-{ETAG_META}")) {
             Some(etag) => etag,
             None => header_str(headers, "etag").unwrap_or_default(),

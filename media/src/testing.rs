@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::{content_etag, BlobError, BlobStore, S3Settings};
+use crate::{BlobError, BlobStore, S3Settings, content_etag};
 
 /// Finds the `s3s-fs` binary: `$FOLIO_S3S_FS` if set, else `PATH`, else `~/.cargo/bin`.
 pub fn s3s_fs_binary() -> Option<PathBuf> {
@@ -176,7 +176,10 @@ pub async fn conformance_with(store: Arc<dyn BlobStore>, guarantees: Guarantees)
     assert_eq!(got.bytes, a);
     assert_eq!(got.content_type, "image/png");
     assert_eq!(got.etag, content_etag(&a));
-    assert!(got.etag.starts_with('"') && got.etag.ends_with('"'), "strong quoted ETag");
+    assert!(
+        got.etag.starts_with('"') && got.etag.ends_with('"'),
+        "strong quoted ETag"
+    );
 
     // Head agrees with get.
     let meta = store.head(&key("a.png")).await.expect("head a");
@@ -185,7 +188,10 @@ pub async fn conformance_with(store: Arc<dyn BlobStore>, guarantees: Guarantees)
     assert_eq!(meta.etag, got.etag);
 
     // Same bytes elsewhere: same ETag. Different bytes: different ETag.
-    store.put(&key("copy.png"), a.clone(), "image/png").await.expect("put copy");
+    store
+        .put(&key("copy.png"), a.clone(), "image/png")
+        .await
+        .expect("put copy");
     assert_eq!(store.head(&key("copy.png")).await.expect("head copy").etag, got.etag);
     let b = Bytes::from_static(b"\xFF\xD8\xFF other bytes");
     store.put(&key("b.jpg"), b.clone(), "image/jpeg").await.expect("put b");
@@ -193,7 +199,10 @@ pub async fn conformance_with(store: Arc<dyn BlobStore>, guarantees: Guarantees)
     assert_ne!(b_meta.etag, got.etag);
 
     // Overwrite replaces bytes, type and ETag.
-    store.put(&key("a.png"), b.clone(), "image/jpeg").await.expect("overwrite a");
+    store
+        .put(&key("a.png"), b.clone(), "image/jpeg")
+        .await
+        .expect("overwrite a");
     let over = store.get(&key("a.png")).await.expect("get overwritten");
     assert_eq!(over.bytes, b);
     assert_eq!(over.content_type, "image/jpeg");
@@ -203,7 +212,10 @@ pub async fn conformance_with(store: Arc<dyn BlobStore>, guarantees: Guarantees)
     assert_eq!(over_meta.etag, b_meta.etag);
 
     // Empty blob.
-    store.put(&key("empty.bin"), Bytes::new(), "application/octet-stream").await.expect("put empty");
+    store
+        .put(&key("empty.bin"), Bytes::new(), "application/octet-stream")
+        .await
+        .expect("put empty");
     let empty = store.get(&key("empty.bin")).await.expect("get empty");
     assert!(empty.bytes.is_empty());
     assert_eq!(store.head(&key("empty.bin")).await.expect("head empty").size, 0);
@@ -241,12 +253,18 @@ pub async fn conformance_with(store: Arc<dyn BlobStore>, guarantees: Guarantees)
 
     // A 6 MiB blob (past the 5 MiB upload limit and S3's multipart minimum).
     let big = Bytes::from(pseudo_random_bytes(6 * 1024 * 1024, 42));
-    store.put(&key("big.bin"), big.clone(), "application/octet-stream").await.expect("put big");
+    store
+        .put(&key("big.bin"), big.clone(), "application/octet-stream")
+        .await
+        .expect("put big");
     let got_big = store.get(&key("big.bin")).await.expect("get big");
     assert_eq!(got_big.bytes.len(), big.len());
     assert!(got_big.bytes == big, "6 MiB blob differs after round trip");
     assert_eq!(got_big.etag, content_etag(&big));
-    assert_eq!(store.head(&key("big.bin")).await.expect("head big").size, big.len() as u64);
+    assert_eq!(
+        store.head(&key("big.bin")).await.expect("head big").size,
+        big.len() as u64
+    );
 
     // Concurrent puts of different keys.
     let puts = (0..16u64).map(|i| {
@@ -254,7 +272,10 @@ pub async fn conformance_with(store: Arc<dyn BlobStore>, guarantees: Guarantees)
         let k = key(&format!("concurrent/{i}.bin"));
         let body = Bytes::from(pseudo_random_bytes(64 * 1024 + i as usize, i + 1));
         async move {
-            store.put(&k, body.clone(), "application/octet-stream").await.map(|()| (k, body))
+            store
+                .put(&k, body.clone(), "application/octet-stream")
+                .await
+                .map(|()| (k, body))
         }
     });
     for r in futures::future::join_all(puts).await {
@@ -268,12 +289,19 @@ pub async fn conformance_with(store: Arc<dyn BlobStore>, guarantees: Guarantees)
     let v1 = Bytes::from(pseudo_random_bytes(512 * 1024, 7));
     let v2 = Bytes::from(pseudo_random_bytes(512 * 1024, 8));
     let race_key = key("race.bin");
-    store.put(&race_key, v1.clone(), "application/x-v1").await.expect("put v1");
+    store
+        .put(&race_key, v1.clone(), "application/x-v1")
+        .await
+        .expect("put v1");
     let writer = {
         let (store, k, v1, v2) = (store.clone(), race_key.clone(), v1.clone(), v2.clone());
         tokio::spawn(async move {
             for i in 0..12 {
-                let (body, ct) = if i % 2 == 0 { (&v2, "application/x-v2") } else { (&v1, "application/x-v1") };
+                let (body, ct) = if i % 2 == 0 {
+                    (&v2, "application/x-v2")
+                } else {
+                    (&v1, "application/x-v1")
+                };
                 store.put(&k, body.clone(), ct).await.expect("racing put");
             }
         })
@@ -303,7 +331,10 @@ pub async fn conformance_with(store: Arc<dyn BlobStore>, guarantees: Guarantees)
         store.delete(&key(k)).await.expect("cleanup");
     }
     for i in 0..16 {
-        store.delete(&key(&format!("concurrent/{i}.bin"))).await.expect("cleanup");
+        store
+            .delete(&key(&format!("concurrent/{i}.bin")))
+            .await
+            .expect("cleanup");
     }
     store.ping().await.expect("ping at the end");
 }

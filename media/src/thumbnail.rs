@@ -22,9 +22,9 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage};
 
 use crate::jpeg;
+use crate::sniff::{ImageKind, sniff_image};
 #[cfg(feature = "turbojpeg")]
 use crate::turbo::{self, JpegError};
-use crate::sniff::{sniff_image, ImageKind};
 
 /// The JPEG backend compiled in: `"libjpeg-turbo (scaled decode)"` with the `turbojpeg`
 /// feature, `"image/zune-jpeg"` without it.
@@ -138,10 +138,7 @@ fn check_size(width: u32, height: u32, spec: &ThumbnailSpec) -> Result<(), Thumb
 fn swaps(o: Orientation) -> bool {
     matches!(
         o,
-        Orientation::Rotate90
-            | Orientation::Rotate270
-            | Orientation::Rotate90FlipH
-            | Orientation::Rotate270FlipH
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
     )
 }
 
@@ -235,11 +232,7 @@ fn image_err(e: ImageError, width: u32, height: u32) -> ThumbnailError {
     }
 }
 
-fn thumbnail_generic(
-    bytes: &[u8],
-    format: ImageFormat,
-    spec: &ThumbnailSpec,
-) -> Result<Thumbnail, ThumbnailError> {
+fn thumbnail_generic(bytes: &[u8], format: ImageFormat, spec: &ThumbnailSpec) -> Result<Thumbnail, ThumbnailError> {
     // A bomb's header is refused before the decoder (and its buffers) exists.
     if let Some((w, h)) = peek_dimensions(bytes, format) {
         check_size(w, h, spec)?;
@@ -247,9 +240,7 @@ fn thumbnail_generic(
     // zune-jpeg pads a cut-off scan instead of failing: a JPEG without its end-of-image
     // marker must not become a half-grey thumbnail.
     if format == ImageFormat::Jpeg && !jpeg::has_eoi(bytes) {
-        return Err(ThumbnailError::Corrupt(
-            "truncated JPEG: no end-of-image marker".into(),
-        ));
+        return Err(ThumbnailError::Corrupt("truncated JPEG: no end-of-image marker".into()));
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // Header-sized limits while reading the header; the real ones follow below.
@@ -267,9 +258,7 @@ fn thumbnail_generic(
     limits.max_image_width = Some(width);
     limits.max_image_height = Some(height);
     limits.max_alloc = Some(spec.max_alloc);
-    decoder
-        .set_limits(limits)
-        .map_err(|e| image_err(e, width, height))?;
+    decoder.set_limits(limits).map_err(|e| image_err(e, width, height))?;
     let orientation = if format == ImageFormat::Jpeg {
         // The crate's own EXIF reader, as on the libjpeg-turbo path.
         jpeg_orientation(bytes)
@@ -353,16 +342,15 @@ fn finish(
     let (out, ow, oh) = if orientation == Orientation::NoTransforms {
         (resized, tw, th)
     } else {
-        let img = RgbImage::from_raw(tw, th, resized)
-            .ok_or_else(|| ThumbnailError::Corrupt("pixel buffer size".into()))?;
+        let img =
+            RgbImage::from_raw(tw, th, resized).ok_or_else(|| ThumbnailError::Corrupt("pixel buffer size".into()))?;
         let mut dynimg = DynamicImage::ImageRgb8(img);
         dynimg.apply_orientation(orientation);
         let rgb = dynimg.into_rgb8();
         let (ow, oh) = rgb.dimensions();
         (rgb.into_raw(), ow, oh)
     };
-    let jpeg = encode_rgb(&out, ow, oh, spec.quality)
-        .map_err(|e| ThumbnailError::Corrupt(format!("encoding: {e}")))?;
+    let jpeg = encode_rgb(&out, ow, oh, spec.quality).map_err(|e| ThumbnailError::Corrupt(format!("encoding: {e}")))?;
     Ok(Thumbnail {
         jpeg,
         width: ow,

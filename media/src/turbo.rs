@@ -55,9 +55,7 @@ impl Decoder {
     /// Reads the frame header (dimensions, colour space) without decoding pixels.
     pub fn read_header(&mut self, jpeg: &[u8]) -> Result<Header, JpegError> {
         // SAFETY: pointer and length describe a live slice.
-        let res = unsafe {
-            raw::tj3DecompressHeader(self.handle, jpeg.as_ptr(), jpeg.len() as raw::size_t)
-        };
+        let res = unsafe { raw::tj3DecompressHeader(self.handle, jpeg.as_ptr(), jpeg.len() as raw::size_t) };
         if res != 0 {
             return Err(JpegError::Corrupt(self.error()));
         }
@@ -155,4 +153,3 @@ pub(crate) fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Re
     c.set_subsamp(turbojpeg::Subsamp::Sub2x2).map_err(|e| e.to_string())?;
     c.compress_to_vec(image).map_err(|e| e.to_string())
 }
-

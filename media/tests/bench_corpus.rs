@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use folio_media::bench::{find_corpus, thumbnail_files, BenchError, MAX_FILE_BYTES};
 use folio_media::ImageKind;
+use folio_media::bench::{BenchError, MAX_FILE_BYTES, find_corpus, thumbnail_files};
 use image::{DynamicImage, ImageFormat, RgbImage};
 
 #[test]
@@ -14,7 +14,8 @@ fn finds_jpegs_and_pngs_by_content_and_size() {
     std::fs::create_dir_all(d.join("A/contents/images")).unwrap();
     std::fs::create_dir_all(d.join("B")).unwrap();
     let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(640, 480, image::Rgb([10, 100, 200])));
-    img.save_with_format(d.join("A/contents/images/640x480.jpg"), ImageFormat::Jpeg).unwrap();
+    img.save_with_format(d.join("A/contents/images/640x480.jpg"), ImageFormat::Jpeg)
+        .unwrap();
     img.save_with_format(d.join("B/shot.png"), ImageFormat::Png).unwrap();
     img.save_with_format(d.join("B/anim.gif"), ImageFormat::Gif).unwrap(); // not JPEG/PNG
     std::fs::write(d.join("B/fake.jpg"), b"text, not a jpeg").unwrap();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use folio_media::testing::{conformance, conformance_with, Guarantees, S3sFs};
+use folio_media::testing::{Guarantees, S3sFs, conformance, conformance_with};
 use folio_media::{BlobError, BlobStore, LocalDirStore, S3Settings, S3Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,7 +48,9 @@ async fn local_and_s3_agree_on_etags() {
     let body = Bytes::from_static(b"identical bytes in both stores");
     let mut etags = Vec::new();
     for s in &stores {
-        s.put("thumbnails/u1/x_thumb.jpg", body.clone(), "image/jpeg").await.unwrap();
+        s.put("thumbnails/u1/x_thumb.jpg", body.clone(), "image/jpeg")
+            .await
+            .unwrap();
         etags.push(s.head("thumbnails/u1/x_thumb.jpg").await.unwrap().etag);
         etags.push(s.get("thumbnails/u1/x_thumb.jpg").await.unwrap().etag);
     }
@@ -67,14 +69,20 @@ async fn s3_wrong_secret_is_denied() {
 
     // And a store that connected with the right key keeps working (same server).
     let ok = S3Store::connect(server.settings("folio-denied")).await.unwrap();
-    ok.put("uploads/u/a.gif", Bytes::from_static(b"GIF89a"), "image/gif").await.unwrap();
+    ok.put("uploads/u/a.gif", Bytes::from_static(b"GIF89a"), "image/gif")
+        .await
+        .unwrap();
     assert_eq!(ok.get("uploads/u/a.gif").await.unwrap().content_type, "image/gif");
 }
 
 #[tokio::test]
 async fn s3_unreachable_is_unavailable() {
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let settings = S3Settings {
         endpoint: format!("http://127.0.0.1:{port}"),
         access_key: "a".into(),
@@ -115,23 +123,33 @@ async fn local_store_reports_unusable_root() {
     std::fs::write(&file, b"x").unwrap();
     let store = LocalDirStore::new(file);
     assert!(matches!(store.ping().await, Err(BlobError::Unavailable(_))));
-    assert!(store
-        .put("uploads/u/a.png", Bytes::from_static(b"x"), "image/png")
-        .await
-        .is_err());
+    assert!(
+        store
+            .put("uploads/u/a.png", Bytes::from_static(b"x"), "image/png")
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
 async fn local_store_rejects_bad_content_type_and_detects_damage() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalDirStore::new(dir.path().to_path_buf());
-    assert!(store
-        .put("uploads/u/a.png", Bytes::from_static(b"x"), "image/png\r\nX-Evil: 1")
+    assert!(
+        store
+            .put("uploads/u/a.png", Bytes::from_static(b"x"), "image/png\r\nX-Evil: 1")
+            .await
+            .is_err()
+    );
+    store
+        .put("uploads/u/a.png", Bytes::from_static(b"abc"), "image/png")
         .await
-        .is_err());
-    store.put("uploads/u/a.png", Bytes::from_static(b"abc"), "image/png").await.unwrap();
+        .unwrap();
     // Damage the file on disk: the store says so instead of serving garbage.
     std::fs::write(dir.path().join("uploads/u/a.png"), b"garbage").unwrap();
     assert!(matches!(store.get("uploads/u/a.png").await, Err(BlobError::Backend(_))));
-    assert!(matches!(store.head("uploads/u/a.png").await, Err(BlobError::Backend(_))));
+    assert!(matches!(
+        store.head("uploads/u/a.png").await,
+        Err(BlobError::Backend(_))
+    ));
 }

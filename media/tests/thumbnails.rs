@@ -3,7 +3,7 @@
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
-use folio_media::{make_thumbnail, sniff_image, ImageKind, Thumbnail, ThumbnailError, ThumbnailSpec};
+use folio_media::{ImageKind, Thumbnail, ThumbnailError, ThumbnailSpec, make_thumbnail, sniff_image};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 
@@ -56,7 +56,9 @@ fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
 
 fn decode(t: &Thumbnail) -> RgbImage {
     assert_eq!(sniff_image(&t.jpeg), Some(ImageKind::Jpeg));
-    let img = image::load_from_memory_with_format(&t.jpeg, ImageFormat::Jpeg).unwrap().to_rgb8();
+    let img = image::load_from_memory_with_format(&t.jpeg, ImageFormat::Jpeg)
+        .unwrap()
+        .to_rgb8();
     assert_eq!(img.dimensions(), (t.width, t.height), "header dims match reported dims");
     img
 }
@@ -68,8 +70,12 @@ fn close(a: [u8; 3], b: [u8; 3]) -> bool {
 /// Compares the colour at the centre of each quadrant.
 fn assert_same_layout(got: &RgbImage, want: &RgbImage, what: &str) {
     for (fx, fy) in [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)] {
-        let g = got.get_pixel((got.width() as f64 * fx) as u32, (got.height() as f64 * fy) as u32).0;
-        let w = want.get_pixel((want.width() as f64 * fx) as u32, (want.height() as f64 * fy) as u32).0;
+        let g = got
+            .get_pixel((got.width() as f64 * fx) as u32, (got.height() as f64 * fy) as u32)
+            .0;
+        let w = want
+            .get_pixel((want.width() as f64 * fx) as u32, (want.height() as f64 * fy) as u32)
+            .0;
         assert!(close(g, w), "{what}: at ({fx},{fy}) got {g:?}, want {w:?}");
     }
 }
@@ -81,7 +87,10 @@ fn thumb(bytes: &[u8]) -> Result<Thumbnail, ThumbnailError> {
 #[test]
 fn landscape_portrait_and_small() {
     let t = thumb(&jpeg(&quadrants(1200, 800))).unwrap();
-    assert_eq!((t.width, t.height, t.source_width, t.source_height), (300, 200, 1200, 800));
+    assert_eq!(
+        (t.width, t.height, t.source_width, t.source_height),
+        (300, 200, 1200, 800)
+    );
     assert_same_layout(&decode(&t), &quadrants(300, 200), "landscape");
 
     let t = thumb(&jpeg(&quadrants(800, 1200))).unwrap();
@@ -145,7 +154,10 @@ fn png_with_alpha_becomes_white() {
     assert_eq!((t.width, t.height), (300, 200));
     let got = decode(&t);
     let left = got.get_pixel(40, 100).0;
-    assert!(left.iter().all(|&c| c >= 245), "transparent must turn white, got {left:?}");
+    assert!(
+        left.iter().all(|&c| c >= 245),
+        "transparent must turn white, got {left:?}"
+    );
     assert!(close(got.get_pixel(260, 100).0, BLUE));
 }
 
@@ -189,14 +201,21 @@ fn webp_lossless_with_alpha() {
 fn grayscale_jpeg() {
     let gray = DynamicImage::ImageRgb8(quadrants(640, 320)).into_luma8();
     let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(&gray).unwrap();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+        .encode_image(&gray)
+        .unwrap();
     let t = thumb(&bytes).unwrap();
     assert_eq!((t.width, t.height), (300, 150));
 }
 
 #[test]
 fn custom_box_and_quality() {
-    let spec = ThumbnailSpec { max_width: 64, max_height: 64, quality: 40, ..Default::default() };
+    let spec = ThumbnailSpec {
+        max_width: 64,
+        max_height: 64,
+        quality: 40,
+        ..Default::default()
+    };
     let t = make_thumbnail(&jpeg(&quadrants(1000, 500)), &spec).unwrap();
     assert_eq!((t.width, t.height), (64, 32));
     let hi = make_thumbnail(&jpeg(&quadrants(1000, 500)), &ThumbnailSpec { quality: 100, ..spec }).unwrap();
@@ -208,7 +227,11 @@ fn custom_box_and_quality() {
 fn assert_fast<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let r = f();
-    assert!(start.elapsed() < Duration::from_secs(2), "{what} took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{what} took {:?}",
+        start.elapsed()
+    );
     r
 }
 
@@ -217,7 +240,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -255,7 +282,13 @@ fn crc_helper_is_right() {
 fn png_bomb_header_fails_fast() {
     let bytes = png_claiming(100_000, 100_000);
     let r = assert_fast("png bomb", || thumb(&bytes));
-    assert_eq!(r.unwrap_err(), ThumbnailError::TooLarge { width: 100_000, height: 100_000 });
+    assert_eq!(
+        r.unwrap_err(),
+        ThumbnailError::TooLarge {
+            width: 100_000,
+            height: 100_000
+        }
+    );
     // Just over the pixel limit, too.
     let r = thumb(&png_claiming(10_000, 5_001));
     assert!(matches!(r, Err(ThumbnailError::TooLarge { .. })), "{r:?}");
@@ -269,12 +302,23 @@ fn jpeg_bomb_header_fails_fast() {
     bytes[sof + 5..sof + 7].copy_from_slice(&60000u16.to_be_bytes());
     bytes[sof + 7..sof + 9].copy_from_slice(&60000u16.to_be_bytes());
     let r = assert_fast("jpeg bomb", || thumb(&bytes));
-    assert_eq!(r.unwrap_err(), ThumbnailError::TooLarge { width: 60000, height: 60000 });
+    assert_eq!(
+        r.unwrap_err(),
+        ThumbnailError::TooLarge {
+            width: 60000,
+            height: 60000
+        }
+    );
 }
 
 #[test]
 fn not_images_are_unsupported() {
-    for bytes in [&b""[..], b"hello, I am a text file named photo.png\n", b"%PDF-1.4", b"\xFF\xD8"] {
+    for bytes in [
+        &b""[..],
+        b"hello, I am a text file named photo.png\n",
+        b"%PDF-1.4",
+        b"\xFF\xD8",
+    ] {
         let r = assert_fast("non-image", || thumb(bytes));
         assert_eq!(r.unwrap_err(), ThumbnailError::Unsupported, "{bytes:?}");
     }
@@ -308,7 +352,10 @@ fn truncated_and_damaged_others_are_corrupt() {
     for (name, bytes) in [("png", png), ("gif", gif), ("webp", webp)] {
         for cut in [bytes.len() / 2, 20] {
             let r = assert_fast(name, || thumb(&bytes[..cut]));
-            assert!(matches!(r, Err(ThumbnailError::Corrupt(_))), "{name} cut at {cut}: {r:?}");
+            assert!(
+                matches!(r, Err(ThumbnailError::Corrupt(_))),
+                "{name} cut at {cut}: {r:?}"
+            );
         }
     }
     // Zero-sized PNG header.
@@ -401,8 +448,15 @@ fn exif_thumbnail_end_marker_does_not_hide_truncation() {
 fn large_jpeg_keeps_layout_on_both_backends() {
     // Large enough that the libjpeg-turbo path uses the 1/8 DCT scale and the pure path a
     // big Lanczos reduction: both give the same geometry and colours.
-    let spec = ThumbnailSpec { max_width: 160, max_height: 160, ..Default::default() };
+    let spec = ThumbnailSpec {
+        max_width: 160,
+        max_height: 160,
+        ..Default::default()
+    };
     let t = make_thumbnail(&jpeg(&quadrants(3200, 1600)), &spec).unwrap();
-    assert_eq!((t.width, t.height, t.source_width, t.source_height), (160, 80, 3200, 1600));
+    assert_eq!(
+        (t.width, t.height, t.source_width, t.source_height),
+        (160, 80, 3200, 1600)
+    );
     assert_same_layout(&decode(&t), &quadrants(160, 80), "large");
 }

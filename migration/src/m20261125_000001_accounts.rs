@@ -49,14 +49,10 @@ impl MigrationTrait for Migration {
         // Uniqueness is case-insensitive; an expression index works the same on SQLite
         // and PostgreSQL, and the index names tell the 409 mapping which field clashed.
         let db = manager.get_connection();
-        db.execute_unprepared(
-            "CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower_key ON users (lower(username))",
-        )
-        .await?;
-        db.execute_unprepared(
-            "CREATE UNIQUE INDEX IF NOT EXISTS users_email_lower_key ON users (lower(email))",
-        )
-        .await?;
+        db.execute_unprepared("CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower_key ON users (lower(username))")
+            .await?;
+        db.execute_unprepared("CREATE UNIQUE INDEX IF NOT EXISTS users_email_lower_key ON users (lower(email))")
+            .await?;
 
         manager
             .create_table(
@@ -107,8 +103,6 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(Table::drop().table(RefreshTokens::Table).to_owned())
             .await?;
-        manager
-            .drop_table(Table::drop().table(Users::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(Users::Table).to_owned()).await
     }
 }

@@ -147,9 +147,7 @@ impl MigrationTrait for Migration {
             Projects::Table.into_iden(),
             Profiles::Table.into_iden(),
         ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
     }

@@ -56,7 +56,13 @@ pub struct Latency {
 impl Latency {
     pub fn from_durations(mut d: Vec<Duration>) -> Latency {
         if d.is_empty() {
-            return Latency { samples: 0, p50_ms: 0.0, p99_ms: 0.0, max_ms: 0.0, mean_ms: 0.0 };
+            return Latency {
+                samples: 0,
+                p50_ms: 0.0,
+                p99_ms: 0.0,
+                max_ms: 0.0,
+                mean_ms: 0.0,
+            };
         }
         d.sort();
         let ms = |x: Duration| x.as_secs_f64() * 1000.0;
@@ -65,7 +71,13 @@ impl Latency {
             ms(d[i])
         };
         let sum: f64 = d.iter().map(|x| ms(*x)).sum();
-        Latency { samples: d.len(), p50_ms: pick(0.50), p99_ms: pick(0.99), max_ms: ms(d[d.len() - 1]), mean_ms: sum / d.len() as f64 }
+        Latency {
+            samples: d.len(),
+            p50_ms: pick(0.50),
+            p99_ms: pick(0.99),
+            max_ms: ms(d[d.len() - 1]),
+            mean_ms: sum / d.len() as f64,
+        }
     }
 }
 
@@ -87,7 +99,11 @@ pub struct SearchBenchReport {
 impl std::fmt::Display for SearchBenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "engine: {}  documents: {}", self.engine, self.documents)?;
-        writeln!(f, "bulk indexing: {:.1} s, {:.0} docs/s", self.index_seconds, self.index_docs_per_sec)?;
+        writeln!(
+            f,
+            "bulk indexing: {:.1} s, {:.0} docs/s",
+            self.index_seconds, self.index_docs_per_sec
+        )?;
         writeln!(
             f,
             "query latency ({} queries, mean total {:.0}): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -135,24 +151,194 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "portfolio", "dashboard", "tracker", "platform", "engine", "toolkit", "analytics", "website", "gallery", "studio",
-    "weather", "finance", "budget", "expense", "chat", "messenger", "game", "puzzle", "shooter", "racing", "music",
-    "player", "playlist", "recipe", "kitchen", "fitness", "workout", "health", "clinic", "booking", "hotel", "travel",
-    "map", "navigation", "delivery", "inventory", "warehouse", "shop", "store", "commerce", "payment", "wallet",
-    "crypto", "exchange", "learning", "course", "quiz", "school", "library", "books", "reader", "editor", "notes",
-    "markdown", "blog", "forum", "social", "network", "photo", "camera", "video", "stream", "podcast", "radio",
-    "calendar", "planner", "task", "todo", "kanban", "project", "manager", "crm", "invoice", "accounting", "scanner",
-    "robot", "drone", "sensor", "embedded", "firmware", "compiler", "interpreter", "parser", "database", "cache",
-    "search", "index", "crawler", "scraper", "bot", "assistant", "voice", "translation", "language", "model",
-    "vision", "detection", "recognition", "classifier", "prediction", "forecast", "simulation", "physics", "render",
-    "shader", "graphics", "animation", "design", "system", "component", "library", "framework", "template", "theme",
-    "landing", "page", "resume", "profile", "identity", "login", "security", "scanner", "monitor", "alerting",
-    "logging", "metrics", "pipeline", "deploy", "cluster", "container", "serverless", "gateway", "proxy", "router",
-    "mobile", "android", "desktop", "terminal", "command", "line", "utility", "automation", "workflow", "smart",
-    "home", "garden", "plant", "farm", "energy", "solar", "battery", "vehicle", "parking", "ticket", "event",
-    "concert", "sports", "football", "tennis", "chess", "card", "board", "retro", "pixel", "art", "sketch", "paint",
-    "color", "palette", "font", "typography", "minimal", "modern", "simple", "fast", "secure", "realtime", "open",
-    "source", "personal", "community", "volunteer", "charity", "donation", "survey", "poll", "vote", "election",
+    "portfolio",
+    "dashboard",
+    "tracker",
+    "platform",
+    "engine",
+    "toolkit",
+    "analytics",
+    "website",
+    "gallery",
+    "studio",
+    "weather",
+    "finance",
+    "budget",
+    "expense",
+    "chat",
+    "messenger",
+    "game",
+    "puzzle",
+    "shooter",
+    "racing",
+    "music",
+    "player",
+    "playlist",
+    "recipe",
+    "kitchen",
+    "fitness",
+    "workout",
+    "health",
+    "clinic",
+    "booking",
+    "hotel",
+    "travel",
+    "map",
+    "navigation",
+    "delivery",
+    "inventory",
+    "warehouse",
+    "shop",
+    "store",
+    "commerce",
+    "payment",
+    "wallet",
+    "crypto",
+    "exchange",
+    "learning",
+    "course",
+    "quiz",
+    "school",
+    "library",
+    "books",
+    "reader",
+    "editor",
+    "notes",
+    "markdown",
+    "blog",
+    "forum",
+    "social",
+    "network",
+    "photo",
+    "camera",
+    "video",
+    "stream",
+    "podcast",
+    "radio",
+    "calendar",
+    "planner",
+    "task",
+    "todo",
+    "kanban",
+    "project",
+    "manager",
+    "crm",
+    "invoice",
+    "accounting",
+    "scanner",
+    "robot",
+    "drone",
+    "sensor",
+    "embedded",
+    "firmware",
+    "compiler",
+    "interpreter",
+    "parser",
+    "database",
+    "cache",
+    "search",
+    "index",
+    "crawler",
+    "scraper",
+    "bot",
+    "assistant",
+    "voice",
+    "translation",
+    "language",
+    "model",
+    "vision",
+    "detection",
+    "recognition",
+    "classifier",
+    "prediction",
+    "forecast",
+    "simulation",
+    "physics",
+    "render",
+    "shader",
+    "graphics",
+    "animation",
+    "design",
+    "system",
+    "component",
+    "library",
+    "framework",
+    "template",
+    "theme",
+    "landing",
+    "page",
+    "resume",
+    "profile",
+    "identity",
+    "login",
+    "security",
+    "scanner",
+    "monitor",
+    "alerting",
+    "logging",
+    "metrics",
+    "pipeline",
+    "deploy",
+    "cluster",
+    "container",
+    "serverless",
+    "gateway",
+    "proxy",
+    "router",
+    "mobile",
+    "android",
+    "desktop",
+    "terminal",
+    "command",
+    "line",
+    "utility",
+    "automation",
+    "workflow",
+    "smart",
+    "home",
+    "garden",
+    "plant",
+    "farm",
+    "energy",
+    "solar",
+    "battery",
+    "vehicle",
+    "parking",
+    "ticket",
+    "event",
+    "concert",
+    "sports",
+    "football",
+    "tennis",
+    "chess",
+    "card",
+    "board",
+    "retro",
+    "pixel",
+    "art",
+    "sketch",
+    "paint",
+    "color",
+    "palette",
+    "font",
+    "typography",
+    "minimal",
+    "modern",
+    "simple",
+    "fast",
+    "secure",
+    "realtime",
+    "open",
+    "source",
+    "personal",
+    "community",
+    "volunteer",
+    "charity",
+    "donation",
+    "survey",
+    "poll",
+    "vote",
+    "election",
 ];
 
 const NAMES: &[&str] = &[
@@ -168,15 +354,112 @@ const SURNAMES: &[&str] = &[
 ];
 
 const TAG_BASE: &[&str] = &[
-    "rust", "python", "javascript", "typescript", "go", "java", "kotlin", "swift", "ruby", "php", "csharp", "cpp",
-    "c", "scala", "elixir", "haskell", "clojure", "dart", "lua", "zig", "react", "vue", "svelte", "angular", "nextjs",
-    "nuxt", "flask", "django", "fastapi", "rails", "laravel", "spring", "express", "nestjs", "actix", "axum", "poem",
-    "tokio", "postgres", "mysql", "sqlite", "mongodb", "redis", "kafka", "rabbitmq", "nats", "docker", "kubernetes",
-    "terraform", "aws", "gcp", "azure", "linux", "wasm", "graphql", "rest", "grpc", "websocket", "ml", "ai", "nlp",
-    "cv", "data", "etl", "gamedev", "unity", "godot", "bevy", "opengl", "vulkan", "webgl", "threejs", "d3", "css",
-    "html", "tailwind", "sass", "figma", "ui", "ux", "mobile", "ios", "android", "flutter", "electron", "tauri",
-    "cli", "devops", "security", "crypto", "blockchain", "iot", "embedded", "arduino", "raspberrypi", "robotics",
-    "audio", "video", "3d", "ar", "vr", "ecommerce", "fintech", "healthtech", "edtech", "open-source",
+    "rust",
+    "python",
+    "javascript",
+    "typescript",
+    "go",
+    "java",
+    "kotlin",
+    "swift",
+    "ruby",
+    "php",
+    "csharp",
+    "cpp",
+    "c",
+    "scala",
+    "elixir",
+    "haskell",
+    "clojure",
+    "dart",
+    "lua",
+    "zig",
+    "react",
+    "vue",
+    "svelte",
+    "angular",
+    "nextjs",
+    "nuxt",
+    "flask",
+    "django",
+    "fastapi",
+    "rails",
+    "laravel",
+    "spring",
+    "express",
+    "nestjs",
+    "actix",
+    "axum",
+    "poem",
+    "tokio",
+    "postgres",
+    "mysql",
+    "sqlite",
+    "mongodb",
+    "redis",
+    "kafka",
+    "rabbitmq",
+    "nats",
+    "docker",
+    "kubernetes",
+    "terraform",
+    "aws",
+    "gcp",
+    "azure",
+    "linux",
+    "wasm",
+    "graphql",
+    "rest",
+    "grpc",
+    "websocket",
+    "ml",
+    "ai",
+    "nlp",
+    "cv",
+    "data",
+    "etl",
+    "gamedev",
+    "unity",
+    "godot",
+    "bevy",
+    "opengl",
+    "vulkan",
+    "webgl",
+    "threejs",
+    "d3",
+    "css",
+    "html",
+    "tailwind",
+    "sass",
+    "figma",
+    "ui",
+    "ux",
+    "mobile",
+    "ios",
+    "android",
+    "flutter",
+    "electron",
+    "tauri",
+    "cli",
+    "devops",
+    "security",
+    "crypto",
+    "blockchain",
+    "iot",
+    "embedded",
+    "arduino",
+    "raspberrypi",
+    "robotics",
+    "audio",
+    "video",
+    "3d",
+    "ar",
+    "vr",
+    "ecommerce",
+    "fintech",
+    "healthtech",
+    "edtech",
+    "open-source",
 ];
 
 /// About 200 tags: the base list plus "<base>-<suffix>" variants.
@@ -205,12 +488,18 @@ pub fn generate_documents(n: usize, users: usize, seed: u64) -> Vec<SearchDocume
             (id, name)
         })
         .collect();
-    let base = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().unwrap_or_else(Utc::now).timestamp();
+    let base = Utc
+        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+        .timestamp();
     (0..n)
         .map(|i| {
             let (user_id, username) = users[rng.skewed(users.len())].clone();
             let title_len = 2 + rng.below(3);
-            let title: Vec<String> = (0..title_len).map(|_| capitalize(WORDS[rng.skewed(WORDS.len())])).collect();
+            let title: Vec<String> = (0..title_len)
+                .map(|_| capitalize(WORDS[rng.skewed(WORDS.len())]))
+                .collect();
             let desc_len = 8 + rng.below(20);
             let description: Vec<&str> = (0..desc_len).map(|_| WORDS[rng.below(WORDS.len())]).collect();
             let n_tags = 1 + rng.below(4);
@@ -230,7 +519,11 @@ pub fn generate_documents(n: usize, users: usize, seed: u64) -> Vec<SearchDocume
                 title: title.join(" "),
                 description: description.join(" "),
                 tags: doc_tags,
-                thumbnail_url: if rng.below(3) == 0 { None } else { Some(format!("/media/thumbnails/{user_id}/{i}_thumb.jpg")) },
+                thumbnail_url: if rng.below(3) == 0 {
+                    None
+                } else {
+                    Some(format!("/media/thumbnails/{user_id}/{i}_thumb.jpg"))
+                },
                 created_at: Utc.timestamp_opt(created, 0).single().unwrap_or_else(Utc::now),
                 updated_at: Utc.timestamp_opt(updated, 0).single().unwrap_or_else(Utc::now),
                 version: 1,
@@ -268,7 +561,12 @@ pub fn generate_queries(n: usize, seed: u64) -> Vec<SearchQuery> {
     let tags = tag_vocabulary();
     (0..n)
         .map(|i| {
-            let mut q = SearchQuery { query: String::new(), tags: Vec::new(), page: 1, size: 20 };
+            let mut q = SearchQuery {
+                query: String::new(),
+                tags: Vec::new(),
+                page: 1,
+                size: 20,
+            };
             match i % 10 {
                 0..=2 => q.query = WORDS[rng.skewed(WORDS.len())].to_string(),
                 3..=4 => q.query = format!("{} {}", WORDS[rng.below(WORDS.len())], WORDS[rng.below(WORDS.len())]),
@@ -278,7 +576,10 @@ pub fn generate_queries(n: usize, seed: u64) -> Vec<SearchQuery> {
                 }
                 6 => {
                     q.query = WORDS[rng.below(WORDS.len())].to_string();
-                    q.tags = vec![tags[rng.skewed(tags.len())].clone(), tags[rng.below(tags.len())].clone()];
+                    q.tags = vec![
+                        tags[rng.skewed(tags.len())].clone(),
+                        tags[rng.below(tags.len())].clone(),
+                    ];
                 }
                 7 => q.tags = vec![tags[rng.skewed(tags.len())].clone()],
                 8 => {
@@ -324,7 +625,10 @@ pub async fn run(
         engine.upsert_many(chunk).await?;
         done += len;
         let secs = start.elapsed().as_secs_f64();
-        eprintln!("[bench]   {done}/{n_docs} indexed ({:.0} docs/s)", done as f64 / secs.max(1e-9));
+        eprintln!(
+            "[bench]   {done}/{n_docs} indexed ({:.0} docs/s)",
+            done as f64 / secs.max(1e-9)
+        );
     }
     engine.refresh().await?;
     let index_seconds = start.elapsed().as_secs_f64();
@@ -412,7 +716,10 @@ mod tests {
         let a = generate_documents(200, 50, 7);
         let b = generate_documents(200, 50, 7);
         assert_eq!(a, b);
-        assert!(a.iter().all(|d| !d.title.is_empty() && !d.tags.is_empty() && d.updated_at >= d.created_at));
+        assert!(
+            a.iter()
+                .all(|d| !d.title.is_empty() && !d.tags.is_empty() && d.updated_at >= d.created_at)
+        );
         let users: std::collections::HashSet<_> = a.iter().map(|d| d.user_id).collect();
         assert!(users.len() > 10);
         let v = tag_vocabulary();

@@ -39,11 +39,11 @@ pub mod meili;
 pub mod tantivy_engine;
 mod text;
 
-#[cfg(feature = "testing")]
-pub mod testing;
 /// A local HTTP server that answers like Meilisearch 1.50 (see `fixtures/meilisearch`).
 #[cfg(feature = "testing")]
 pub mod meili_stub;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use meili::{MeiliEngine, MeiliSettings};
 pub use tantivy_engine::TantivyEngine;
@@ -101,13 +101,21 @@ pub struct SearchQuery {
 
 impl Default for SearchQuery {
     fn default() -> Self {
-        SearchQuery { query: String::new(), tags: Vec::new(), page: 1, size: 20 }
+        SearchQuery {
+            query: String::new(),
+            tags: Vec::new(),
+            page: 1,
+            size: 20,
+        }
     }
 }
 
 impl SearchQuery {
     pub fn text(query: impl Into<String>) -> Self {
-        SearchQuery { query: query.into(), ..Default::default() }
+        SearchQuery {
+            query: query.into(),
+            ..Default::default()
+        }
     }
 
     /// Checks page and size; engines call it before searching.
@@ -116,7 +124,9 @@ impl SearchQuery {
             return Err(SearchError::Invalid("page must be at least 1".into()));
         }
         if self.size < 1 || self.size > MAX_PAGE_SIZE {
-            return Err(SearchError::Invalid(format!("size must be between 1 and {MAX_PAGE_SIZE}")));
+            return Err(SearchError::Invalid(format!(
+                "size must be between 1 and {MAX_PAGE_SIZE}"
+            )));
         }
         if self.query.len() > 1000 {
             return Err(SearchError::Invalid("query is too long (max 1000 bytes)".into()));

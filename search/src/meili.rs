@@ -26,21 +26,28 @@ use meilisearch_sdk::settings::{PaginationSetting, Settings};
 use meilisearch_sdk::task_info::TaskInfo;
 use meilisearch_sdk::tasks::Task;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::sync::{Mutex, OnceCell};
 use uuid::Uuid;
 
 use crate::text::normalize_doc;
 use crate::{
-    Applied, SearchDocument, SearchEngine, SearchError, SearchHit, SearchPage, SearchQuery, Suggestion,
-    SuggestionKind,
+    Applied, SearchDocument, SearchEngine, SearchError, SearchHit, SearchPage, SearchQuery, Suggestion, SuggestionKind,
 };
 
 /// Searchable attributes, most important first (attribute ranking rule).
 pub const SEARCHABLE_ATTRIBUTES: [&str; 4] = ["title", "username", "description", "tags"];
 pub const FILTERABLE_ATTRIBUTES: [&str; 3] = ["tags", "user_id", "deleted"];
 pub const SORTABLE_ATTRIBUTES: [&str; 2] = ["updated_at", "created_at"];
-pub const RANKING_RULES: [&str; 7] = ["words", "typo", "proximity", "attribute", "sort", "exactness", "updated_at:desc"];
+pub const RANKING_RULES: [&str; 7] = [
+    "words",
+    "typo",
+    "proximity",
+    "attribute",
+    "sort",
+    "exactness",
+    "updated_at:desc",
+];
 /// Lets `total` and pagination go past Meilisearch's default cap of 1000 hits.
 pub const MAX_TOTAL_HITS: usize = 100_000;
 
@@ -68,7 +75,11 @@ pub struct MeiliSettings {
 
 impl Default for MeiliSettings {
     fn default() -> Self {
-        MeiliSettings { url: "http://127.0.0.1:7700".into(), api_key: None, index: "projects".into() }
+        MeiliSettings {
+            url: "http://127.0.0.1:7700".into(),
+            api_key: None,
+            index: "projects".into(),
+        }
     }
 }
 
@@ -82,7 +93,10 @@ pub struct MeiliEngine {
 
 impl std::fmt::Debug for MeiliEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MeiliEngine").field("url", &self.client.get_host()).field("index", &self.index_uid).finish()
+        f.debug_struct("MeiliEngine")
+            .field("url", &self.client.get_host())
+            .field("index", &self.index_uid)
+            .finish()
     }
 }
 
@@ -91,7 +105,9 @@ pub fn map_error(e: MeiliError) -> SearchError {
     match e {
         MeiliError::HttpError(e) => SearchError::Unavailable(format!("meilisearch unreachable: {e}")),
         MeiliError::Timeout => SearchError::Unavailable("meilisearch task did not finish in time".into()),
-        MeiliError::MeilisearchCommunication(c) if c.status_code >= 500 || c.status_code == 429 || c.status_code == 408 => {
+        MeiliError::MeilisearchCommunication(c)
+            if c.status_code >= 500 || c.status_code == 429 || c.status_code == 408 =>
+        {
             SearchError::Unavailable(format!("meilisearch answered {}", c.status_code))
         }
         MeiliError::Meilisearch(m) => map_meili_error(m),
@@ -219,7 +235,11 @@ impl MeiliEngine {
     /// Builds the engine without any I/O; the index and its settings are
     /// ensured on first use (so a node can start while Meilisearch is down).
     pub fn new(settings: MeiliSettings) -> Result<Self, SearchError> {
-        let index = if settings.index.trim().is_empty() { "projects".to_string() } else { settings.index };
+        let index = if settings.index.trim().is_empty() {
+            "projects".to_string()
+        } else {
+            settings.index
+        };
         let client = Client::new(settings.url.trim_end_matches('/'), settings.api_key.as_deref())
             .map_err(|e| SearchError::Invalid(format!("meilisearch client: {e}")))?;
         Ok(MeiliEngine {
@@ -257,7 +277,9 @@ impl MeiliEngine {
             .with_sortable_attributes(SORTABLE_ATTRIBUTES)
             .with_ranking_rules(RANKING_RULES)
             .with_displayed_attributes(["*"])
-            .with_pagination(PaginationSetting { max_total_hits: MAX_TOTAL_HITS })
+            .with_pagination(PaginationSetting {
+                max_total_hits: MAX_TOTAL_HITS,
+            })
     }
 
     async fn ensure_ready(&self) -> Result<(), SearchError> {
@@ -280,7 +302,9 @@ impl MeiliEngine {
     }
 
     async fn wait_raw(&self, task: TaskInfo, timeout: Duration) -> Result<Task, SearchError> {
-        task.wait_for_completion(&self.client, Some(TASK_POLL), Some(timeout)).await.map_err(map_error)
+        task.wait_for_completion(&self.client, Some(TASK_POLL), Some(timeout))
+            .await
+            .map_err(map_error)
     }
 
     async fn wait(&self, task: TaskInfo, timeout: Duration) -> Result<(), SearchError> {
@@ -294,7 +318,12 @@ impl MeiliEngine {
         let idx = self.index();
         let mut q = DocumentQuery::new(&idx);
         q.with_fields(["project_id", "version", "deleted"]);
-        match tokio::time::timeout(REQUEST_TIMEOUT, idx.get_document_with::<VersionOnly>(&id.to_string(), &q)).await {
+        match tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            idx.get_document_with::<VersionOnly>(&id.to_string(), &q),
+        )
+        .await
+        {
             Err(_) => Err(SearchError::Unavailable("meilisearch request timed out".into())),
             Ok(Ok(d)) => Ok(Some((d.version.unwrap_or(i64::MIN), d.deleted.unwrap_or(false)))),
             Ok(Err(MeiliError::Meilisearch(m))) if matches!(m.error_code, ErrorCode::DocumentNotFound) => Ok(None),
@@ -312,7 +341,10 @@ impl MeiliEngine {
                 .with_limit(chunk.len());
             let res: DocumentsResults<VersionOnly> = call(idx.get_documents_with(&q)).await?;
             for d in res.results {
-                out.insert(d.project_id, (d.version.unwrap_or(i64::MIN), d.deleted.unwrap_or(false)));
+                out.insert(
+                    d.project_id,
+                    (d.version.unwrap_or(i64::MIN), d.deleted.unwrap_or(false)),
+                );
             }
         }
         Ok(out)
@@ -401,7 +433,10 @@ impl SearchEngine for MeiliEngine {
         let mut ids = Vec::new();
         loop {
             let mut q = DocumentsQuery::new(&idx);
-            q.with_filter(&filter).with_fields(["project_id"]).with_limit(FETCH_CHUNK).with_offset(ids.len());
+            q.with_filter(&filter)
+                .with_fields(["project_id"])
+                .with_limit(FETCH_CHUNK)
+                .with_offset(ids.len());
             let res: DocumentsResults<IdOnly> = call(idx.get_documents_with(&q)).await?;
             let n = res.results.len();
             ids.extend(res.results.into_iter().map(|d| d.project_id));
@@ -409,8 +444,10 @@ impl SearchEngine for MeiliEngine {
                 break;
             }
         }
-        let updates: Vec<Value> =
-            ids.iter().map(|id| json!({ "project_id": id, "username": display_name })).collect();
+        let updates: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({ "project_id": id, "username": display_name }))
+            .collect();
         for chunk in updates.chunks(BULK_CHUNK) {
             let task = call(idx.add_or_update(chunk, Some("project_id"))).await?;
             self.wait(task, BULK_TASK_TIMEOUT).await?;
@@ -469,7 +506,12 @@ impl SearchEngine for MeiliEngine {
         tags.truncate(limit);
         let tags = tags
             .into_iter()
-            .map(|(t, c)| Suggestion { text: t, kind: SuggestionKind::Tag, project_id: None, count: Some(c) })
+            .map(|(t, c)| Suggestion {
+                text: t,
+                kind: SuggestionKind::Tag,
+                project_id: None,
+                count: Some(c),
+            })
             .collect();
 
         let on = ["title"];
@@ -491,11 +533,23 @@ impl SearchEngine for MeiliEngine {
                     return None;
                 }
                 let ts = millis_to_dt(&d.updated_at).map(|t| t.timestamp_millis()).unwrap_or(0);
-                Some((ts, Suggestion { text: title, kind: SuggestionKind::Title, project_id: Some(d.project_id), count: None }))
+                Some((
+                    ts,
+                    Suggestion {
+                        text: title,
+                        kind: SuggestionKind::Title,
+                        project_id: Some(d.project_id),
+                        count: None,
+                    },
+                ))
             })
             .collect();
         titles.sort_by(|a, b| b.0.cmp(&a.0));
-        Ok(crate::merge_suggestions(tags, titles.into_iter().map(|(_, s)| s).collect(), limit))
+        Ok(crate::merge_suggestions(
+            tags,
+            titles.into_iter().map(|(_, s)| s).collect(),
+            limit,
+        ))
     }
 
     async fn clear(&self) -> Result<(), SearchError> {
@@ -540,7 +594,10 @@ mod tests {
 
     #[test]
     fn timestamps_read_back() {
-        assert_eq!(millis_to_dt(&json!(1_700_000_000_123i64)).map(|d| d.timestamp_millis()), Some(1_700_000_000_123));
+        assert_eq!(
+            millis_to_dt(&json!(1_700_000_000_123i64)).map(|d| d.timestamp_millis()),
+            Some(1_700_000_000_123)
+        );
         assert!(millis_to_dt(&json!("2025-12-02T12:00:00Z")).is_some());
         assert!(millis_to_dt(&Value::Null).is_none());
     }
@@ -549,11 +606,13 @@ mod tests {
     fn errors_map_to_kinds() {
         let e = map_error(MeiliError::Timeout);
         assert!(e.is_unavailable());
-        let e = map_error(MeiliError::MeilisearchCommunication(meilisearch_sdk::errors::MeilisearchCommunicationError {
-            status_code: 503,
-            message: None,
-            url: "x".into(),
-        }));
+        let e = map_error(MeiliError::MeilisearchCommunication(
+            meilisearch_sdk::errors::MeilisearchCommunicationError {
+                status_code: 503,
+                message: None,
+                url: "x".into(),
+            },
+        ));
         assert!(e.is_unavailable());
     }
 }

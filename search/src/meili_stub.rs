@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{Request, Response, Server};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 pub struct StubServer {
     pub url: String,
@@ -47,7 +47,10 @@ impl StubServer {
         let port = listener.local_addr().expect("local addr").port();
         let acceptor = TcpAcceptor::from_std(listener).expect("acceptor");
         let _ = acceptor.local_addr();
-        let state = Arc::new(Mutex::new(Stub { key: key.map(str::to_string), ..Default::default() }));
+        let state = Arc::new(Mutex::new(Stub {
+            key: key.map(str::to_string),
+            ..Default::default()
+        }));
         let st = state.clone();
         let ep = poem::endpoint::make(move |req: Request| {
             let st = st.clone();
@@ -56,12 +59,20 @@ impl StubServer {
         let handle = tokio::spawn(async move {
             let _ = Server::new_with_acceptor(acceptor).run(ep).await;
         });
-        StubServer { url: format!("http://127.0.0.1:{port}"), key: key.map(str::to_string), state, handle }
+        StubServer {
+            url: format!("http://127.0.0.1:{port}"),
+            key: key.map(str::to_string),
+            state,
+            handle,
+        }
     }
 
     /// Number of documents (tombstones included) in an index.
     pub fn raw_document_count(&self, index: &str) -> usize {
-        self.state.lock().map(|s| s.indexes.get(index).map(|i| i.docs.len()).unwrap_or(0)).unwrap_or(0)
+        self.state
+            .lock()
+            .map(|s| s.indexes.get(index).map(|i| i.docs.len()).unwrap_or(0))
+            .unwrap_or(0)
     }
 }
 
@@ -208,7 +219,12 @@ fn err_value(code: &str, kind: &str, message: impl Into<String>) -> Value {
 }
 
 fn index_not_found(uid: &str) -> Response {
-    err(404, "index_not_found", "invalid_request", format!("Index `{uid}` not found."))
+    err(
+        404,
+        "index_not_found",
+        "invalid_request",
+        format!("Index `{uid}` not found."),
+    )
 }
 
 async fn handle(state: Arc<Mutex<Stub>>, mut req: Request) -> Response {
@@ -222,7 +238,10 @@ async fn handle(state: Arc<Mutex<Stub>>, mut req: Request) -> Response {
         .filter(|s| !s.is_empty())
         .filter_map(|kv| {
             let mut it = kv.splitn(2, '=');
-            Some((it.next()?.to_string(), it.next().unwrap_or("").replace("%2C", ",").replace("%2c", ",")))
+            Some((
+                it.next()?.to_string(),
+                it.next().unwrap_or("").replace("%2C", ",").replace("%2c", ","),
+            ))
         })
         .collect();
     let auth = req.header("authorization").map(str::to_string);
@@ -232,7 +251,14 @@ async fn handle(state: Arc<Mutex<Stub>>, mut req: Request) -> Response {
     } else {
         match serde_json::from_slice(&body_bytes) {
             Ok(v) => v,
-            Err(e) => return err(400, "bad_request", "invalid_request", format!("The json payload provided is malformed. `{e}`.")),
+            Err(e) => {
+                return err(
+                    400,
+                    "bad_request",
+                    "invalid_request",
+                    format!("The json payload provided is malformed. `{e}`."),
+                );
+            }
         }
     };
     let mut stub = match state.lock() {
@@ -251,10 +277,10 @@ async fn handle(state: Arc<Mutex<Stub>>, mut req: Request) -> Response {
                     "missing_authorization_header",
                     "auth",
                     "The Authorization header is missing. It must use the bearer authorization method.",
-                )
+                );
             }
             Some(h) if h != format!("Bearer {key}") => {
-                return err(403, "invalid_api_key", "auth", "The provided API key is invalid.")
+                return err(403, "invalid_api_key", "auth", "The provided API key is invalid.");
             }
             _ => {}
         }
@@ -266,7 +292,9 @@ fn is_valid_id(v: &Value) -> Option<String> {
     match v {
         Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
         Value::String(s)
-            if !s.is_empty() && s.len() <= 511 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            if !s.is_empty()
+                && s.len() <= 511
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
         {
             Some(s.clone())
         }
@@ -293,20 +321,34 @@ impl Stub {
             "startedAt": t,
             "finishedAt": t
         }));
-        resp(202, json!({"taskUid": uid, "indexUid": index_uid, "status": "enqueued", "type": kind, "enqueuedAt": t}))
+        resp(
+            202,
+            json!({"taskUid": uid, "indexUid": index_uid, "status": "enqueued", "type": kind, "enqueuedAt": t}),
+        )
     }
 
     fn route(&mut self, method: &str, segs: &[&str], query: &HashMap<String, String>, body: Value) -> Response {
         match (method, segs) {
-            ("GET", ["version"]) => resp(200, json!({"commitSha": "unknown", "commitDate": "unknown", "pkgVersion": "1.50.0"})),
+            ("GET", ["version"]) => resp(
+                200,
+                json!({"commitSha": "unknown", "commitDate": "unknown", "pkgVersion": "1.50.0"}),
+            ),
             ("GET", ["tasks", id]) => match id.parse::<usize>().ok().and_then(|i| self.tasks.get(i)) {
                 Some(t) => resp(200, t.clone()),
-                None => err(404, "task_not_found", "invalid_request", format!("Task `{id}` not found.")),
+                None => err(
+                    404,
+                    "task_not_found",
+                    "invalid_request",
+                    format!("Task `{id}` not found."),
+                ),
             },
             ("GET", ["indexes"]) => {
                 let results: Vec<Value> = self.indexes.values().map(|i| i.info()).collect();
                 let total = results.len();
-                resp(200, json!({"results": results, "offset": 0, "limit": 20, "total": total}))
+                resp(
+                    200,
+                    json!({"results": results, "offset": 0, "limit": 20, "total": total}),
+                )
             }
             ("POST", ["indexes"]) => {
                 let Some(uid) = body.get("uid").and_then(|v| v.as_str()).map(str::to_string) else {
@@ -315,7 +357,11 @@ impl Stub {
                 let pk = body.get("primaryKey").and_then(|v| v.as_str()).map(str::to_string);
                 let details = json!({"primaryKey": pk});
                 if self.indexes.contains_key(&uid) {
-                    let e = err_value("index_already_exists", "invalid_request", format!("Index `{uid}` already exists."));
+                    let e = err_value(
+                        "index_already_exists",
+                        "invalid_request",
+                        format!("Index `{uid}` already exists."),
+                    );
                     return self.enqueue(Some(&uid), "indexCreation", details, Some(e));
                 }
                 self.indexes.insert(uid.clone(), IndexState::new(&uid, pk));
@@ -326,9 +372,18 @@ impl Stub {
                 None => index_not_found(uid),
             },
             ("DELETE", ["indexes", uid]) => match self.indexes.remove(*uid) {
-                Some(i) => self.enqueue(Some(uid), "indexDeletion", json!({"deletedDocuments": i.docs.len()}), None),
+                Some(i) => self.enqueue(
+                    Some(uid),
+                    "indexDeletion",
+                    json!({"deletedDocuments": i.docs.len()}),
+                    None,
+                ),
                 None => {
-                    let e = err_value("index_not_found", "invalid_request", format!("Index `{uid}` not found."));
+                    let e = err_value(
+                        "index_not_found",
+                        "invalid_request",
+                        format!("Index `{uid}` not found."),
+                    );
                     self.enqueue(Some(uid), "indexDeletion", json!({"deletedDocuments": 0}), Some(e))
                 }
             },
@@ -340,7 +395,10 @@ impl Stub {
                 let Value::Object(patch) = body else {
                     return err(400, "bad_request", "invalid_request", "settings must be an object");
                 };
-                let idx = self.indexes.entry(uid.to_string()).or_insert_with(|| IndexState::new(uid, None));
+                let idx = self
+                    .indexes
+                    .entry(uid.to_string())
+                    .or_insert_with(|| IndexState::new(uid, None));
                 let mut details = Map::new();
                 for (k, v) in patch {
                     let v = match (k.as_str(), v) {
@@ -362,29 +420,57 @@ impl Stub {
             ("POST", ["indexes", uid, "documents"]) => self.add_documents(uid, query, body, true),
             ("PUT", ["indexes", uid, "documents"]) => self.add_documents(uid, query, body, false),
             ("DELETE", ["indexes", uid, "documents"]) => {
-                let n = self.indexes.get_mut(*uid).map(|i| std::mem::take(&mut i.docs).len()).unwrap_or(0);
-                self.enqueue(Some(uid), "documentDeletion", json!({"providedIds": 0, "deletedDocuments": n, "originalFilter": null}), None)
+                let n = self
+                    .indexes
+                    .get_mut(*uid)
+                    .map(|i| std::mem::take(&mut i.docs).len())
+                    .unwrap_or(0);
+                self.enqueue(
+                    Some(uid),
+                    "documentDeletion",
+                    json!({"providedIds": 0, "deletedDocuments": n, "originalFilter": null}),
+                    None,
+                )
             }
             ("GET", ["indexes", uid, "documents", id]) => {
-                let Some(idx) = self.indexes.get(*uid) else { return index_not_found(uid) };
+                let Some(idx) = self.indexes.get(*uid) else {
+                    return index_not_found(uid);
+                };
                 match idx.docs.get(*id) {
                     Some((_, d)) => {
                         let fields: Option<Vec<String>> =
                             query.get("fields").map(|f| f.split(',').map(str::to_string).collect());
                         resp(200, select(d, fields.as_deref()))
                     }
-                    None => err(404, "document_not_found", "invalid_request", format!("Document `{id}` not found.")),
+                    None => err(
+                        404,
+                        "document_not_found",
+                        "invalid_request",
+                        format!("Document `{id}` not found."),
+                    ),
                 }
             }
             ("DELETE", ["indexes", uid, "documents", id]) => {
-                let n = self.indexes.get_mut(*uid).and_then(|i| i.docs.remove(*id)).map(|_| 1).unwrap_or(0);
-                self.enqueue(Some(uid), "documentDeletion", json!({"providedIds": 1, "deletedDocuments": n, "originalFilter": null}), None)
+                let n = self
+                    .indexes
+                    .get_mut(*uid)
+                    .and_then(|i| i.docs.remove(*id))
+                    .map(|_| 1)
+                    .unwrap_or(0);
+                self.enqueue(
+                    Some(uid),
+                    "documentDeletion",
+                    json!({"providedIds": 1, "deletedDocuments": n, "originalFilter": null}),
+                    None,
+                )
             }
             ("POST", ["indexes", uid, "documents", "fetch"]) => self.fetch(uid, &body),
             ("POST", ["indexes", uid, "search"]) => self.search(uid, &body),
             ("POST", ["indexes", uid, "facet-search"]) => self.facet_search(uid, &body),
             ("GET", ["indexes", uid, "stats"]) => {
-                let Some(idx) = self.indexes.get(*uid) else { return index_not_found(uid) };
+                let Some(idx) = self.indexes.get(*uid) else {
+                    return index_not_found(uid);
+                };
                 let mut dist: BTreeMap<String, u64> = BTreeMap::new();
                 for (_, d) in idx.docs.values() {
                     for k in d.keys() {
@@ -412,10 +498,20 @@ impl Stub {
         let docs: Vec<Value> = match body {
             Value::Array(a) => a,
             v @ Value::Object(_) => vec![v],
-            _ => return err(400, "malformed_payload", "invalid_request", "The payload must be a JSON array of objects"),
+            _ => {
+                return err(
+                    400,
+                    "malformed_payload",
+                    "invalid_request",
+                    "The payload must be a JSON array of objects",
+                );
+            }
         };
         let received = docs.len();
-        let idx = self.indexes.entry(uid.to_string()).or_insert_with(|| IndexState::new(uid, None));
+        let idx = self
+            .indexes
+            .entry(uid.to_string())
+            .or_insert_with(|| IndexState::new(uid, None));
         if idx.primary_key.is_none() {
             idx.primary_key = query.get("primaryKey").cloned();
         }
@@ -429,20 +525,41 @@ impl Stub {
                     let e = err_value(
                         "missing_document_id",
                         "invalid_request",
-                        format!("Document doesn't have a `{pk}` attribute: `{}`.", Value::Object(m.clone())),
+                        format!(
+                            "Document doesn't have a `{pk}` attribute: `{}`.",
+                            Value::Object(m.clone())
+                        ),
                     );
-                    return self.enqueue(Some(uid), "documentAdditionOrUpdate", json!({"receivedDocuments": received, "indexedDocuments": 0}), Some(e));
+                    return self.enqueue(
+                        Some(uid),
+                        "documentAdditionOrUpdate",
+                        json!({"receivedDocuments": received, "indexedDocuments": 0}),
+                        Some(e),
+                    );
                 }
                 Some(v) => match is_valid_id(v) {
                     Some(id) => parsed.push((id, m)),
                     None => {
-                        let e = err_value("invalid_document_id", "invalid_request", format!("Document identifier `{v}` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes."));
-                        return self.enqueue(Some(uid), "documentAdditionOrUpdate", json!({"receivedDocuments": received, "indexedDocuments": 0}), Some(e));
+                        let e = err_value(
+                            "invalid_document_id",
+                            "invalid_request",
+                            format!(
+                                "Document identifier `{v}` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes."
+                            ),
+                        );
+                        return self.enqueue(
+                            Some(uid),
+                            "documentAdditionOrUpdate",
+                            json!({"receivedDocuments": received, "indexedDocuments": 0}),
+                            Some(e),
+                        );
                     }
                 },
             }
         }
-        let Some(idx) = self.indexes.get_mut(uid) else { return index_not_found(uid) };
+        let Some(idx) = self.indexes.get_mut(uid) else {
+            return index_not_found(uid);
+        };
         for (id, m) in parsed {
             self.seq += 1;
             let seq = self.seq;
@@ -458,11 +575,18 @@ impl Stub {
                 }
             }
         }
-        self.enqueue(Some(uid), "documentAdditionOrUpdate", json!({"receivedDocuments": received, "indexedDocuments": received}), None)
+        self.enqueue(
+            Some(uid),
+            "documentAdditionOrUpdate",
+            json!({"receivedDocuments": received, "indexedDocuments": received}),
+            None,
+        )
     }
 
     fn fetch(&self, uid: &str, body: &Value) -> Response {
-        let Some(idx) = self.indexes.get(uid) else { return index_not_found(uid) };
+        let Some(idx) = self.indexes.get(uid) else {
+            return index_not_found(uid);
+        };
         let filter = match body.get("filter").and_then(|v| v.as_str()) {
             Some(f) => match Filter::parse(f, &idx.filterable(), uid) {
                 Ok(f) => Some(f),
@@ -470,12 +594,19 @@ impl Stub {
             },
             None => None,
         };
-        let ids: Option<Vec<String>> = body
-            .get("ids")
+        let ids: Option<Vec<String>> = body.get("ids").and_then(|v| v.as_array()).map(|a| {
+            a.iter()
+                .filter_map(|x| {
+                    x.as_str()
+                        .map(str::to_string)
+                        .or_else(|| x.as_i64().map(|n| n.to_string()))
+                })
+                .collect()
+        });
+        let fields: Option<Vec<String>> = body
+            .get("fields")
             .and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string).or_else(|| x.as_i64().map(|n| n.to_string()))).collect());
-        let fields: Option<Vec<String>> =
-            body.get("fields").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect());
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect());
         let offset = body.get("offset").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
         let limit = body.get("limit").and_then(|v| v.as_u64()).unwrap_or(20) as usize;
         let matching: Vec<&Map<String, Value>> = idx
@@ -484,17 +615,29 @@ impl Stub {
             .map(|(_, d)| d)
             .filter(|d| {
                 let pk = idx.primary_key.as_deref().unwrap_or("id");
-                let id_ok = ids.as_ref().is_none_or(|ids| d.get(pk).and_then(is_valid_id).is_some_and(|id| ids.contains(&id)));
+                let id_ok = ids
+                    .as_ref()
+                    .is_none_or(|ids| d.get(pk).and_then(is_valid_id).is_some_and(|id| ids.contains(&id)));
                 id_ok && filter.as_ref().is_none_or(|f| f.matches(d))
             })
             .collect();
         let total = matching.len();
-        let results: Vec<Value> = matching.into_iter().skip(offset).take(limit).map(|d| select(d, fields.as_deref())).collect();
-        resp(200, json!({"results": results, "offset": offset, "limit": limit, "total": total}))
+        let results: Vec<Value> = matching
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|d| select(d, fields.as_deref()))
+            .collect();
+        resp(
+            200,
+            json!({"results": results, "offset": offset, "limit": limit, "total": total}),
+        )
     }
 
     fn search(&self, uid: &str, body: &Value) -> Response {
-        let Some(idx) = self.indexes.get(uid) else { return index_not_found(uid) };
+        let Some(idx) = self.indexes.get(uid) else {
+            return index_not_found(uid);
+        };
         let q = body.get("q").and_then(|v| v.as_str()).unwrap_or("");
         let filter = match body.get("filter").and_then(|v| v.as_str()) {
             Some(f) => match Filter::parse(f, &idx.filterable(), uid) {
@@ -513,7 +656,10 @@ impl Stub {
                         400,
                         "invalid_search_sort",
                         "invalid_request",
-                        format!("Index `{uid}`: Attribute `{attr}` is not sortable. Available sortable attributes are: {}.", sortable.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
+                        format!(
+                            "Index `{uid}`: Attribute `{attr}` is not sortable. Available sortable attributes are: {}.",
+                            sortable.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+                        ),
                     );
                 }
                 sort.push((attr.to_string(), dir == "desc"));
@@ -549,14 +695,25 @@ impl Stub {
                 }
             }
             if n == 0 {
-                cands.push(Cand { doc, seq: *seq, key: (0, 0, 0) });
+                cands.push(Cand {
+                    doc,
+                    seq: *seq,
+                    key: (0, 0, 0),
+                });
                 continue;
             }
             // Tokens per searchable attribute (in order).
             let attrs: Vec<(usize, Vec<String>)> = if searchable.iter().any(|s| s == "*") {
-                doc.iter().enumerate().map(|(i, (_, v))| (i, tokenize(&value_text(v)))).collect()
+                doc.iter()
+                    .enumerate()
+                    .map(|(i, (_, v))| (i, tokenize(&value_text(v))))
+                    .collect()
             } else {
-                searchable.iter().enumerate().map(|(i, a)| (i, doc.get(a).map(|v| tokenize(&value_text(v))).unwrap_or_default())).collect()
+                searchable
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| (i, doc.get(a).map(|v| tokenize(&value_text(v))).unwrap_or_default()))
+                    .collect()
             };
             let mut matched = 0;
             let mut typos = 0u32;
@@ -585,22 +742,43 @@ impl Stub {
             if matched == 0 {
                 continue;
             }
-            cands.push(Cand { doc, seq: *seq, key: (n - matched, typos, best_attr) });
+            cands.push(Cand {
+                doc,
+                seq: *seq,
+                key: (n - matched, typos, best_attr),
+            });
         }
         let cmp_attr = |a: &Map<String, Value>, b: &Map<String, Value>, attr: &str, desc: bool| -> Ordering {
             let o = cmp_values(a.get(attr), b.get(attr));
             // Missing values always go last.
-            match (a.get(attr).is_some_and(|v| !v.is_null()), b.get(attr).is_some_and(|v| !v.is_null())) {
+            match (
+                a.get(attr).is_some_and(|v| !v.is_null()),
+                b.get(attr).is_some_and(|v| !v.is_null()),
+            ) {
                 (true, false) => Ordering::Less,
                 (false, true) => Ordering::Greater,
-                _ => if desc { o.reverse() } else { o },
+                _ => {
+                    if desc {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                }
             }
         };
         cands.sort_by(|a, b| {
             a.key
                 .cmp(&b.key)
-                .then_with(|| sort.iter().fold(Ordering::Equal, |acc, (attr, desc)| acc.then_with(|| cmp_attr(a.doc, b.doc, attr, *desc))))
-                .then_with(|| custom.iter().fold(Ordering::Equal, |acc, (attr, desc)| acc.then_with(|| cmp_attr(a.doc, b.doc, attr, *desc))))
+                .then_with(|| {
+                    sort.iter().fold(Ordering::Equal, |acc, (attr, desc)| {
+                        acc.then_with(|| cmp_attr(a.doc, b.doc, attr, *desc))
+                    })
+                })
+                .then_with(|| {
+                    custom.iter().fold(Ordering::Equal, |acc, (attr, desc)| {
+                        acc.then_with(|| cmp_attr(a.doc, b.doc, attr, *desc))
+                    })
+                })
                 .then_with(|| a.seq.cmp(&b.seq))
         });
         cands.truncate(idx.max_total_hits());
@@ -619,7 +797,11 @@ impl Stub {
             if show_score {
                 let (a, b, c2) = c.key;
                 let combined = (a * 1000 + (b.min(99) as usize) * 10 + c2.min(9)) as f64;
-                let score = if n == 0 { 1.0 } else { 1.0 - combined / ((n * 1000 + 1000) as f64) };
+                let score = if n == 0 {
+                    1.0
+                } else {
+                    1.0 - combined / ((n * 1000 + 1000) as f64)
+                };
                 h.insert("_rankingScore".into(), json!(score));
             }
             Value::Object(h)
@@ -628,31 +810,54 @@ impl Stub {
         if paged {
             let page = body.get("page").and_then(|v| v.as_u64()).unwrap_or(1).max(1) as usize;
             let hpp = body.get("hitsPerPage").and_then(|v| v.as_u64()).unwrap_or(20) as usize;
-            let hits: Vec<Value> = cands.iter().skip((page - 1).saturating_mul(hpp)).take(hpp).map(to_hit).collect();
+            let hits: Vec<Value> = cands
+                .iter()
+                .skip((page - 1).saturating_mul(hpp))
+                .take(hpp)
+                .map(to_hit)
+                .collect();
             let total_pages = if hpp == 0 { 0 } else { total.div_ceil(hpp) };
-            resp(200, json!({
-                "hits": hits, "query": q, "processingTimeMs": 0, "hitsPerPage": hpp, "page": page,
-                "totalPages": total_pages, "totalHits": total, "requestUid": uuid::Uuid::new_v4()
-            }))
+            resp(
+                200,
+                json!({
+                    "hits": hits, "query": q, "processingTimeMs": 0, "hitsPerPage": hpp, "page": page,
+                    "totalPages": total_pages, "totalHits": total, "requestUid": uuid::Uuid::new_v4()
+                }),
+            )
         } else {
             let offset = body.get("offset").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
             let limit = body.get("limit").and_then(|v| v.as_u64()).unwrap_or(20) as usize;
             let hits: Vec<Value> = cands.iter().skip(offset).take(limit).map(to_hit).collect();
-            resp(200, json!({
-                "hits": hits, "query": q, "processingTimeMs": 0, "limit": limit, "offset": offset,
-                "estimatedTotalHits": total, "requestUid": uuid::Uuid::new_v4()
-            }))
+            resp(
+                200,
+                json!({
+                    "hits": hits, "query": q, "processingTimeMs": 0, "limit": limit, "offset": offset,
+                    "estimatedTotalHits": total, "requestUid": uuid::Uuid::new_v4()
+                }),
+            )
         }
     }
 
     fn facet_search(&self, uid: &str, body: &Value) -> Response {
-        let Some(idx) = self.indexes.get(uid) else { return index_not_found(uid) };
+        let Some(idx) = self.indexes.get(uid) else {
+            return index_not_found(uid);
+        };
         let Some(facet) = body.get("facetName").and_then(|v| v.as_str()) else {
-            return err(400, "missing_facet_search_facet_name", "invalid_request", "Missing field `facetName`");
+            return err(
+                400,
+                "missing_facet_search_facet_name",
+                "invalid_request",
+                "Missing field `facetName`",
+            );
         };
         let filterable = idx.filterable();
         if !filterable.iter().any(|f| f == facet) {
-            return err(400, "invalid_facet_search_facet_name", "invalid_request", format!("Attribute `{facet}` is not facet-searchable."));
+            return err(
+                400,
+                "invalid_facet_search_facet_name",
+                "invalid_request",
+                format!("Attribute `{facet}` is not facet-searchable."),
+            );
         }
         let filter = match body.get("filter").and_then(|v| v.as_str()) {
             Some(f) => match Filter::parse(f, &filterable, uid) {
@@ -661,7 +866,11 @@ impl Stub {
             },
             None => None,
         };
-        let fq = body.get("facetQuery").and_then(|v| v.as_str()).unwrap_or("").to_lowercase();
+        let fq = body
+            .get("facetQuery")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_lowercase();
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for (_, d) in idx.ordered_docs() {
             if filter.as_ref().is_some_and(|f| !f.matches(d)) {
@@ -679,8 +888,15 @@ impl Stub {
                 }
             }
         }
-        let hits: Vec<Value> = counts.into_iter().take(100).map(|(value, count)| json!({"value": value, "count": count})).collect();
-        resp(200, json!({"facetHits": hits, "facetQuery": body.get("facetQuery").cloned().unwrap_or(Value::Null), "processingTimeMs": 0}))
+        let hits: Vec<Value> = counts
+            .into_iter()
+            .take(100)
+            .map(|(value, count)| json!({"value": value, "count": count}))
+            .collect();
+        resp(
+            200,
+            json!({"facetHits": hits, "facetQuery": body.get("facetQuery").cloned().unwrap_or(Value::Null), "processingTimeMs": 0}),
+        )
     }
 }
 
@@ -688,7 +904,12 @@ fn select(d: &Map<String, Value>, fields: Option<&[String]>) -> Value {
     match fields {
         None => Value::Object(d.clone()),
         Some(f) if f.iter().any(|x| x == "*") => Value::Object(d.clone()),
-        Some(f) => Value::Object(d.iter().filter(|(k, _)| f.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect()),
+        Some(f) => Value::Object(
+            d.iter()
+                .filter(|(k, _)| f.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
     }
 }
 
@@ -711,9 +932,11 @@ fn value_text(v: &Value) -> String {
 
 fn cmp_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     match (a, b) {
-        (Some(Value::Number(x)), Some(Value::Number(y))) => {
-            x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(Ordering::Equal)
-        }
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .partial_cmp(&y.as_f64().unwrap_or(0.0))
+            .unwrap_or(Ordering::Equal),
         // Meilisearch sorts numbers before strings.
         (Some(Value::Number(_)), Some(Value::String(_))) => Ordering::Less,
         (Some(Value::String(_)), Some(Value::Number(_))) => Ordering::Greater,
@@ -723,7 +946,10 @@ fn cmp_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 }
 
 fn tokenize(s: &str) -> Vec<String> {
-    s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_lowercase()).collect()
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+        .collect()
 }
 
 fn typo_budget(w: &str) -> u32 {
@@ -810,10 +1036,19 @@ enum Tok {
 impl Filter {
     fn parse(src: &str, filterable: &[String], index: &str) -> Result<Filter, String> {
         let toks = lex(src)?;
-        let mut p = Parser { toks, pos: 0, src, filterable, index };
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            src,
+            filterable,
+            index,
+        };
         let f = p.or()?;
         if p.pos != p.toks.len() {
-            return Err(format!("Found unexpected characters at the end of the filter: `{}`.\n{src}", src));
+            return Err(format!(
+                "Found unexpected characters at the end of the filter: `{}`.\n{src}",
+                src
+            ));
         }
         Ok(f)
     }
@@ -845,13 +1080,34 @@ fn lex(src: &str) -> Result<Vec<Tok>, String> {
         let c = chars[i];
         match c {
             ' ' | '\t' | '\n' => i += 1,
-            '[' => { out.push(Tok::LBracket); i += 1; }
-            ']' => { out.push(Tok::RBracket); i += 1; }
-            '(' => { out.push(Tok::LParen); i += 1; }
-            ')' => { out.push(Tok::RParen); i += 1; }
-            ',' => { out.push(Tok::Comma); i += 1; }
-            '=' => { out.push(Tok::Eq); i += 1; }
-            '!' if chars.get(i + 1) == Some(&'=') => { out.push(Tok::Ne); i += 2; }
+            '[' => {
+                out.push(Tok::LBracket);
+                i += 1;
+            }
+            ']' => {
+                out.push(Tok::RBracket);
+                i += 1;
+            }
+            '(' => {
+                out.push(Tok::LParen);
+                i += 1;
+            }
+            ')' => {
+                out.push(Tok::RParen);
+                i += 1;
+            }
+            ',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            '=' => {
+                out.push(Tok::Eq);
+                i += 1;
+            }
+            '!' if chars.get(i + 1) == Some(&'=') => {
+                out.push(Tok::Ne);
+                i += 2;
+            }
             '"' | '\'' => {
                 let q = c;
                 let mut s = String::new();
@@ -865,8 +1121,14 @@ fn lex(src: &str) -> Result<Vec<Tok>, String> {
                             }
                             i += 2;
                         }
-                        Some(x) if *x == q => { i += 1; break; }
-                        Some(x) => { s.push(*x); i += 1; }
+                        Some(x) if *x == q => {
+                            i += 1;
+                            break;
+                        }
+                        Some(x) => {
+                            s.push(*x);
+                            i += 1;
+                        }
                     }
                 }
                 out.push(Tok::Str(s));
@@ -941,18 +1203,31 @@ impl Parser<'_> {
             self.pos += 1;
             let f = self.or()?;
             if self.toks.get(self.pos) != Some(&Tok::RParen) {
-                return Err(format!("Expression `{}` is missing the following closing delimiter: `)`.", self.src));
+                return Err(format!(
+                    "Expression `{}` is missing the following closing delimiter: `)`.",
+                    self.src
+                ));
             }
             self.pos += 1;
             return Ok(f);
         }
         let attr = match self.toks.get(self.pos).cloned() {
             Some(Tok::Word(w)) | Some(Tok::Str(w)) => w,
-            _ => return Err(format!("Was expecting an operation `=`, `!=`, `>=`, `>`, `<=`, `<`, `IN`, `NOT IN`, `TO`, `EXISTS`, `NOT EXISTS`, `IS NULL`, `IS NOT NULL`, `IS EMPTY`, `IS NOT EMPTY`, `CONTAINS`, `NOT CONTAINS`, `STARTS WITH`, `NOT STARTS WITH`, `_geoRadius`, or `_geoBoundingBox` at `{}`.", self.src)),
+            _ => {
+                return Err(format!(
+                    "Was expecting an operation `=`, `!=`, `>=`, `>`, `<=`, `<`, `IN`, `NOT IN`, `TO`, `EXISTS`, `NOT EXISTS`, `IS NULL`, `IS NOT NULL`, `IS EMPTY`, `IS NOT EMPTY`, `CONTAINS`, `NOT CONTAINS`, `STARTS WITH`, `NOT STARTS WITH`, `_geoRadius`, or `_geoBoundingBox` at `{}`.",
+                    self.src
+                ));
+            }
         };
         self.pos += 1;
         if !self.filterable.iter().any(|f| *f == attr) {
-            let list = self.filterable.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+            let list = self
+                .filterable
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(format!(
                 "Index `{}`: Attribute `{attr}` is not filterable. Available filterable attribute patterns are: {list}.\n{}",
                 self.index, self.src
@@ -1033,8 +1308,16 @@ mod tests {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        assert!(Filter::parse(r#"tags IN ["rust", "go"]"#, &f, "i").map(|x| x.matches(&d)).unwrap_or(false));
-        assert!(Filter::parse(r#"user_id = "u1" AND NOT tags = go"#, &f, "i").map(|x| x.matches(&d)).unwrap_or(false));
+        assert!(
+            Filter::parse(r#"tags IN ["rust", "go"]"#, &f, "i")
+                .map(|x| x.matches(&d))
+                .unwrap_or(false)
+        );
+        assert!(
+            Filter::parse(r#"user_id = "u1" AND NOT tags = go"#, &f, "i")
+                .map(|x| x.matches(&d))
+                .unwrap_or(false)
+        );
         assert!(Filter::parse("tags IN [unclosed", &f, "i").is_err());
         assert!(Filter::parse("title = x", &f, "i").is_err());
     }

@@ -23,9 +23,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
 };
-use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING,
-};
+use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term};
 use tokio::sync::oneshot;
@@ -33,8 +31,7 @@ use uuid::Uuid;
 
 use crate::text::normalize_doc;
 use crate::{
-    Applied, SearchDocument, SearchEngine, SearchError, SearchHit, SearchPage, SearchQuery, Suggestion,
-    SuggestionKind,
+    Applied, SearchDocument, SearchEngine, SearchError, SearchHit, SearchPage, SearchQuery, Suggestion, SuggestionKind,
 };
 
 const TOKENIZER: &str = "folio";
@@ -165,7 +162,13 @@ impl State {
         self.live_count += 1;
         self.entries.insert(
             doc.project_id,
-            Entry { version: doc.version, live: Some(Live { user_id: doc.user_id, tags: doc.tags.clone() }) },
+            Entry {
+                version: doc.version,
+                live: Some(Live {
+                    user_id: doc.user_id,
+                    tags: doc.tags.clone(),
+                }),
+            },
         );
     }
 
@@ -177,7 +180,10 @@ impl State {
     fn accepts_upsert(&self, id: Uuid, version: i64) -> bool {
         match self.entries.get(&id) {
             None => true,
-            Some(Entry { version: v, live: Some(_) }) => version >= *v,
+            Some(Entry {
+                version: v,
+                live: Some(_),
+            }) => version >= *v,
             Some(Entry { version: v, live: None }) => version > *v,
         }
     }
@@ -189,7 +195,10 @@ impl State {
             for doc_id in segment.doc_ids_alive() {
                 let doc: TantivyDocument = store.get(doc_id).map_err(internal)?;
                 let rec = record_of(&doc, f)?;
-                let newer = state.entries.get(&rec.project_id).is_none_or(|e| rec.version >= e.version);
+                let newer = state
+                    .entries
+                    .get(&rec.project_id)
+                    .is_none_or(|e| rec.version >= e.version);
                 if !newer {
                     continue;
                 }
@@ -271,7 +280,9 @@ impl TantivyEngine {
         // Check that an existing index has our schema.
         let (expected, _) = schema();
         if index.schema() != expected {
-            return Err(SearchError::Internal("index schema differs from this version's schema".into()));
+            return Err(SearchError::Internal(
+                "index schema differs from this version's schema".into(),
+            ));
         }
         let analyzer = analyzer();
         index.tokenizers().register(TOKENIZER, analyzer.clone());
@@ -282,21 +293,35 @@ impl TantivyEngine {
             .map_err(internal)?;
         let writer: IndexWriter = index.writer(WRITER_MEMORY).map_err(internal)?;
         let state = State::load(&reader.searcher(), &f)?;
-        let inner = Arc::new(Inner { reader, f, state: RwLock::new(state), analyzer });
+        let inner = Arc::new(Inner {
+            reader,
+            f,
+            state: RwLock::new(state),
+            analyzer,
+        });
         let (tx, rx) = mpsc::channel::<Op>();
         let thread_inner = inner.clone();
         let handle = std::thread::Builder::new()
             .name("folio-search-writer".into())
             .spawn(move || writer_loop(thread_inner, writer, rx))
             .map_err(internal)?;
-        Ok(TantivyEngine { inner, tx: Some(tx), writer_thread: Mutex::new(Some(handle)) })
+        Ok(TantivyEngine {
+            inner,
+            tx: Some(tx),
+            writer_thread: Mutex::new(Some(handle)),
+        })
     }
 
     async fn send(&self, kind: OpKind) -> Result<Reply, SearchError> {
         let (reply, rx) = oneshot::channel();
-        let tx = self.tx.as_ref().ok_or_else(|| SearchError::Internal("engine closed".into()))?;
-        tx.send(Op { kind, reply }).map_err(|_| SearchError::Internal("index writer stopped".into()))?;
-        rx.await.map_err(|_| SearchError::Internal("index writer stopped".into()))?
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| SearchError::Internal("engine closed".into()))?;
+        tx.send(Op { kind, reply })
+            .map_err(|_| SearchError::Internal("index writer stopped".into()))?;
+        rx.await
+            .map_err(|_| SearchError::Internal("index writer stopped".into()))?
     }
 
     /// Number of live (non-tombstone) documents.
@@ -341,7 +366,10 @@ fn writer_loop(inner: Arc<Inner>, mut writer: IndexWriter, rx: mpsc::Receiver<Op
             }
         }
         if dirty {
-            let committed = writer.commit().map_err(internal).and_then(|_| inner.reader.reload().map_err(internal));
+            let committed = writer
+                .commit()
+                .map_err(internal)
+                .and_then(|_| inner.reader.reload().map_err(internal));
             if let Err(e) = committed {
                 tracing::error!(error = %e, "search index commit failed; rolling back");
                 let _ = writer.rollback();
@@ -364,7 +392,12 @@ fn writer_loop(inner: Arc<Inner>, mut writer: IndexWriter, rx: mpsc::Receiver<Op
 }
 
 fn live_doc(f: &Fields, doc: &SearchDocument) -> Result<TantivyDocument, SearchError> {
-    let rec = Record { project_id: doc.project_id, version: doc.version, deleted: false, doc: Some(doc.clone()) };
+    let rec = Record {
+        project_id: doc.project_id,
+        version: doc.version,
+        deleted: false,
+        doc: Some(doc.clone()),
+    };
     let mut d = TantivyDocument::default();
     d.add_text(f.id, doc.project_id.to_string());
     d.add_text(f.kind, KIND_LIVE);
@@ -382,7 +415,12 @@ fn live_doc(f: &Fields, doc: &SearchDocument) -> Result<TantivyDocument, SearchE
 }
 
 fn tomb_doc(f: &Fields, id: Uuid, version: i64) -> Result<TantivyDocument, SearchError> {
-    let rec = Record { project_id: id, version, deleted: true, doc: None };
+    let rec = Record {
+        project_id: id,
+        version,
+        deleted: true,
+        doc: None,
+    };
     let mut d = TantivyDocument::default();
     d.add_text(f.id, id.to_string());
     d.add_text(f.kind, KIND_TOMB);
@@ -439,7 +477,11 @@ fn apply(
             Ok(Reply::Unit)
         }
         OpKind::Rename(user_id, name) => {
-            let ids: Vec<Uuid> = state.by_user.get(&user_id).map(|s| s.iter().copied().collect()).unwrap_or_default();
+            let ids: Vec<Uuid> = state
+                .by_user
+                .get(&user_id)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
             if ids.is_empty() {
                 return Ok(Reply::Count(0));
             }
@@ -476,7 +518,9 @@ fn apply(
 
 fn load_live(searcher: &Searcher, f: &Fields, id: Uuid) -> Result<Option<SearchDocument>, SearchError> {
     let q = TermQuery::new(id_term(f, id), IndexRecordOption::Basic);
-    let top = searcher.search(&q, &TopDocs::with_limit(4).order_by_score()).map_err(internal)?;
+    let top = searcher
+        .search(&q, &TopDocs::with_limit(4).order_by_score())
+        .map_err(internal)?;
     let mut best: Option<SearchDocument> = None;
     for (_, addr) in top {
         let doc: TantivyDocument = searcher.doc(addr).map_err(internal)?;
@@ -506,7 +550,10 @@ impl Inner {
 
     fn live_filter(&self) -> Box<dyn Query> {
         Box::new(ConstScoreQuery::new(
-            Box::new(TermQuery::new(Term::from_field_text(self.f.kind, KIND_LIVE), IndexRecordOption::Basic)),
+            Box::new(TermQuery::new(
+                Term::from_field_text(self.f.kind, KIND_LIVE),
+                IndexRecordOption::Basic,
+            )),
             0.0,
         ))
     }
@@ -516,16 +563,45 @@ impl Inner {
         let budget = crate::typo_budget(word);
         let prefix = is_last && word.chars().count() >= 2;
         let mut subs: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (field, w) in [(f.title, W_TITLE), (f.username, W_USERNAME), (f.description, W_DESCRIPTION), (f.tags_text, W_TAGS)] {
+        for (field, w) in [
+            (f.title, W_TITLE),
+            (f.username, W_USERNAME),
+            (f.description, W_DESCRIPTION),
+            (f.tags_text, W_TAGS),
+        ] {
             let term = Term::from_field_text(field, word);
-            subs.push((Occur::Should, Box::new(BoostQuery::new(Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)), w))));
+            subs.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                    w,
+                )),
+            ));
             if prefix {
-                subs.push((Occur::Should, Box::new(BoostQuery::new(Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, true)), w * W_PREFIX))));
+                subs.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, true)),
+                        w * W_PREFIX,
+                    )),
+                ));
                 if budget > 0 {
-                    subs.push((Occur::Should, Box::new(BoostQuery::new(Box::new(FuzzyTermQuery::new_prefix(term, budget, true)), w * W_TYPO))));
+                    subs.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(
+                            Box::new(FuzzyTermQuery::new_prefix(term, budget, true)),
+                            w * W_TYPO,
+                        )),
+                    ));
                 }
             } else if budget > 0 {
-                subs.push((Occur::Should, Box::new(BoostQuery::new(Box::new(FuzzyTermQuery::new(term, budget, true)), w * W_TYPO))));
+                subs.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(FuzzyTermQuery::new(term, budget, true)),
+                        w * W_TYPO,
+                    )),
+                ));
             }
         }
         Box::new(BooleanQuery::new(subs))
@@ -533,7 +609,9 @@ impl Inner {
 
     fn fetch(&self, searcher: &Searcher, addr: DocAddress) -> Result<SearchDocument, SearchError> {
         let doc: TantivyDocument = searcher.doc(addr).map_err(internal)?;
-        record_of(&doc, &self.f)?.doc.ok_or_else(|| SearchError::Internal("live record without document".into()))
+        record_of(&doc, &self.f)?
+            .doc
+            .ok_or_else(|| SearchError::Internal("live record without document".into()))
     }
 
     fn search_blocking(&self, q: &SearchQuery) -> Result<SearchPage, SearchError> {
@@ -543,16 +621,25 @@ impl Inner {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, self.live_filter())];
         if !tags.is_empty() {
             let terms = tags.iter().map(|t| Term::from_field_text(self.f.tag, t));
-            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(terms)), 0.0))));
+            clauses.push((
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(terms)), 0.0)),
+            ));
         }
         let n = words.len();
         if n > 0 {
-            let per_word: Vec<(Occur, Box<dyn Query>)> =
-                words.iter().enumerate().map(|(i, w)| (Occur::Should, self.word_query(w, i + 1 == n))).collect();
+            let per_word: Vec<(Occur, Box<dyn Query>)> = words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (Occur::Should, self.word_query(w, i + 1 == n)))
+                .collect();
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(per_word))));
         }
         let query: Box<dyn Query> = if clauses.len() == 1 && n == 0 && tags.is_empty() {
-            Box::new(BooleanQuery::new(vec![(Occur::Must, Box::new(AllQuery)), (Occur::Must, self.live_filter())]))
+            Box::new(BooleanQuery::new(vec![
+                (Occur::Must, Box::new(AllQuery)),
+                (Occur::Must, self.live_filter()),
+            ]))
         } else {
             Box::new(BooleanQuery::new(clauses))
         };
@@ -561,33 +648,53 @@ impl Inner {
         let live = self.state.read().map(|s| s.live_count).unwrap_or(usize::MAX);
         if offset >= live {
             let total = searcher.search(&query, &Count).map_err(internal)?;
-            return Ok(SearchPage { hits: Vec::new(), total: total as u64 });
+            return Ok(SearchPage {
+                hits: Vec::new(),
+                total: total as u64,
+            });
         }
         let mut hits = Vec::new();
         let total;
         if n == 0 {
-            let top = TopDocs::with_limit(size).and_offset(offset).order_by_fast_field::<i64>("updated_at", Order::Desc);
+            let top = TopDocs::with_limit(size)
+                .and_offset(offset)
+                .order_by_fast_field::<i64>("updated_at", Order::Desc);
             let (count, docs) = searcher.search(&query, &(Count, top)).map_err(internal)?;
             total = count;
             for (_, addr) in docs {
-                hits.push(SearchHit { document: self.fetch(&searcher, addr)?, score: 1.0 });
+                hits.push(SearchHit {
+                    document: self.fetch(&searcher, addr)?,
+                    score: 1.0,
+                });
             }
         } else {
-            let top = TopDocs::with_limit(size).and_offset(offset).tweak_score(|seg: &tantivy::SegmentReader| {
-                let col = seg.fast_fields().i64("updated_at").ok().map(|c| c.first_or_default_col(0));
-                move |doc: tantivy::DocId, score: tantivy::Score| {
-                    let ts = col.as_ref().map(|c| c.get_val(doc)).unwrap_or(0);
-                    // Quantized so that equal relevance ties break by updated_at desc.
-                    ((score * 1000.0).round() / 1000.0, ts)
-                }
-            });
+            let top = TopDocs::with_limit(size)
+                .and_offset(offset)
+                .tweak_score(|seg: &tantivy::SegmentReader| {
+                    let col = seg
+                        .fast_fields()
+                        .i64("updated_at")
+                        .ok()
+                        .map(|c| c.first_or_default_col(0));
+                    move |doc: tantivy::DocId, score: tantivy::Score| {
+                        let ts = col.as_ref().map(|c| c.get_val(doc)).unwrap_or(0);
+                        // Quantized so that equal relevance ties break by updated_at desc.
+                        ((score * 1000.0).round() / 1000.0, ts)
+                    }
+                });
             let (count, docs) = searcher.search(&query, &(Count, top)).map_err(internal)?;
             total = count;
             for ((score, _), addr) in docs {
-                hits.push(SearchHit { document: self.fetch(&searcher, addr)?, score });
+                hits.push(SearchHit {
+                    document: self.fetch(&searcher, addr)?,
+                    score,
+                });
             }
         }
-        Ok(SearchPage { hits, total: total as u64 })
+        Ok(SearchPage {
+            hits,
+            total: total as u64,
+        })
     }
 
     fn suggest_blocking(&self, prefix: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError> {
@@ -596,7 +703,10 @@ impl Inner {
             return Ok(Vec::new());
         }
         let mut tags: Vec<(String, u64)> = {
-            let state = self.state.read().map_err(|_| SearchError::Internal("state lock poisoned".into()))?;
+            let state = self
+                .state
+                .read()
+                .map_err(|_| SearchError::Internal("state lock poisoned".into()))?;
             state
                 .tag_counts
                 .range(p.clone()..)
@@ -608,7 +718,12 @@ impl Inner {
         tags.truncate(limit);
         let tag_suggestions = tags
             .into_iter()
-            .map(|(t, c)| Suggestion { text: t, kind: SuggestionKind::Tag, project_id: None, count: Some(c) })
+            .map(|(t, c)| Suggestion {
+                text: t,
+                kind: SuggestionKind::Tag,
+                project_id: None,
+                count: Some(c),
+            })
             .collect();
 
         let words = self.tokens(&p);
@@ -617,22 +732,44 @@ impl Inner {
             let searcher = self.reader.searcher();
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, self.live_filter())];
             for w in complete {
-                clauses.push((Occur::Must, Box::new(TermQuery::new(Term::from_field_text(self.f.title, w), IndexRecordOption::Basic))));
+                clauses.push((
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(self.f.title, w),
+                        IndexRecordOption::Basic,
+                    )),
+                ));
             }
-            clauses.push((Occur::Must, Box::new(FuzzyTermQuery::new_prefix(Term::from_field_text(self.f.title, last), 0, true))));
+            clauses.push((
+                Occur::Must,
+                Box::new(FuzzyTermQuery::new_prefix(
+                    Term::from_field_text(self.f.title, last),
+                    0,
+                    true,
+                )),
+            ));
             let query = BooleanQuery::new(clauses);
             let top = TopDocs::with_limit(limit * 3).order_by_fast_field::<i64>("updated_at", Order::Desc);
             for (_, addr) in searcher.search(&query, &top).map_err(internal)? {
                 let doc = self.fetch(&searcher, addr)?;
-                titles.push(Suggestion { text: doc.title, kind: SuggestionKind::Title, project_id: Some(doc.project_id), count: None });
+                titles.push(Suggestion {
+                    text: doc.title,
+                    kind: SuggestionKind::Title,
+                    project_id: Some(doc.project_id),
+                    count: None,
+                });
             }
         }
         Ok(crate::merge_suggestions(tag_suggestions, titles, limit))
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, SearchError> + Send + 'static) -> Result<T, SearchError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| SearchError::Internal(format!("search task failed: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SearchError> + Send + 'static,
+) -> Result<T, SearchError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SearchError::Internal(format!("search task failed: {e}")))?
 }
 
 #[async_trait]
@@ -643,7 +780,10 @@ impl SearchEngine for TantivyEngine {
 
     async fn upsert(&self, doc: SearchDocument) -> Result<Applied, SearchError> {
         match self.send(OpKind::Upsert(vec![doc])).await? {
-            Reply::Applied(v) => v.into_iter().next().ok_or_else(|| SearchError::Internal("empty reply".into())),
+            Reply::Applied(v) => v
+                .into_iter()
+                .next()
+                .ok_or_else(|| SearchError::Internal("empty reply".into())),
             _ => Err(SearchError::Internal("unexpected writer reply".into())),
         }
     }

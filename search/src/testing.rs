@@ -32,7 +32,16 @@ fn day(d: u32) -> DateTime<Utc> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn doc(n: u128, user: Uuid, username: &str, title: &str, desc: &str, tags: &[&str], updated: u32, thumb: bool) -> SearchDocument {
+fn doc(
+    n: u128,
+    user: Uuid,
+    username: &str,
+    title: &str,
+    desc: &str,
+    tags: &[&str],
+    updated: u32,
+    thumb: bool,
+) -> SearchDocument {
     SearchDocument {
         project_id: pid(n),
         user_id: user,
@@ -50,18 +59,117 @@ fn doc(n: u128, user: Uuid, username: &str, title: &str, desc: &str, tags: &[&st
 /// The fixed project set (12 projects, 4 users, all at version 1).
 pub fn fixture() -> Vec<SearchDocument> {
     vec![
-        doc(1, U_ALICE, "alice", "Python CLI toolkit", "Command line helpers written in python", &["python", "cli"], 4, true),
-        doc(2, U_ALICE, "alice", "Expense Tracker", "A simple finance app", &["react", "flask"], 3, false),
-        doc(3, U_BOB, "bob", "Weather dashboard", "Charts of weather data built with python", &["python", "data"], 5, false),
-        doc(4, U_BOB, "bob", "Pythonic game engine", "A 2D game engine", &["python", "gamedev"], 6, true),
-        doc(5, U_BOB, "bob", "Lantern Festival planner", "Plan seasonal events", &["events"], 2, false),
-        doc(6, U_LANTERN, "Lantern Works", "Photo gallery", "Pictures from trips", &["photography"], 7, false),
-        doc(7, U_CAROL, "carol", "Garden helper", "Lights the garden like a lantern at night", &["iot"], 8, false),
-        doc(8, U_CAROL, "carol", "Kite designer", "Draw kites", &["design"], 1, false),
-        doc(9, U_CAROL, "carol", "Robot arm", "Servo control", &["robotics"], 9, false),
+        doc(
+            1,
+            U_ALICE,
+            "alice",
+            "Python CLI toolkit",
+            "Command line helpers written in python",
+            &["python", "cli"],
+            4,
+            true,
+        ),
+        doc(
+            2,
+            U_ALICE,
+            "alice",
+            "Expense Tracker",
+            "A simple finance app",
+            &["react", "flask"],
+            3,
+            false,
+        ),
+        doc(
+            3,
+            U_BOB,
+            "bob",
+            "Weather dashboard",
+            "Charts of weather data built with python",
+            &["python", "data"],
+            5,
+            false,
+        ),
+        doc(
+            4,
+            U_BOB,
+            "bob",
+            "Pythonic game engine",
+            "A 2D game engine",
+            &["python", "gamedev"],
+            6,
+            true,
+        ),
+        doc(
+            5,
+            U_BOB,
+            "bob",
+            "Lantern Festival planner",
+            "Plan seasonal events",
+            &["events"],
+            2,
+            false,
+        ),
+        doc(
+            6,
+            U_LANTERN,
+            "Lantern Works",
+            "Photo gallery",
+            "Pictures from trips",
+            &["photography"],
+            7,
+            false,
+        ),
+        doc(
+            7,
+            U_CAROL,
+            "carol",
+            "Garden helper",
+            "Lights the garden like a lantern at night",
+            &["iot"],
+            8,
+            false,
+        ),
+        doc(
+            8,
+            U_CAROL,
+            "carol",
+            "Kite designer",
+            "Draw kites",
+            &["design"],
+            1,
+            false,
+        ),
+        doc(
+            9,
+            U_CAROL,
+            "carol",
+            "Robot arm",
+            "Servo control",
+            &["robotics"],
+            9,
+            false,
+        ),
         doc(10, U_BOB, "bob", "Robot arm", "Servo control", &["robotics"], 10, false),
-        doc(11, U_CAROL, "carol", "Tiny shell", "A minimal command shell", &["rust", "cli"], 11, false),
-        doc(12, U_LANTERN, "Lantern Works", "Sketchbook", "Daily drawings", &["art"], 12, false),
+        doc(
+            11,
+            U_CAROL,
+            "carol",
+            "Tiny shell",
+            "A minimal command shell",
+            &["rust", "cli"],
+            11,
+            false,
+        ),
+        doc(
+            12,
+            U_LANTERN,
+            "Lantern Works",
+            "Sketchbook",
+            "Daily drawings",
+            &["art"],
+            12,
+            false,
+        ),
     ]
 }
 
@@ -88,7 +196,12 @@ pub async fn seed(engine: &dyn SearchEngine) {
 }
 
 async fn search(engine: &dyn SearchEngine, query: &str, tags: &[&str], page: u32, size: u32) -> SearchPage {
-    let q = SearchQuery { query: query.into(), tags: tags.iter().map(|t| t.to_string()).collect(), page, size };
+    let q = SearchQuery {
+        query: query.into(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        page,
+        size,
+    };
     ok(engine.search(&q).await, &format!("search {q:?}"))
 }
 
@@ -102,8 +215,16 @@ async fn text(engine: &dyn SearchEngine, query: &str) -> SearchPage {
 
 fn assert_scores_descending(page: &SearchPage) {
     for w in page.hits.windows(2) {
-        assert!(w[0].score.is_finite() && w[1].score.is_finite(), "scores must be finite");
-        assert!(w[0].score + 1e-4 >= w[1].score, "hits must be ordered by score: {} then {}", w[0].score, w[1].score);
+        assert!(
+            w[0].score.is_finite() && w[1].score.is_finite(),
+            "scores must be finite"
+        );
+        assert!(
+            w[0].score + 1e-4 >= w[1].score,
+            "hits must be ordered by score: {} then {}",
+            w[0].score,
+            w[1].score
+        );
     }
 }
 
@@ -136,11 +257,20 @@ pub async fn ranking_title_username_description(engine: Arc<dyn SearchEngine>) {
     let e = engine.as_ref();
     seed(e).await;
     let page = text(e, "lantern").await;
-    assert_eq!(page.total, 4, "P5 (title), P6 & P12 (display name), P7 (description): {:?}", ids(&page));
+    assert_eq!(
+        page.total,
+        4,
+        "P5 (title), P6 & P12 (display name), P7 (description): {:?}",
+        ids(&page)
+    );
     let got = ids(&page);
     assert_eq!(got[0], pid(5), "title match first: {got:?}");
     let names: HashSet<Uuid> = got[1..3].iter().copied().collect();
-    assert_eq!(names, HashSet::from([pid(6), pid(12)]), "display-name matches second: {got:?}");
+    assert_eq!(
+        names,
+        HashSet::from([pid(6), pid(12)]),
+        "display-name matches second: {got:?}"
+    );
     assert_eq!(got[3], pid(7), "description match last: {got:?}");
     assert_scores_descending(&page);
 }
@@ -170,7 +300,11 @@ pub async fn tag_filter_any_of(engine: Arc<dyn SearchEngine>) {
     let e = engine.as_ref();
     seed(e).await;
     let page = search(e, "", &["rust", "gamedev"], 1, 20).await;
-    assert_eq!(ids(&page), vec![pid(11), pid(4)], "empty query + tags: any-of, by updated_at desc");
+    assert_eq!(
+        ids(&page),
+        vec![pid(11), pid(4)],
+        "empty query + tags: any-of, by updated_at desc"
+    );
     assert_eq!(page.total, 2);
     let page = search(e, "", &["RUST", " events "], 1, 20).await;
     assert_eq!(ids(&page), vec![pid(11), pid(5)], "tags are normalised");
@@ -190,7 +324,16 @@ pub async fn empty_query_lists_by_updated_at(engine: Arc<dyn SearchEngine>) {
     seed(e).await;
     let page = search(e, "", &[], 1, 20).await;
     assert_eq!(page.total, 12);
-    let want: Vec<Uuid> = (1..=12).rev().map(|d| fixture().into_iter().find(|x| x.updated_at == day(d)).map(|x| x.project_id)).map(|x| x.unwrap_or_default()).collect();
+    let want: Vec<Uuid> = (1..=12)
+        .rev()
+        .map(|d| {
+            fixture()
+                .into_iter()
+                .find(|x| x.updated_at == day(d))
+                .map(|x| x.project_id)
+        })
+        .map(|x| x.unwrap_or_default())
+        .collect();
     assert_eq!(ids(&page), want);
     let spaces = search(e, "   ", &[], 1, 20).await;
     assert_eq!(ids(&spaces), want, "whitespace is an empty query");
@@ -228,7 +371,12 @@ pub async fn pagination_edges(engine: Arc<dyn SearchEngine>) {
 pub async fn invalid_queries(engine: Arc<dyn SearchEngine>) {
     let e = engine.as_ref();
     for (page, size) in [(0, 10), (1, 0), (1, 101)] {
-        let q = SearchQuery { query: "x".into(), tags: vec![], page, size };
+        let q = SearchQuery {
+            query: "x".into(),
+            tags: vec![],
+            page,
+            size,
+        };
         match e.search(&q).await {
             Err(SearchError::Invalid(_)) => {}
             other => panic!("page {page} size {size}: expected Invalid, got {other:?}"),
@@ -240,12 +388,27 @@ pub async fn invalid_queries(engine: Arc<dyn SearchEngine>) {
 pub async fn typo_tolerance(engine: Arc<dyn SearchEngine>) {
     let e = engine.as_ref();
     seed(e).await;
-    assert!(ids(&text(e, "festivel").await).contains(&pid(5)), "one typo on an 8-letter word");
-    assert!(ids(&text(e, "pyhton").await).contains(&pid(1)), "a transposition is one typo");
-    assert!(ids(&text(e, "dahsbaord").await).contains(&pid(3)), "two typos on a 9-letter word");
-    assert!(!ids(&text(e, "fetsivel").await).contains(&pid(5)), "two typos on an 8-letter word must not match");
+    assert!(
+        ids(&text(e, "festivel").await).contains(&pid(5)),
+        "one typo on an 8-letter word"
+    );
+    assert!(
+        ids(&text(e, "pyhton").await).contains(&pid(1)),
+        "a transposition is one typo"
+    );
+    assert!(
+        ids(&text(e, "dahsbaord").await).contains(&pid(3)),
+        "two typos on a 9-letter word"
+    );
+    assert!(
+        !ids(&text(e, "fetsivel").await).contains(&pid(5)),
+        "two typos on an 8-letter word must not match"
+    );
     assert!(ids(&text(e, "kite").await).contains(&pid(8)), "exact 4-letter word");
-    assert!(!ids(&text(e, "kote").await).contains(&pid(8)), "a 4-letter word with a typo must not match");
+    assert!(
+        !ids(&text(e, "kote").await).contains(&pid(8)),
+        "a 4-letter word with a typo must not match"
+    );
 }
 
 /// The last query word also matches as a prefix.
@@ -269,13 +432,23 @@ pub async fn suggestions(engine: Arc<dyn SearchEngine>) {
     assert_eq!(tags[0].text, "python");
     assert_eq!(tags[0].count, Some(3));
     assert_eq!(tags[0].project_id, None);
-    let titles: HashSet<(String, Option<Uuid>)> =
-        s.iter().filter(|x| x.kind == SuggestionKind::Title).map(|x| (x.text.clone(), x.project_id)).collect();
+    let titles: HashSet<(String, Option<Uuid>)> = s
+        .iter()
+        .filter(|x| x.kind == SuggestionKind::Title)
+        .map(|x| (x.text.clone(), x.project_id))
+        .collect();
     assert_eq!(
         titles,
-        HashSet::from([("Pythonic game engine".to_string(), Some(pid(4))), ("Python CLI toolkit".to_string(), Some(pid(1)))])
+        HashSet::from([
+            ("Pythonic game engine".to_string(), Some(pid(4))),
+            ("Python CLI toolkit".to_string(), Some(pid(1)))
+        ])
     );
-    assert!(s.iter().filter(|x| x.kind == SuggestionKind::Title).all(|x| x.count.is_none()));
+    assert!(
+        s.iter()
+            .filter(|x| x.kind == SuggestionKind::Title)
+            .all(|x| x.count.is_none())
+    );
     let upper = ok(e.suggest("PY", 5).await, "suggest PY");
     assert_eq!(upper.len(), s.len(), "case-insensitive");
     let two = ok(e.suggest("py", 2).await, "suggest py 2");
@@ -305,14 +478,21 @@ pub async fn rename_propagation(engine: Arc<dyn SearchEngine>) {
     assert_eq!(got, HashSet::from([pid(1), pid(2)]));
     assert!(page.hits.iter().all(|h| h.document.username == "Alicia Quartermaine"));
     // Other fields are untouched.
-    let p1 = page.hits.iter().find(|h| h.document.project_id == pid(1)).map(|h| h.document.clone());
+    let p1 = page
+        .hits
+        .iter()
+        .find(|h| h.document.project_id == pid(1))
+        .map(|h| h.document.clone());
     let mut want = fixture_doc(1);
     want.username = "Alicia Quartermaine".into();
     assert_eq!(p1, Some(want));
     // Other users keep their names.
     let bob = search(e, "", &["gamedev"], 1, 20).await;
     assert_eq!(bob.hits[0].document.username, "bob");
-    assert_eq!(ok(e.rename_user(Uuid::from_u128(99), "Nobody").await, "rename unknown"), 0);
+    assert_eq!(
+        ok(e.rename_user(Uuid::from_u128(99), "Nobody").await, "rename unknown"),
+        0
+    );
     // A deleted project is not renamed back to life.
     ok(e.delete(pid(2), 2).await, "delete");
     assert_eq!(ok(e.rename_user(U_ALICE, "Alicia Q").await, "rename again"), 1);
@@ -334,8 +514,16 @@ pub async fn update_propagation(engine: Arc<dyn SearchEngine>) {
     assert_eq!(page.hits[0].document, d);
     assert!(!ids(&text(e, "tracker").await).contains(&pid(2)));
     assert!(search(e, "", &["flask"], 1, 20).await.hits.is_empty(), "old tag gone");
-    assert_eq!(ids(&search(e, "", &[], 1, 1).await), vec![pid(2)], "now the most recently updated");
-    assert_eq!(ok(e.upsert(d.clone()).await, "replay v2"), Applied::Written, "same version is idempotent");
+    assert_eq!(
+        ids(&search(e, "", &[], 1, 1).await),
+        vec![pid(2)],
+        "now the most recently updated"
+    );
+    assert_eq!(
+        ok(e.upsert(d.clone()).await, "replay v2"),
+        Applied::Written,
+        "same version is idempotent"
+    );
     assert_eq!(search(e, "", &[], 1, 100).await.total, 12);
 }
 
@@ -369,7 +557,13 @@ pub async fn out_of_order_events(engine: Arc<dyn SearchEngine>) {
     v2.version = 2;
     assert_eq!(ok(e.upsert(v2).await, "late v2"), Applied::Stale);
     let page = text(e, "budget").await;
-    assert_eq!(page.hits.iter().find(|h| h.document.project_id == pid(2)).map(|h| h.document.clone()), Some(v3));
+    assert_eq!(
+        page.hits
+            .iter()
+            .find(|h| h.document.project_id == pid(2))
+            .map(|h| h.document.clone()),
+        Some(v3)
+    );
 
     // Delete at v5, then late upserts at v4 and v5 must not resurrect.
     ok(e.delete(pid(3), 5).await, "delete P3 v5");

@@ -104,15 +104,29 @@ mod tests {
     }
 
     fn tag(t: &str, c: u64) -> Suggestion {
-        Suggestion { text: t.into(), kind: SuggestionKind::Tag, project_id: None, count: Some(c) }
+        Suggestion {
+            text: t.into(),
+            kind: SuggestionKind::Tag,
+            project_id: None,
+            count: Some(c),
+        }
     }
     fn title(t: &str) -> Suggestion {
-        Suggestion { text: t.into(), kind: SuggestionKind::Title, project_id: Some(uuid::Uuid::nil()), count: None }
+        Suggestion {
+            text: t.into(),
+            kind: SuggestionKind::Title,
+            project_id: Some(uuid::Uuid::nil()),
+            count: None,
+        }
     }
 
     #[test]
     fn merge_interleaves_and_limits() {
-        let m = merge_suggestions(vec![tag("a", 3), tag("b", 1)], vec![title("x"), title("X"), title("y"), title("z")], 4);
+        let m = merge_suggestions(
+            vec![tag("a", 3), tag("b", 1)],
+            vec![title("x"), title("X"), title("y"), title("z")],
+            4,
+        );
         let texts: Vec<_> = m.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(texts, vec!["a", "x", "b", "y"]);
         let m = merge_suggestions(vec![], vec![title("x"), title("y")], 5);

@@ -72,12 +72,18 @@ folio_search::conformance_suite!(on_stub());
 async fn real_meilisearch_server_or_stub() {
     match std::env::var("FOLIO_TEST_MEILISEARCH_URL") {
         Ok(url) if !url.trim().is_empty() => {
-            let key = std::env::var("FOLIO_TEST_MEILISEARCH_KEY").ok().filter(|k| !k.is_empty());
+            let key = std::env::var("FOLIO_TEST_MEILISEARCH_KEY")
+                .ok()
+                .filter(|k| !k.is_empty());
             let index = format!("folio_test_{}", uuid::Uuid::new_v4().simple());
             eprintln!("running the conformance suite against the real Meilisearch at {url} (index {index})");
-            let engine = MeiliEngine::connect(MeiliSettings { url: url.clone(), api_key: key.clone(), index: index.clone() })
-                .await
-                .expect("connect to FOLIO_TEST_MEILISEARCH_URL");
+            let engine = MeiliEngine::connect(MeiliSettings {
+                url: url.clone(),
+                api_key: key.clone(),
+                index: index.clone(),
+            })
+            .await
+            .expect("connect to FOLIO_TEST_MEILISEARCH_URL");
             testing::run_conformance(Arc::new(engine)).await;
             // Clean up the per-run index.
             if let Ok(client) = meilisearch_sdk::client::Client::new(url, key) {
@@ -103,7 +109,11 @@ async fn engine_down_is_unavailable() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let settings = MeiliSettings { url: format!("http://127.0.0.1:{port}"), api_key: Some(KEY.into()), index: "projects".into() };
+    let settings = MeiliSettings {
+        url: format!("http://127.0.0.1:{port}"),
+        api_key: Some(KEY.into()),
+        index: "projects".into(),
+    };
     match MeiliEngine::connect(settings.clone()).await {
         Err(SearchError::Unavailable(_)) => {}
         other => panic!("connect: expected Unavailable, got {other:?}"),
@@ -128,8 +138,12 @@ async fn engine_down_is_unavailable() {
 async fn engine_recovers_when_server_comes_up() {
     // Lazy setup: an engine built while the server is down works once it is up.
     let stub = StubServer::start(Some(KEY)).await;
-    let engine = MeiliEngine::new(MeiliSettings { url: stub.url.clone(), api_key: Some(KEY.into()), index: "late".into() })
-        .expect("new");
+    let engine = MeiliEngine::new(MeiliSettings {
+        url: stub.url.clone(),
+        api_key: Some(KEY.into()),
+        index: "late".into(),
+    })
+    .expect("new");
     engine.ping().await.expect("ping");
     testing::seed(&engine).await;
     assert_eq!(engine.search(&SearchQuery::default()).await.expect("search").total, 12);
@@ -139,7 +153,12 @@ async fn engine_recovers_when_server_comes_up() {
 async fn wrong_or_missing_key_is_not_unavailable() {
     let stub = StubServer::start(Some(KEY)).await;
     for key in [Some("nope".to_string()), None] {
-        let r = MeiliEngine::connect(MeiliSettings { url: stub.url.clone(), api_key: key.clone(), index: "projects".into() }).await;
+        let r = MeiliEngine::connect(MeiliSettings {
+            url: stub.url.clone(),
+            api_key: key.clone(),
+            index: "projects".into(),
+        })
+        .await;
         match r {
             Err(SearchError::Internal(m)) => assert!(m.contains("auth"), "{m}"),
             other => panic!("key {key:?}: expected Internal auth error, got {other:?}"),
@@ -150,9 +169,13 @@ async fn wrong_or_missing_key_is_not_unavailable() {
 #[tokio::test]
 async fn tombstones_are_kept_in_the_index_but_never_shown() {
     let stub = StubServer::start(Some(KEY)).await;
-    let engine = MeiliEngine::connect(MeiliSettings { url: stub.url.clone(), api_key: Some(KEY.into()), index: "t".into() })
-        .await
-        .expect("connect");
+    let engine = MeiliEngine::connect(MeiliSettings {
+        url: stub.url.clone(),
+        api_key: Some(KEY.into()),
+        index: "t".into(),
+    })
+    .await
+    .expect("connect");
     testing::seed(&engine).await;
     engine.delete(testing::pid(1), 2).await.expect("delete");
     assert_eq!(stub.raw_document_count("t"), 12, "the tombstone is a document");
@@ -163,8 +186,17 @@ async fn tombstones_are_kept_in_the_index_but_never_shown() {
 
 /// Keys whose values vary between runs: only their presence and JSON type are compared.
 const VOLATILE: &[&str] = &[
-    "enqueuedAt", "startedAt", "finishedAt", "duration", "processingTimeMs", "requestUid", "createdAt", "updatedAt",
-    "rawDocumentDbSize", "avgDocumentSize", "_rankingScore",
+    "enqueuedAt",
+    "startedAt",
+    "finishedAt",
+    "duration",
+    "processingTimeMs",
+    "requestUid",
+    "createdAt",
+    "updatedAt",
+    "rawDocumentDbSize",
+    "avgDocumentSize",
+    "_rankingScore",
 ];
 
 fn same_type(a: &Value, b: &Value) -> bool {
@@ -217,8 +249,11 @@ fn compare(path: &str, want: &Value, got: &Value, diffs: &mut Vec<String>) {
 
 #[tokio::test]
 async fn stub_replays_the_recorded_meilisearch_exchanges() {
-    let raw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/meilisearch-1.50.json"))
-        .expect("fixture");
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/meilisearch-1.50.json"
+    ))
+    .expect("fixture");
     let exchanges: Vec<Value> = serde_json::from_str(&raw).expect("fixture json");
     assert!(exchanges.len() >= 40);
     let stub = StubServer::start(Some(KEY)).await;
@@ -249,15 +284,22 @@ async fn stub_replays_the_recorded_meilisearch_exchanges() {
             failures.push(format!("{name}: {}", diffs.join("; ")));
         }
     }
-    assert!(failures.is_empty(), "stub differs from the recorded server:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "stub differs from the recorded server:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// The adapter's own settings are what the real server accepted in the fixture
 /// (plus `deleted` as a filterable attribute and a larger `maxTotalHits`).
 #[test]
 fn adapter_settings_match_the_recorded_settings() {
-    let raw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/meilisearch-1.50.json"))
-        .expect("fixture");
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/meilisearch-1.50.json"
+    ))
+    .expect("fixture");
     let exchanges: Vec<Value> = serde_json::from_str(&raw).expect("fixture json");
     let recorded = exchanges
         .iter()

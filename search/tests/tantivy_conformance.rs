@@ -27,7 +27,10 @@ async fn versions_and_tombstones_survive_reopen() {
         let engine = TantivyEngine::open(dir.path()).expect("open");
         testing::seed(&engine).await;
         engine.delete(pid(1), 5).await.expect("delete");
-        engine.rename_user(testing::U_BOB, "Robert Builder").await.expect("rename");
+        engine
+            .rename_user(testing::U_BOB, "Robert Builder")
+            .await
+            .expect("rename");
         let mut p2 = fixture()[1].clone();
         p2.version = 4;
         p2.title = "Expense Tracker Pro".into();
@@ -35,7 +38,13 @@ async fn versions_and_tombstones_survive_reopen() {
     }
     let engine = TantivyEngine::open(dir.path()).expect("reopen");
     assert_eq!(engine.live_count(), 11);
-    let all = engine.search(&SearchQuery { size: 100, ..Default::default() }).await.expect("search");
+    let all = engine
+        .search(&SearchQuery {
+            size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("search");
     assert_eq!(all.total, 11);
     // Tombstone kept: a late upsert at or below the delete's version stays out.
     let mut p1 = fixture()[0].clone();
@@ -46,7 +55,11 @@ async fn versions_and_tombstones_survive_reopen() {
     old.version = 3;
     assert_eq!(engine.upsert(old).await.expect("upsert"), Applied::Stale);
     let pro = engine.search(&SearchQuery::text("pro")).await.expect("search");
-    assert!(pro.hits.iter().any(|h| h.document.project_id == pid(2) && h.document.version == 4));
+    assert!(
+        pro.hits
+            .iter()
+            .any(|h| h.document.project_id == pid(2) && h.document.version == 4)
+    );
     // Rename kept, tag counts rebuilt.
     let bob = engine.search(&SearchQuery::text("builder")).await.expect("search");
     assert_eq!(bob.total, 4);
@@ -73,7 +86,11 @@ async fn every_acknowledged_write_is_immediately_searchable() {
         engine.upsert(d.clone()).await.expect("upsert");
         let page = engine.search(&SearchQuery::text(marker)).await.expect("search");
         worst = worst.max(t.elapsed());
-        assert_eq!(page.hits.len(), 1, "write {i} must be visible as soon as upsert returns");
+        assert_eq!(
+            page.hits.len(),
+            1,
+            "write {i} must be visible as soon as upsert returns"
+        );
         assert_eq!(page.hits[0].document.project_id, d.project_id);
     }
     // Generous bound for an unoptimised build on a busy CI machine; the

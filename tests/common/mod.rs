@@ -138,12 +138,16 @@ impl TestNode {
     }
 
     pub async fn register(&self, username: &str, email: &str, password: &str) -> Reply {
-        self.post("/auth/register", json!({"username": username, "email": email, "password": password}))
-            .await
+        self.post(
+            "/auth/register",
+            json!({"username": username, "email": email, "password": password}),
+        )
+        .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Reply {
-        self.post("/auth/login", json!({"email": email, "password": password})).await
+        self.post("/auth/login", json!({"email": email, "password": password}))
+            .await
     }
 
     /// Registers and logs in `name` (email `name@folio.test`, a fixed password).
@@ -272,7 +276,9 @@ where
 
 /// A PNG of the given size (a gradient, so it compresses like a picture).
 pub fn png(width: u32, height: u32) -> Vec<u8> {
-    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    });
     let mut out = std::io::Cursor::new(Vec::new());
     image.write_to(&mut out, image::ImageFormat::Png).expect("encode png");
     out.into_inner()
@@ -287,7 +293,10 @@ pub fn jpeg(width: u32, height: u32) -> Vec<u8> {
 
 impl TestNode {
     pub async fn upload(&self, bearer: Option<&str>, bytes: Vec<u8>, name: &str, project_id: Option<&str>) -> Reply {
-        let mut form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
+        let mut form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+        );
         if let Some(project_id) = project_id {
             form = form.text("project_id", project_id.to_string());
         }

@@ -16,8 +16,8 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    BusError, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, PendingAck, Published,
-    Subscription, subject_matches,
+    BusError, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, PendingAck, Published, Subscription,
+    subject_matches,
 };
 
 struct Completion {

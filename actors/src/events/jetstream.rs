@@ -13,8 +13,7 @@ use async_nats::jetstream::{
 use futures::{StreamExt as _, stream::SelectAll};
 
 use super::{
-    BusError, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, PendingAck, Published,
-    Subscription,
+    BusError, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, PendingAck, Published, Subscription,
 };
 
 /// Names of the streams and the prefix of subjects. Production uses the defaults (the
@@ -125,7 +124,11 @@ impl EventBus for JetStreamBus {
     async fn subscribe(&self, spec: ConsumerSpec) -> Result<Box<dyn Subscription>, BusError> {
         let mut streams = SelectAll::new();
         for filter in &spec.subjects {
-            let stream = self.js.get_stream(self.stream_for(filter)?).await.map_err(unavailable)?;
+            let stream = self
+                .js
+                .get_stream(self.stream_for(filter)?)
+                .await
+                .map_err(unavailable)?;
             let consumer: PullConsumer = stream
                 .get_or_create_consumer(
                     &spec.durable,
@@ -207,7 +210,10 @@ impl DeliveryHandle for JetStreamHandle {
     }
 
     async fn nak(&self, delay: Duration) -> Result<(), BusError> {
-        self.message.ack_with(AckKind::Nak(Some(delay))).await.map_err(unavailable)
+        self.message
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(unavailable)
     }
 
     async fn in_progress(&self) -> Result<(), BusError> {

@@ -108,11 +108,7 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn new(event: EventEnvelope, attempt: u32, handle: Box<dyn DeliveryHandle>) -> Self {
-        Self {
-            event,
-            attempt,
-            handle,
-        }
+        Self { event, attempt, handle }
     }
 
     pub async fn ack(self) -> Result<(), BusError> {

@@ -3,19 +3,18 @@
 //! only then stamps the row. A crash or a bus outage at any point leaves the row
 //! unpublished, so it is sent again later; the bus deduplicates by event id.
 
-use std::{
-    collections::HashSet,
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use folio_entities::outbox_events;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, sea_query::Expr,
 };
-use tokio::{sync::{Notify, mpsc, watch}, task::JoinHandle};
+use tokio::{
+    sync::{Notify, mpsc, watch},
+    task::JoinHandle,
+};
 
 use super::{EventBus, EventEnvelope};
 
@@ -182,7 +181,10 @@ async fn relay_loop(
     // not hold up shutdown: their rows stay unstamped and are published again later.
     drop(acked_tx);
     let mut stamper = stamper;
-    if tokio::time::timeout(Duration::from_secs(2), &mut stamper).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), &mut stamper)
+        .await
+        .is_err()
+    {
         stamper.abort();
     }
 }
@@ -228,7 +230,11 @@ async fn stamp_acknowledged(
     }
 }
 
-async fn pending_rows(db: &DatabaseConnection, after: Option<i64>, limit: u64) -> Result<Vec<outbox_events::Model>, DbErr> {
+async fn pending_rows(
+    db: &DatabaseConnection,
+    after: Option<i64>,
+    limit: u64,
+) -> Result<Vec<outbox_events::Model>, DbErr> {
     let mut query = outbox_events::Entity::find().filter(outbox_events::Column::PublishedAt.is_null());
     if let Some(after) = after {
         query = query.filter(outbox_events::Column::Seq.gt(after));

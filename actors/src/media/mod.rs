@@ -101,8 +101,15 @@ impl From<folio_media::BlobError> for MediaError {
 type Reply<T> = RpcReplyPort<Result<T, MediaError>>;
 
 pub enum MediaMsg {
-    Upload { cmd: UploadCmd, reply: Reply<MediaView> },
-    Delete { actor: Uuid, file_id: Uuid, reply: Reply<()> },
+    Upload {
+        cmd: UploadCmd,
+        reply: Reply<MediaView>,
+    },
+    Delete {
+        actor: Uuid,
+        file_id: Uuid,
+        reply: Reply<()>,
+    },
 }
 
 pub struct MediaWorker;
@@ -112,11 +119,20 @@ impl Actor for MediaWorker {
     type State = Arc<MediaContext>;
     type Arguments = Arc<MediaContext>;
 
-    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, ctx: Arc<MediaContext>) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        ctx: Arc<MediaContext>,
+    ) -> Result<Self::State, ActorProcessingErr> {
         Ok(ctx)
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, ctx: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        ctx: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             MediaMsg::Upload { cmd, reply } => {
                 let _ = reply.send(service::upload(ctx, cmd).await);
@@ -136,7 +152,11 @@ pub struct MediaClient {
 }
 
 impl MediaClient {
-    pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: MediaContext, workers: usize) -> Result<Self, String> {
+    pub async fn start(
+        supervisor: &ActorRef<SupervisorMsg>,
+        ctx: MediaContext,
+        workers: usize,
+    ) -> Result<Self, String> {
         let ctx = Arc::new(ctx);
         let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "media", workers, Duration::from_secs(60), move || {
@@ -153,7 +173,10 @@ impl MediaClient {
     pub async fn upload(&self, cmd: UploadCmd) -> Result<MediaView, MediaError> {
         let key = Uuid::new_v4();
         self.pool
-            .call(&key, |reply| MediaMsg::Upload { cmd: cmd.clone(), reply })
+            .call(&key, |reply| MediaMsg::Upload {
+                cmd: cmd.clone(),
+                reply,
+            })
             .await?
     }
 

@@ -45,10 +45,16 @@ impl ProfilePatch {
                 let mut links = BTreeMap::new();
                 for (key, value) in map {
                     let serde_json::Value::String(value) = value else {
-                        return Err(ValidationError::new("social_links", "social link values must be strings"));
+                        return Err(ValidationError::new(
+                            "social_links",
+                            "social link values must be strings",
+                        ));
                     };
                     if key.is_empty() || key.chars().count() > 50 {
-                        return Err(ValidationError::new("social_links", "social link names must be 1 to 50 characters"));
+                        return Err(ValidationError::new(
+                            "social_links",
+                            "social link names must be 1 to 50 characters",
+                        ));
                     }
                     links.insert(key.clone(), at_most("social_links", value, 2048)?);
                 }
@@ -62,7 +68,13 @@ impl ProfilePatch {
             contact: contact.map(|v| at_most("contact", v, 200)).transpose()?,
             social_links,
             avatar_url: avatar_url
-                .map(|v| if v.is_empty() { Ok(String::new()) } else { web_url("avatar_url", v, true) })
+                .map(|v| {
+                    if v.is_empty() {
+                        Ok(String::new())
+                    } else {
+                        web_url("avatar_url", v, true)
+                    }
+                })
                 .transpose()?,
         })
     }
@@ -133,11 +145,20 @@ impl Actor for ProfileWorker {
     type State = Arc<ProfileContext>;
     type Arguments = Arc<ProfileContext>;
 
-    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, ctx: Arc<ProfileContext>) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        ctx: Arc<ProfileContext>,
+    ) -> Result<Self::State, ActorProcessingErr> {
         Ok(ctx)
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, ctx: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        ctx: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             ProfileMsg::Update { user_id, patch, reply } => {
                 let _ = reply.send(service::update(ctx, user_id, patch).await);
@@ -154,7 +175,11 @@ pub struct ProfileClient {
 }
 
 impl ProfileClient {
-    pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: ProfileContext, workers: usize) -> Result<Self, String> {
+    pub async fn start(
+        supervisor: &ActorRef<SupervisorMsg>,
+        ctx: ProfileContext,
+        workers: usize,
+    ) -> Result<Self, String> {
         let ctx = Arc::new(ctx);
         let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "profile", workers, Duration::from_secs(30), move || {
@@ -170,7 +195,11 @@ impl ProfileClient {
 
     pub async fn update(&self, user_id: Uuid, patch: ProfilePatch) -> Result<ProfileView, ProfileError> {
         self.pool
-            .call(&user_id, |reply| ProfileMsg::Update { user_id, patch: patch.clone(), reply })
+            .call(&user_id, |reply| ProfileMsg::Update {
+                user_id,
+                patch: patch.clone(),
+                reply,
+            })
             .await?
     }
 

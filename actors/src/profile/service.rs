@@ -1,8 +1,8 @@
 use chrono::Utc;
 use folio_entities::{profiles, users};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QuerySelect, Set,
+    TransactionTrait,
     sea_query::{Expr, Func},
 };
 use serde_json::json;
@@ -48,7 +48,11 @@ pub async fn me(db: &DatabaseConnection, user_id: Uuid) -> Result<ProfileView, P
     load(db, user_id).await
 }
 
-pub async fn update(ctx: &super::ProfileContext, user_id: Uuid, patch: ProfilePatch) -> Result<ProfileView, ProfileError> {
+pub async fn update(
+    ctx: &super::ProfileContext,
+    user_id: Uuid,
+    patch: ProfilePatch,
+) -> Result<ProfileView, ProfileError> {
     let txn = ctx.db.begin().await?;
     let user = users::Entity::find_by_id(user_id)
         .one(&txn)
@@ -112,9 +116,16 @@ pub async fn public(db: &DatabaseConnection, username: &str) -> Result<PublicPro
         .await?
         .ok_or(ProfileError::UserNotFound)?;
     let profile = profiles::Entity::find_by_id(user.id).one(db).await?;
-    let page = projects_service::list_by_user(db, user.id, PageRequest { page: 1, size: PUBLIC_PROJECTS })
-        .await
-        .map_err(|e| ProfileError::Internal(e.to_string()))?;
+    let page = projects_service::list_by_user(
+        db,
+        user.id,
+        PageRequest {
+            page: 1,
+            size: PUBLIC_PROJECTS,
+        },
+    )
+    .await
+    .map_err(|e| ProfileError::Internal(e.to_string()))?;
     let joined_at = user.created_at;
     // The same join as /profile/me, minus what is private.
     let me = view(user, profile);

@@ -168,7 +168,10 @@ mod tests {
 
     #[test]
     fn pages() {
-        assert_eq!(PageRequest::parse(None, None).unwrap(), PageRequest { page: 1, size: 20 });
+        assert_eq!(
+            PageRequest::parse(None, None).unwrap(),
+            PageRequest { page: 1, size: 20 }
+        );
         assert!(PageRequest::parse(Some(0), None).is_err());
         assert!(PageRequest::parse(None, Some(0)).is_err());
         assert!(PageRequest::parse(None, Some(101)).is_err());

@@ -78,10 +78,28 @@ impl From<sea_orm::DbErr> for ProjectError {
 type Reply<T> = RpcReplyPort<Result<T, ProjectError>>;
 
 pub enum ProjectMsg {
-    Create { owner: Uuid, draft: ProjectDraft, reply: Reply<ProjectView> },
-    Update { actor: Uuid, project_id: Uuid, patch: ProjectPatch, reply: Reply<ProjectView> },
-    SetThumbnail { project_id: Uuid, url: ThumbnailUrl, by: ThumbnailSetter, reply: Reply<ProjectView> },
-    Delete { actor: Uuid, project_id: Uuid, reply: Reply<()> },
+    Create {
+        owner: Uuid,
+        draft: ProjectDraft,
+        reply: Reply<ProjectView>,
+    },
+    Update {
+        actor: Uuid,
+        project_id: Uuid,
+        patch: ProjectPatch,
+        reply: Reply<ProjectView>,
+    },
+    SetThumbnail {
+        project_id: Uuid,
+        url: ThumbnailUrl,
+        by: ThumbnailSetter,
+        reply: Reply<ProjectView>,
+    },
+    Delete {
+        actor: Uuid,
+        project_id: Uuid,
+        reply: Reply<()>,
+    },
 }
 
 pub struct ProjectWorker;
@@ -91,22 +109,45 @@ impl Actor for ProjectWorker {
     type State = Arc<ProjectContext>;
     type Arguments = Arc<ProjectContext>;
 
-    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, ctx: Arc<ProjectContext>) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        ctx: Arc<ProjectContext>,
+    ) -> Result<Self::State, ActorProcessingErr> {
         Ok(ctx)
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, ctx: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        ctx: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             ProjectMsg::Create { owner, draft, reply } => {
                 let _ = reply.send(service::create(ctx, owner, draft).await);
             }
-            ProjectMsg::Update { actor, project_id, patch, reply } => {
+            ProjectMsg::Update {
+                actor,
+                project_id,
+                patch,
+                reply,
+            } => {
                 let _ = reply.send(service::update(ctx, actor, project_id, patch).await);
             }
-            ProjectMsg::SetThumbnail { project_id, url, by, reply } => {
+            ProjectMsg::SetThumbnail {
+                project_id,
+                url,
+                by,
+                reply,
+            } => {
                 let _ = reply.send(service::set_thumbnail(ctx, project_id, url, by).await);
             }
-            ProjectMsg::Delete { actor, project_id, reply } => {
+            ProjectMsg::Delete {
+                actor,
+                project_id,
+                reply,
+            } => {
                 let _ = reply.send(service::delete(ctx, actor, project_id).await);
             }
         }
@@ -124,7 +165,11 @@ pub struct ProjectClient {
 }
 
 impl ProjectClient {
-    pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: ProjectContext, workers: usize) -> Result<Self, String> {
+    pub async fn start(
+        supervisor: &ActorRef<SupervisorMsg>,
+        ctx: ProjectContext,
+        workers: usize,
+    ) -> Result<Self, String> {
         let ctx = Arc::new(ctx);
         let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "project", workers, Duration::from_secs(30), move || {
@@ -138,7 +183,11 @@ impl ProjectClient {
         // A new project has no id and nothing to be ordered after: any worker will do.
         let key = Uuid::new_v4();
         self.pool
-            .call(&key, |reply| ProjectMsg::Create { owner, draft: draft.clone(), reply })
+            .call(&key, |reply| ProjectMsg::Create {
+                owner,
+                draft: draft.clone(),
+                reply,
+            })
             .await?
     }
 
@@ -150,21 +199,45 @@ impl ProjectClient {
         service::list_by_user(&self.ctx.db, user_id, page).await
     }
 
-    pub async fn update(&self, actor: Uuid, project_id: Uuid, patch: ProjectPatch) -> Result<ProjectView, ProjectError> {
+    pub async fn update(
+        &self,
+        actor: Uuid,
+        project_id: Uuid,
+        patch: ProjectPatch,
+    ) -> Result<ProjectView, ProjectError> {
         self.pool
-            .call(&project_id, |reply| ProjectMsg::Update { actor, project_id, patch: patch.clone(), reply })
+            .call(&project_id, |reply| ProjectMsg::Update {
+                actor,
+                project_id,
+                patch: patch.clone(),
+                reply,
+            })
             .await?
     }
 
-    pub async fn set_thumbnail(&self, project_id: Uuid, url: ThumbnailUrl, by: ThumbnailSetter) -> Result<ProjectView, ProjectError> {
+    pub async fn set_thumbnail(
+        &self,
+        project_id: Uuid,
+        url: ThumbnailUrl,
+        by: ThumbnailSetter,
+    ) -> Result<ProjectView, ProjectError> {
         self.pool
-            .call(&project_id, |reply| ProjectMsg::SetThumbnail { project_id, url: url.clone(), by, reply })
+            .call(&project_id, |reply| ProjectMsg::SetThumbnail {
+                project_id,
+                url: url.clone(),
+                by,
+                reply,
+            })
             .await?
     }
 
     pub async fn delete(&self, actor: Uuid, project_id: Uuid) -> Result<(), ProjectError> {
         self.pool
-            .call(&project_id, |reply| ProjectMsg::Delete { actor, project_id, reply })
+            .call(&project_id, |reply| ProjectMsg::Delete {
+                actor,
+                project_id,
+                reply,
+            })
             .await?
     }
 

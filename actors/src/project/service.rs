@@ -3,8 +3,8 @@
 use chrono::Utc;
 use folio_entities::{projects, users};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -79,7 +79,13 @@ pub async fn create(ctx: &ProjectContext, owner: Uuid, draft: ProjectDraft) -> R
     .insert(&txn)
     .await?;
     let project = view(model, username);
-    append_event(&txn, types::PROJECT_CREATED, event_data(&project), Some(project.version)).await?;
+    append_event(
+        &txn,
+        types::PROJECT_CREATED,
+        event_data(&project),
+        Some(project.version),
+    )
+    .await?;
     txn.commit().await?;
     ctx.outbox.notify();
     Ok(project)
@@ -94,11 +100,20 @@ pub async fn get(db: &DatabaseConnection, project_id: Uuid) -> Result<ProjectVie
     Ok(view(model, username))
 }
 
-pub async fn list_by_user(db: &DatabaseConnection, user_id: Uuid, page: PageRequest) -> Result<ProjectPage, ProjectError> {
+pub async fn list_by_user(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    page: PageRequest,
+) -> Result<ProjectPage, ProjectError> {
     let username = match username_of(db, user_id).await {
         Ok(name) => name,
         Err(ProjectError::UserNotFound) => {
-            return Ok(ProjectPage { projects: Vec::new(), page: page.page, size: page.size, total: 0 });
+            return Ok(ProjectPage {
+                projects: Vec::new(),
+                page: page.page,
+                size: page.size,
+                total: 0,
+            });
         }
         Err(e) => return Err(e),
     };
@@ -179,7 +194,13 @@ async fn apply_patch(
         updated.updated_at = now;
         let username = username_of(&txn, updated.user_id).await?;
         let project = view(updated, username);
-        append_event(&txn, types::PROJECT_UPDATED, event_data(&project), Some(project.version)).await?;
+        append_event(
+            &txn,
+            types::PROJECT_UPDATED,
+            event_data(&project),
+            Some(project.version),
+        )
+        .await?;
         txn.commit().await?;
         ctx.outbox.notify();
         return Ok(project);
@@ -187,7 +208,12 @@ async fn apply_patch(
     Err(ProjectError::Conflict)
 }
 
-pub async fn update(ctx: &ProjectContext, actor: Uuid, project_id: Uuid, patch: ProjectPatch) -> Result<ProjectView, ProjectError> {
+pub async fn update(
+    ctx: &ProjectContext,
+    actor: Uuid,
+    project_id: Uuid,
+    patch: ProjectPatch,
+) -> Result<ProjectView, ProjectError> {
     apply_patch(ctx, project_id, Some(actor), &patch).await
 }
 
@@ -225,7 +251,13 @@ pub async fn delete(ctx: &ProjectContext, actor: Uuid, project_id: Uuid) -> Resu
         return Err(ProjectError::Conflict);
     }
     // The delete is one more change: consumers drop anything older than it.
-    append_event(&txn, types::PROJECT_DELETED, json!({"project_id": project_id}), Some(current.version + 1)).await?;
+    append_event(
+        &txn,
+        types::PROJECT_DELETED,
+        json!({"project_id": project_id}),
+        Some(current.version + 1),
+    )
+    .await?;
     txn.commit().await?;
     ctx.outbox.notify();
     Ok(())
@@ -253,7 +285,13 @@ pub async fn republish_all(
         for model in page {
             let username = username_of(&txn, model.user_id).await?;
             let project = view(model, username);
-            append_event(&txn, types::PROJECT_CREATED, event_data(&project), Some(project.version)).await?;
+            append_event(
+                &txn,
+                types::PROJECT_CREATED,
+                event_data(&project),
+                Some(project.version),
+            )
+            .await?;
             done += 1;
         }
         txn.commit().await?;

@@ -12,10 +12,7 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let len = raw.chars().count();
         if !(3..=32).contains(&len) {
-            return Err(ValidationError::new(
-                "username",
-                "username must be 3 to 32 characters",
-            ));
+            return Err(ValidationError::new("username", "username must be 3 to 32 characters"));
         }
         if !raw
             .chars()
@@ -52,9 +49,7 @@ impl Email {
                     && label.len() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
         if local.is_empty() || local.len() > 64 || local.contains('@') || !labels_ok {
             return Err(invalid());
@@ -75,10 +70,7 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let len = raw.chars().count();
         if !(8..=128).contains(&len) {
-            return Err(ValidationError::new(
-                "password",
-                "password must be 8 to 128 characters",
-            ));
+            return Err(ValidationError::new("password", "password must be 8 to 128 characters"));
         }
         Ok(Self(raw.to_string()))
     }
@@ -130,8 +122,20 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse(" Alice@Example.COM ").unwrap().as_str(), "alice@example.com");
-        for bad in ["", "alice", "alice@", "@example.com", "alice@example", "a b@example.com", "alice@-x.com", "a@@b.com"] {
+        assert_eq!(
+            Email::parse(" Alice@Example.COM ").unwrap().as_str(),
+            "alice@example.com"
+        );
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@example",
+            "a b@example.com",
+            "alice@-x.com",
+            "a@@b.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -141,6 +145,9 @@ mod tests {
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse("1234567").is_err());
         assert!(Password::parse(&"x".repeat(129)).is_err());
-        assert_eq!(format!("{:?}", Password::parse("secret-pass").unwrap()), "Password(***)");
+        assert_eq!(
+            format!("{:?}", Password::parse("secret-pass").unwrap()),
+            "Password(***)"
+        );
     }
 }

@@ -133,9 +133,7 @@ impl SessionClient {
         service::promote_admin_emails(&db, &config.admin_emails)
             .await
             .map_err(|e| e.to_string())?;
-        let hasher = PasswordHasher::new(argon2, hashing)
-            .await
-            .map_err(|e| e.to_string())?;
+        let hasher = PasswordHasher::new(argon2, hashing).await.map_err(|e| e.to_string())?;
         let workers = config.workers;
         let ctx = Arc::new(SessionContext {
             db: db.clone(),
@@ -143,13 +141,9 @@ impl SessionClient {
             keys: keys.clone(),
             config,
         });
-        let pool = KeyedPool::start(
-            supervisor,
-            "session",
-            workers,
-            Duration::from_secs(30),
-            move || (SessionWorker, ctx.clone()),
-        )
+        let pool = KeyedPool::start(supervisor, "session", workers, Duration::from_secs(30), move || {
+            (SessionWorker, ctx.clone())
+        })
         .await?;
         Ok(Self { pool, keys, db })
     }

@@ -58,9 +58,7 @@ impl PasswordHasher {
             pool,
             decoy_hash: String::new(),
         };
-        hasher.decoy_hash = hasher
-            .hash(&Password::parse("decoy-password-never-matches")?)
-            .await?;
+        hasher.decoy_hash = hasher.hash(&Password::parse("decoy-password-never-matches")?).await?;
         Ok(hasher)
     }
 
@@ -88,11 +86,7 @@ impl PasswordHasher {
 
     /// `stored` is `None` for an unknown account: the decoy is checked instead and the
     /// answer is always "no match".
-    pub async fn verify(
-        &self,
-        password: &Password,
-        stored: Option<&str>,
-    ) -> Result<Verified, SessionError> {
+    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<Verified, SessionError> {
         let known = stored.is_some();
         let stored = stored.unwrap_or(&self.decoy_hash).to_string();
         let password = password.clone();
@@ -136,10 +130,7 @@ fn verify_blocking(password: &str, stored: &str, wanted: &Params) -> Verified {
         }
         Err(_) => true,
     };
-    Verified {
-        matches,
-        needs_rehash,
-    }
+    Verified { matches, needs_rehash }
 }
 
 #[cfg(test)]
@@ -182,7 +173,10 @@ mod tests {
         let pw = Password::parse("correct horse").unwrap();
         let weak = cheap.hash(&pw).await.unwrap();
         let stronger = PasswordHasher::new(
-            Argon2Cost { memory_kib: 128, ..CHEAP },
+            Argon2Cost {
+                memory_kib: 128,
+                ..CHEAP
+            },
             BlockingPool::new(1),
         )
         .await

@@ -4,8 +4,8 @@
 use chrono::Utc;
 use folio_entities::{refresh_tokens, users};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    ExprTrait, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, Set,
+    SqlErr, TransactionTrait,
     sea_query::{Expr, Func},
 };
 use uuid::Uuid;
@@ -28,20 +28,14 @@ pub struct SessionContext {
     pub config: SessionConfig,
 }
 
-async fn find_by_username<C: ConnectionTrait>(
-    db: &C,
-    username: &str,
-) -> Result<Option<users::Model>, SessionError> {
+async fn find_by_username<C: ConnectionTrait>(db: &C, username: &str) -> Result<Option<users::Model>, SessionError> {
     Ok(users::Entity::find()
         .filter(Expr::expr(Func::lower(Expr::col(users::Column::Username))).eq(username.to_lowercase()))
         .one(db)
         .await?)
 }
 
-async fn find_by_email<C: ConnectionTrait>(
-    db: &C,
-    email: &Email,
-) -> Result<Option<users::Model>, SessionError> {
+async fn find_by_email<C: ConnectionTrait>(db: &C, email: &Email) -> Result<Option<users::Model>, SessionError> {
     Ok(users::Entity::find()
         .filter(users::Column::Email.eq(email.as_str()))
         .one(db)
@@ -194,9 +188,7 @@ pub async fn refresh(ctx: &SessionContext, cmd: RefreshCmd) -> Result<RefreshGra
     let Some(user) = users::Entity::find_by_id(stored.user_id).one(&txn).await? else {
         return Err(SessionError::InvalidRefreshToken);
     };
-    let access = ctx
-        .keys
-        .issue(user.id, &user.username, Role::from_db(&user.role))?;
+    let access = ctx.keys.issue(user.id, &user.username, Role::from_db(&user.role))?;
     let rotated = if ctx.config.rotate_refresh_tokens {
         let next = new_refresh_token();
         let next_id = insert_refresh_token(&txn, ctx, user.id, stored.family_id, &next).await?;
@@ -254,9 +246,7 @@ pub async fn logout(ctx: &SessionContext, cmd: LogoutCmd) -> Result<(), SessionE
 
 /// Makes the account with this email an administrator.
 pub async fn grant_admin(db: &DatabaseConnection, email: &Email) -> Result<Uuid, SessionError> {
-    let user = find_by_email(db, email)
-        .await?
-        .ok_or(SessionError::UserNotFound)?;
+    let user = find_by_email(db, email).await?.ok_or(SessionError::UserNotFound)?;
     users::Entity::update_many()
         .col_expr(users::Column::Role, Expr::value(Role::Admin.as_str()))
         .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))

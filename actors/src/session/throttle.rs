@@ -56,9 +56,8 @@ impl LoginThrottle {
         let now = Instant::now();
         if self.entries.len() >= MAX_TRACKED {
             let window = self.policy.window;
-            self.entries.retain(|_, f| {
-                now.duration_since(f.first_at) < window || f.locked_until.is_some_and(|u| u > now)
-            });
+            self.entries
+                .retain(|_, f| now.duration_since(f.first_at) < window || f.locked_until.is_some_and(|u| u > now));
         }
         let entry = self
             .entries

@@ -39,12 +39,7 @@ pub struct IssuedAccess {
 
 impl TokenKeys {
     /// The secret must carry at least 256 bits; HS256 with a short secret is guessable.
-    pub fn new(
-        secret: &[u8],
-        issuer: &str,
-        audience: &str,
-        access_ttl: std::time::Duration,
-    ) -> Result<Self, String> {
+    pub fn new(secret: &[u8], issuer: &str, audience: &str, access_ttl: std::time::Duration) -> Result<Self, String> {
         if secret.len() < 32 {
             return Err("the JWT secret must be at least 32 bytes".into());
         }
@@ -60,8 +55,7 @@ impl TokenKeys {
             validation,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
-            access_ttl: chrono::Duration::from_std(access_ttl)
-                .map_err(|e| format!("access token lifetime: {e}"))?,
+            access_ttl: chrono::Duration::from_std(access_ttl).map_err(|e| format!("access token lifetime: {e}"))?,
         })
     }
 

@@ -1,8 +1,7 @@
 //! `/auth/*`: the seed's field names, answered by the session domain.
 
 use folio_actors::session::{
-    Email, LoginCmd, LogoutCmd, LogoutScope, Password, RefreshCmd, RegisterCmd, Username,
-    ValidationError,
+    Email, LoginCmd, LogoutCmd, LogoutScope, Password, RefreshCmd, RegisterCmd, Username, ValidationError,
 };
 use poem::{Request, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};

@@ -11,7 +11,11 @@ use poem::{
     http::{HeaderValue, StatusCode, header},
     web::{Data, Multipart, Path as PoemPath},
 };
-use poem_openapi::{ApiResponse, Object, OpenApi, param::{Path, Query}, payload::Json};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
 use tokio::io::AsyncReadExt as _;
 use uuid::Uuid;
 
@@ -144,9 +148,10 @@ impl MediaApi {
                     let raw = read_capped(field, 128, small_field_too_large).await?;
                     let text = String::from_utf8_lossy(&raw).trim().to_string();
                     if !text.is_empty() {
-                        project_id = Some(Uuid::parse_str(&text).map_err(|_| {
-                            ApiError::bad_request("invalid_project_id", "project_id must be a UUID")
-                        })?);
+                        project_id =
+                            Some(Uuid::parse_str(&text).map_err(|_| {
+                                ApiError::bad_request("invalid_project_id", "project_id must be a UUID")
+                            })?);
                     }
                 }
                 _ => {
@@ -171,8 +176,17 @@ impl MediaApi {
 
     /// Your uploads, newest first.
     #[oai(path = "/media", method = "get")]
-    async fn list(&self, auth: BearerAuth, page: Query<Option<u64>>, size: Query<Option<u64>>) -> Result<Json<MediaListReply>, ApiError> {
-        let listed = self.state.media.list(auth.0.sub, PageRequest::parse(page.0, size.0)?).await?;
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        page: Query<Option<u64>>,
+        size: Query<Option<u64>>,
+    ) -> Result<Json<MediaListReply>, ApiError> {
+        let listed = self
+            .state
+            .media
+            .list(auth.0.sub, PageRequest::parse(page.0, size.0)?)
+            .await?;
         Ok(Json(MediaListReply {
             files: listed.files.into_iter().map(Into::into).collect(),
             page: listed.page,
@@ -184,7 +198,9 @@ impl MediaApi {
     /// One upload's metadata, with its thumbnail's status and URL (owner only).
     #[oai(path = "/media/:file_id", method = "get")]
     async fn get(&self, auth: BearerAuth, file_id: Path<String>) -> Result<Json<MediaReply>, ApiError> {
-        Ok(Json(self.state.media.get(auth.0.sub, self::file_id(&file_id)?).await?.into()))
+        Ok(Json(
+            self.state.media.get(auth.0.sub, self::file_id(&file_id)?).await?.into(),
+        ))
     }
 
     /// Delete an upload, its blob and its thumbnail (owner only).
@@ -209,9 +225,17 @@ fn etag_matches(if_none_match: &str, etag: &str) -> bool {
 /// content type, a strong ETag (304 on `If-None-Match`) and a year of caching (the
 /// names never get new content).
 #[handler]
-pub async fn serve_blob(req: &Request, PoemPath((prefix, user, name)): PoemPath<(String, String, String)>, state: Data<&EdgeState>) -> Response {
+pub async fn serve_blob(
+    req: &Request,
+    PoemPath((prefix, user, name)): PoemPath<(String, String, String)>,
+    state: Data<&EdgeState>,
+) -> Response {
     let key = format!("{prefix}/{user}/{name}");
-    let cached = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let cached = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut response = if let Some(cached) = cached {
         match state.media.blob_meta(&key).await {
             Ok(meta) if etag_matches(&cached, &meta.etag) => Response::builder()
@@ -225,7 +249,10 @@ pub async fn serve_blob(req: &Request, PoemPath((prefix, user, name)): PoemPath<
         fetch(&state, &key).await
     };
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }

@@ -1,6 +1,9 @@
 //! Liveness, readiness and metrics.
 
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::{Json, PlainText}};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    payload::{Json, PlainText},
+};
 
 use crate::EdgeState;
 

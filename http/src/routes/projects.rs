@@ -2,12 +2,19 @@
 
 use chrono::{DateTime, Utc};
 use folio_actors::{
-    project::{Description, Link, PageRequest, ProjectDraft, ProjectPatch, ProjectView, Tags, ThumbnailSetter, ThumbnailUrl, Title},
+    project::{
+        Description, Link, PageRequest, ProjectDraft, ProjectPatch, ProjectView, Tags, ThumbnailSetter, ThumbnailUrl,
+        Title,
+    },
     session::Role,
     validation::ValidationError,
 };
 use poem::http::StatusCode;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::{Path, Query}, payload::Json};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
 use uuid::Uuid;
 
 use crate::{EdgeState, auth::BearerAuth, error::ApiError, routes::auth::MessageReply};
@@ -139,7 +146,8 @@ impl ProjectApi {
         /// 1 to 100, default 20.
         size: Query<Option<u64>>,
     ) -> Result<Json<ProjectListReply>, ApiError> {
-        let user_id = Uuid::parse_str(&user_id).map_err(|_| ApiError::bad_request("invalid_user_id", "user_id must be a UUID"))?;
+        let user_id = Uuid::parse_str(&user_id)
+            .map_err(|_| ApiError::bad_request("invalid_user_id", "user_id must be a UUID"))?;
         let page = PageRequest::parse(page.0, size.0)?;
         let listed = self.state.projects.list_by_user(user_id, page).await?;
         Ok(Json(ProjectListReply {
@@ -152,7 +160,12 @@ impl ProjectApi {
 
     /// Change a project (owner only); absent or null fields keep their value.
     #[oai(path = "/projects/:project_id", method = "put")]
-    async fn update(&self, auth: BearerAuth, project_id: Path<String>, body: Json<ProjectBody>) -> Result<Json<ProjectReply>, ApiError> {
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        project_id: Path<String>,
+        body: Json<ProjectBody>,
+    ) -> Result<Json<ProjectReply>, ApiError> {
         let project_id = self::project_id(&project_id)?;
         let patch = patch_from(&body)?;
         let project = self.state.projects.update(auth.0.sub, project_id, patch).await?;
@@ -162,7 +175,10 @@ impl ProjectApi {
     /// Delete a project (owner only).
     #[oai(path = "/projects/:project_id", method = "delete")]
     async fn delete(&self, auth: BearerAuth, project_id: Path<String>) -> Result<Json<MessageReply>, ApiError> {
-        self.state.projects.delete(auth.0.sub, self::project_id(&project_id)?).await?;
+        self.state
+            .projects
+            .delete(auth.0.sub, self::project_id(&project_id)?)
+            .await?;
         Ok(Json(MessageReply {
             message: "project deleted".to_string(),
         }))
@@ -170,9 +186,18 @@ impl ProjectApi {
 
     /// Set a project's thumbnail (owner only).
     #[oai(path = "/projects/:project_id/thumbnail", method = "put")]
-    async fn set_thumbnail(&self, auth: BearerAuth, project_id: Path<String>, body: Json<ThumbnailBody>) -> Result<Json<ProjectReply>, ApiError> {
+    async fn set_thumbnail(
+        &self,
+        auth: BearerAuth,
+        project_id: Path<String>,
+        body: Json<ThumbnailBody>,
+    ) -> Result<Json<ProjectReply>, ApiError> {
         let project_id = self::project_id(&project_id)?;
-        let url = ThumbnailUrl::parse(body.thumbnail_url.as_deref().ok_or_else(|| ValidationError::missing("thumbnail_url"))?)?;
+        let url = ThumbnailUrl::parse(
+            body.thumbnail_url
+                .as_deref()
+                .ok_or_else(|| ValidationError::missing("thumbnail_url"))?,
+        )?;
         let project = self
             .state
             .projects

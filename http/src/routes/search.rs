@@ -55,7 +55,11 @@ impl From<SearchError> for ApiError {
             SearchError::Invalid(message) => ApiError::bad_request("invalid_query", message),
             SearchError::Unavailable(reason) => {
                 tracing::warn!(%reason, "search engine unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "search_unavailable", "search is unavailable; try again later")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "search_unavailable",
+                    "search is unavailable; try again later",
+                )
             }
             SearchError::Internal(reason) => {
                 tracing::error!(%reason, "search engine error");
@@ -94,7 +98,10 @@ impl SearchApi {
         }
         let query_text = query.0.unwrap_or_default();
         if query_text.chars().count() > 500 {
-            return Err(ApiError::bad_request("invalid_query", "query must be at most 500 characters"));
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "query must be at most 500 characters",
+            ));
         }
         let request = SearchQuery {
             query: query_text,
@@ -138,7 +145,10 @@ impl SearchApi {
     async fn suggest(&self, query: Query<Option<String>>) -> Result<Json<SuggestReply>, ApiError> {
         let prefix = query.0.unwrap_or_default();
         if prefix.chars().count() > 100 {
-            return Err(ApiError::bad_request("invalid_query", "query must be at most 100 characters"));
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "query must be at most 100 characters",
+            ));
         }
         let suggestions = if prefix.trim().is_empty() {
             Vec::new()
