@@ -88,6 +88,11 @@ if command -v psql >/dev/null; then
     while read -r db; do psql "$FOLIO_TEST_DATABASE_URL" -q -c "drop database if exists $db with (force)" >/dev/null 2>&1 || true; done
 fi
 
+# The hygiene gate: an unformatted tree or a clippy warning fails the run before any test.
+log "cargo fmt --check and cargo clippy -D warnings"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+
 # Everything with default features (pure-Rust JPEG path), then the media crate again
 # with libjpeg-turbo, the fast path release builds use with `--features fast-jpeg`.
 if cargo nextest --version >/dev/null 2>&1; then

@@ -364,12 +364,12 @@ impl Settings {
                 "thumbnail_max_attempts must be at least 1".into(),
             ));
         }
-        if let Some(secret) = &self.jwt_secret {
-            if secret.expose().len() < 32 {
-                return Err(SettingsError::Invalid(
-                    "FOLIO_JWT_SECRET must be at least 32 bytes".into(),
-                ));
-            }
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(SettingsError::Invalid(
+                "FOLIO_JWT_SECRET must be at least 32 bytes".into(),
+            ));
         }
         Ok(())
     }

@@ -137,10 +137,10 @@ impl ResponseError for ApiError {
                 HeaderValue::from_static("Bearer realm=\"folio\""),
             );
         }
-        if let Some(secs) = self.retry_after_secs {
-            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+        if let Some(secs) = self.retry_after_secs
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

@@ -133,9 +133,8 @@ pub fn find_corpus(corpus: &Path) -> Result<Vec<(PathBuf, ImageKind, u64)>, Benc
                 let n = std::fs::File::open(&path)
                     .and_then(|mut f| f.read(&mut head))
                     .map_err(io(format!("reading {}", path.display())))?;
-                match sniff_image(&head[..n]) {
-                    Some(kind @ (ImageKind::Jpeg | ImageKind::Png)) => found.push((path, kind, meta.len())),
-                    _ => {}
+                if let Some(kind @ (ImageKind::Jpeg | ImageKind::Png)) = sniff_image(&head[..n]) {
+                    found.push((path, kind, meta.len()))
                 }
             }
         }

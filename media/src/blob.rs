@@ -118,6 +118,20 @@ pub fn validate_key(key: &str) -> Result<(), BlobError> {
     Ok(())
 }
 
+/// A content type must fit in an HTTP header: 1..=255 visible ASCII characters or spaces.
+pub(crate) fn validate_content_type(content_type: &str) -> Result<(), BlobError> {
+    let ok = !content_type.is_empty()
+        && content_type.len() <= 255
+        && content_type.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(BlobError::Backend(format!(
+            "content type {content_type:?} is not a valid header value"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,19 +177,5 @@ mod tests {
         assert_eq!(a.len(), 34);
         // SHA-256("hello") = 2cf24dba5fb0a30e26e83b2ac5b9e29e...
         assert_eq!(a, "\"2cf24dba5fb0a30e26e83b2ac5b9e29e\"");
-    }
-}
-
-/// A content type must fit in an HTTP header: 1..=255 visible ASCII characters or spaces.
-pub(crate) fn validate_content_type(content_type: &str) -> Result<(), BlobError> {
-    let ok = !content_type.is_empty()
-        && content_type.len() <= 255
-        && content_type.bytes().all(|b| (0x20..0x7f).contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(BlobError::Backend(format!(
-            "content type {content_type:?} is not a valid header value"
-        )))
     }
 }

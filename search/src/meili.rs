@@ -544,7 +544,7 @@ impl SearchEngine for MeiliEngine {
                 ))
             })
             .collect();
-        titles.sort_by(|a, b| b.0.cmp(&a.0));
+        titles.sort_by_key(|t| std::cmp::Reverse(t.0));
         Ok(crate::merge_suggestions(
             tags,
             titles.into_iter().map(|(_, s)| s).collect(),

@@ -689,10 +689,10 @@ impl Stub {
         }
         let mut cands: Vec<Cand> = Vec::new();
         for (seq, doc) in idx.ordered_docs() {
-            if let Some(f) = &filter {
-                if !f.matches(doc) {
-                    continue;
-                }
+            if let Some(f) = &filter
+                && !f.matches(doc)
+            {
+                continue;
             }
             if n == 0 {
                 cands.push(Cand {
@@ -723,10 +723,10 @@ impl Stub {
                 let mut best: Option<(u32, usize)> = None;
                 for (ai, toks) in &attrs {
                     for t in toks {
-                        if let Some(ty) = word_match(w, t, last) {
-                            if best.is_none_or(|(bt, ba)| (ty, *ai) < (bt, ba)) {
-                                best = Some((ty, *ai));
-                            }
+                        if let Some(ty) = word_match(w, t, last)
+                            && best.is_none_or(|(bt, ba)| (ty, *ai) < (bt, ba))
+                        {
+                            best = Some((ty, *ai));
                         }
                     }
                 }
@@ -970,8 +970,8 @@ fn osa(a: &[char], b: &[char]) -> u32 {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i as u32;
     }
-    for j in 0..=m {
-        d[0][j] = j as u32;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j as u32;
     }
     for i in 1..=n {
         for j in 1..=m {
@@ -1221,7 +1221,7 @@ impl Parser<'_> {
             }
         };
         self.pos += 1;
-        if !self.filterable.iter().any(|f| *f == attr) {
+        if !self.filterable.contains(&attr) {
             let list = self
                 .filterable
                 .iter()

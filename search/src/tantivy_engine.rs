@@ -335,10 +335,10 @@ impl Drop for TantivyEngine {
         // Closing the channel stops the writer thread; joining it releases the
         // index lock so the directory can be reopened right away.
         self.tx.take();
-        if let Ok(mut guard) = self.writer_thread.lock() {
-            if let Some(handle) = guard.take() {
-                let _ = handle.join();
-            }
+        if let Ok(mut guard) = self.writer_thread.lock()
+            && let Some(handle) = guard.take()
+        {
+            let _ = handle.join();
         }
     }
 }
@@ -374,10 +374,10 @@ fn writer_loop(inner: Arc<Inner>, mut writer: IndexWriter, rx: mpsc::Receiver<Op
                 tracing::error!(error = %e, "search index commit failed; rolling back");
                 let _ = writer.rollback();
                 let _ = inner.reader.reload();
-                if let Ok(fresh) = State::load(&inner.reader.searcher(), &inner.f) {
-                    if let Ok(mut s) = inner.state.write() {
-                        *s = fresh;
-                    }
+                if let Ok(fresh) = State::load(&inner.reader.searcher(), &inner.f)
+                    && let Ok(mut s) = inner.state.write()
+                {
+                    *s = fresh;
                 }
                 for (tx, r) in replies {
                     let _ = tx.send(r.and(Err(e.clone())));
@@ -525,10 +525,10 @@ fn load_live(searcher: &Searcher, f: &Fields, id: Uuid) -> Result<Option<SearchD
     for (_, addr) in top {
         let doc: TantivyDocument = searcher.doc(addr).map_err(internal)?;
         let rec = record_of(&doc, f)?;
-        if let (false, Some(d)) = (rec.deleted, rec.doc) {
-            if best.as_ref().is_none_or(|b| d.version >= b.version) {
-                best = Some(d);
-            }
+        if let (false, Some(d)) = (rec.deleted, rec.doc)
+            && best.as_ref().is_none_or(|b| d.version >= b.version)
+        {
+            best = Some(d);
         }
     }
     Ok(best)

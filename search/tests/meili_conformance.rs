@@ -86,10 +86,10 @@ async fn real_meilisearch_server_or_stub() {
             .expect("connect to FOLIO_TEST_MEILISEARCH_URL");
             testing::run_conformance(Arc::new(engine)).await;
             // Clean up the per-run index.
-            if let Ok(client) = meilisearch_sdk::client::Client::new(url, key) {
-                if let Ok(task) = client.delete_index(&index).await {
-                    let _ = task.wait_for_completion(&client, None, None).await;
-                }
+            if let Ok(client) = meilisearch_sdk::client::Client::new(url, key)
+                && let Ok(task) = client.delete_index(&index).await
+            {
+                let _ = task.wait_for_completion(&client, None, None).await;
             }
         }
         _ => {

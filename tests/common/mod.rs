@@ -41,16 +41,17 @@ pub async fn fresh_postgres_database() -> String {
 }
 
 pub fn test_settings(dir: &std::path::Path) -> Settings {
-    let mut settings = Settings::default();
-    settings.addr = "127.0.0.1:0".parse().unwrap();
-    settings.data_dir = dir.to_path_buf();
-    settings.jwt_secret = Some(Secret::new(TEST_JWT_SECRET));
-    // Production cost is exercised by one dedicated test; the rest stay fast.
-    settings.argon2_memory_kib = 64;
-    settings.argon2_iterations = 1;
-    settings.session_workers = 4;
-    settings.shutdown_grace_secs = 5;
-    settings
+    Settings {
+        addr: "127.0.0.1:0".parse().expect("a literal socket address"),
+        data_dir: dir.to_path_buf(),
+        jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
+        // Production cost is exercised by one dedicated test; the rest stay fast.
+        argon2_memory_kib: 64,
+        argon2_iterations: 1,
+        session_workers: 4,
+        shutdown_grace_secs: 5,
+        ..Settings::default()
+    }
 }
 
 pub struct TestNode {

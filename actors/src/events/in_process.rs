@@ -27,12 +27,11 @@ struct Completion {
 
 impl Completion {
     fn settle_one(&self) {
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Ok(mut done) = self.done.lock() {
-                if let Some(done) = done.take() {
-                    let _ = done.send(());
-                }
-            }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Ok(mut done) = self.done.lock()
+            && let Some(done) = done.take()
+        {
+            let _ = done.send(());
         }
     }
 }
@@ -217,10 +216,10 @@ impl DeliveryHandle for InProcessHandle {
 impl Drop for InProcessHandle {
     fn drop(&mut self) {
         // A consumer that died mid-work never settled: the event comes back.
-        if let Some(queued) = self.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                self.redeliver(queued, self.ack_wait);
-            }
+        if let Some(queued) = self.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            self.redeliver(queued, self.ack_wait);
         }
     }
 }
