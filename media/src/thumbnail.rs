@@ -6,8 +6,8 @@
 //!   scale (1/2, 1/4 or 1/8, the largest reduction that still leaves at least the target
 //!   size), the trick libvips and Pillow's `draft` use, and thumbnails are encoded by
 //!   libjpeg-turbo (needs cmake + nasm to build);
-//! * without it (the default), everything is pure Rust: JPEGs are decoded at full size by
-//!   the `image` crate (zune-jpeg) and encoded by `image`'s JPEG encoder.
+//! * without it (the default), everything is pure Rust: JPEGs are decoded by jpeg-decoder at
+//!   the same kind of reduced DCT scale, and encoded by `image`'s JPEG encoder.
 //!
 //! Either way the frame size is checked against the limits before decoding, EXIF
 //! orientation comes from the crate's own parser, a JPEG cut short is
@@ -27,13 +27,13 @@ use crate::sniff::{ImageKind, sniff_image};
 use crate::turbo::{self, JpegError};
 
 /// The JPEG backend compiled in: `"libjpeg-turbo (scaled decode)"` with the `turbojpeg`
-/// feature, `"image/zune-jpeg"` without it.
+/// feature, `"jpeg-decoder (scaled decode)"` without it.
 #[cfg(feature = "turbojpeg")]
 pub const JPEG_BACKEND: &str = "libjpeg-turbo (scaled decode)";
 /// The JPEG backend compiled in: `"libjpeg-turbo (scaled decode)"` with the `turbojpeg`
-/// feature, `"image/zune-jpeg"` without it.
+/// feature, `"jpeg-decoder (scaled decode)"` without it.
 #[cfg(not(feature = "turbojpeg"))]
-pub const JPEG_BACKEND: &str = "image/zune-jpeg";
+pub const JPEG_BACKEND: &str = "jpeg-decoder (scaled decode)";
 
 /// What to produce and the limits for decoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,11 +178,43 @@ fn thumbnail_jpeg(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, Thumb
     }
 }
 
-/// Pure-Rust path: the `image` crate (zune-jpeg) at full size. `thumbnail_generic` checks
-/// the frame header against the limits and the end-of-image marker before decoding.
+/// Pure-Rust path: jpeg-decoder at the largest DCT reduction that still leaves at least the
+/// target size, the trick libjpeg's scaled decoding gives libvips and Pillow's `draft`.
+/// CMYK/YCCK and 16-bit JPEGs, rare in uploads, go through the `image` crate at full size.
 #[cfg(not(feature = "turbojpeg"))]
 fn thumbnail_jpeg(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, ThumbnailError> {
-    thumbnail_generic(bytes, ImageFormat::Jpeg, spec)
+    use jpeg_decoder::PixelFormat;
+
+    let (width, height) = jpeg::frame_dimensions(bytes)
+        .ok_or_else(|| ThumbnailError::Corrupt("JPEG without a readable frame header".into()))?;
+    check_size(width, height, spec)?;
+    // Like zune-jpeg, jpeg-decoder pads a cut-off scan instead of failing.
+    if !jpeg::has_eoi(bytes) {
+        return Err(ThumbnailError::Corrupt("truncated JPEG: no end-of-image marker".into()));
+    }
+    let orientation = jpeg_orientation(bytes);
+    let ((tw, th), (sw, sh)) = targets(width, height, orientation, spec);
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.set_max_decoding_buffer_size(usize::try_from(spec.max_alloc).unwrap_or(usize::MAX));
+    let requested = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+    let (dw, dh) = decoder
+        .scale(requested(tw), requested(th))
+        .map_err(|e| ThumbnailError::Corrupt(e.to_string()))?;
+    let format = decoder.info().map(|info| info.pixel_format);
+    if !matches!(format, Some(PixelFormat::RGB24 | PixelFormat::L8)) {
+        return thumbnail_generic(bytes, ImageFormat::Jpeg, spec);
+    }
+    let pixels = decoder.decode().map_err(|e| ThumbnailError::Corrupt(e.to_string()))?;
+    let (dw, dh) = (u32::from(dw), u32::from(dh));
+    let rgb = if format == Some(PixelFormat::L8) {
+        pixels.iter().flat_map(|&l| [l, l, l]).collect()
+    } else {
+        pixels
+    };
+    if rgb.len() as u64 != u64::from(dw) * u64::from(dh) * 3 {
+        return Err(ThumbnailError::Corrupt("decoded JPEG of an unexpected size".into()));
+    }
+    finish(rgb, dw, dh, tw, th, sw, sh, orientation, spec)
 }
 
 #[cfg(feature = "turbojpeg")]
@@ -326,18 +358,7 @@ fn finish(
     let resized = if (w, h) == (tw, th) {
         rgb
     } else {
-        let src = ImageRef::new(w, h, &rgb, PixelType::U8x3)
-            .map_err(|e| ThumbnailError::Corrupt(format!("pixel buffer: {e}")))?;
-        let mut dst = FirImage::new(tw, th, PixelType::U8x3);
-        let mut resizer = Resizer::new();
-        resizer
-            .resize(
-                &src,
-                &mut dst,
-                &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)),
-            )
-            .map_err(|e| ThumbnailError::Corrupt(format!("resize: {e}")))?;
-        dst.into_vec()
+        resize(&rgb, w, h, tw, th)?
     };
     let (out, ow, oh) = if orientation == Orientation::NoTransforms {
         (resized, tw, th)
@@ -358,6 +379,31 @@ fn finish(
         source_width,
         source_height,
     })
+}
+
+/// How much larger than the target a source must be before it is box-shrunk first.
+const PRESHRINK_FACTOR: u32 = 3;
+
+/// Resizes packed RGB to `tw × th` with Lanczos3. A source more than [`PRESHRINK_FACTOR`]
+/// times the target is first averaged down (box filter) to twice the target, as libvips
+/// does: the Lanczos kernel then spans a few source pixels instead of dozens, and the box
+/// average is itself a proper anti-aliasing filter, unlike a nearest-neighbour pre-step.
+fn resize(rgb: &[u8], w: u32, h: u32, tw: u32, th: u32) -> Result<Vec<u8>, ThumbnailError> {
+    let buffer_err = |e: fast_image_resize::ImageBufferError| ThumbnailError::Corrupt(format!("pixel buffer: {e}"));
+    let resize_err = |e: fast_image_resize::ResizeError| ThumbnailError::Corrupt(format!("resize: {e}"));
+    let src = ImageRef::new(w, h, rgb, PixelType::U8x3).map_err(buffer_err)?;
+    let mut resizer = Resizer::new();
+    let lanczos = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    let mut dst = FirImage::new(tw, th, PixelType::U8x3);
+    if w >= tw.saturating_mul(PRESHRINK_FACTOR) && h >= th.saturating_mul(PRESHRINK_FACTOR) {
+        let mut shrunk = FirImage::new(tw * 2, th * 2, PixelType::U8x3);
+        let box_filter = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box));
+        resizer.resize(&src, &mut shrunk, &box_filter).map_err(resize_err)?;
+        resizer.resize(&shrunk, &mut dst, &lanczos).map_err(resize_err)?;
+    } else {
+        resizer.resize(&src, &mut dst, &lanczos).map_err(resize_err)?;
+    }
+    Ok(dst.into_vec())
 }
 
 /// Encodes packed RGB as a JPEG with the compiled-in backend.

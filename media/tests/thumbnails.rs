@@ -393,7 +393,7 @@ fn backend_matches_the_feature() {
     if cfg!(feature = "turbojpeg") {
         assert_eq!(folio_media::JPEG_BACKEND, "libjpeg-turbo (scaled decode)");
     } else {
-        assert_eq!(folio_media::JPEG_BACKEND, "image/zune-jpeg");
+        assert_eq!(folio_media::JPEG_BACKEND, "jpeg-decoder (scaled decode)");
     }
 }
 
