@@ -188,7 +188,7 @@ fn thumbnail_jpeg(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, Thumb
     let (width, height) = jpeg::frame_dimensions(bytes)
         .ok_or_else(|| ThumbnailError::Corrupt("JPEG without a readable frame header".into()))?;
     check_size(width, height, spec)?;
-    // Like zune-jpeg, jpeg-decoder pads a cut-off scan instead of failing.
+    // A cut-off file is corrupt whatever the decoder would make of it (zune-jpeg pads it).
     if !jpeg::has_eoi(bytes) {
         return Err(ThumbnailError::Corrupt("truncated JPEG: no end-of-image marker".into()));
     }
