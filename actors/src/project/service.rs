@@ -3,8 +3,8 @@
 use chrono::Utc;
 use folio_entities::{projects, users};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, Set, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -91,13 +91,39 @@ pub async fn create(ctx: &ProjectContext, owner: Uuid, draft: ProjectDraft) -> R
     Ok(project)
 }
 
+/// One query: the project joined with its owner's username (a read is a single round
+/// trip, which matters most on SQLite's one connection).
 pub async fn get(db: &DatabaseConnection, project_id: Uuid) -> Result<ProjectView, ProjectError> {
-    let model = projects::Entity::find_by_id(project_id)
+    let owner = projects::Entity::belongs_to(users::Entity)
+        .from(projects::Column::UserId)
+        .to(users::Column::Id)
+        .into();
+    let (model, username) = projects::Entity::find_by_id(project_id)
+        .join(JoinType::InnerJoin, owner)
+        .column_as(users::Column::Username, OWNER_USERNAME)
+        .into_model::<ProjectWithOwner>()
         .one(db)
         .await?
+        .map(|row| (row.project, row.username))
         .ok_or(ProjectError::NotFound)?;
-    let username = username_of(db, model.user_id).await?;
     Ok(view(model, username))
+}
+
+/// The alias of the joined username column: it must not collide with any `projects` column.
+const OWNER_USERNAME: &str = "owner_username";
+
+struct ProjectWithOwner {
+    project: projects::Model,
+    username: String,
+}
+
+impl FromQueryResult for ProjectWithOwner {
+    fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            project: projects::Model::from_query_result(row, pre)?,
+            username: row.try_get(pre, OWNER_USERNAME)?,
+        })
+    }
 }
 
 pub async fn list_by_user(
