@@ -83,6 +83,8 @@ fn the_scan_catches_an_unknown_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_and_dashboard_use_only_exported_metrics() {
     let node = TestNode::spawn(Backend::Sqlite).await;
+    // Request series exist once a request was answered.
+    assert_eq!(node.get("/health", None).await.status, 200);
     let scraped = node.get("/metrics", None).await;
     assert_eq!(scraped.status, 200);
     let exported = scraped.body.as_str().expect("metrics are text").to_string();
@@ -102,5 +104,62 @@ async fn alerts_and_dashboard_use_only_exported_metrics() {
             "{file} uses metrics the node does not export: {missing:?}\n{exported}"
         );
     }
+    node.shutdown().await;
+}
+
+/// The value of one sample line (`name{labels} value`) in a scrape.
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_serves_health_readiness_and_metrics_on_its_ops_address_only() {
+    let worker = TestNode::spawn_with(Backend::Sqlite, |s| {
+        s.roles = "thumbnailer,indexer".into();
+        s.ops_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    assert!(!worker.node().roles.http);
+    assert_eq!(worker.get("/health", None).await.status, 200);
+    assert_eq!(worker.get("/ready", None).await.status, 200);
+    let scrape = worker.get("/metrics", None).await;
+    assert_eq!(scrape.status, 200);
+    let text = scrape.body.as_str().expect("metrics are text");
+    assert_eq!(
+        sample(text, r#"folio_actor_restarts_total{actor="thumbnailer"}"#),
+        Some(0.0)
+    );
+    assert_eq!(sample(text, r#"folio_thumbnails{status="pending"}"#), Some(0.0));
+    // Only the ops endpoints: the API stays on the edges.
+    assert_eq!(worker.post("/auth/login", serde_json::json!({})).await.status, 404);
+    assert_eq!(worker.get("/openapi.json", None).await.status, 404);
+    worker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_restart_is_counted_in_the_metrics() {
+    let node = TestNode::spawn(Backend::Sqlite).await;
+    let series = r#"folio_actor_restarts_total{actor="session"}"#;
+    let scrape = || async {
+        node.get("/metrics", None)
+            .await
+            .body
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(sample(&scrape().await, series), Some(0.0));
+    let session = &node.node().session;
+    let key = folio_actors::session::Email::parse("crash@folio.test").expect("valid email");
+    let crashed = session.crash_worker_for(&key);
+    common::eventually(
+        std::time::Duration::from_secs(5),
+        "the session worker restarts",
+        || async { (session.worker_id_for(&key) != crashed).then_some(()) },
+    )
+    .await;
+    assert_eq!(sample(&scrape().await, series), Some(1.0));
     node.shutdown().await;
 }
