@@ -17,7 +17,7 @@ use folio_actors::{
 };
 use folio_http::{
     EdgeState, Metrics, Readiness, ReadinessCheck,
-    metrics::{QueueSample, QueueSampler, SampleError},
+    metrics::{Backlog, QueueSample, QueueSampler, SampleError},
 };
 use folio_migration::{Migrator, MigratorTrait};
 use futures::future::BoxFuture;
@@ -266,29 +266,30 @@ impl DatabaseQueues {
         use folio_entities::{media_files, outbox_events};
         use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _};
 
-        let unpublished = outbox_events::Entity::find().filter(outbox_events::Column::PublishedAt.is_null());
-        let outbox_unpublished = unpublished.clone().count(&self.0).await?;
-        let oldest = unpublished
-            .order_by_asc(outbox_events::Column::Seq)
-            .one(&self.0)
-            .await?
-            .map(|row| (chrono::Utc::now() - row.created_at).num_seconds().max(0))
-            .unwrap_or(0);
-        let thumbnails = |status: &'static str| {
-            media_files::Entity::find()
-                .filter(media_files::Column::UploadState.eq(STORED))
-                .filter(media_files::Column::ThumbnailStatus.eq(status))
-                .count(&self.0)
+        let age = |created_at: chrono::DateTime<chrono::Utc>| {
+            ((chrono::Utc::now() - created_at).num_milliseconds().max(0) as f64) / 1000.0
         };
-        let pending = thumbnails(thumbnail_status::PENDING).await?;
-        let failed = thumbnails(thumbnail_status::FAILED).await?;
-        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        Ok(QueueSample {
-            outbox_unpublished: gauge(outbox_unpublished),
-            outbox_oldest_age_secs: oldest,
-            thumbnails_pending: gauge(pending),
-            thumbnails_failed: gauge(failed),
-        })
+        let unpublished = outbox_events::Entity::find().filter(outbox_events::Column::PublishedAt.is_null());
+        let outbox = Backlog {
+            pending: unpublished.clone().count(&self.0).await?,
+            oldest_age_secs: unpublished
+                .order_by_asc(outbox_events::Column::Seq)
+                .one(&self.0)
+                .await?
+                .map_or(0.0, |row| age(row.created_at)),
+        };
+        let waiting = media_files::Entity::find()
+            .filter(media_files::Column::UploadState.eq(STORED))
+            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::PENDING));
+        let thumbnails = Backlog {
+            pending: waiting.clone().count(&self.0).await?,
+            oldest_age_secs: waiting
+                .order_by_asc(media_files::Column::CreatedAt)
+                .one(&self.0)
+                .await?
+                .map_or(0.0, |row| age(row.created_at)),
+        };
+        Ok(QueueSample { thumbnails, outbox })
     }
 }
 
@@ -449,7 +450,11 @@ impl Node {
                     concurrency,
                     spec: ThumbnailSpec::default(),
                 },
-            );
+            )
+            .reporting_give_ups({
+                let metrics = metrics.clone();
+                Arc::new(move || metrics.thumbnail_given_up())
+            });
             thumbnailer::start(&supervisor, Arc::new(ctx))
                 .await
                 .map_err(NodeError::Actors)?;

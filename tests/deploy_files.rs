@@ -131,7 +131,8 @@ async fn a_worker_serves_health_readiness_and_metrics_on_its_ops_address_only() 
         sample(text, r#"folio_actor_restarts_total{actor="thumbnailer"}"#),
         Some(0.0)
     );
-    assert_eq!(sample(text, r#"folio_thumbnails{status="pending"}"#), Some(0.0));
+    assert_eq!(sample(text, r#"folio_jobs_pending{kind="thumbnails"}"#), Some(0.0));
+    assert_eq!(sample(text, r#"folio_jobs_pending{kind="outbox"}"#), Some(0.0));
     // Only the ops endpoints: the API stays on the edges.
     assert_eq!(worker.post("/auth/login", serde_json::json!({})).await.status, 404);
     assert_eq!(worker.get("/openapi.json", None).await.status, 404);
@@ -161,5 +162,38 @@ async fn an_actor_restart_is_counted_in_the_metrics() {
     )
     .await;
     assert_eq!(sample(&scrape().await, series), Some(1.0));
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thumbnail_given_up_is_counted_and_the_backlog_drains() {
+    let node = TestNode::spawn(Backend::Sqlite).await;
+    let user = node.user("broken").await;
+    let failed = r#"folio_jobs_failed_total{kind="thumbnails"}"#;
+    let scrape = || async {
+        node.get("/metrics", None)
+            .await
+            .body
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(sample(&scrape().await, failed), Some(0.0));
+    // The bytes say JPEG, so the upload is accepted, but no thumbnail can be made.
+    let mut truncated = common::jpeg(640, 480);
+    truncated.truncate(truncated.len() / 3);
+    let up = node.upload(Some(&user.access), truncated, "cut.jpg", None).await;
+    assert_eq!(up.status, 201, "{}", up.body);
+    let settled = node
+        .settled_media(&user.access, up.body["file_id"].as_str().expect("file_id"))
+        .await;
+    assert_eq!(settled["thumbnail_status"], "failed", "{settled}");
+    let after = scrape().await;
+    assert_eq!(sample(&after, failed), Some(1.0), "{after}");
+    assert_eq!(
+        sample(&after, r#"folio_jobs_pending{kind="thumbnails"}"#),
+        Some(0.0),
+        "{after}"
+    );
     node.shutdown().await;
 }

@@ -1,23 +1,33 @@
-//! Prometheus metrics: the HTTP edge's own, actor restarts, and the state of the work
-//! queues (outbox, thumbnails) read from the database when scraped, so the alerts see
-//! a backlog whichever node is asked.
+//! Prometheus metrics: the HTTP edge's own, actor restarts, thumbnails given up, and
+//! the backlog of the work queues (thumbnails, outbox) read from the database when
+//! scraped, so the alerts see a backlog whichever node is asked. Names follow the
+//! product contract (`folio_jobs_pending{kind}`, `folio_jobs_failed_total{kind}`, …).
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-/// The queues' state at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `kind` label of the thumbnail queue.
+pub const THUMBNAILS: &str = "thumbnails";
+/// `kind` label of the outbox (events written, not yet acknowledged by the bus).
+pub const OUTBOX: &str = "outbox";
+
+/// One queue's backlog at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Backlog {
+    pub pending: u64,
+    /// Age of the oldest pending item, seconds (0 when nothing waits).
+    pub oldest_age_secs: f64,
+}
+
+/// The queues' backlogs at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct QueueSample {
-    /// Outbox rows not yet acknowledged by the bus.
-    pub outbox_unpublished: i64,
-    /// Age of the oldest of them, seconds (0 when there is none).
-    pub outbox_oldest_age_secs: i64,
-    pub thumbnails_pending: i64,
-    pub thumbnails_failed: i64,
+    pub thumbnails: Backlog,
+    pub outbox: Backlog,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +49,9 @@ pub struct Metrics {
     latency: HistogramVec,
     in_flight: IntGauge,
     actor_restarts: IntCounterVec,
-    outbox_unpublished: IntGauge,
-    outbox_oldest_age: IntGauge,
-    thumbnails: IntGaugeVec,
-    sample_failed: IntGauge,
+    jobs_pending: IntGaugeVec,
+    jobs_oldest_pending_age: GaugeVec,
+    jobs_failed: IntCounterVec,
     sampler: Option<Arc<dyn QueueSampler>>,
 }
 
@@ -69,38 +78,40 @@ impl Metrics {
             ),
             &["actor"],
         )?;
-        let outbox_unpublished = IntGauge::new(
-            "outbox_unpublished_events",
-            "Events written to the outbox and not yet acknowledged by the bus (cluster-wide)",
+        let jobs_pending = IntGaugeVec::new(
+            Opts::new(
+                "jobs_pending",
+                "Work waiting, per queue (cluster-wide, read from the database)",
+            ),
+            &["kind"],
         )?;
-        let outbox_oldest_age = IntGauge::new(
-            "outbox_oldest_unpublished_age_seconds",
-            "Age of the oldest unpublished outbox event, 0 when the outbox is empty (cluster-wide)",
+        let jobs_oldest_pending_age = GaugeVec::new(
+            Opts::new(
+                "jobs_oldest_pending_age_seconds",
+                "Age of the oldest waiting item, per queue; 0 when nothing waits (cluster-wide)",
+            ),
+            &["kind"],
         )?;
-        let thumbnails = IntGaugeVec::new(
-            Opts::new("thumbnails", "Uploaded images by thumbnail status (cluster-wide)"),
-            &["status"],
+        let jobs_failed = IntCounterVec::new(
+            Opts::new("jobs_failed_total", "Jobs this node gave up for good"),
+            &["kind"],
         )?;
-        let sample_failed = IntGauge::new(
-            "queue_sample_failed",
-            "1 when the last scrape could not read the queue gauges from the database",
-        )?;
+        // Present from the start, so `increase()` sees the first failure.
+        jobs_failed.with_label_values(&[THUMBNAILS]);
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(actor_restarts.clone()))?;
-        registry.register(Box::new(outbox_unpublished.clone()))?;
-        registry.register(Box::new(outbox_oldest_age.clone()))?;
-        registry.register(Box::new(thumbnails.clone()))?;
-        registry.register(Box::new(sample_failed.clone()))?;
+        registry.register(Box::new(jobs_pending.clone()))?;
+        registry.register(Box::new(jobs_oldest_pending_age.clone()))?;
+        registry.register(Box::new(jobs_failed.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             in_flight,
             actor_restarts,
-            outbox_unpublished,
-            outbox_oldest_age,
-            thumbnails,
-            sample_failed,
+            jobs_pending,
+            jobs_oldest_pending_age,
+            jobs_failed,
             sampler: None,
         })
     }
@@ -115,6 +126,11 @@ impl Metrics {
     /// sample before the first restart to see that restart at all.
     pub fn actor_started(&self, actor: &str) {
         self.actor_restarts.with_label_values(&[pool_of(actor)]);
+    }
+
+    /// This node gave a thumbnail up for good.
+    pub fn thumbnail_given_up(&self) {
+        self.jobs_failed.with_label_values(&[THUMBNAILS]).inc();
     }
 
     /// One restart of `actor`; pool workers (`session[3]`) count under their pool.
@@ -144,20 +160,17 @@ impl Metrics {
         if let Some(sampler) = &self.sampler {
             match sampler.sample().await {
                 Ok(sample) => {
-                    self.outbox_unpublished.set(sample.outbox_unpublished);
-                    self.outbox_oldest_age.set(sample.outbox_oldest_age_secs);
-                    self.thumbnails
-                        .with_label_values(&["pending"])
-                        .set(sample.thumbnails_pending);
-                    self.thumbnails
-                        .with_label_values(&["failed"])
-                        .set(sample.thumbnails_failed);
-                    self.sample_failed.set(0);
+                    for (kind, backlog) in [(THUMBNAILS, sample.thumbnails), (OUTBOX, sample.outbox)] {
+                        self.jobs_pending
+                            .with_label_values(&[kind])
+                            .set(i64::try_from(backlog.pending).unwrap_or(i64::MAX));
+                        self.jobs_oldest_pending_age
+                            .with_label_values(&[kind])
+                            .set(backlog.oldest_age_secs);
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics scrape");
-                    self.sample_failed.set(1);
-                }
+                // The gauges keep their last values; a scrape still answers.
+                Err(e) => tracing::warn!(error = %e, "metrics scrape"),
             }
         }
         self.render()
