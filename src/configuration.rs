@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use folio_http::client_address::TrustedProxies;
+use folio_http::client_address::{TrustedProxies, TrustedProxyError};
 use serde::Deserialize;
 
 /// A secret value: `Debug` never prints it, so settings can be logged safely.
@@ -218,6 +218,8 @@ pub enum SettingsError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("{0}")]
     Invalid(String),
+    #[error("FOLIO_TRUSTED_PROXIES: {0}")]
+    TrustedProxies(#[from] TrustedProxyError),
 }
 
 /// How a `FOLIO_*` variable's text becomes a TOML value for its setting.
@@ -381,8 +383,7 @@ impl Settings {
             ));
         }
         Roles::parse(&self.roles).map_err(SettingsError::Invalid)?;
-        TrustedProxies::parse(&self.trusted_proxies)
-            .map_err(|e| SettingsError::Invalid(format!("FOLIO_TRUSTED_PROXIES: {e}")))?;
+        TrustedProxies::parse(&self.trusted_proxies)?;
         if self.thumbnail_max_attempts == 0 {
             return Err(SettingsError::Invalid(
                 "thumbnail_max_attempts must be at least 1".into(),
