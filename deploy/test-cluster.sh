@@ -358,6 +358,34 @@ else
   fail "6 MiB upload through nginx: $STATUS $body"
 fi
 
+# ---------------------------------------------------------------- client address and rate limit
+# nginx appends the peer it saw to X-Forwarded-For and Folio trusts nginx
+# (FOLIO_TRUSTED_PROXIES=127.0.0.1/32), so the login throttle keys on the forwarded
+# client: five failures lock out 198.51.100.1, not a second client behind the gateway.
+bad_login() {
+  api POST /auth/login -H 'content-type: application/json' -H "x-forwarded-for: $1" \
+    -d "{\"email\":\"$EMAIL\",\"password\":\"not the password\"}"
+}
+for _ in 1 2 3 4 5; do bad_login 198.51.100.1; done
+bad_login 198.51.100.1
+first=$STATUS
+first_code=$(jq -r '.code // empty' <<<"$BODY" 2>/dev/null || true)
+bad_login 203.0.113.9
+second=$STATUS
+if [ "$first" = 429 ] && [ "$first_code" != rate_limited ] && [ "$second" = 401 ]; then
+  pass "behind the gateway the login throttle keys on the forwarded client address"
+else
+  fail "login throttle behind the gateway: locked-out client got $first, another client got $second (want 429, 401)"
+fi
+
+# The gateway's own limit on /auth/ (10 r/s, burst 20) answers in Folio's error shape.
+# 60 requests at once overrun the burst however slow the machine is.
+mkdir -p "$WORK/rate"
+seq 1 60 | xargs -P 30 -I{} curl -s -o "$WORK/rate/{}.json" --max-time 10 "$GATEWAY/auth/verify" || true
+limited=$(grep -l '"code":"rate_limited"' "$WORK"/rate/*.json 2>/dev/null | wc -l)
+[ "$limited" -gt 0 ] && pass "nginx rate-limits /auth/ ($limited of 60 simultaneous requests got its JSON 429)" ||
+  fail "no request to /auth/ was rate limited by the gateway"
+
 # ---------------------------------------------------------------- compose file
 if docker-compose --env-file deploy/.env.example -f deploy/compose.yaml config -q 2>"$WORK/compose.log"; then
   pass "docker-compose config accepts deploy/compose.yaml"
