@@ -38,11 +38,12 @@ ensure_tools() {
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v jq >/dev/null || missing+=(jq)
   command -v curl >/dev/null || missing+=(curl)
+  command -v promtool >/dev/null || missing+=(prometheus) # promtool checks the rules
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
   command -v s3s-fs >/dev/null || die "s3s-fs is not installed (scripts/test.sh installs it)"
 }
@@ -396,6 +397,14 @@ if docker-compose --env-file /dev/null -f deploy/compose.yaml config -q >/dev/nu
   fail "deploy/compose.yaml starts without secrets (it must refuse without .env)"
 else
   pass "deploy/compose.yaml refuses to render without the secrets from .env"
+fi
+
+# ---------------------------------------------------------------- monitoring files
+if promtool check rules deploy/monitoring/folio-alerts.yml >"$WORK/promtool.log" 2>&1 &&
+  promtool check config --syntax-only deploy/monitoring/prometheus.yml >>"$WORK/promtool.log" 2>&1; then
+  pass "promtool accepts the alert rules and the scrape config"
+else
+  fail "promtool: $(cat "$WORK/promtool.log")"
 fi
 
 echo
