@@ -9,7 +9,8 @@
 # starts is stopped on exit, whatever happens.
 #
 # Needs: PostgreSQL on 127.0.0.1:5432 and NATS on 127.0.0.1:4222 (scripts/test.sh starts
-# them); installs nginx, docker-compose and jq where missing.
+# them); installs nginx, docker-compose, jq and promtool (Debian package prometheus)
+# where missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
