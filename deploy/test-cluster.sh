@@ -13,7 +13,6 @@
 # where missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/folio-target}"
 export PATH="$HOME/.cargo/bin:$PATH"
