@@ -102,3 +102,7 @@ else
   cargo test --workspace --all-targets --no-fail-fast "$@"
   cargo test -p folio-media --features turbojpeg --all-targets --no-fail-fast "$@"
 fi
+
+# The compose topology from binaries behind real nginx (deploy/README.md): uses the
+# debug `folio` binary the tests just built.
+./deploy/test-cluster.sh

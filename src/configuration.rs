@@ -8,6 +8,7 @@ use std::{
     time::Duration,
 };
 
+use folio_http::client_address::{TrustedProxies, TrustedProxyError};
 use serde::Deserialize;
 
 /// A secret value: `Debug` never prints it, so settings can be logged safely.
@@ -102,6 +103,11 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// Proxies (CIDR networks or addresses) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// Where a node without the `http` role serves `/health`, `/ready` and `/metrics`;
+    /// unset: it serves nothing.
+    pub ops_addr: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -148,6 +154,8 @@ impl Default for Settings {
             shutdown_grace_secs: 30,
             log_format: LogFormat::Text,
             log_filter: "info".into(),
+            trusted_proxies: Vec::new(),
+            ops_addr: None,
         }
     }
 }
@@ -210,6 +218,8 @@ pub enum SettingsError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("{0}")]
     Invalid(String),
+    #[error("FOLIO_TRUSTED_PROXIES: {0}")]
+    TrustedProxies(#[from] TrustedProxyError),
 }
 
 /// How a `FOLIO_*` variable's text becomes a TOML value for its setting.
@@ -263,7 +273,21 @@ const ENV_SETTINGS: &[(&str, Kind)] = &[
     ("shutdown_grace_secs", Kind::Integer),
     ("log_format", Kind::Text),
     ("log_filter", Kind::Text),
+    ("trusted_proxies", Kind::List),
+    ("ops_addr", Kind::Text),
 ];
+
+/// Every environment variable the node reads: the settings' `FOLIO_*` names and
+/// `FOLIO_CONFIG`. Deployment files are checked against this list.
+pub fn known_variables() -> Vec<String> {
+    std::iter::once("FOLIO_CONFIG".to_string())
+        .chain(
+            ENV_SETTINGS
+                .iter()
+                .map(|(name, _)| format!("FOLIO_{}", name.to_uppercase())),
+        )
+        .collect()
+}
 
 impl Settings {
     /// Defaults, then the file, then the process environment.
@@ -359,6 +383,7 @@ impl Settings {
             ));
         }
         Roles::parse(&self.roles).map_err(SettingsError::Invalid)?;
+        TrustedProxies::parse(&self.trusted_proxies)?;
         if self.thumbnail_max_attempts == 0 {
             return Err(SettingsError::Invalid(
                 "thumbnail_max_attempts must be at least 1".into(),
@@ -390,6 +415,11 @@ impl Settings {
 
     pub fn roles(&self) -> Roles {
         Roles::parse(&self.roles).unwrap_or(Roles::ALL)
+    }
+
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        // Validated on load.
+        TrustedProxies::parse(&self.trusted_proxies).unwrap_or_default()
     }
 
     pub fn access_token_ttl(&self) -> Duration {
@@ -443,6 +473,24 @@ mod tests {
         .unwrap();
         let printed = format!("{s:?}");
         assert!(!printed.contains(&secret) && !printed.contains("pw@"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_checked_cidr_list() {
+        let s = Settings::load_from(None, env(&[("FOLIO_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")])).unwrap();
+        assert!(s.trusted_proxies().trusts("10.2.3.4".parse().unwrap()));
+        assert!(!s.trusted_proxies().trusts("192.0.2.1".parse().unwrap()));
+        assert_eq!(Settings::default().trusted_proxies(), TrustedProxies::default());
+        let err = Settings::load_from(None, env(&[("FOLIO_TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err();
+        assert!(err.to_string().contains("FOLIO_TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
+    fn every_known_variable_is_read() {
+        let known = known_variables();
+        assert!(known.contains(&"FOLIO_TRUSTED_PROXIES".to_string()));
+        assert!(known.contains(&"FOLIO_CONFIG".to_string()));
+        assert_eq!(known.len(), ENV_SETTINGS.len() + 1);
     }
 
     #[test]

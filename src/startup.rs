@@ -12,14 +12,17 @@ use folio_actors::{
     profile::{ProfileClient, ProfileContext},
     project::{ProjectClient, ProjectContext},
     session::{Argon2Cost, SessionClient, SessionConfig, TokenKeys},
-    supervisor::SupervisorMsg,
+    supervisor::{SupervisionObserver, SupervisorMsg},
     thumbnailer::{self, ThumbnailerConfig, ThumbnailerContext},
 };
-use folio_http::{EdgeState, Metrics, Readiness, ReadinessCheck};
+use folio_http::{
+    EdgeState, Metrics, Readiness, ReadinessCheck,
+    metrics::{Backlog, QueueSample, QueueSampler, SampleError},
+};
 use folio_migration::{Migrator, MigratorTrait};
 use futures::future::BoxFuture;
 use poem::{
-    Server,
+    EndpointExt as _, Server,
     listener::{Acceptor, Listener, TcpListener},
 };
 use ractor::ActorRef;
@@ -241,9 +244,65 @@ impl ReadinessCheck for BlobCheck {
     }
 }
 
+/// Actor starts and restarts, as metrics.
+struct ActorMetrics(Metrics);
+
+impl SupervisionObserver for ActorMetrics {
+    fn started(&self, child: &str) {
+        self.0.actor_started(child);
+    }
+
+    fn restarted(&self, child: &str) {
+        self.0.actor_restarted(child);
+    }
+}
+
+/// The queue gauges, counted in the shared database.
+struct DatabaseQueues(DatabaseConnection);
+
+impl DatabaseQueues {
+    async fn read(&self) -> Result<QueueSample, sea_orm::DbErr> {
+        use folio_actors::media::service::{STORED, thumbnail_status};
+        use folio_entities::{media_files, outbox_events};
+        use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _};
+
+        let age = |created_at: chrono::DateTime<chrono::Utc>| {
+            ((chrono::Utc::now() - created_at).num_milliseconds().max(0) as f64) / 1000.0
+        };
+        let unpublished = outbox_events::Entity::find().filter(outbox_events::Column::PublishedAt.is_null());
+        let outbox = Backlog {
+            pending: unpublished.clone().count(&self.0).await?,
+            oldest_age_secs: unpublished
+                .order_by_asc(outbox_events::Column::Seq)
+                .one(&self.0)
+                .await?
+                .map_or(0.0, |row| age(row.created_at)),
+        };
+        let waiting = media_files::Entity::find()
+            .filter(media_files::Column::UploadState.eq(STORED))
+            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::PENDING));
+        let thumbnails = Backlog {
+            pending: waiting.clone().count(&self.0).await?,
+            oldest_age_secs: waiting
+                .order_by_asc(media_files::Column::CreatedAt)
+                .one(&self.0)
+                .await?
+                .map_or(0.0, |row| age(row.created_at)),
+        };
+        Ok(QueueSample { thumbnails, outbox })
+    }
+}
+
+impl QueueSampler for DatabaseQueues {
+    fn sample(&self) -> BoxFuture<'_, Result<QueueSample, SampleError>> {
+        Box::pin(async move { self.read().await.map_err(|e| SampleError { source: Box::new(e) }) })
+    }
+}
+
 /// A running node. Dropping it does not stop it; call [`Node::shutdown`].
 pub struct Node {
-    /// Where the HTTP edge listens (the configured address when the node has no edge).
+    /// Where the HTTP edge listens; for a node without one, where its ops endpoints
+    /// listen (`ops_addr`), else the configured address.
     pub addr: SocketAddr,
     pub roles: Roles,
     pub db: DatabaseConnection,
@@ -291,13 +350,30 @@ impl Node {
         } else {
             None
         };
-        let addr = acceptor
-            .as_ref()
-            .and_then(|a| a.local_addr().first().and_then(|a| a.as_socket_addr().copied()))
-            .unwrap_or(settings.addr);
-        let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        // A node without the edge still answers health checks and scrapes, when asked to.
+        let ops_acceptor = match (roles.http, settings.ops_addr) {
+            (false, Some(ops_addr)) => Some(
+                TcpListener::bind(ops_addr)
+                    .into_acceptor()
+                    .await
+                    .map_err(|source| NodeError::Bind { addr: ops_addr, source })?,
+            ),
+            _ => None,
+        };
+        let bound = |acceptor: Option<&poem::listener::TcpAcceptor>| {
+            acceptor.and_then(|a| a.local_addr().first().and_then(|a| a.as_socket_addr().copied()))
+        };
+        let edge_addr = bound(acceptor.as_ref()).unwrap_or(settings.addr);
+        let addr = bound(ops_acceptor.as_ref()).unwrap_or(edge_addr);
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{edge_addr}"));
 
-        let supervisor = NodeSupervisor::start().await.map_err(NodeError::Actors)?;
+        let metrics = Metrics::new()?.with_sampler(Arc::new(DatabaseQueues(db.clone())));
+        let supervisor = NodeSupervisor::start_observed(Some(Arc::new(ActorMetrics(metrics.clone()))))
+            .await
+            .map_err(NodeError::Actors)?;
         let hashing = BlockingPool::new(settings.hash_concurrency.unwrap_or_else(BlockingPool::default_size));
         let session = SessionClient::start(
             &supervisor,
@@ -374,7 +450,11 @@ impl Node {
                     concurrency,
                     spec: ThumbnailSpec::default(),
                 },
-            );
+            )
+            .reporting_give_ups({
+                let metrics = metrics.clone();
+                Arc::new(move || metrics.thumbnail_given_up())
+            });
             thumbnailer::start(&supervisor, Arc::new(ctx))
                 .await
                 .map_err(NodeError::Actors)?;
@@ -399,17 +479,12 @@ impl Node {
 
         let mut background = Vec::new();
         let (mut stop_server, mut server) = (None, None);
-        if let Some(acceptor) = acceptor {
-            let sweeper = media.clone();
-            background.push(tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_secs(300));
-                loop {
-                    every.tick().await;
-                    if let Err(e) = sweeper.sweep_abandoned(Duration::from_secs(900)).await {
-                        tracing::warn!(error = %e, "sweeping abandoned uploads");
-                    }
-                }
-            }));
+        let serving = match (acceptor, ops_acceptor) {
+            (Some(acceptor), _) => Some((acceptor, true)),
+            (None, Some(ops)) => Some((ops, false)),
+            (None, None) => None,
+        };
+        if let Some((acceptor, edge)) = serving {
             let state = EdgeState {
                 session: session.clone(),
                 profiles: profiles.clone(),
@@ -420,10 +495,25 @@ impl Node {
                     .with(DatabaseCheck(db.clone()))
                     .with(BusCheck(bus.clone()))
                     .with(BlobCheck(blobs.clone())),
-                metrics: Metrics::new()?,
+                metrics,
                 json_body_limit: settings.json_body_limit,
+                trusted_proxies: settings.trusted_proxies(),
             };
-            let app = folio_http::build_app(state);
+            let app = if edge {
+                let sweeper = media.clone();
+                background.push(tokio::spawn(async move {
+                    let mut every = tokio::time::interval(Duration::from_secs(300));
+                    loop {
+                        every.tick().await;
+                        if let Err(e) = sweeper.sweep_abandoned(Duration::from_secs(900)).await {
+                            tracing::warn!(error = %e, "sweeping abandoned uploads");
+                        }
+                    }
+                }));
+                folio_http::build_app(state).map_to_response().boxed()
+            } else {
+                folio_http::build_ops_app(state).map_to_response().boxed()
+            };
             let (stop, stopped) = oneshot::channel::<()>();
             let grace = Duration::from_secs(settings.shutdown_grace_secs);
             server = Some(tokio::spawn(async move {
@@ -438,7 +528,11 @@ impl Node {
                     .await
             }));
             stop_server = Some(stop);
-            tracing::info!(%addr, embedded = settings.is_embedded(), "folio node listening");
+            if edge {
+                tracing::info!(%addr, embedded = settings.is_embedded(), "folio node listening");
+            } else {
+                tracing::info!(%addr, "health and metrics listening");
+            }
         }
         tracing::info!(?roles, bus = bus.name(), "folio node started");
         Ok(Node {

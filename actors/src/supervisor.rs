@@ -33,8 +33,19 @@ struct ChildSpec {
     recent_restarts: VecDeque<Instant>,
 }
 
+/// Told about children starting and restarting (the node's metrics).
+pub trait SupervisionObserver: Send + Sync {
+    /// A child started for the first time.
+    fn started(&self, child: &str);
+    /// A failed child was started again.
+    fn restarted(&self, child: &str);
+}
+
+pub type SharedObserver = Arc<dyn SupervisionObserver>;
+
 pub struct SupervisorState {
     children: HashMap<ActorId, ChildSpec>,
+    observer: Option<SharedObserver>,
 }
 
 /// More restarts than this inside [`RESTART_WINDOW`] means the fault is not transient:
@@ -46,7 +57,12 @@ pub struct NodeSupervisor;
 
 impl NodeSupervisor {
     pub async fn start() -> Result<ActorRef<SupervisorMsg>, String> {
-        let (actor, _) = Actor::spawn(None, NodeSupervisor, ())
+        Self::start_observed(None).await
+    }
+
+    /// As [`NodeSupervisor::start`], telling `observer` about every start and restart.
+    pub async fn start_observed(observer: Option<SharedObserver>) -> Result<ActorRef<SupervisorMsg>, String> {
+        let (actor, _) = Actor::spawn(None, NodeSupervisor, observer)
             .await
             .map_err(|e| e.to_string())?;
         Ok(actor)
@@ -103,11 +119,16 @@ impl NodeSupervisor {
 impl Actor for NodeSupervisor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
-    type Arguments = ();
+    type Arguments = Option<SharedObserver>;
 
-    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, _args: ()) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        observer: Option<SharedObserver>,
+    ) -> Result<Self::State, ActorProcessingErr> {
         Ok(SupervisorState {
             children: HashMap::new(),
+            observer,
         })
     }
 
@@ -121,6 +142,9 @@ impl Actor for NodeSupervisor {
             SupervisorMsg::Start { name, spawn, reply } => {
                 let result = match spawn(myself.get_cell()).await {
                     Ok(cell) => {
+                        if let Some(observer) = &state.observer {
+                            observer.started(&name);
+                        }
                         state.children.insert(
                             cell.get_id(),
                             ChildSpec {
@@ -165,6 +189,9 @@ impl Actor for NodeSupervisor {
             return Ok(());
         }
         spec.recent_restarts.push_back(now);
+        if let Some(observer) = &state.observer {
+            observer.restarted(&spec.name);
+        }
         match (spec.spawn)(myself.get_cell()).await {
             Ok(new_cell) => {
                 state.children.insert(new_cell.get_id(), spec);

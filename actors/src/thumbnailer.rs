@@ -41,6 +41,9 @@ pub struct ThumbnailerConfig {
     pub spec: ThumbnailSpec,
 }
 
+/// Called each time this node gives a thumbnail up for good (the node's metrics).
+pub type GaveUpHook = Arc<dyn Fn() + Send + Sync>;
+
 pub struct ThumbnailerContext {
     pub media: Arc<MediaContext>,
     pub projects: ProjectClient,
@@ -49,6 +52,7 @@ pub struct ThumbnailerContext {
     pub config: ThumbnailerConfig,
     /// One job per file at a time on this node.
     working: Mutex<HashSet<Uuid>>,
+    gave_up: Option<GaveUpHook>,
 }
 
 impl ThumbnailerContext {
@@ -66,7 +70,14 @@ impl ThumbnailerContext {
             cpu,
             config,
             working: Mutex::new(HashSet::new()),
+            gave_up: None,
         }
+    }
+
+    /// Calls `hook` whenever a thumbnail is marked failed for good.
+    pub fn reporting_give_ups(mut self, hook: GaveUpHook) -> Self {
+        self.gave_up = Some(hook);
+        self
     }
 }
 
@@ -313,5 +324,8 @@ async fn record_failure(ctx: &ThumbnailerContext, file_id: Uuid, reason: &str, a
     }
     if let Err(e) = update.exec(&ctx.media.db).await {
         tracing::error!(%file_id, error = %e, "recording a thumbnail failure");
+    }
+    if final_failure && let Some(gave_up) = &ctx.gave_up {
+        gave_up();
     }
 }

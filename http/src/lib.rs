@@ -3,6 +3,7 @@
 //! business logic.
 
 pub mod auth;
+pub mod client_address;
 pub mod error;
 pub mod metrics;
 pub mod middleware;
@@ -15,6 +16,7 @@ use folio_actors::{
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
+pub use client_address::TrustedProxies;
 pub use error::{ApiError, ErrorBody};
 pub use metrics::Metrics;
 pub use readiness::{Readiness, ReadinessCheck};
@@ -46,6 +48,8 @@ pub struct EdgeState {
     pub readiness: Readiness,
     pub metrics: Metrics,
     pub json_body_limit: usize,
+    /// Whose `X-Forwarded-For` names the client (login throttle).
+    pub trusted_proxies: TrustedProxies,
 }
 
 type Apis = (
@@ -90,6 +94,21 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
             "/",
             api.around(move |ep, req| middleware::limit_json_body(ep, req, limit)),
         )
+        .data(state)
+        .around(move |ep, req| middleware::observe(ep, req, metrics.clone()))
+}
+
+/// What a node without the HTTP edge serves: `/health`, `/ready` and `/metrics`, so
+/// workers can be health-checked and scraped like edges.
+pub fn build_ops_app(state: EdgeState) -> impl Endpoint {
+    let metrics = state.metrics.clone();
+    let ops = OpenApiService::new(
+        routes::ops::OpsApi { state: state.clone() },
+        "Folio node",
+        env!("CARGO_PKG_VERSION"),
+    );
+    Route::new()
+        .nest("/", ops)
         .data(state)
         .around(move |ep, req| middleware::observe(ep, req, metrics.clone()))
 }

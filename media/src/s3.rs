@@ -152,7 +152,13 @@ impl S3Store {
                 // Another node created it in between.
                 Err(MinioError::S3Server(S3ServerError::S3Error(resp)))
                     if matches!(resp.code(), MinioErrorCode::BucketAlreadyOwnedByYou) => {}
-                Err(e) => return Err(map_err(store.bucket.as_str(), e)),
+                // Servers that report the race otherwise (s3s-fs: InternalError) still
+                // end with the bucket in place when several nodes start at once.
+                Err(e) => {
+                    if !store.bucket_exists().await? {
+                        return Err(map_err(store.bucket.as_str(), e));
+                    }
+                }
             }
         }
         Ok(store)

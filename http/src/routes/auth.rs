@@ -7,7 +7,7 @@ use poem::{Request, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
-use crate::{EdgeState, auth::BearerAuth, error::ApiError};
+use crate::{EdgeState, auth::BearerAuth, client_address::client_address, error::ApiError};
 
 /// Fields are optional here so a missing one gets a message naming it.
 #[derive(Debug, Object)]
@@ -99,13 +99,6 @@ fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, Valid
     }
 }
 
-fn client_address(req: &Request) -> String {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
 pub struct AuthApi {
     pub state: EdgeState,
 }
@@ -147,7 +140,7 @@ impl AuthApi {
             .login(LoginCmd {
                 email,
                 password,
-                client: client_address(req),
+                client: client_address(req, &self.state.trusted_proxies),
             })
             .await?;
         Ok(Json(LoginReply {

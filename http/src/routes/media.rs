@@ -1,5 +1,7 @@
 //! `/media/*`: uploads (streamed, capped), metadata, deletion, and the stored bytes.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use folio_actors::{
@@ -104,6 +106,36 @@ async fn read_capped(field: poem::web::Field, cap: usize, on_excess: fn() -> Api
     }
 }
 
+/// Bodies up to this size are read to the end even when refused (see [`discard_rest`]).
+const DISCARD_LIMIT: usize = 16 * 1024 * 1024;
+const DISCARD_TIME: Duration = Duration::from_secs(10);
+
+/// Reads and drops what is left of a refused upload, so the 413 reaches the client.
+/// Closing a socket with unread data resets it: a gateway still streaming the body
+/// (nginx with `proxy_request_buffering off`) would lose our answer, report its own 502
+/// and take this node out of rotation. Bounded in size and time: past the bound the
+/// connection is simply closed.
+async fn discard_rest(form: &mut Multipart, declared: Option<usize>) {
+    if declared.is_some_and(|len| len > DISCARD_LIMIT) {
+        return;
+    }
+    let drain = async {
+        let mut left = DISCARD_LIMIT;
+        let mut chunk = vec![0u8; 64 * 1024];
+        while let Ok(Some(field)) = form.next_field().await {
+            let mut reader = Box::pin(field.into_async_read());
+            loop {
+                match reader.read(&mut chunk).await {
+                    Ok(0) => break,
+                    Ok(n) if n <= left => left -= n,
+                    _ => return,
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
+}
+
 fn small_field_too_large() -> ApiError {
     ApiError::bad_request("bad_multipart", "form field too large")
 }
@@ -127,8 +159,9 @@ impl MediaApi {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        // Form overhead is small; a declared body far past the cap is refused unread.
+        // Form overhead is small; a declared body far past the cap is refused.
         if declared.is_some_and(|len| len > MAX_UPLOAD_BYTES + 64 * 1024) {
+            discard_rest(&mut form, declared).await;
             return Err(too_large());
         }
         let mut file: Option<(Bytes, Option<String>)> = None;
@@ -141,7 +174,13 @@ impl MediaApi {
             match field.name() {
                 Some("file") if file.is_none() => {
                     let name = field.file_name().map(str::to_string);
-                    let bytes = read_capped(field, MAX_UPLOAD_BYTES, too_large).await?;
+                    let bytes = match read_capped(field, MAX_UPLOAD_BYTES, too_large).await {
+                        Ok(bytes) => bytes,
+                        Err(refused) => {
+                            discard_rest(&mut form, declared).await;
+                            return Err(refused);
+                        }
+                    };
                     file = Some((bytes, name));
                 }
                 Some("project_id") => {

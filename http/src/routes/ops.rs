@@ -74,6 +74,6 @@ impl OpsApi {
     /// Prometheus metrics in the text exposition format.
     #[oai(path = "/metrics", method = "get")]
     async fn metrics(&self) -> PlainText<String> {
-        PlainText(self.state.metrics.render())
+        PlainText(self.state.metrics.scrape().await)
     }
 }
