@@ -102,6 +102,8 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// Mark the operator console's cookies `Secure` (the console is reached over TLS).
+    pub console_secure_cookie: bool,
 }
 
 impl Default for Settings {
@@ -148,6 +150,7 @@ impl Default for Settings {
             shutdown_grace_secs: 30,
             log_format: LogFormat::Text,
             log_filter: "info".into(),
+            console_secure_cookie: false,
         }
     }
 }
@@ -263,6 +266,7 @@ const ENV_SETTINGS: &[(&str, Kind)] = &[
     ("shutdown_grace_secs", Kind::Integer),
     ("log_format", Kind::Text),
     ("log_filter", Kind::Text),
+    ("console_secure_cookie", Kind::Bool),
 ];
 
 impl Settings {

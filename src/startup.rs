@@ -8,6 +8,7 @@ use folio_actors::{
     blocking::BlockingPool,
     events::{EventBus, InProcessBus, JetStreamBus, JetStreamNames, OutboxRelay, outbox::OutboxSignal},
     indexer::{self, IndexerContext, SearchClient},
+    jobs::{JobActivity, JobsContext, ReindexTracker},
     media::{MediaClient, MediaContext},
     profile::{ProfileClient, ProfileContext},
     project::{ProjectClient, ProjectContext},
@@ -15,7 +16,7 @@ use folio_actors::{
     supervisor::SupervisorMsg,
     thumbnailer::{self, ThumbnailerConfig, ThumbnailerContext},
 };
-use folio_http::{EdgeState, Metrics, Readiness, ReadinessCheck};
+use folio_http::{EdgeState, Metrics, Readiness, ReadinessCheck, console::ConsoleSettings};
 use folio_migration::{Migrator, MigratorTrait};
 use futures::future::BoxFuture;
 use poem::{
@@ -298,6 +299,8 @@ impl Node {
         let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
 
         let supervisor = NodeSupervisor::start().await.map_err(NodeError::Actors)?;
+        let metrics = Metrics::new()?;
+        let activity = JobActivity::new(Arc::new(metrics.clone()));
         let hashing = BlockingPool::new(settings.hash_concurrency.unwrap_or_else(BlockingPool::default_size));
         let session = SessionClient::start(
             &supervisor,
@@ -374,7 +377,8 @@ impl Node {
                     concurrency,
                     spec: ThumbnailSpec::default(),
                 },
-            );
+            )
+            .with_activity(activity.clone());
             thumbnailer::start(&supervisor, Arc::new(ctx))
                 .await
                 .map_err(NodeError::Actors)?;
@@ -389,6 +393,7 @@ impl Node {
                 profiles: profiles.clone(),
                 bus: bus.clone(),
                 max_retry_delay: Duration::from_secs(5),
+                activity: activity.clone(),
             };
             indexer::start(&supervisor, Arc::new(ctx))
                 .await
@@ -420,8 +425,17 @@ impl Node {
                     .with(DatabaseCheck(db.clone()))
                     .with(BusCheck(bus.clone()))
                     .with(BlobCheck(blobs.clone())),
-                metrics: Metrics::new()?,
+                metrics,
                 json_body_limit: settings.json_body_limit,
+                jobs: JobsContext {
+                    db: db.clone(),
+                    bus: bus.clone(),
+                    activity,
+                },
+                reindex: ReindexTracker::default(),
+                console: ConsoleSettings {
+                    secure_cookie: settings.console_secure_cookie,
+                },
             };
             let app = folio_http::build_app(state);
             let (stop, stopped) = oneshot::channel::<()>();

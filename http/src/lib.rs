@@ -3,6 +3,7 @@
 //! business logic.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod middleware;
@@ -10,7 +11,12 @@ pub mod readiness;
 pub mod routes;
 
 use folio_actors::{
-    indexer::SearchClient, media::MediaClient, profile::ProfileClient, project::ProjectClient, session::SessionClient,
+    indexer::SearchClient,
+    jobs::{JobsContext, ReindexTracker},
+    media::MediaClient,
+    profile::ProfileClient,
+    project::ProjectClient,
+    session::SessionClient,
 };
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -33,6 +39,8 @@ pub enum ApiTags {
     Search,
     /// Health, readiness, metrics.
     Ops,
+    /// Operators: job queues, failed thumbnails, reindexing (administrators only).
+    Admin,
 }
 
 /// What the edge needs to reach the rest of the node.
@@ -46,6 +54,9 @@ pub struct EdgeState {
     pub readiness: Readiness,
     pub metrics: Metrics,
     pub json_body_limit: usize,
+    pub jobs: JobsContext,
+    pub reindex: ReindexTracker,
+    pub console: console::ConsoleSettings,
 }
 
 type Apis = (
@@ -55,6 +66,7 @@ type Apis = (
     routes::media::MediaApi,
     routes::search::SearchApi,
     routes::ops::OpsApi,
+    routes::admin::AdminApi,
 );
 
 pub fn api_service(state: &EdgeState) -> OpenApiService<Apis, ()> {
@@ -66,6 +78,7 @@ pub fn api_service(state: &EdgeState) -> OpenApiService<Apis, ()> {
             routes::media::MediaApi { state: state.clone() },
             routes::search::SearchApi { state: state.clone() },
             routes::ops::OpsApi { state: state.clone() },
+            routes::admin::AdminApi { state: state.clone() },
         ),
         "Folio",
         env!("CARGO_PKG_VERSION"),
@@ -86,6 +99,17 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
             "/media/:prefix<uploads|thumbnails>/:user/:name",
             poem::get(routes::media::serve_blob),
         )
+        .at("/admin", poem::get(console::console_page))
+        .at(
+            "/admin/login",
+            poem::post(console::sign_in).around(move |ep, req| middleware::limit_json_body(ep, req, limit)),
+        )
+        .at(
+            "/admin/logout",
+            poem::post(console::sign_out).around(move |ep, req| middleware::limit_json_body(ep, req, limit)),
+        )
+        .at("/admin/assets/console.js", poem::get(console::script))
+        .at("/admin/assets/console.css", poem::get(console::stylesheet))
         .nest(
             "/",
             api.around(move |ep, req| middleware::limit_json_body(ep, req, limit)),

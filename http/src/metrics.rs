@@ -1,6 +1,9 @@
 //! Prometheus metrics for the HTTP edge.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use folio_actors::jobs::{JobKind, JobKindStatus, JobObserver};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -8,6 +11,69 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     in_flight: IntGauge,
+    jobs: JobMetrics,
+}
+
+/// Background jobs per kind (thumbnails, indexing, outbox).
+#[derive(Clone)]
+struct JobMetrics {
+    pending: IntGaugeVec,
+    oldest_pending_age: GaugeVec,
+    failed: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl JobMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let pending = IntGaugeVec::new(Opts::new("jobs_pending", "Jobs waiting to be worked on"), &["kind"])?;
+        let oldest_pending_age = GaugeVec::new(
+            Opts::new(
+                "jobs_oldest_pending_age_seconds",
+                "Age of the oldest waiting job (0 when none waits)",
+            ),
+            &["kind"],
+        )?;
+        let failed = IntCounterVec::new(
+            Opts::new("jobs_failed_total", "Jobs given up for good by this node"),
+            &["kind"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "job_duration_seconds",
+                "Time to run one job (an indexing job is a batch)",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["kind"],
+        )?;
+        registry.register(Box::new(pending.clone()))?;
+        registry.register(Box::new(oldest_pending_age.clone()))?;
+        registry.register(Box::new(failed.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        // Every kind shows up from the start, so a rate over the counter works at once.
+        for kind in JobKind::ALL {
+            failed.with_label_values(&[kind.as_str()]);
+        }
+        Ok(Self {
+            pending,
+            oldest_pending_age,
+            failed,
+            duration,
+        })
+    }
+}
+
+impl JobObserver for Metrics {
+    fn finished(&self, kind: JobKind, elapsed: std::time::Duration, failed_for_good: bool) {
+        self.jobs
+            .duration
+            .with_label_values(&[kind.as_str()])
+            .observe(elapsed.as_secs_f64());
+        if failed_for_good {
+            self.jobs.failed.with_label_values(&[kind.as_str()]).inc();
+        }
+    }
 }
 
 impl Metrics {
@@ -27,12 +93,29 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
+        let jobs = JobMetrics::new(&registry)?;
         Ok(Self {
             registry,
             requests,
             latency,
             in_flight,
+            jobs,
         })
+    }
+
+    /// The gauges read from the job state just before a scrape.
+    pub fn record_job_status(&self, status: &[JobKindStatus]) {
+        for kind in status {
+            let label = [kind.kind.as_str()];
+            self.jobs
+                .pending
+                .with_label_values(&label)
+                .set(i64::try_from(kind.pending).unwrap_or(i64::MAX));
+            self.jobs
+                .oldest_pending_age
+                .with_label_values(&label)
+                .set(kind.oldest_pending_age_secs.unwrap_or(0.0));
+        }
     }
 
     pub fn registry(&self) -> &Registry {
