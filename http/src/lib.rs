@@ -115,5 +115,7 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
             api.around(move |ep, req| middleware::limit_json_body(ep, req, limit)),
         )
         .data(state)
+        // The console's session cookie is read through poem's cookie jar.
+        .with(poem::middleware::CookieJarManager::new())
         .around(move |ep, req| middleware::observe(ep, req, metrics.clone()))
 }
