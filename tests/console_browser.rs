@@ -230,8 +230,12 @@ async fn operator_console_in_chromium() {
     browser
         .wait_text("#reindex-percent", "the reindex to reach 100 %", |text| text == "100 %")
         .await;
-    let bar = browser.client.find(Locator::Id("reindex-progress")).await.unwrap();
-    assert_eq!(bar.prop("value").await.unwrap().as_deref(), Some("100"));
+    let value = browser
+        .client
+        .execute("return document.getElementById('reindex-progress').value;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(value, json!(100), "the progress bar is full");
     browser
         .wait_text("#reindex-detail", "the reindex summary", |text| {
             text.contains("25 projects republished")
@@ -243,6 +247,20 @@ async fn operator_console_in_chromium() {
     browser.client.set_window_size(390, 1400).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let narrow = browser.screenshot("console-phone.png").await;
+    // At phone width the page itself does not scroll sideways (wide tables scroll inside).
+    let widths = browser
+        .client
+        .execute(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    println!("phone widths (scroll, client, inner): {widths}");
+    assert!(
+        widths[0].as_u64() <= widths[1].as_u64(),
+        "the page overflows at phone width: {widths}"
+    );
     println!("screenshots: {} and {}", wide.display(), narrow.display());
     browser.client.set_window_size(1280, 1100).await.unwrap();
 
