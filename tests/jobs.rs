@@ -411,3 +411,50 @@ async fn reindex_reports_progress_and_refuses_a_second_run(backend: Backend) {
     assert_eq!(again.status, 200, "{}", again.body);
     t.shutdown().await;
 }
+
+/// `folio jobs status | retry-failed | regenerate-missing` on an embedded node's data dir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_cli_shows_and_requeues() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_path_buf();
+    let t = TestNode::spawn_with(Backend::Sqlite, |s| {
+        s.data_dir = data_dir.clone();
+        s.admin_emails = vec![ADMIN.into()];
+    })
+    .await;
+    let admin = t.user("admin").await;
+    insert_failed_rows(&t, &admin.user_id, 3, "decoding: corrupt JPEG data").await;
+    insert_failed_rows(&t, &admin.user_id, 2, "storage timed out").await;
+    t.shutdown().await;
+
+    let folio = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_folio"))
+            .args(args)
+            .env("FOLIO_DATA_DIR", &data_dir)
+            .env("FOLIO_LOG_FILTER", "warn")
+            .output()
+            .expect("folio runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let row = |status: &str, kind: &str| -> Vec<String> {
+        status
+            .lines()
+            .find(|l| l.starts_with(kind))
+            .unwrap_or_else(|| panic!("no {kind} line in {status}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let before = folio(&["jobs", "status"]);
+    assert_eq!(row(&before, "thumbnails")[1..4], ["0", "?", "5"], "{before}");
+
+    let retried = folio(&["jobs", "retry-failed", "--error-contains", "corrupt"]);
+    assert!(retried.starts_with("3 failed thumbnails queued again"), "{retried}");
+    let after = folio(&["jobs", "status"]);
+    assert_eq!(row(&after, "thumbnails")[1..4], ["3", "?", "2"], "{after}");
+    assert_eq!(row(&after, "outbox")[1], "3", "the jobs wait in the outbox: {after}");
+
+    let regenerated = folio(&["jobs", "regenerate-missing"]);
+    assert!(regenerated.starts_with("0 of 0 ready thumbnails"), "{regenerated}");
+}
