@@ -74,10 +74,18 @@ ensure_jpeg_build_tools() {
   apt_install cmake nasm
 }
 
+ensure_chromium() {
+  # The operator console's browser test (tests/console_browser.rs) drives Debian's
+  # Chromium through chromedriver.
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && return 0
+  apt_install chromium chromium-driver
+}
+
 ensure_postgres
 ensure_nats
 ensure_s3s_fs
 ensure_jpeg_build_tools
+ensure_chromium
 
 export FOLIO_TEST_DATABASE_URL="${FOLIO_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export FOLIO_TEST_NATS_URL="${FOLIO_TEST_NATS_URL:-nats://127.0.0.1:4222}"

@@ -108,6 +108,8 @@ pub struct Settings {
     /// Where a node without the `http` role serves `/health`, `/ready` and `/metrics`;
     /// unset: it serves nothing.
     pub ops_addr: Option<SocketAddr>,
+    /// Mark the operator console's cookies `Secure` (the console is reached over TLS).
+    pub console_secure_cookie: bool,
 }
 
 impl Default for Settings {
@@ -156,6 +158,7 @@ impl Default for Settings {
             log_filter: "info".into(),
             trusted_proxies: Vec::new(),
             ops_addr: None,
+            console_secure_cookie: false,
         }
     }
 }
@@ -275,6 +278,7 @@ const ENV_SETTINGS: &[(&str, Kind)] = &[
     ("log_filter", Kind::Text),
     ("trusted_proxies", Kind::List),
     ("ops_addr", Kind::Text),
+    ("console_secure_cookie", Kind::Bool),
 ];
 
 /// Every environment variable the node reads: the settings' `FOLIO_*` names and

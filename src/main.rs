@@ -31,6 +31,11 @@ enum Command {
     Migrate,
     /// Republish every project as `project.created` (rebuilds the search index).
     Reindex,
+    /// Background jobs: status, and requeueing failed or missing thumbnails.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Administration.
     Admin {
         #[command(subcommand)]
@@ -41,6 +46,19 @@ enum Command {
         #[command(subcommand)]
         which: bench::Which,
     },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Each job kind: pending, in flight, failed, done in the last hour, oldest pending.
+    Status,
+    /// Queue every failed thumbnail again (or those whose error contains a text).
+    RetryFailed {
+        #[arg(long)]
+        error_contains: Option<String>,
+    },
+    /// Queue every image whose thumbnail is missing from storage.
+    RegenerateMissing,
 }
 
 #[derive(Subcommand)]
@@ -86,6 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Reindex => reindex(settings).await,
+        Command::Jobs { command } => jobs::run(command, settings).await,
         Command::Admin {
             command: AdminCommand::Grant { email },
         } => {
@@ -139,6 +158,118 @@ async fn reindex(settings: Settings) -> anyhow::Result<()> {
         "{count} projects queued as project.created in the outbox; a running node publishes them (an embedded node does so when it next starts)"
     );
     Ok(())
+}
+
+mod jobs {
+    use anyhow::Context as _;
+    use folio::{Settings, startup};
+    use folio_actors::{
+        events::outbox::OutboxSignal,
+        jobs::{JobActivity, JobsContext},
+        media::{MediaContext, service as media_service},
+    };
+
+    use super::JobsCommand;
+
+    pub async fn run(command: JobsCommand, settings: Settings) -> anyhow::Result<()> {
+        let db = startup::connect_database(&settings).await?;
+        startup::migrate(&db).await?;
+        match command {
+            JobsCommand::Status => status(settings, db).await,
+            JobsCommand::RetryFailed { error_contains } => {
+                let media = media_context(&settings, db).await?;
+                let bar = progress_bar("requeueing", "thumbnails")?;
+                let queued = media_service::retry_failed_all(&media, error_contains.as_deref(), |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                bar.finish();
+                println!("{queued} failed thumbnails queued again; {}", PUBLISHED_BY_A_NODE);
+                Ok(())
+            }
+            JobsCommand::RegenerateMissing => {
+                let media = media_context(&settings, db).await?;
+                let bar = progress_bar("checking", "thumbnails")?;
+                let report = media_service::regenerate_missing(&media, |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                bar.finish();
+                println!(
+                    "{} of {} ready thumbnails were missing from storage and are queued again; {}",
+                    report.queued, report.checked, PUBLISHED_BY_A_NODE
+                );
+                Ok(())
+            }
+        }
+    }
+
+    const PUBLISHED_BY_A_NODE: &str =
+        "a running node publishes the jobs (an embedded node does so when it next starts)";
+
+    fn progress_bar(message: &'static str, unit: &str) -> anyhow::Result<indicatif::ProgressBar> {
+        let bar = indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
+            ))?
+            .progress_chars("=> "),
+        );
+        bar.set_message(message);
+        Ok(bar)
+    }
+
+    async fn media_context(settings: &Settings, db: sea_orm::DatabaseConnection) -> anyhow::Result<MediaContext> {
+        Ok(MediaContext {
+            db,
+            blobs: startup::blob_store(settings).await.context("opening the blob store")?,
+            // The jobs wait in the outbox until a node's relay publishes them.
+            outbox: OutboxSignal::default(),
+            public_url: settings
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", settings.addr)),
+        })
+    }
+
+    async fn status(settings: Settings, db: sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+        let bus = startup::event_bus(&settings).await?;
+        let in_process = bus.name() != "jetstream";
+        let jobs = JobsContext {
+            db,
+            bus,
+            activity: JobActivity::default(),
+        };
+        let status = jobs.status().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!(
+            "{:<12} {:>9} {:>9} {:>9} {:>12} {:>16}",
+            "kind", "pending", "in flight", "failed", "done (1 h)", "oldest pending"
+        );
+        for kind in status {
+            // On the in-process bus only the node itself knows what it is working on.
+            let in_flight = match kind.in_flight {
+                Some(n) if !in_process => n.to_string(),
+                _ => "?".to_string(),
+            };
+            let oldest = kind
+                .oldest_pending_age_secs
+                .map(|s| format!("{s:.1} s"))
+                .unwrap_or_else(|| "-".to_string());
+            println!(
+                "{:<12} {:>9} {:>9} {:>9} {:>12} {:>16}",
+                kind.kind.as_str(),
+                kind.pending,
+                in_flight,
+                kind.failed,
+                kind.done_last_hour,
+                oldest
+            );
+        }
+        Ok(())
+    }
 }
 
 async fn shutdown_signal() {

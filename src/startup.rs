@@ -8,6 +8,7 @@ use folio_actors::{
     blocking::BlockingPool,
     events::{EventBus, InProcessBus, JetStreamBus, JetStreamNames, OutboxRelay, outbox::OutboxSignal},
     indexer::{self, IndexerContext, SearchClient},
+    jobs::{JobActivity, JobsContext, ReindexTracker},
     media::{MediaClient, MediaContext},
     profile::{ProfileClient, ProfileContext},
     project::{ProjectClient, ProjectContext},
@@ -15,10 +16,7 @@ use folio_actors::{
     supervisor::{SupervisionObserver, SupervisorMsg},
     thumbnailer::{self, ThumbnailerConfig, ThumbnailerContext},
 };
-use folio_http::{
-    EdgeState, Metrics, Readiness, ReadinessCheck,
-    metrics::{Backlog, QueueSample, QueueSampler, SampleError},
-};
+use folio_http::{EdgeState, Metrics, Readiness, ReadinessCheck, console::ConsoleSettings};
 use folio_migration::{Migrator, MigratorTrait};
 use futures::future::BoxFuture;
 use poem::{
@@ -257,48 +255,6 @@ impl SupervisionObserver for ActorMetrics {
     }
 }
 
-/// The queue gauges, counted in the shared database.
-struct DatabaseQueues(DatabaseConnection);
-
-impl DatabaseQueues {
-    async fn read(&self) -> Result<QueueSample, sea_orm::DbErr> {
-        use folio_actors::media::service::{STORED, thumbnail_status};
-        use folio_entities::{media_files, outbox_events};
-        use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _};
-
-        let age = |created_at: chrono::DateTime<chrono::Utc>| {
-            ((chrono::Utc::now() - created_at).num_milliseconds().max(0) as f64) / 1000.0
-        };
-        let unpublished = outbox_events::Entity::find().filter(outbox_events::Column::PublishedAt.is_null());
-        let outbox = Backlog {
-            pending: unpublished.clone().count(&self.0).await?,
-            oldest_age_secs: unpublished
-                .order_by_asc(outbox_events::Column::Seq)
-                .one(&self.0)
-                .await?
-                .map_or(0.0, |row| age(row.created_at)),
-        };
-        let waiting = media_files::Entity::find()
-            .filter(media_files::Column::UploadState.eq(STORED))
-            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::PENDING));
-        let thumbnails = Backlog {
-            pending: waiting.clone().count(&self.0).await?,
-            oldest_age_secs: waiting
-                .order_by_asc(media_files::Column::CreatedAt)
-                .one(&self.0)
-                .await?
-                .map_or(0.0, |row| age(row.created_at)),
-        };
-        Ok(QueueSample { thumbnails, outbox })
-    }
-}
-
-impl QueueSampler for DatabaseQueues {
-    fn sample(&self) -> BoxFuture<'_, Result<QueueSample, SampleError>> {
-        Box::pin(async move { self.read().await.map_err(|e| SampleError { source: Box::new(e) }) })
-    }
-}
-
 /// A running node. Dropping it does not stop it; call [`Node::shutdown`].
 pub struct Node {
     /// Where the HTTP edge listens; for a node without one, where its ops endpoints
@@ -370,10 +326,11 @@ impl Node {
             .clone()
             .unwrap_or_else(|| format!("http://{edge_addr}"));
 
-        let metrics = Metrics::new()?.with_sampler(Arc::new(DatabaseQueues(db.clone())));
+        let metrics = Metrics::new()?;
         let supervisor = NodeSupervisor::start_observed(Some(Arc::new(ActorMetrics(metrics.clone()))))
             .await
             .map_err(NodeError::Actors)?;
+        let activity = JobActivity::new(Arc::new(metrics.clone()));
         let hashing = BlockingPool::new(settings.hash_concurrency.unwrap_or_else(BlockingPool::default_size));
         let session = SessionClient::start(
             &supervisor,
@@ -451,10 +408,7 @@ impl Node {
                     spec: ThumbnailSpec::default(),
                 },
             )
-            .reporting_give_ups({
-                let metrics = metrics.clone();
-                Arc::new(move || metrics.thumbnail_given_up())
-            });
+            .with_activity(activity.clone());
             thumbnailer::start(&supervisor, Arc::new(ctx))
                 .await
                 .map_err(NodeError::Actors)?;
@@ -469,6 +423,7 @@ impl Node {
                 profiles: profiles.clone(),
                 bus: bus.clone(),
                 max_retry_delay: Duration::from_secs(5),
+                activity: activity.clone(),
             };
             indexer::start(&supervisor, Arc::new(ctx))
                 .await
@@ -498,6 +453,15 @@ impl Node {
                 metrics,
                 json_body_limit: settings.json_body_limit,
                 trusted_proxies: settings.trusted_proxies(),
+                jobs: JobsContext {
+                    db: db.clone(),
+                    bus: bus.clone(),
+                    activity,
+                },
+                reindex: ReindexTracker::default(),
+                console: ConsoleSettings {
+                    secure_cookie: settings.console_secure_cookie,
+                },
             };
             let app = if edge {
                 let sweeper = media.clone();

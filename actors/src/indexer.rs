@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     events::{ConsumerSpec, Delivery, EventBus, types},
+    jobs::{JobActivity, JobKind},
     profile::ProfileClient,
     supervisor::{NodeSupervisor, SupervisorMsg},
 };
@@ -29,6 +30,8 @@ pub struct IndexerContext {
     pub bus: Arc<dyn EventBus>,
     /// Longest pause between retries of one event.
     pub max_retry_delay: Duration,
+    /// Batches in progress here (a batch is one job), and where their durations go.
+    pub activity: JobActivity,
 }
 
 pub enum IndexerMsg {
@@ -96,6 +99,7 @@ impl Actor for Indexer {
     ) -> Result<(), ActorProcessingErr> {
         let IndexerMsg::Batch(deliveries) = message;
         let ctx = &state.ctx;
+        let job = ctx.activity.start(JobKind::Indexing);
         // Upserts of a run are written with one commit; a delete or rename ends the run,
         // so every change still reaches the engine in the order it was delivered.
         let mut run: Vec<(Delivery, Option<SearchDocument>)> = Vec::new();
@@ -114,6 +118,7 @@ impl Actor for Indexer {
             }
         }
         flush(ctx, run).await;
+        job.finish(false);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 pub mod blocking;
 pub mod events;
 pub mod indexer;
+pub mod jobs;
 pub mod media;
 pub mod profile;
 pub mod project;

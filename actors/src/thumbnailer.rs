@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::{
     blocking::BlockingPool,
     events::{ConsumerSpec, Delivery, EventBus, types},
+    jobs::{JobActivity, JobKind},
     media::{MediaContext, service::thumbnail_status},
     project::{ProjectClient, ProjectError, ThumbnailSetter, ThumbnailUrl},
     supervisor::{NodeSupervisor, SupervisorMsg},
@@ -41,18 +42,16 @@ pub struct ThumbnailerConfig {
     pub spec: ThumbnailSpec,
 }
 
-/// Called each time this node gives a thumbnail up for good (the node's metrics).
-pub type GaveUpHook = Arc<dyn Fn() + Send + Sync>;
-
 pub struct ThumbnailerContext {
     pub media: Arc<MediaContext>,
     pub projects: ProjectClient,
     pub bus: Arc<dyn EventBus>,
     pub cpu: BlockingPool,
     pub config: ThumbnailerConfig,
+    /// Jobs in progress here, and where finished ones are reported.
+    pub activity: JobActivity,
     /// One job per file at a time on this node.
     working: Mutex<HashSet<Uuid>>,
-    gave_up: Option<GaveUpHook>,
 }
 
 impl ThumbnailerContext {
@@ -69,14 +68,13 @@ impl ThumbnailerContext {
             bus,
             cpu,
             config,
+            activity: JobActivity::default(),
             working: Mutex::new(HashSet::new()),
-            gave_up: None,
         }
     }
 
-    /// Calls `hook` whenever a thumbnail is marked failed for good.
-    pub fn reporting_give_ups(mut self, hook: GaveUpHook) -> Self {
-        self.gave_up = Some(hook);
+    pub fn with_activity(mut self, activity: JobActivity) -> Self {
+        self.activity = activity;
         self
     }
 }
@@ -184,6 +182,7 @@ async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
         return;
     }
     let attempt = delivery.attempt;
+    let job = ctx.activity.start(JobKind::Thumbnails);
     let outcome = {
         let work = thumbnail_once(ctx, file_id);
         tokio::pin!(work);
@@ -198,17 +197,23 @@ async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
         }
     };
     let settle = match outcome {
-        Ok(Outcome::Done) => delivery.ack().await,
+        Ok(Outcome::Done) => {
+            job.finish(false);
+            delivery.ack().await
+        }
         Ok(Outcome::Permanent(reason)) => {
             record_failure(ctx, file_id, &reason, attempt, true).await;
+            job.finish(true);
             delivery.term().await
         }
         Ok(Outcome::Transient(reason)) | Err(reason) => {
             if attempt >= ctx.config.max_attempts {
                 tracing::warn!(%file_id, attempt, %reason, "thumbnail failed for good");
                 record_failure(ctx, file_id, &reason, attempt, true).await;
+                job.finish(true);
                 delivery.term().await
             } else {
+                job.finish(false);
                 record_failure(ctx, file_id, &reason, attempt, false).await;
                 let delay = ctx.config.backoff_base * 2u32.saturating_pow(attempt.min(16));
                 tracing::info!(%file_id, attempt, %reason, ?delay, "thumbnail failed; retrying later");
@@ -317,15 +322,14 @@ async fn record_failure(ctx: &ThumbnailerContext, file_id: Uuid, reason: &str, a
         .col_expr(media_files::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(media_files::Column::Id.eq(file_id));
     if final_failure {
-        update = update.col_expr(
-            media_files::Column::ThumbnailStatus,
-            Expr::value(thumbnail_status::FAILED),
-        );
+        update = update
+            .col_expr(
+                media_files::Column::ThumbnailStatus,
+                Expr::value(thumbnail_status::FAILED),
+            )
+            .col_expr(media_files::Column::ThumbnailFailedAt, Expr::value(Utc::now()));
     }
     if let Err(e) = update.exec(&ctx.media.db).await {
         tracing::error!(%file_id, error = %e, "recording a thumbnail failure");
-    }
-    if final_failure && let Some(gave_up) = &ctx.gave_up {
-        gave_up();
     }
 }

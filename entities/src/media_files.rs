@@ -25,6 +25,10 @@ pub struct Model {
     pub thumbnail_status: String,
     pub thumbnail_error: Option<String>,
     pub thumbnail_attempts: i32,
+    /// When the thumbnail job was last queued (upload or retry).
+    pub thumbnail_queued_at: Option<DateTimeUtc>,
+    /// When the thumbnail failed for good; cleared by a retry.
+    pub thumbnail_failed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

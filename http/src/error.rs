@@ -2,8 +2,8 @@
 //! right status and headers. Internal causes are logged where they occur, never sent.
 
 use folio_actors::{
-    media::MediaError, profile::ProfileError, project::ProjectError, session::SessionError, supervisor::CallError,
-    validation::ValidationError,
+    jobs::JobsError, media::MediaError, profile::ProfileError, project::ProjectError, session::SessionError,
+    supervisor::CallError, validation::ValidationError,
 };
 use poem::{
     Response,
@@ -106,6 +106,7 @@ impl From<MediaError> for ApiError {
             MediaError::ProjectNotFound => ApiError::new(StatusCode::NOT_FOUND, "project_not_found", message),
             MediaError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "media_not_found", message),
             MediaError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            MediaError::NotFailed => ApiError::new(StatusCode::CONFLICT, "not_failed", message),
             MediaError::Storage(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",
@@ -265,6 +266,20 @@ impl From<ProfileError> for ApiError {
             ProfileError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "user_not_found", message),
             ProfileError::Unavailable(e) => e.into(),
             ProfileError::Internal(_) => ApiError::internal(),
+        }
+    }
+}
+
+impl From<JobsError> for ApiError {
+    fn from(error: JobsError) -> Self {
+        let message = error.to_string();
+        match error {
+            JobsError::ReindexRunning => ApiError::new(StatusCode::CONFLICT, "reindex_running", message),
+            JobsError::Bus(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "bus_unavailable", message),
+            JobsError::Database(reason) => {
+                tracing::error!(%reason, "reading job state");
+                ApiError::internal()
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod client_address;
+pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod middleware;
@@ -11,7 +12,12 @@ pub mod readiness;
 pub mod routes;
 
 use folio_actors::{
-    indexer::SearchClient, media::MediaClient, profile::ProfileClient, project::ProjectClient, session::SessionClient,
+    indexer::SearchClient,
+    jobs::{JobsContext, ReindexTracker},
+    media::MediaClient,
+    profile::ProfileClient,
+    project::ProjectClient,
+    session::SessionClient,
 };
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -35,6 +41,8 @@ pub enum ApiTags {
     Search,
     /// Health, readiness, metrics.
     Ops,
+    /// Operators: job queues, failed thumbnails, reindexing (administrators only).
+    Admin,
 }
 
 /// What the edge needs to reach the rest of the node.
@@ -50,6 +58,9 @@ pub struct EdgeState {
     pub json_body_limit: usize,
     /// Whose `X-Forwarded-For` names the client (login throttle).
     pub trusted_proxies: TrustedProxies,
+    pub jobs: JobsContext,
+    pub reindex: ReindexTracker,
+    pub console: console::ConsoleSettings,
 }
 
 type Apis = (
@@ -59,6 +70,7 @@ type Apis = (
     routes::media::MediaApi,
     routes::search::SearchApi,
     routes::ops::OpsApi,
+    routes::admin::AdminApi,
 );
 
 pub fn api_service(state: &EdgeState) -> OpenApiService<Apis, ()> {
@@ -70,6 +82,7 @@ pub fn api_service(state: &EdgeState) -> OpenApiService<Apis, ()> {
             routes::media::MediaApi { state: state.clone() },
             routes::search::SearchApi { state: state.clone() },
             routes::ops::OpsApi { state: state.clone() },
+            routes::admin::AdminApi { state: state.clone() },
         ),
         "Folio",
         env!("CARGO_PKG_VERSION"),
@@ -90,11 +103,24 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
             "/media/:prefix<uploads|thumbnails>/:user/:name",
             poem::get(routes::media::serve_blob),
         )
+        .at("/admin", poem::get(console::console_page))
+        .at(
+            "/admin/login",
+            poem::post(console::sign_in).around(move |ep, req| middleware::limit_json_body(ep, req, limit)),
+        )
+        .at(
+            "/admin/logout",
+            poem::post(console::sign_out).around(move |ep, req| middleware::limit_json_body(ep, req, limit)),
+        )
+        .at("/admin/assets/console.js", poem::get(console::script))
+        .at("/admin/assets/console.css", poem::get(console::stylesheet))
         .nest(
             "/",
             api.around(move |ep, req| middleware::limit_json_body(ep, req, limit)),
         )
         .data(state)
+        // The console's session cookie is read through poem's cookie jar.
+        .with(poem::middleware::CookieJarManager::new())
         .around(move |ep, req| middleware::observe(ep, req, metrics.clone()))
 }
 

@@ -1,46 +1,11 @@
-//! Prometheus metrics: the HTTP edge's own, actor restarts, thumbnails given up, and
-//! the backlog of the work queues (thumbnails, outbox) read from the database when
-//! scraped, so the alerts see a backlog whichever node is asked. Names follow the
-//! product contract (`folio_jobs_pending{kind}`, `folio_jobs_failed_total{kind}`, …).
+//! Prometheus metrics: the HTTP edge's own, actor restarts, and the background jobs per
+//! kind (`folio_jobs_pending{kind}`, `folio_jobs_failed_total{kind}`, …); the queue
+//! gauges are read from the job state when scraped, so any node shows the cluster's backlog.
 
-use std::sync::Arc;
-
-use futures::future::BoxFuture;
+use folio_actors::jobs::{JobKind, JobKindStatus, JobObserver};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
-
-/// `kind` label of the thumbnail queue.
-pub const THUMBNAILS: &str = "thumbnails";
-/// `kind` label of the outbox (events written, not yet acknowledged by the bus).
-pub const OUTBOX: &str = "outbox";
-
-/// One queue's backlog at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Backlog {
-    pub pending: u64,
-    /// Age of the oldest pending item, seconds (0 when nothing waits).
-    pub oldest_age_secs: f64,
-}
-
-/// The queues' backlogs at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct QueueSample {
-    pub thumbnails: Backlog,
-    pub outbox: Backlog,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("sampling the work queues: {source}")]
-pub struct SampleError {
-    #[source]
-    pub source: Box<dyn std::error::Error + Send + Sync>,
-}
-
-/// Reads the queues' state; the node implements it on its database.
-pub trait QueueSampler: Send + Sync {
-    fn sample(&self) -> BoxFuture<'_, Result<QueueSample, SampleError>>;
-}
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -49,10 +14,69 @@ pub struct Metrics {
     latency: HistogramVec,
     in_flight: IntGauge,
     actor_restarts: IntCounterVec,
-    jobs_pending: IntGaugeVec,
-    jobs_oldest_pending_age: GaugeVec,
-    jobs_failed: IntCounterVec,
-    sampler: Option<Arc<dyn QueueSampler>>,
+    jobs: JobMetrics,
+}
+
+/// Background jobs per kind (thumbnails, indexing, outbox).
+#[derive(Clone)]
+struct JobMetrics {
+    pending: IntGaugeVec,
+    oldest_pending_age: GaugeVec,
+    failed: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl JobMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let pending = IntGaugeVec::new(Opts::new("jobs_pending", "Jobs waiting to be worked on"), &["kind"])?;
+        let oldest_pending_age = GaugeVec::new(
+            Opts::new(
+                "jobs_oldest_pending_age_seconds",
+                "Age of the oldest waiting job (0 when none waits)",
+            ),
+            &["kind"],
+        )?;
+        let failed = IntCounterVec::new(
+            Opts::new("jobs_failed_total", "Jobs given up for good by this node"),
+            &["kind"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "job_duration_seconds",
+                "Time to run one job (an indexing job is a batch)",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["kind"],
+        )?;
+        registry.register(Box::new(pending.clone()))?;
+        registry.register(Box::new(oldest_pending_age.clone()))?;
+        registry.register(Box::new(failed.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        // Every kind shows up from the start, so a rate over the counter works at once.
+        for kind in JobKind::ALL {
+            failed.with_label_values(&[kind.as_str()]);
+        }
+        Ok(Self {
+            pending,
+            oldest_pending_age,
+            failed,
+            duration,
+        })
+    }
+}
+
+impl JobObserver for Metrics {
+    fn finished(&self, kind: JobKind, elapsed: std::time::Duration, failed_for_good: bool) {
+        self.jobs
+            .duration
+            .with_label_values(&[kind.as_str()])
+            .observe(elapsed.as_secs_f64());
+        if failed_for_good {
+            self.jobs.failed.with_label_values(&[kind.as_str()]).inc();
+        }
+    }
 }
 
 impl Metrics {
@@ -71,6 +95,7 @@ impl Metrics {
         let in_flight = IntGauge::new("http_requests_in_flight", "HTTP requests being served")?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
         let actor_restarts = IntCounterVec::new(
             Opts::new(
                 "actor_restarts_total",
@@ -78,48 +103,16 @@ impl Metrics {
             ),
             &["actor"],
         )?;
-        let jobs_pending = IntGaugeVec::new(
-            Opts::new(
-                "jobs_pending",
-                "Work waiting, per queue (cluster-wide, read from the database)",
-            ),
-            &["kind"],
-        )?;
-        let jobs_oldest_pending_age = GaugeVec::new(
-            Opts::new(
-                "jobs_oldest_pending_age_seconds",
-                "Age of the oldest waiting item, per queue; 0 when nothing waits (cluster-wide)",
-            ),
-            &["kind"],
-        )?;
-        let jobs_failed = IntCounterVec::new(
-            Opts::new("jobs_failed_total", "Jobs this node gave up for good"),
-            &["kind"],
-        )?;
-        // Present from the start, so `increase()` sees the first failure.
-        jobs_failed.with_label_values(&[THUMBNAILS]);
-        registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(actor_restarts.clone()))?;
-        registry.register(Box::new(jobs_pending.clone()))?;
-        registry.register(Box::new(jobs_oldest_pending_age.clone()))?;
-        registry.register(Box::new(jobs_failed.clone()))?;
+        let jobs = JobMetrics::new(&registry)?;
         Ok(Self {
             registry,
             requests,
             latency,
             in_flight,
             actor_restarts,
-            jobs_pending,
-            jobs_oldest_pending_age,
-            jobs_failed,
-            sampler: None,
+            jobs,
         })
-    }
-
-    /// Queue gauges are read through `sampler` on every scrape.
-    pub fn with_sampler(mut self, sampler: Arc<dyn QueueSampler>) -> Self {
-        self.sampler = Some(sampler);
-        self
     }
 
     /// The actor's restart series exists, at 0, from its start: `increase()` needs a
@@ -128,14 +121,24 @@ impl Metrics {
         self.actor_restarts.with_label_values(&[pool_of(actor)]);
     }
 
-    /// This node gave a thumbnail up for good.
-    pub fn thumbnail_given_up(&self) {
-        self.jobs_failed.with_label_values(&[THUMBNAILS]).inc();
-    }
-
     /// One restart of `actor`; pool workers (`session[3]`) count under their pool.
     pub fn actor_restarted(&self, actor: &str) {
         self.actor_restarts.with_label_values(&[pool_of(actor)]).inc();
+    }
+
+    /// The gauges read from the job state just before a scrape.
+    pub fn record_job_status(&self, status: &[JobKindStatus]) {
+        for kind in status {
+            let label = [kind.kind.as_str()];
+            self.jobs
+                .pending
+                .with_label_values(&label)
+                .set(i64::try_from(kind.pending).unwrap_or(i64::MAX));
+            self.jobs
+                .oldest_pending_age
+                .with_label_values(&label)
+                .set(kind.oldest_pending_age_secs.unwrap_or(0.0));
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -153,27 +156,6 @@ impl Metrics {
             .with_label_values(&[method, &route, &status.to_string()])
             .inc();
         self.latency.with_label_values(&[method, &route]).observe(seconds);
-    }
-
-    /// Refreshes the queue gauges, then renders everything.
-    pub async fn scrape(&self) -> String {
-        if let Some(sampler) = &self.sampler {
-            match sampler.sample().await {
-                Ok(sample) => {
-                    for (kind, backlog) in [(THUMBNAILS, sample.thumbnails), (OUTBOX, sample.outbox)] {
-                        self.jobs_pending
-                            .with_label_values(&[kind])
-                            .set(i64::try_from(backlog.pending).unwrap_or(i64::MAX));
-                        self.jobs_oldest_pending_age
-                            .with_label_values(&[kind])
-                            .set(backlog.oldest_age_secs);
-                    }
-                }
-                // The gauges keep their last values; a scrape still answers.
-                Err(e) => tracing::warn!(error = %e, "metrics scrape"),
-            }
-        }
-        self.render()
     }
 
     pub fn render(&self) -> String {

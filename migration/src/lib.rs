@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_accounts;
 mod m20261125_000002_profiles_projects_outbox;
 mod m20261125_000003_media_files;
+mod m20261126_000010_media_thumbnail_jobs;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_accounts::Migration),
             Box::new(m20261125_000002_profiles_projects_outbox::Migration),
             Box::new(m20261125_000003_media_files::Migration),
+            Box::new(m20261126_000010_media_thumbnail_jobs::Migration),
         ]
     }
 }

@@ -4,13 +4,17 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::{
     self, AckKind,
     consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
     message::PublishMessage as Publish,
     stream::{RetentionPolicy, StorageType},
 };
+use chrono::{DateTime, Utc};
 use futures::{StreamExt as _, stream::SelectAll};
+
+use crate::jobs::ConsumerBacklog;
 
 use super::{
     BusError, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, PendingAck, Published, Subscription,
@@ -163,6 +167,37 @@ impl EventBus for JetStreamBus {
 
     fn name(&self) -> &'static str {
         "jetstream"
+    }
+
+    async fn consumer_backlog(&self, durable: &str, subjects: &[&str]) -> Result<Option<ConsumerBacklog>, BusError> {
+        let mut backlog = ConsumerBacklog::default();
+        for filter in subjects {
+            let stream = self
+                .js
+                .get_stream(self.stream_for(filter)?)
+                .await
+                .map_err(unavailable)?;
+            let info = match stream.consumer_info(durable).await {
+                Ok(info) => info,
+                // No node with that role has subscribed yet: nothing is delivered either.
+                Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => continue,
+                Err(e) => return Err(unavailable(e)),
+            };
+            backlog.pending += info.num_pending;
+            backlog.ack_pending += info.num_ack_pending as u64;
+            if info.num_pending + info.num_ack_pending as u64 > 0 {
+                // The first message not yet acknowledged; gone (aged out) means unknown.
+                if let Ok(message) = stream.get_raw_message(info.ack_floor.stream_sequence + 1).await {
+                    let stored =
+                        DateTime::<Utc>::from_timestamp(message.time.unix_timestamp(), message.time.nanosecond());
+                    backlog.oldest_pending_at = match (backlog.oldest_pending_at, stored) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+        }
+        Ok(Some(backlog))
     }
 }
 

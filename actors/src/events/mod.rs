@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 pub use in_process::InProcessBus;
 pub use jetstream::{JetStreamBus, JetStreamNames};
-pub use outbox::{OutboxRelay, append_event};
+pub use outbox::{OutboxRelay, append_event, append_events};
 
 pub mod types {
     pub const PROFILE_UPDATED: &str = "profile.updated";
@@ -87,6 +87,16 @@ pub trait EventBus: Send + Sync + 'static {
     async fn subscribe(&self, spec: ConsumerSpec) -> Result<Box<dyn Subscription>, BusError>;
     async fn ping(&self) -> Result<(), BusError>;
     fn name(&self) -> &'static str;
+    /// What a durable consumer has not yet settled, summed over the streams holding
+    /// `subjects`; `None` when the bus keeps no such record (the in-process bus, whose
+    /// backlog is the outbox itself).
+    async fn consumer_backlog(
+        &self,
+        _durable: &str,
+        _subjects: &[&str],
+    ) -> Result<Option<crate::jobs::ConsumerBacklog>, BusError> {
+        Ok(None)
+    }
     /// For tools and tests that need the concrete bus (e.g. to read a stream).
     fn as_any(&self) -> &dyn std::any::Any;
 }

@@ -40,6 +40,37 @@ pub async fn append_event<C: ConnectionTrait>(
     Ok(event)
 }
 
+/// Writes many events in the caller's transaction with one statement, in order (bulk
+/// requeues of thousands of jobs stay one round trip per page).
+pub async fn append_events<C: ConnectionTrait>(
+    db: &C,
+    events: impl IntoIterator<Item = (&str, serde_json::Value)>,
+) -> Result<Vec<EventEnvelope>, DbErr> {
+    let events: Vec<EventEnvelope> = events
+        .into_iter()
+        .map(|(event_type, data)| EventEnvelope::new(event_type, data, None))
+        .collect();
+    if events.is_empty() {
+        return Ok(events);
+    }
+    let now = Utc::now();
+    let mut rows = Vec::with_capacity(events.len());
+    for event in &events {
+        rows.push(outbox_events::ActiveModel {
+            event_id: Set(event.event_id),
+            event_type: Set(event.event_type.clone()),
+            envelope: Set(serde_json::to_string(event).map_err(|e| DbErr::Custom(e.to_string()))?),
+            created_at: Set(now),
+            published_at: Set(None),
+            ..Default::default()
+        });
+    }
+    outbox_events::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(events)
+}
+
 /// Wakes the relay right after a commit, so events do not wait for the next poll.
 #[derive(Clone, Default)]
 pub struct OutboxSignal(Arc<Notify>);

@@ -57,6 +57,34 @@ pub struct MediaPage {
     pub total: u64,
 }
 
+/// A thumbnail that failed for good, as the operator console lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedMedia {
+    pub file_id: Uuid,
+    pub owner_id: Uuid,
+    pub owner_username: String,
+    pub original_filename: String,
+    pub error: String,
+    pub attempts: i32,
+    pub failed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailedPage {
+    pub files: Vec<FailedMedia>,
+    pub page: u64,
+    pub size: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegenerateReport {
+    /// Thumbnails marked ready that were looked for in the blob store.
+    pub checked: u64,
+    /// Of those, missing and queued again.
+    pub queued: u64,
+}
+
 #[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
 pub enum MediaError {
     #[error("the file is empty")]
@@ -71,6 +99,8 @@ pub enum MediaError {
     NotFound,
     #[error("only the owner may do that")]
     Forbidden,
+    #[error("this file's thumbnail has not failed")]
+    NotFailed,
     #[error("storage unavailable: {0}")]
     Storage(String),
     #[error("media service unavailable: {0}")]
@@ -201,6 +231,30 @@ impl MediaClient {
 
     pub async fn blob_meta(&self, key: &str) -> Result<folio_media::BlobMeta, MediaError> {
         service::public_blob_meta(&self.ctx, key).await
+    }
+
+    pub async fn list_failed(&self, page: PageRequest) -> Result<FailedPage, MediaError> {
+        service::list_failed(&self.ctx, page).await
+    }
+
+    /// Queues a failed thumbnail again (operators only; the edge checks).
+    pub async fn retry_failed(&self, file_id: Uuid) -> Result<(), MediaError> {
+        service::retry_failed_one(&self.ctx, file_id).await
+    }
+
+    pub async fn retry_all_failed(
+        &self,
+        error_contains: Option<&str>,
+        progress: impl FnMut(u64, u64) + Send,
+    ) -> Result<u64, MediaError> {
+        service::retry_failed_all(&self.ctx, error_contains, progress).await
+    }
+
+    pub async fn regenerate_missing(
+        &self,
+        progress: impl FnMut(u64, u64) + Send,
+    ) -> Result<RegenerateReport, MediaError> {
+        service::regenerate_missing(&self.ctx, progress).await
     }
 
     /// Removes uploads that never committed (a crash between blob and row).

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-use folio_entities::{media_files, projects};
+use chrono::{DateTime, Utc};
+use folio_entities::{media_files, projects, users};
 use folio_media::{Blob, BlobMeta, SharedBlobStore, sniff_image, validate_key};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -15,9 +15,9 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{MediaError, MediaPage, MediaView, UploadCmd};
+use super::{FailedMedia, FailedPage, MediaError, MediaPage, MediaView, RegenerateReport, UploadCmd};
 use crate::{
-    events::{append_event, outbox::OutboxSignal, types},
+    events::{append_event, append_events, outbox::OutboxSignal, types},
     project::PageRequest,
 };
 
@@ -118,6 +118,8 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         thumbnail_status: Set(thumbnail_status::PENDING.to_string()),
         thumbnail_error: Set(None),
         thumbnail_attempts: Set(0),
+        thumbnail_queued_at: Set(Some(now)),
+        thumbnail_failed_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -135,20 +137,7 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
             .filter(media_files::Column::Id.eq(file_id))
             .exec(&txn)
             .await?;
-        append_event(
-            &txn,
-            types::MEDIA_UPLOADED,
-            json!({
-                "file_id": file_id,
-                "path": key,
-                "owner_id": cmd.owner,
-                "project_id": cmd.project_id,
-                "file_url": row.file_url,
-                "mime_type": row.mime_type,
-            }),
-            None,
-        )
-        .await?;
+        append_event(&txn, types::MEDIA_UPLOADED, uploaded_event(&row), None).await?;
         txn.commit().await
     }
     .await;
@@ -163,6 +152,18 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         upload_state: STORED.to_string(),
         ..row
     }))
+}
+
+/// `media.uploaded` as the thumbnailer reads it; a retry sends the same event again.
+fn uploaded_event(row: &media_files::Model) -> serde_json::Value {
+    json!({
+        "file_id": row.id,
+        "path": row.file_path,
+        "owner_id": row.user_id,
+        "project_id": row.project_id,
+        "file_url": row.file_url,
+        "mime_type": row.mime_type,
+    })
 }
 
 async fn stored(ctx: &MediaContext, file_id: Uuid) -> Result<media_files::Model, MediaError> {
@@ -261,6 +262,190 @@ pub async fn sweep_abandoned(ctx: &MediaContext, older_than: Duration) -> Result
         tracing::info!(swept, "removed uploads that never committed");
     }
     Ok(swept)
+}
+
+/// Failed thumbnails, most recent failure first.
+pub async fn list_failed(ctx: &MediaContext, page: PageRequest) -> Result<FailedPage, MediaError> {
+    let query = media_files::Entity::find()
+        .filter(media_files::Column::UploadState.eq(STORED))
+        .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::FAILED));
+    let total = query.clone().count(&ctx.db).await?;
+    let rows = query
+        .order_by_desc(media_files::Column::ThumbnailFailedAt)
+        .order_by_desc(media_files::Column::Id)
+        .offset(page.offset())
+        .limit(page.size)
+        .all(&ctx.db)
+        .await?;
+    let owners: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
+    let usernames: std::collections::HashMap<Uuid, String> = users::Entity::find()
+        .filter(users::Column::Id.is_in(owners))
+        .select_only()
+        .column(users::Column::Id)
+        .column(users::Column::Username)
+        .into_tuple::<(Uuid, String)>()
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .collect();
+    let files = rows
+        .into_iter()
+        .map(|row| FailedMedia {
+            file_id: row.id,
+            owner_id: row.user_id,
+            owner_username: usernames.get(&row.user_id).cloned().unwrap_or_default(),
+            original_filename: row.original_filename,
+            error: row.thumbnail_error.unwrap_or_default(),
+            attempts: row.thumbnail_attempts,
+            failed_at: row.thumbnail_failed_at.unwrap_or(row.updated_at),
+        })
+        .collect();
+    Ok(FailedPage {
+        files,
+        page: page.page,
+        size: page.size,
+        total,
+    })
+}
+
+/// Puts these rows back to `pending` (attempts from zero) and queues their
+/// `media.uploaded` again through the outbox, in one transaction: the retry is the same
+/// job on the same queue as the first attempt, and a crash cannot lose it. Only rows
+/// still in `from_status` are requeued, so a concurrent change wins.
+async fn requeue(ctx: &MediaContext, rows: Vec<media_files::Model>, from_status: &str) -> Result<u64, MediaError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let now = Utc::now();
+    let txn = ctx.db.begin().await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut update = media_files::Entity::update_many()
+        .col_expr(
+            media_files::Column::ThumbnailStatus,
+            Expr::value(thumbnail_status::PENDING),
+        )
+        .col_expr(media_files::Column::ThumbnailError, Expr::value(Option::<String>::None))
+        .col_expr(media_files::Column::ThumbnailAttempts, Expr::value(0))
+        .col_expr(
+            media_files::Column::ThumbnailFailedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(media_files::Column::ThumbnailQueuedAt, Expr::value(Some(now)))
+        .col_expr(media_files::Column::UpdatedAt, Expr::value(now));
+    if from_status == thumbnail_status::READY {
+        // The thumbnail is gone: stop pointing at it until it is made again.
+        update = update
+            .col_expr(media_files::Column::ThumbnailPath, Expr::value(Option::<String>::None))
+            .col_expr(media_files::Column::ThumbnailUrl, Expr::value(Option::<String>::None));
+    }
+    update
+        .filter(media_files::Column::Id.is_in(ids))
+        .filter(media_files::Column::ThumbnailStatus.eq(from_status))
+        .exec(&txn)
+        .await?;
+    append_events(
+        &txn,
+        rows.iter().map(|row| (types::MEDIA_UPLOADED, uploaded_event(row))),
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox.notify();
+    Ok(rows.len() as u64)
+}
+
+/// Requeues one failed thumbnail.
+pub async fn retry_failed_one(ctx: &MediaContext, file_id: Uuid) -> Result<(), MediaError> {
+    let row = stored(ctx, file_id).await?;
+    if row.thumbnail_status != thumbnail_status::FAILED {
+        return Err(MediaError::NotFailed);
+    }
+    requeue(ctx, vec![row], thumbnail_status::FAILED).await?;
+    Ok(())
+}
+
+const REQUEUE_PAGE: u64 = 500;
+
+/// Requeues every failed thumbnail (those whose error contains `error_contains`, when
+/// given), a page per transaction; `progress(done, total)` after each page.
+pub async fn retry_failed_all(
+    ctx: &MediaContext,
+    error_contains: Option<&str>,
+    mut progress: impl FnMut(u64, u64) + Send,
+) -> Result<u64, MediaError> {
+    let failed = || {
+        let mut query = media_files::Entity::find()
+            .filter(media_files::Column::UploadState.eq(STORED))
+            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::FAILED));
+        if let Some(needle) = error_contains.filter(|n| !n.is_empty()) {
+            query = query.filter(media_files::Column::ThumbnailError.contains(needle));
+        }
+        query
+    };
+    let total = failed().count(&ctx.db).await?;
+    let mut done = 0;
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut query = failed().order_by_asc(media_files::Column::Id).limit(REQUEUE_PAGE);
+        if let Some(after) = after {
+            query = query.filter(media_files::Column::Id.gt(after));
+        }
+        let page = query.all(&ctx.db).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        done += requeue(ctx, page, thumbnail_status::FAILED).await?;
+        progress(done, total.max(done));
+    }
+    Ok(done)
+}
+
+/// Requeues every image whose thumbnail is marked ready but is not in the blob store
+/// (after a storage loss, say); `progress(checked, total)` after each page. A storage
+/// error stops the run rather than requeue everything it could not see.
+pub async fn regenerate_missing(
+    ctx: &MediaContext,
+    mut progress: impl FnMut(u64, u64) + Send,
+) -> Result<RegenerateReport, MediaError> {
+    use futures::StreamExt as _;
+    let ready = || {
+        media_files::Entity::find()
+            .filter(media_files::Column::UploadState.eq(STORED))
+            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::READY))
+    };
+    let total = ready().count(&ctx.db).await?;
+    let mut report = RegenerateReport::default();
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut query = ready().order_by_asc(media_files::Column::Id).limit(REQUEUE_PAGE);
+        if let Some(after) = after {
+            query = query.filter(media_files::Column::Id.gt(after));
+        }
+        let page = query.all(&ctx.db).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        report.checked += page.len() as u64;
+        let checks = futures::stream::iter(page)
+            .map(|row| async move {
+                let present = match row.thumbnail_path.as_deref() {
+                    None => Ok(false),
+                    Some(key) => match ctx.blobs.head(key).await {
+                        Ok(_) => Ok(true),
+                        Err(folio_media::BlobError::NotFound(_)) => Ok(false),
+                        Err(e) => Err(MediaError::from(e)),
+                    },
+                };
+                present.map(|present| (!present).then_some(row))
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        let mut missing = Vec::new();
+        for check in checks {
+            missing.extend(check?);
+        }
+        report.queued += requeue(ctx, missing, thumbnail_status::READY).await?;
+        progress(report.checked, total.max(report.checked));
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -74,6 +74,11 @@ impl OpsApi {
     /// Prometheus metrics in the text exposition format.
     #[oai(path = "/metrics", method = "get")]
     async fn metrics(&self) -> PlainText<String> {
-        PlainText(self.state.metrics.scrape().await)
+        // Queue gauges are read from the job state at scrape time.
+        match self.state.jobs.status().await {
+            Ok(status) => self.state.metrics.record_job_status(&status),
+            Err(e) => tracing::warn!(error = %e, "reading job state for metrics"),
+        }
+        PlainText(self.state.metrics.render())
     }
 }

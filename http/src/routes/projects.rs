@@ -1,4 +1,4 @@
-//! `/projects/*` and `/admin/reindex-projects`.
+//! `/projects/*` (the reindex run is in `admin`).
 
 use chrono::{DateTime, Utc};
 use folio_actors::{
@@ -6,7 +6,6 @@ use folio_actors::{
         Description, Link, PageRequest, ProjectDraft, ProjectPatch, ProjectView, Tags, ThumbnailSetter, ThumbnailUrl,
         Title,
     },
-    session::Role,
     validation::ValidationError,
 };
 use poem::http::StatusCode;
@@ -78,13 +77,6 @@ pub struct ProjectBody {
 #[derive(Debug, Object)]
 pub struct ThumbnailBody {
     pub thumbnail_url: Option<String>,
-}
-
-#[derive(Debug, Object)]
-pub struct ReindexReply {
-    /// How many projects were republished as `project.created`.
-    pub republished: u64,
-    pub message: String,
 }
 
 #[derive(ApiResponse)]
@@ -204,19 +196,5 @@ impl ProjectApi {
             .set_thumbnail(project_id, url, ThumbnailSetter::Owner(auth.0.sub))
             .await?;
         Ok(Json(project.into()))
-    }
-
-    /// Republish every project as `project.created` so the search index is rebuilt
-    /// (administrators only).
-    #[oai(path = "/admin/reindex-projects", method = "post")]
-    async fn reindex(&self, auth: BearerAuth) -> Result<Json<ReindexReply>, ApiError> {
-        if self.state.session.role_of(auth.0.sub).await? != Role::Admin {
-            return Err(ApiError::forbidden("administrators only"));
-        }
-        let republished = self.state.projects.republish_all(|_, _| {}).await?;
-        Ok(Json(ReindexReply {
-            republished,
-            message: format!("{republished} projects republished"),
-        }))
     }
 }

@@ -1,0 +1,430 @@
+//! Background jobs as an operator sees them: thumbnails, indexing and the outbox relay.
+//! Counts come from the real state (media rows, outbox rows and, on JetStream, the
+//! durable consumers); what only a running node knows (jobs in progress here, how long
+//! they took) is reported through [`JobActivity`]. The reindex run is tracked here too,
+//! so a second one is refused while the first is going.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use folio_entities::{media_files, outbox_events};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    events::{BusError, EventBus},
+    indexer,
+    media::service::{STORED, thumbnail_status},
+    thumbnailer,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    Thumbnails,
+    Indexing,
+    Outbox,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 3] = [JobKind::Thumbnails, JobKind::Indexing, JobKind::Outbox];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Thumbnails => "thumbnails",
+            JobKind::Indexing => "indexing",
+            JobKind::Outbox => "outbox",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Told when a job ends, e.g. to feed Prometheus.
+pub trait JobObserver: Send + Sync + 'static {
+    fn finished(&self, kind: JobKind, elapsed: Duration, failed_for_good: bool);
+}
+
+/// What this node is doing right now, and where to report finished jobs.
+#[derive(Clone, Default)]
+pub struct JobActivity {
+    in_flight: Arc<[AtomicU64; 3]>,
+    observer: Option<Arc<dyn JobObserver>>,
+}
+
+impl JobActivity {
+    pub fn new(observer: Arc<dyn JobObserver>) -> Self {
+        Self {
+            in_flight: Arc::default(),
+            observer: Some(observer),
+        }
+    }
+
+    /// Counts the job as in flight until the guard is finished or dropped.
+    pub fn start(&self, kind: JobKind) -> JobGuard {
+        self.in_flight[kind.index()].fetch_add(1, Ordering::Relaxed);
+        JobGuard {
+            activity: self.clone(),
+            kind,
+            started: std::time::Instant::now(),
+            done: false,
+        }
+    }
+
+    pub fn in_flight(&self, kind: JobKind) -> u64 {
+        self.in_flight[kind.index()].load(Ordering::Relaxed)
+    }
+}
+
+pub struct JobGuard {
+    activity: JobActivity,
+    kind: JobKind,
+    started: std::time::Instant,
+    done: bool,
+}
+
+impl JobGuard {
+    pub fn finish(mut self, failed_for_good: bool) {
+        self.end(failed_for_good);
+    }
+
+    fn end(&mut self, failed_for_good: bool) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.activity.in_flight[self.kind.index()].fetch_sub(1, Ordering::Relaxed);
+        if let Some(observer) = &self.activity.observer {
+            observer.finished(self.kind, self.started.elapsed(), failed_for_good);
+        }
+    }
+}
+
+impl Drop for JobGuard {
+    fn drop(&mut self) {
+        self.end(false);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobKindStatus {
+    pub kind: JobKind,
+    /// Waiting to be worked on.
+    pub pending: u64,
+    /// Being worked on (delivered, not yet settled); `None` where the bus cannot tell.
+    pub in_flight: Option<u64>,
+    /// Given up for good, waiting for an operator.
+    pub failed: u64,
+    pub done_last_hour: u64,
+    /// Age of the oldest pending job; `None` when nothing waits.
+    pub oldest_pending_age_secs: Option<f64>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JobsError {
+    #[error("reading job state from the database: {0}")]
+    Database(String),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("a reindex is already running")]
+    ReindexRunning,
+}
+
+impl From<DbErr> for JobsError {
+    fn from(error: DbErr) -> Self {
+        JobsError::Database(error.to_string())
+    }
+}
+
+/// Backlog of one durable consumer, summed over the streams it reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumerBacklog {
+    /// In the stream, not yet delivered.
+    pub pending: u64,
+    /// Delivered, not yet acknowledged.
+    pub ack_pending: u64,
+    /// When the oldest undelivered message was stored, if any.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone)]
+pub struct JobsContext {
+    pub db: DatabaseConnection,
+    pub bus: Arc<dyn EventBus>,
+    pub activity: JobActivity,
+}
+
+fn age_secs(since: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<f64> {
+    since.map(|t| ((now - t).num_milliseconds().max(0) as f64) / 1000.0)
+}
+
+fn older(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Outbox rows of the indexer's streams (`project.*`, `profile.*`).
+fn indexed_events() -> Condition {
+    Condition::any()
+        .add(outbox_events::Column::EventType.like("project.%"))
+        .add(outbox_events::Column::EventType.like("profile.%"))
+}
+
+impl JobsContext {
+    pub async fn status(&self) -> Result<Vec<JobKindStatus>, JobsError> {
+        let now = Utc::now();
+        let hour_ago = now - chrono::Duration::hours(1);
+        let db = &self.db;
+        let jetstream = self.bus.name() == "jetstream";
+
+        // Thumbnails: the media rows are the truth; the consumer tells what is in flight.
+        let stored = || media_files::Entity::find().filter(media_files::Column::UploadState.eq(STORED));
+        let thumbnails_pending = stored()
+            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::PENDING))
+            .count(db)
+            .await?;
+        let thumbnails_failed = stored()
+            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::FAILED))
+            .count(db)
+            .await?;
+        let thumbnails_done = stored()
+            .filter(media_files::Column::ThumbnailStatus.is_in([thumbnail_status::READY, thumbnail_status::SKIPPED]))
+            .filter(media_files::Column::UpdatedAt.gte(hour_ago))
+            .count(db)
+            .await?;
+        let oldest_thumbnail: Option<DateTime<Utc>> = stored()
+            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::PENDING))
+            .select_only()
+            .column_as(media_files::Column::ThumbnailQueuedAt.min(), "oldest")
+            .into_tuple::<Option<DateTime<Utc>>>()
+            .one(db)
+            .await?
+            .flatten();
+        let thumbnail_consumer = self
+            .bus
+            .consumer_backlog(thumbnailer::DURABLE, &[crate::events::types::MEDIA_UPLOADED])
+            .await?;
+
+        // Indexing: events still in the outbox, plus (JetStream) what the consumer has
+        // not yet acknowledged. On the in-process bus an event stays in the outbox until
+        // the indexer acknowledged it, so the outbox alone is the backlog.
+        let unpublished = || outbox_events::Entity::find().filter(outbox_events::Column::PublishedAt.is_null());
+        let indexing_outbox = unpublished().filter(indexed_events()).count(db).await?;
+        let oldest_indexing_outbox: Option<DateTime<Utc>> = unpublished()
+            .filter(indexed_events())
+            .select_only()
+            .column_as(outbox_events::Column::CreatedAt.min(), "oldest")
+            .into_tuple::<Option<DateTime<Utc>>>()
+            .one(db)
+            .await?
+            .flatten();
+        let indexing_published = outbox_events::Entity::find()
+            .filter(indexed_events())
+            .filter(outbox_events::Column::PublishedAt.gte(hour_ago))
+            .count(db)
+            .await?;
+        let index_consumer = self
+            .bus
+            .consumer_backlog(indexer::DURABLE, &["project.>", "profile.>"])
+            .await?;
+
+        let outbox_pending = unpublished().count(db).await?;
+        let oldest_outbox: Option<DateTime<Utc>> = unpublished()
+            .select_only()
+            .column_as(outbox_events::Column::CreatedAt.min(), "oldest")
+            .into_tuple::<Option<DateTime<Utc>>>()
+            .one(db)
+            .await?
+            .flatten();
+        let outbox_done = outbox_events::Entity::find()
+            .filter(outbox_events::Column::PublishedAt.gte(hour_ago))
+            .count(db)
+            .await?;
+
+        let index_backlog = index_consumer.map(|c| c.pending + c.ack_pending).unwrap_or(0);
+        Ok(vec![
+            JobKindStatus {
+                kind: JobKind::Thumbnails,
+                pending: thumbnails_pending,
+                in_flight: Some(match thumbnail_consumer {
+                    Some(c) => c.ack_pending,
+                    None => self.activity.in_flight(JobKind::Thumbnails),
+                }),
+                failed: thumbnails_failed,
+                done_last_hour: thumbnails_done,
+                oldest_pending_age_secs: age_secs(oldest_thumbnail, now),
+            },
+            JobKindStatus {
+                kind: JobKind::Indexing,
+                pending: indexing_outbox + index_consumer.map(|c| c.pending).unwrap_or(0),
+                in_flight: match index_consumer {
+                    Some(c) => Some(c.ack_pending),
+                    None if jetstream => None,
+                    None => Some(self.activity.in_flight(JobKind::Indexing)),
+                },
+                // The indexer never gives up: a failing event is retried until it succeeds.
+                failed: 0,
+                done_last_hour: indexing_published.saturating_sub(index_backlog),
+                oldest_pending_age_secs: age_secs(
+                    older(oldest_indexing_outbox, index_consumer.and_then(|c| c.oldest_pending_at)),
+                    now,
+                ),
+            },
+            JobKindStatus {
+                kind: JobKind::Outbox,
+                pending: outbox_pending,
+                // The relay keeps publishing until the bus acknowledges; nothing fails for good.
+                in_flight: None,
+                failed: 0,
+                done_last_hour: outbox_done,
+                oldest_pending_age_secs: age_secs(oldest_outbox, now),
+            },
+        ])
+    }
+}
+
+/// Progress of the current (or last) reindex run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReindexProgress {
+    pub running: bool,
+    pub done: u64,
+    pub total: u64,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why the last run stopped early.
+    pub error: Option<String>,
+}
+
+/// One reindex at a time per node; its progress for whoever asks.
+#[derive(Clone, Default)]
+pub struct ReindexTracker {
+    progress: Arc<Mutex<ReindexProgress>>,
+}
+
+impl ReindexTracker {
+    pub fn progress(&self) -> ReindexProgress {
+        self.progress.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Marks a run as started, or refuses when one is going.
+    pub fn begin(&self) -> Result<ReindexRun, JobsError> {
+        let mut progress = self
+            .progress
+            .lock()
+            .map_err(|_| JobsError::Database("reindex progress lock poisoned".into()))?;
+        if progress.running {
+            return Err(JobsError::ReindexRunning);
+        }
+        *progress = ReindexProgress {
+            running: true,
+            started_at: Some(Utc::now()),
+            ..ReindexProgress::default()
+        };
+        Ok(ReindexRun {
+            tracker: self.clone(),
+            ended: false,
+        })
+    }
+
+    fn update(&self, change: impl FnOnce(&mut ReindexProgress)) {
+        if let Ok(mut progress) = self.progress.lock() {
+            change(&mut progress);
+        }
+    }
+}
+
+/// A reindex in progress; dropping it unfinished records that it stopped.
+pub struct ReindexRun {
+    tracker: ReindexTracker,
+    ended: bool,
+}
+
+impl ReindexRun {
+    pub fn advance(&self, done: u64, total: u64) {
+        self.tracker.update(|p| {
+            p.done = done;
+            p.total = total;
+        });
+    }
+
+    pub fn finish(mut self, result: Result<u64, String>) {
+        self.end(result);
+    }
+
+    fn end(&mut self, result: Result<u64, String>) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        self.tracker.update(|p| {
+            p.running = false;
+            p.finished_at = Some(Utc::now());
+            match result {
+                Ok(done) => {
+                    p.done = done;
+                    p.total = p.total.max(done);
+                    p.error = None;
+                }
+                Err(reason) => p.error = Some(reason),
+            }
+        });
+    }
+}
+
+impl Drop for ReindexRun {
+    fn drop(&mut self) {
+        self.end(Err("the run was interrupted".into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_reindex_is_refused_while_one_runs() {
+        let tracker = ReindexTracker::default();
+        let run = tracker.begin().expect("first run starts");
+        run.advance(3, 10);
+        assert!(matches!(tracker.begin(), Err(JobsError::ReindexRunning)));
+        let progress = tracker.progress();
+        assert!(progress.running);
+        assert_eq!((progress.done, progress.total), (3, 10));
+        run.finish(Ok(10));
+        let progress = tracker.progress();
+        assert!(!progress.running);
+        assert_eq!((progress.done, progress.total), (10, 10));
+        assert!(progress.finished_at.is_some());
+        tracker.begin().expect("a new run starts once the first ended");
+    }
+
+    #[test]
+    fn an_interrupted_run_frees_the_tracker_and_says_so() {
+        let tracker = ReindexTracker::default();
+        drop(tracker.begin().expect("starts"));
+        let progress = tracker.progress();
+        assert!(!progress.running);
+        assert!(progress.error.is_some());
+    }
+
+    #[test]
+    fn guards_count_jobs_in_flight() {
+        let activity = JobActivity::default();
+        let a = activity.start(JobKind::Thumbnails);
+        let b = activity.start(JobKind::Thumbnails);
+        assert_eq!(activity.in_flight(JobKind::Thumbnails), 2);
+        a.finish(true);
+        drop(b);
+        assert_eq!(activity.in_flight(JobKind::Thumbnails), 0);
+    }
+}

@@ -1,0 +1,444 @@
+//! The operator console at `/admin`: server-rendered pages (minijinja templates built
+//! into the binary) and a small script, all served from here. Sign-in goes through the
+//! session domain's login, the same rules as `/auth/login`; the access token then lives
+//! in an `HttpOnly`, `SameSite=Strict` cookie scoped to `/admin`. Forms and the script's
+//! state-changing calls carry a CSRF token that must match the console's CSRF cookie
+//! (double submit). Every answer carries a `default-src 'self'` Content-Security-Policy.
+
+use std::sync::LazyLock;
+
+use folio_actors::session::{Claims, Email, LoginCmd, Password, Role, SessionError};
+use minijinja::{Environment, context};
+use poem::{
+    Body, IntoResponse, Request, Response, handler,
+    http::{HeaderValue, StatusCode, header},
+    web::{Data, Form},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::EdgeState;
+
+pub const SESSION_COOKIE: &str = "folio_console";
+pub const CSRF_COOKIE: &str = "folio_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+const COOKIE_PATH: &str = "/admin";
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
+
+/// Console settings the edge needs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConsoleSettings {
+    /// Mark cookies `Secure` (the console is served over TLS).
+    pub secure_cookie: bool,
+}
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("console/templates/base.html")),
+        ("login.html", include_str!("console/templates/login.html")),
+        ("console.html", include_str!("console/templates/console.html")),
+        ("forbidden.html", include_str!("console/templates/forbidden.html")),
+    ] {
+        // The templates are part of the binary and covered by tests; a broken one is a
+        // build mistake, reported when the page is rendered.
+        if let Err(e) = env.add_template(name, source) {
+            tracing::error!(template = name, error = %e, "console template does not parse");
+        }
+    }
+    env
+});
+
+fn cookie(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The request's CSRF header matches its CSRF cookie.
+pub fn csrf_header_matches(req: &Request) -> bool {
+    let header = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    match (header, cookie(req, CSRF_COOKIE)) {
+        (Some(header), Some(cookie)) => !cookie.is_empty() && constant_time_eq(header, &cookie),
+        _ => false,
+    }
+}
+
+fn new_csrf_token() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+fn set_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> String {
+    let mut cookie = format!("{name}={value}; Path={COOKIE_PATH}; HttpOnly; SameSite=Strict");
+    if let Some(max_age) = max_age {
+        cookie.push_str(&format!("; Max-Age={max_age}"));
+    }
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    cookie
+}
+
+fn harden(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+fn page(status: StatusCode, template: &str, ctx: minijinja::Value, set_cookies: &[String]) -> Response {
+    let html = TEMPLATES
+        .get_template(template)
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| {
+            tracing::error!(template, error = %e, "rendering a console page");
+            "<!doctype html><title>Folio console</title><p>The console could not be rendered.</p>".to_string()
+        });
+    let mut builder = Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store");
+    for cookie in set_cookies {
+        builder = builder.header(header::SET_COOKIE, cookie.as_str());
+    }
+    harden(builder.body(Body::from_string(html)))
+}
+
+/// The CSRF token of this browser, and the cookie that sets it when it has none yet.
+fn csrf_for(req: &Request, settings: ConsoleSettings) -> (String, Vec<String>) {
+    match cookie(req, CSRF_COOKIE).filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit())) {
+        Some(token) => (token, Vec::new()),
+        None => {
+            let token = new_csrf_token();
+            let set = set_cookie(CSRF_COOKIE, &token, None, settings.secure_cookie);
+            (token, vec![set])
+        }
+    }
+}
+
+fn signed_in(state: &EdgeState, req: &Request) -> Option<Claims> {
+    cookie(req, SESSION_COOKIE).and_then(|token| state.session.verify(&token).ok())
+}
+
+fn login_page(
+    status: StatusCode,
+    csrf: &str,
+    error: Option<&str>,
+    email: Option<&str>,
+    cookies: &[String],
+) -> Response {
+    page(
+        status,
+        "login.html",
+        context! { csrf => csrf, error => error, email => email },
+        cookies,
+    )
+}
+
+#[derive(Serialize)]
+struct JobRow {
+    kind: &'static str,
+    pending: u64,
+    in_flight: Option<u64>,
+    failed: u64,
+    done_last_hour: u64,
+    oldest_pending_age: String,
+}
+
+fn age(seconds: Option<f64>) -> String {
+    match seconds {
+        None => "–".to_string(),
+        Some(s) if s < 60.0 => format!("{s:.1} s"),
+        Some(s) if s < 3600.0 => format!("{} min", (s / 60.0).floor()),
+        Some(s) => format!("{:.1} h", s / 3600.0),
+    }
+}
+
+/// `GET /admin`: the console for administrators, the sign-in form for visitors, and a
+/// 403 page for everyone else.
+#[handler]
+pub async fn console_page(req: &Request, state: Data<&EdgeState>) -> Response {
+    let (csrf, cookies) = csrf_for(req, state.console);
+    let Some(claims) = signed_in(&state, req) else {
+        return login_page(StatusCode::OK, &csrf, None, None, &cookies);
+    };
+    match state.session.role_of(claims.sub).await {
+        Ok(Role::Admin) => {}
+        Ok(_) | Err(SessionError::UserNotFound) => {
+            return page(
+                StatusCode::FORBIDDEN,
+                "forbidden.html",
+                context! { csrf => csrf, username => claims.username },
+                &cookies,
+            );
+        }
+        Err(e) => return unavailable(&e.to_string()),
+    }
+    let jobs = match state.jobs.status().await {
+        Ok(jobs) => jobs,
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let failed = match state
+        .media
+        .list_failed(folio_actors::project::PageRequest { page: 1, size: 50 })
+        .await
+    {
+        Ok(failed) => failed,
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let reindex = state.reindex.progress();
+    let reindex_percent = crate::routes::admin::ReindexProgressReply::from(reindex.clone()).percent;
+    let jobs: Vec<JobRow> = jobs
+        .into_iter()
+        .map(|j| JobRow {
+            kind: j.kind.as_str(),
+            pending: j.pending,
+            in_flight: j.in_flight,
+            failed: j.failed,
+            done_last_hour: j.done_last_hour,
+            oldest_pending_age: age(j.oldest_pending_age_secs),
+        })
+        .collect();
+    let failed_rows: Vec<minijinja::Value> = failed
+        .files
+        .iter()
+        .map(|f| {
+            context! {
+                file_id => f.file_id.to_string(),
+                original_filename => f.original_filename,
+                owner_username => f.owner_username,
+                error => f.error,
+                attempts => f.attempts,
+                failed_at => f.failed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }
+        })
+        .collect();
+    let detail = match (&reindex.error, reindex.finished_at) {
+        _ if reindex.running => format!("running: {} of {} projects", reindex.done, reindex.total),
+        (Some(error), _) => format!("stopped: {error}"),
+        (None, Some(_)) => format!("{} projects republished", reindex.done),
+        (None, None) => String::new(),
+    };
+    page(
+        StatusCode::OK,
+        "console.html",
+        context! {
+            csrf => csrf,
+            username => claims.username,
+            bus => state.jobs.bus.name(),
+            jobs => jobs,
+            failed => failed_rows,
+            failed_total => failed.total,
+            reindex => context! { percent => reindex_percent, detail => detail },
+        },
+        &cookies,
+    )
+}
+
+fn unavailable(reason: &str) -> Response {
+    tracing::warn!(%reason, "console page unavailable");
+    harden(
+        Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .content_type("text/plain; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body("The console cannot reach the node's services right now; try again shortly."),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn client_address(req: &Request) -> String {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn form_csrf_ok(req: &Request, submitted: &str) -> bool {
+    cookie(req, CSRF_COOKIE).is_some_and(|c| !c.is_empty() && constant_time_eq(&c, submitted))
+}
+
+fn see_other(location: &str, cookies: &[String]) -> Response {
+    let mut builder = Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store");
+    for cookie in cookies {
+        builder = builder.header(header::SET_COOKIE, cookie.as_str());
+    }
+    harden(builder.finish())
+}
+
+/// `POST /admin/login`: the session domain's login, then the session cookie.
+#[handler]
+pub async fn sign_in(req: &Request, state: Data<&EdgeState>, Form(form): Form<SignInForm>) -> Response {
+    let (csrf, cookies) = csrf_for(req, state.console);
+    let email_shown = Some(form.email.as_str()).filter(|e| e.len() <= 320);
+    if !form_csrf_ok(req, &form.csrf) {
+        return login_page(
+            StatusCode::FORBIDDEN,
+            &csrf,
+            Some("The form expired; please sign in again."),
+            email_shown,
+            &cookies,
+        );
+    }
+    let invalid = "Invalid email or password.";
+    // As on /auth/login: a malformed address or password cannot match any account.
+    let (Ok(email), Ok(password)) = (Email::parse(&form.email), Password::parse(&form.password)) else {
+        return login_page(StatusCode::UNAUTHORIZED, &csrf, Some(invalid), email_shown, &cookies);
+    };
+    let grant = state
+        .session
+        .login(LoginCmd {
+            email,
+            password,
+            client: client_address(req),
+        })
+        .await;
+    match grant {
+        Ok(grant) => {
+            let session = set_cookie(
+                SESSION_COOKIE,
+                &grant.access_token,
+                Some(grant.expires_in),
+                state.console.secure_cookie,
+            );
+            let mut set = cookies;
+            set.push(session);
+            see_other("/admin", &set)
+        }
+        Err(SessionError::InvalidCredentials) => {
+            login_page(StatusCode::UNAUTHORIZED, &csrf, Some(invalid), email_shown, &cookies)
+        }
+        Err(SessionError::TooManyAttempts { retry_after_secs }) => {
+            let mut response = login_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &csrf,
+                Some(&format!(
+                    "Too many failed sign-ins; try again in {} minutes.",
+                    retry_after_secs.div_ceil(60)
+                )),
+                email_shown,
+                &cookies,
+            );
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+        Err(e) => unavailable(&e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignOutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /admin/logout`: forgets the session cookie.
+#[handler]
+pub async fn sign_out(req: &Request, state: Data<&EdgeState>, Form(form): Form<SignOutForm>) -> Response {
+    if !form_csrf_ok(req, &form.csrf) {
+        let (csrf, cookies) = csrf_for(req, state.console);
+        return login_page(
+            StatusCode::FORBIDDEN,
+            &csrf,
+            Some("The form expired; please try again."),
+            None,
+            &cookies,
+        );
+    }
+    let cleared = set_cookie(SESSION_COOKIE, "", Some(0), state.console.secure_cookie);
+    see_other("/admin", &[cleared])
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    harden(
+        Response::builder()
+            .status(StatusCode::OK)
+            .content_type(content_type)
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(body),
+    )
+}
+
+#[handler]
+pub fn script() -> impl IntoResponse {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("console/assets/console.js"),
+    )
+}
+
+#[handler]
+pub fn stylesheet() -> impl IntoResponse {
+    asset("text/css; charset=utf-8", include_str!("console/assets/console.css"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses_and_renders() {
+        for name in ["login.html", "forbidden.html", "console.html"] {
+            let template = TEMPLATES.get_template(name).expect("template is registered");
+            let html = template
+                .render(context! {
+                    csrf => "c".repeat(64),
+                    username => "<b>ann</b>",
+                    bus => "in-process",
+                    jobs => Vec::<JobRow>::new(),
+                    failed => Vec::<minijinja::Value>::new(),
+                    failed_total => 0,
+                    reindex => context! { percent => 0, detail => "" },
+                })
+                .expect("renders");
+            assert!(html.contains("/admin/assets/console.css"));
+            assert!(!html.contains("<b>ann</b>"), "values are escaped");
+            assert!(!html.contains("<script>"), "no inline script under the CSP");
+        }
+    }
+
+    #[test]
+    fn cookies_are_strict_and_http_only() {
+        let plain = set_cookie(SESSION_COOKIE, "t", Some(900), false);
+        assert_eq!(
+            plain,
+            "folio_console=t; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=900"
+        );
+        assert!(set_cookie(SESSION_COOKIE, "t", None, true).ends_with("; Secure"));
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
+    }
+}

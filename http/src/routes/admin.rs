@@ -1,0 +1,312 @@
+//! `/admin/*` JSON API for operators: job queues, failed thumbnails and their retry,
+//! regeneration of missing thumbnails, and the reindex run with its progress. Every
+//! call is for administrators only (403 otherwise). The console page calls the same
+//! routes with its session cookie and a CSRF header instead of a bearer token.
+
+use chrono::{DateTime, Utc};
+use folio_actors::{
+    jobs::{JobKindStatus, ReindexProgress},
+    project::PageRequest,
+    session::{Claims, Role},
+};
+use poem::{Request, http::StatusCode};
+use poem_openapi::{
+    Object, OpenApi, SecurityScheme,
+    auth::ApiKey,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use crate::{EdgeState, auth::BearerAuth, console, error::ApiError};
+
+/// The console's session cookie; state-changing calls also need the `x-csrf-token`
+/// header to match the console's CSRF cookie.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    key_name = "folio_console",
+    key_in = "cookie",
+    checker = "verify_console_cookie"
+)]
+pub struct ConsoleCookie(pub Claims);
+
+async fn verify_console_cookie(req: &Request, key: ApiKey) -> poem::Result<Claims> {
+    let state = req.data::<EdgeState>().ok_or_else(ApiError::internal)?;
+    let claims = state.session.verify(&key.key).map_err(ApiError::from)?;
+    if !req.method().is_safe() && !console::csrf_header_matches(req) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed", "missing or wrong CSRF token").into());
+    }
+    Ok(claims)
+}
+
+/// A bearer token, or the console's session cookie.
+#[derive(SecurityScheme)]
+pub enum AdminAuth {
+    Bearer(BearerAuth),
+    Console(ConsoleCookie),
+}
+
+impl AdminAuth {
+    fn claims(&self) -> &Claims {
+        match self {
+            AdminAuth::Bearer(BearerAuth(claims)) | AdminAuth::Console(ConsoleCookie(claims)) => claims,
+        }
+    }
+}
+
+/// The caller, if an administrator. Roles are read from the database, so a revoked
+/// administrator is refused at once.
+pub async fn require_admin(state: &EdgeState, claims: &Claims) -> Result<(), ApiError> {
+    if state.session.role_of(claims.sub).await? != Role::Admin {
+        return Err(ApiError::forbidden("administrators only"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Object)]
+pub struct JobKindReply {
+    /// `thumbnails`, `indexing` or `outbox`.
+    pub kind: String,
+    pub pending: u64,
+    /// Delivered and not yet settled; absent where the bus cannot tell.
+    pub in_flight: Option<u64>,
+    pub failed: u64,
+    pub done_last_hour: u64,
+    /// Seconds; absent when nothing waits.
+    pub oldest_pending_age_secs: Option<f64>,
+}
+
+impl From<JobKindStatus> for JobKindReply {
+    fn from(s: JobKindStatus) -> Self {
+        Self {
+            kind: s.kind.as_str().to_string(),
+            pending: s.pending,
+            in_flight: s.in_flight,
+            failed: s.failed,
+            done_last_hour: s.done_last_hour,
+            oldest_pending_age_secs: s.oldest_pending_age_secs,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ReindexProgressReply {
+    pub running: bool,
+    pub done: u64,
+    pub total: u64,
+    /// 0 to 100.
+    pub percent: u32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+impl From<ReindexProgress> for ReindexProgressReply {
+    fn from(p: ReindexProgress) -> Self {
+        let percent = match (p.running, p.total) {
+            (false, _) if p.finished_at.is_some() && p.error.is_none() => 100,
+            (_, 0) => 0,
+            (_, total) => ((p.done.min(total) * 100) / total) as u32,
+        };
+        Self {
+            running: p.running,
+            done: p.done,
+            total: p.total,
+            percent,
+            started_at: p.started_at,
+            finished_at: p.finished_at,
+            error: p.error,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct JobsReply {
+    pub kinds: Vec<JobKindReply>,
+    /// `jetstream` or `in-process`.
+    pub bus: String,
+    pub reindex: ReindexProgressReply,
+}
+
+#[derive(Debug, Object)]
+pub struct FailedMediaReply {
+    pub file_id: Uuid,
+    pub owner_id: Uuid,
+    pub owner_username: String,
+    pub original_filename: String,
+    pub error: String,
+    pub attempts: i32,
+    pub failed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct FailedMediaListReply {
+    pub files: Vec<FailedMediaReply>,
+    pub page: u64,
+    pub size: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct ReindexReply {
+    /// How many projects were republished as `project.created`.
+    pub republished: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Object)]
+pub struct RequeuedReply {
+    /// How many thumbnails were queued again.
+    pub queued: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Object)]
+pub struct RegenerateReply {
+    /// Thumbnails marked ready that were looked for in storage.
+    pub checked: u64,
+    /// Of those, missing and queued again.
+    pub queued: u64,
+    pub message: String,
+}
+
+fn file_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "media_not_found", "media file not found"))
+}
+
+pub struct AdminApi {
+    pub state: EdgeState,
+}
+
+#[OpenApi(prefix_path = "/admin", tag = "crate::ApiTags::Admin")]
+impl AdminApi {
+    /// Every job kind with its counts, and the reindex run.
+    #[oai(path = "/jobs", method = "get")]
+    async fn jobs(&self, auth: AdminAuth) -> Result<Json<JobsReply>, ApiError> {
+        require_admin(&self.state, auth.claims()).await?;
+        let kinds = self.state.jobs.status().await?;
+        Ok(Json(JobsReply {
+            kinds: kinds.into_iter().map(Into::into).collect(),
+            bus: self.state.jobs.bus.name().to_string(),
+            reindex: self.state.reindex.progress().into(),
+        }))
+    }
+
+    /// Thumbnails that failed for good, most recent first.
+    #[oai(path = "/media/failed", method = "get")]
+    async fn failed(
+        &self,
+        auth: AdminAuth,
+        /// From 1.
+        page: Query<Option<u64>>,
+        /// 1 to 100, default 20.
+        size: Query<Option<u64>>,
+    ) -> Result<Json<FailedMediaListReply>, ApiError> {
+        require_admin(&self.state, auth.claims()).await?;
+        let listed = self
+            .state
+            .media
+            .list_failed(PageRequest::parse(page.0, size.0)?)
+            .await?;
+        Ok(Json(FailedMediaListReply {
+            files: listed
+                .files
+                .into_iter()
+                .map(|f| FailedMediaReply {
+                    file_id: f.file_id,
+                    owner_id: f.owner_id,
+                    owner_username: f.owner_username,
+                    original_filename: f.original_filename,
+                    error: f.error,
+                    attempts: f.attempts,
+                    failed_at: f.failed_at,
+                })
+                .collect(),
+            page: listed.page,
+            size: listed.size,
+            total: listed.total,
+        }))
+    }
+
+    /// Queue one failed thumbnail again (same queue and retry rules as a first attempt).
+    #[oai(path = "/media/:file_id/retry", method = "post")]
+    async fn retry(&self, auth: AdminAuth, file_id: Path<String>) -> Result<Json<RequeuedReply>, ApiError> {
+        require_admin(&self.state, auth.claims()).await?;
+        self.state.media.retry_failed(self::file_id(&file_id)?).await?;
+        Ok(Json(RequeuedReply {
+            queued: 1,
+            message: "thumbnail queued again".to_string(),
+        }))
+    }
+
+    /// Queue every failed thumbnail again, or those whose error contains `error_contains`.
+    #[oai(path = "/media/retry-failed", method = "post")]
+    async fn retry_failed(
+        &self,
+        auth: AdminAuth,
+        error_contains: Query<Option<String>>,
+    ) -> Result<Json<RequeuedReply>, ApiError> {
+        require_admin(&self.state, auth.claims()).await?;
+        if error_contains.0.as_deref().is_some_and(|s| s.chars().count() > 200) {
+            return Err(ApiError::bad_request(
+                "invalid_error_contains",
+                "error_contains is at most 200 characters",
+            ));
+        }
+        let queued = self
+            .state
+            .media
+            .retry_all_failed(error_contains.0.as_deref(), |_, _| {})
+            .await?;
+        Ok(Json(RequeuedReply {
+            queued,
+            message: format!("{queued} thumbnails queued again"),
+        }))
+    }
+
+    /// Queue every image whose thumbnail is missing from storage.
+    #[oai(path = "/media/regenerate-missing", method = "post")]
+    async fn regenerate_missing(&self, auth: AdminAuth) -> Result<Json<RegenerateReply>, ApiError> {
+        require_admin(&self.state, auth.claims()).await?;
+        let report = self.state.media.regenerate_missing(|_, _| {}).await?;
+        Ok(Json(RegenerateReply {
+            checked: report.checked,
+            queued: report.queued,
+            message: format!(
+                "{} of {} thumbnails were missing and are queued",
+                report.queued, report.checked
+            ),
+        }))
+    }
+
+    /// Republish every project as `project.created` so the search index is rebuilt.
+    /// Answers when all are in the outbox; 409 while another run is going.
+    #[oai(path = "/reindex-projects", method = "post")]
+    async fn reindex(&self, auth: AdminAuth) -> Result<Json<ReindexReply>, ApiError> {
+        require_admin(&self.state, auth.claims()).await?;
+        let run = self.state.reindex.begin()?;
+        // The run is its own task: a caller that hangs up does not cut it short.
+        let projects = self.state.projects.clone();
+        let task = tokio::spawn(async move {
+            let result = projects.republish_all(|done, total| run.advance(done, total)).await;
+            run.finish(result.as_ref().map(|n| *n).map_err(|e| e.to_string()));
+            result
+        });
+        let republished = task.await.map_err(|e| {
+            tracing::error!(error = %e, "reindex task failed");
+            ApiError::internal()
+        })??;
+        Ok(Json(ReindexReply {
+            republished,
+            message: format!("{republished} projects republished"),
+        }))
+    }
+
+    /// Progress of the current or last reindex run.
+    #[oai(path = "/reindex-projects", method = "get")]
+    async fn reindex_progress(&self, auth: AdminAuth) -> Result<Json<ReindexProgressReply>, ApiError> {
+        require_admin(&self.state, auth.claims()).await?;
+        Ok(Json(self.state.reindex.progress().into()))
+    }
+}

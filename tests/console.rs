@@ -1,0 +1,226 @@
+//! The operator console's HTTP contract, without a browser: sign-in through the session
+//! domain, cookie attributes, CSRF, the Content-Security-Policy, and the 403 page.
+//! (tests/console_browser.rs drives the same page in Chromium.)
+
+mod common;
+
+use common::{Backend, TestNode};
+use reqwest::{StatusCode, header};
+
+struct Signed {
+    csrf: String,
+    session: String,
+}
+
+fn cookie_value(set_cookies: &[String], name: &str) -> Option<String> {
+    set_cookies
+        .iter()
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_string())
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn sign_in(t: &TestNode, email: &str, password: &str) -> Result<Signed, (StatusCode, String)> {
+    let client = no_redirects();
+    let page = client.get(format!("{}/admin", t.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csrf = cookie_value(&set_cookies(&page), "folio_csrf").expect("a CSRF cookie is set");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("value=\"{csrf}\"")),
+        "the form carries the token"
+    );
+    let response = client
+        .post(format!("{}/admin/login", t.url))
+        .header(header::COOKIE, format!("folio_csrf={csrf}"))
+        .form(&[("email", email), ("password", password), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    if response.status() != StatusCode::SEE_OTHER {
+        return Err((response.status(), response.text().await.unwrap()));
+    }
+    let cookies = set_cookies(&response);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("folio_console="))
+        .expect("a session cookie")
+        .clone();
+    Ok(Signed { csrf, session })
+}
+
+impl Signed {
+    fn token(&self) -> String {
+        self.session
+            .trim_start_matches("folio_console=")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    fn cookies(&self) -> String {
+        format!("folio_csrf={}; folio_console={}", self.csrf, self.token())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_signs_in_with_safe_cookies_and_guards_state_changes() {
+    let t = TestNode::spawn_with(Backend::Sqlite, |s| {
+        s.admin_emails = vec!["admin@folio.test".into()];
+        s.console_secure_cookie = true;
+    })
+    .await;
+    t.user("admin").await;
+    t.user("bob").await;
+    let client = no_redirects();
+
+    // Visitors get the sign-in form, under a strict CSP.
+    let page = client.get(format!("{}/admin", t.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.starts_with("default-src 'self'"), "{csp}");
+    let csrf_cookie = set_cookies(&page)
+        .into_iter()
+        .find(|c| c.starts_with("folio_csrf="))
+        .unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/admin", "Secure"] {
+        assert!(csrf_cookie.contains(attribute), "{csrf_cookie} lacks {attribute}");
+    }
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<label for=\"email\">") && html.contains("<label for=\"password\">"));
+    assert!(
+        !html.contains("<script>") && !html.contains("style="),
+        "nothing inline under the CSP"
+    );
+
+    // Same rules as /auth/login: wrong password is 401, a form without its token is 403.
+    let (status, body) = sign_in(&t, "admin@folio.test", "wrong-password").await.err().unwrap();
+    assert_eq!(status, 401);
+    assert!(body.contains("Invalid email or password"));
+    let forged = client
+        .post(format!("{}/admin/login", t.url))
+        .header(header::COOKIE, "folio_csrf=aaaa")
+        .form(&[
+            ("email", "admin@folio.test"),
+            ("password", "password-123"),
+            ("csrf", "bbbb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(set_cookies(&forged).iter().all(|c| !c.starts_with("folio_console=")));
+
+    let admin = sign_in(&t, "admin@folio.test", "password-123").await.unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/admin", "Secure", "Max-Age=900"] {
+        assert!(admin.session.contains(attribute), "{} lacks {attribute}", admin.session);
+    }
+    let console = client
+        .get(format!("{}/admin", t.url))
+        .header(header::COOKIE, admin.cookies())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(console.status(), 200);
+    let html = console.text().await.unwrap();
+    assert!(
+        html.contains("id=\"jobs\"") && html.contains("Reindex projects"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("<meta name=\"csrf-token\" content=\"{}\">", admin.csrf)));
+
+    // The cookie reads the API; a state change needs the CSRF header as well.
+    let jobs = client
+        .get(format!("{}/admin/jobs", t.url))
+        .header(header::COOKIE, admin.cookies())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jobs.status(), 200);
+    let unguarded = client
+        .post(format!("{}/admin/media/retry-failed", t.url))
+        .header(header::COOKIE, admin.cookies())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unguarded.status(), 403);
+    let body: serde_json::Value = unguarded.json().await.unwrap();
+    assert_eq!(body["code"], "csrf_failed");
+    let guarded = client
+        .post(format!("{}/admin/media/retry-failed", t.url))
+        .header(header::COOKIE, admin.cookies())
+        .header("x-csrf-token", &admin.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guarded.status(), 200);
+
+    // Assets come from the node, under the same policy.
+    for (path, kind) in [
+        ("/admin/assets/console.js", "text/javascript"),
+        ("/admin/assets/console.css", "text/css"),
+    ] {
+        let asset = client.get(format!("{}{path}", t.url)).send().await.unwrap();
+        assert_eq!(asset.status(), 200);
+        assert!(
+            asset.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
+        assert!(asset.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+    }
+
+    // A signed-in non-administrator gets the 403 page, and 403 from the API.
+    let bob = sign_in(&t, "bob@folio.test", "password-123").await.unwrap();
+    let forbidden = client
+        .get(format!("{}/admin", t.url))
+        .header(header::COOKIE, bob.cookies())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    assert!(forbidden.text().await.unwrap().contains("Administrators only"));
+    let api = client
+        .get(format!("{}/admin/jobs", t.url))
+        .header(header::COOKIE, bob.cookies())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 403);
+
+    // Signing out clears the session cookie.
+    let out = client
+        .post(format!("{}/admin/logout", t.url))
+        .header(header::COOKIE, admin.cookies())
+        .form(&[("csrf", admin.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert!(
+        set_cookies(&out)
+            .iter()
+            .any(|c| c.starts_with("folio_console=;") && c.contains("Max-Age=0"))
+    );
+    t.shutdown().await;
+}

@@ -1,0 +1,285 @@
+//! The operator console in a real browser: Debian's Chromium driven through
+//! chromedriver (both installed by scripts/test.sh) against a running node. Signs in,
+//! watches a poison upload fail, retries it from the keyboard and sees it fail again
+//! while a good upload is ready, runs a reindex to 100 %, checks that a non-admin gets
+//! the 403 page, and saves screenshots to tests/artifacts/.
+
+mod common;
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use common::{Backend, TestNode, eventually, jpeg, png};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Browser {
+    client: Client,
+    driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Browser {
+    /// Chromium must be installed: this test fails rather than skips without it.
+    async fn start() -> Self {
+        for binary in [CHROMEDRIVER, CHROMIUM] {
+            assert!(
+                Path::new(binary).exists(),
+                "{binary} is missing: install chromium and chromium-driver (scripts/test.sh does)"
+            );
+        }
+        let port = free_port();
+        let driver = tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,1100",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = eventually(Duration::from_secs(30), "chromedriver to accept a session", || {
+            let mut builder = ClientBuilder::new(connector.clone());
+            builder.capabilities(capabilities.clone());
+            let webdriver = webdriver.clone();
+            async move { builder.connect(&webdriver).await.ok() }
+        })
+        .await;
+        Self {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    async fn text(&self, css: &str) -> String {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Waits until the element's text satisfies `check` (the page refreshes every 2 s).
+    async fn wait_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+        eventually(Duration::from_secs(30), what, || async {
+            let text = self.text(css).await;
+            check(&text).then_some(text)
+        })
+        .await
+    }
+
+    async fn sign_in(&self, base: &str, email: &str) {
+        self.client.goto(&format!("{base}/admin")).await.unwrap();
+        let field = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Id("email"))
+            .await
+            .unwrap();
+        field.send_keys(email).await.unwrap();
+        let password = self.client.find(Locator::Id("password")).await.unwrap();
+        password.send_keys("password-123").await.unwrap();
+        // Enter submits, as it would for a keyboard user.
+        password.send_keys("\u{E007}").await.unwrap();
+    }
+
+    async fn screenshot(&self, name: &str) -> PathBuf {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, self.client.screenshot().await.unwrap()).unwrap();
+        path
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+async fn failed_row(t: &TestNode, admin: &str, file_id: &str) -> Option<Value> {
+    let reply = t.get("/admin/media/failed?size=100", Some(admin)).await;
+    reply.body["files"]
+        .as_array()?
+        .iter()
+        .find(|f| f["file_id"] == file_id)
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_console_in_chromium() {
+    let t = TestNode::spawn_with(Backend::Sqlite, |s| {
+        s.admin_emails = vec!["admin@folio.test".into()];
+    })
+    .await;
+    let admin = t.user("admin").await;
+    t.user("bob").await;
+    for i in 0..25 {
+        t.create_project(
+            &admin.access,
+            json!({"title": format!("Project {i}"), "tags": ["demo"]}),
+        )
+        .await;
+    }
+    let browser = Browser::start().await;
+
+    // 1. Sign in as admin: the console with its jobs table.
+    browser.sign_in(&t.url, "admin@folio.test").await;
+    browser
+        .wait_text("#jobs-body", "the jobs table", |text| text.contains("thumbnails"))
+        .await;
+
+    // 2. A truncated JPEG and a good image, through the API.
+    let full = jpeg(800, 600);
+    let poison = t
+        .upload(
+            Some(&admin.access),
+            full[..full.len() / 2].to_vec(),
+            "holiday-truncated.jpg",
+            None,
+        )
+        .await;
+    let poison_id = poison.body["file_id"].as_str().unwrap().to_string();
+    let good = t.upload(Some(&admin.access), png(900, 600), "sunset.png", None).await;
+    let good_id = good.body["file_id"].as_str().unwrap().to_string();
+
+    // 3. The failed row appears, with its error.
+    let row = format!("#failed-body tr[data-file-id=\"{poison_id}\"]");
+    let shown = browser
+        .wait_text(&row, "the failed row", |text| text.contains("holiday-truncated.jpg"))
+        .await;
+    assert!(shown.contains("truncated JPEG"), "the row shows the error: {shown}");
+    assert_eq!(
+        t.settled_media(&admin.access, &good_id).await["thumbnail_status"],
+        "ready"
+    );
+    let first = failed_row(&t, &admin.access, &poison_id).await.unwrap();
+
+    // 4. Retry it from the keyboard: it fails again, the good one stays ready.
+    let retry = browser
+        .client
+        .find(Locator::Css(&format!("button.retry[data-file-id=\"{poison_id}\"]")))
+        .await
+        .unwrap();
+    assert_eq!(
+        retry.attr("aria-label").await.unwrap().unwrap(),
+        "Retry holiday-truncated.jpg"
+    );
+    retry.send_keys("\u{E007}").await.unwrap();
+    browser
+        .wait_text("#status", "the retry to be acknowledged", |text| {
+            text.contains("Queued again")
+        })
+        .await;
+    let again = eventually(Duration::from_secs(30), "the retried file to fail again", || async {
+        failed_row(&t, &admin.access, &poison_id)
+            .await
+            .filter(|row| row["failed_at"] != first["failed_at"])
+    })
+    .await;
+    let failed_at = again["failed_at"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(30), "the page to show the new failure", || async {
+        let time = browser.client.find(Locator::Css(&format!("{row} time"))).await.ok()?;
+        (time.attr("datetime").await.ok()?? == failed_at).then_some(())
+    })
+    .await;
+    assert!(browser.text(&row).await.contains("truncated JPEG"));
+    assert_eq!(
+        t.get(&format!("/media/{good_id}"), Some(&admin.access)).await.body["thumbnail_status"],
+        "ready"
+    );
+
+    // 5. Reindex, and watch the bar reach 100 %.
+    browser
+        .client
+        .find(Locator::Id("reindex"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_text("#reindex-percent", "the reindex to reach 100 %", |text| text == "100 %")
+        .await;
+    let value = browser
+        .client
+        .execute("return document.getElementById('reindex-progress').value;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(value, json!(100), "the progress bar is full");
+    browser
+        .wait_text("#reindex-detail", "the reindex summary", |text| {
+            text.contains("25 projects republished")
+        })
+        .await;
+    // Let a poll settle the table, then keep a picture of the console.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let wide = browser.screenshot("console.png").await;
+    browser.client.set_window_size(390, 1400).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let narrow = browser.screenshot("console-phone.png").await;
+    // At phone width the page itself does not scroll sideways (wide tables scroll inside).
+    let widths = browser
+        .client
+        .execute(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    println!("phone widths (scroll, client, inner): {widths}");
+    assert!(
+        widths[0].as_u64() <= widths[1].as_u64(),
+        "the page overflows at phone width: {widths}"
+    );
+    println!("screenshots: {} and {}", wide.display(), narrow.display());
+    browser.client.set_window_size(1280, 1100).await.unwrap();
+
+    // 6. A non-admin sees the 403 page.
+    browser
+        .client
+        .find(Locator::Css("form[action=\"/admin/logout\"] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.sign_in(&t.url, "bob@folio.test").await;
+    let heading = browser
+        .wait_text("h2", "the 403 page", |text| text.contains("403"))
+        .await;
+    assert!(heading.contains("Administrators only"), "{heading}");
+    browser.screenshot("console-forbidden.png").await;
+
+    browser.close().await;
+    t.shutdown().await;
+}
