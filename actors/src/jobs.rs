@@ -131,8 +131,10 @@ pub struct JobKindStatus {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum JobsError {
-    #[error("reading job state from the database: {0}")]
-    Database(String),
+    #[error("reading job state from the database")]
+    Database(#[source] Arc<DbErr>),
+    #[error("the reindex progress lock is poisoned")]
+    ProgressPoisoned,
     #[error(transparent)]
     Bus(#[from] BusError),
     #[error("a reindex is already running")]
@@ -141,7 +143,7 @@ pub enum JobsError {
 
 impl From<DbErr> for JobsError {
     fn from(error: DbErr) -> Self {
-        JobsError::Database(error.to_string())
+        JobsError::Database(Arc::new(error))
     }
 }
 
@@ -319,10 +321,7 @@ impl ReindexTracker {
 
     /// Marks a run as started, or refuses when one is going.
     pub fn begin(&self) -> Result<ReindexRun, JobsError> {
-        let mut progress = self
-            .progress
-            .lock()
-            .map_err(|_| JobsError::Database("reindex progress lock poisoned".into()))?;
+        let mut progress = self.progress.lock().map_err(|_| JobsError::ProgressPoisoned)?;
         if progress.running {
             return Err(JobsError::ReindexRunning);
         }
@@ -358,32 +357,42 @@ impl ReindexRun {
         });
     }
 
-    pub fn finish(mut self, result: Result<u64, String>) {
-        self.end(result);
+    pub fn finish<E: std::error::Error>(mut self, result: Result<u64, &E>) {
+        match result {
+            Ok(done) => self.end(RunEnd::Done(done)),
+            Err(error) => self.end(RunEnd::Failed(error.to_string())),
+        }
     }
 
-    fn end(&mut self, result: Result<u64, String>) {
+    fn end(&mut self, how: RunEnd) {
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
         self.tracker.update(|p| {
             p.running = false;
             p.finished_at = Some(Utc::now());
-            match result {
-                Ok(done) => {
+            match how {
+                RunEnd::Done(done) => {
                     p.done = done;
                     p.total = p.total.max(done);
                     p.error = None;
                 }
-                Err(reason) => p.error = Some(reason),
+                RunEnd::Failed(reason) => p.error = Some(reason),
             }
         });
     }
 }
 
+/// How a run ended, as the progress shows it.
+enum RunEnd {
+    Done(u64),
+    /// Why it stopped, for the operator.
+    Failed(String),
+}
+
 impl Drop for ReindexRun {
     fn drop(&mut self) {
-        self.end(Err("the run was interrupted".into()));
+        self.end(RunEnd::Failed("the run was interrupted".into()));
     }
 }
 
@@ -400,7 +409,7 @@ mod tests {
         let progress = tracker.progress();
         assert!(progress.running);
         assert_eq!((progress.done, progress.total), (3, 10));
-        run.finish(Ok(10));
+        run.finish::<JobsError>(Ok(10));
         let progress = tracker.progress();
         assert!(!progress.running);
         assert_eq!((progress.done, progress.total), (10, 10));

@@ -276,8 +276,8 @@ impl From<JobsError> for ApiError {
         match error {
             JobsError::ReindexRunning => ApiError::new(StatusCode::CONFLICT, "reindex_running", message),
             JobsError::Bus(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "bus_unavailable", message),
-            JobsError::Database(reason) => {
-                tracing::error!(%reason, "reading job state");
+            JobsError::Database(_) | JobsError::ProgressPoisoned => {
+                tracing::error!(error.cause_chain = ?error, "reading job state");
                 ApiError::internal()
             }
         }

@@ -290,7 +290,7 @@ impl AdminApi {
         let projects = self.state.projects.clone();
         let task = tokio::spawn(async move {
             let result = projects.republish_all(|done, total| run.advance(done, total)).await;
-            run.finish(result.as_ref().map(|n| *n).map_err(|e| e.to_string()));
+            run.finish(result.as_ref().map(|n| *n));
             result
         });
         let republished = task.await.map_err(|e| {
