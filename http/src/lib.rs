@@ -4,15 +4,22 @@
 
 pub mod auth;
 pub mod error;
+pub mod hygiene;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod readiness;
 pub mod routes;
+pub mod text;
 
 use folio_actors::{
     indexer::SearchClient, media::MediaClient, profile::ProfileClient, project::ProjectClient, session::SessionClient,
 };
-use poem::{Endpoint, EndpointExt, Route};
+use poem::{
+    Endpoint, EndpointExt, Route,
+    http::{Method, header},
+    middleware::Cors,
+};
 use poem_openapi::{OpenApiService, Tags};
 
 pub use error::{ApiError, ErrorBody};
@@ -46,6 +53,10 @@ pub struct EdgeState {
     pub readiness: Readiness,
     pub metrics: Metrics,
     pub json_body_limit: usize,
+    /// Origins CORS allows; empty: no CORS headers at all.
+    pub cors_origins: Vec<String>,
+    /// When set, `/metrics` wants this bearer token.
+    pub metrics_token: Option<String>,
 }
 
 type Apis = (
@@ -75,10 +86,27 @@ pub fn api_service(state: &EdgeState) -> OpenApiService<Apis, ()> {
 
 pub fn build_app(state: EdgeState) -> impl Endpoint {
     let api = api_service(&state);
-    let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let limit = state.json_body_limit;
     let metrics = state.metrics.clone();
+    let spec = openapi::with_links(serde_json::from_str(&api.spec()).unwrap_or_default());
+    let routes = std::sync::Arc::new(hygiene::RouteMethods::from_openapi(
+        &spec,
+        &[("/openapi.json", "GET"), ("/media/{prefix}/{user}/{name}", "GET, HEAD")],
+    ));
+    let cors = Cors::new()
+        .allow_origins(state.cors_origins.iter().map(String::as_str))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .max_age(600);
+    let cors_enabled = !state.cors_origins.is_empty();
+    let document = spec.to_string();
+    let spec = poem::get(poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    }));
     Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
@@ -91,5 +119,7 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
             api.around(move |ep, req| middleware::limit_json_body(ep, req, limit)),
         )
         .data(state)
+        .with_if(cors_enabled, cors)
+        .around(move |ep, req| hygiene::hygiene(ep, req, routes.clone()))
         .around(move |ep, req| middleware::observe(ep, req, metrics.clone()))
 }

@@ -117,7 +117,11 @@ pub struct ProjectPatch {
     pub thumbnail_url: Option<ThumbnailUrl>,
 }
 
-/// Page numbers from 1; sizes from 1 to 100.
+/// The largest page asked for: `(MAX_PAGE - 1) × 100` fits a signed 64-bit offset, and
+/// the bound is exact as a JSON number.
+pub const MAX_PAGE: u64 = 1_000_000_000_000_000;
+
+/// Page numbers from 1 to `MAX_PAGE`; sizes from 1 to 100.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageRequest {
     pub page: u64,
@@ -134,11 +138,16 @@ impl PageRequest {
         if !(1..=100).contains(&size) {
             return Err(ValidationError::new("size", "size must be between 1 and 100"));
         }
+        // Databases take a signed 64-bit offset; past MAX_PAGE it could overflow.
+        if page > MAX_PAGE {
+            return Err(ValidationError::new("page", format!("page must be at most {MAX_PAGE}")));
+        }
         Ok(Self { page, size })
     }
 
+    /// Never overflows: `parse` refused every page whose offset would.
     pub fn offset(&self) -> u64 {
-        (self.page - 1).saturating_mul(self.size)
+        (self.page - 1) * self.size
     }
 }
 
@@ -176,5 +185,8 @@ mod tests {
         assert!(PageRequest::parse(None, Some(0)).is_err());
         assert!(PageRequest::parse(None, Some(101)).is_err());
         assert_eq!(PageRequest::parse(Some(3), Some(10)).unwrap().offset(), 20);
+        assert!(PageRequest::parse(Some(u64::MAX), Some(100)).is_err());
+        assert!(PageRequest::parse(Some(MAX_PAGE + 1), Some(100)).is_err());
+        assert!(PageRequest::parse(Some(MAX_PAGE), Some(100)).unwrap().offset() < i64::MAX as u64);
     }
 }

@@ -7,14 +7,21 @@ use poem::{Request, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
-use crate::{EdgeState, auth::BearerAuth, error::ApiError};
+use crate::{
+    EdgeState,
+    auth::BearerAuth,
+    error::ApiError,
+    text::{JsonText, Required},
+};
 
-/// Fields are optional here so a missing one gets a message naming it.
+/// A missing field still gets a message naming it.
 #[derive(Debug, Object)]
 pub struct RegisterBody {
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub password: Option<String>,
+    /// 3 to 32 characters.
+    pub username: Required<JsonText<32>>,
+    pub email: Required<JsonText<254>>,
+    /// 8 to 128 characters.
+    pub password: Required<JsonText<128>>,
 }
 
 #[derive(Debug, Object)]
@@ -32,8 +39,8 @@ pub enum RegisterResponse {
 
 #[derive(Debug, Object)]
 pub struct LoginBody {
-    pub email: Option<String>,
-    pub password: Option<String>,
+    pub email: Required<JsonText<254>>,
+    pub password: Required<JsonText<128>>,
 }
 
 #[derive(Debug, Object)]
@@ -56,14 +63,14 @@ pub struct LoginReply {
 
 #[derive(Debug, Object)]
 pub struct RefreshBody {
-    pub refresh_token: Option<String>,
+    pub refresh_token: Required<JsonText<512>>,
 }
 
 #[derive(Debug, Object)]
 pub struct RefreshReply {
     pub access_token: String,
     /// The replacement refresh token (rotation); the one sent stops working.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, nullable)]
     pub refresh_token: Option<String>,
     pub token_type: String,
     pub expires_in: i64,
@@ -72,7 +79,7 @@ pub struct RefreshReply {
 #[derive(Debug, Object)]
 pub struct LogoutBody {
     /// The refresh token to end; not needed with `all`.
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<JsonText<512>>,
     /// End every session of the user.
     #[oai(default)]
     pub all: bool,
@@ -92,13 +99,14 @@ pub struct VerifyReply {
     pub exp: i64,
 }
 
-fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, ValidationError> {
-    match value.as_deref() {
+fn required<'a, const MAX: usize>(field: &str, value: &'a Required<JsonText<MAX>>) -> Result<&'a str, ValidationError> {
+    match value.as_ref().map(JsonText::as_str) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(ValidationError::missing(field)),
     }
 }
 
+/// The one place the client's address is decided (the login throttles key on it).
 fn client_address(req: &Request) -> String {
     req.remote_addr()
         .as_socket_addr()
@@ -182,7 +190,8 @@ impl AuthApi {
         let scope = if body.all {
             LogoutScope::AllSessions
         } else {
-            LogoutScope::Token(required("refresh_token", &body.refresh_token)?.to_string())
+            let token = body.refresh_token.clone().map(|t| t.0).filter(|t| !t.is_empty());
+            LogoutScope::Token(token.ok_or_else(|| ValidationError::missing("refresh_token"))?)
         };
         self.state
             .session
@@ -198,14 +207,14 @@ impl AuthApi {
 
     /// Check an access token.
     #[oai(path = "/verify", method = "get")]
-    async fn verify_get(&self, auth: BearerAuth) -> Json<VerifyReply> {
-        verify_reply(auth)
+    async fn verify_get(&self, auth: BearerAuth) -> Result<Json<VerifyReply>, ApiError> {
+        Ok(verify_reply(auth))
     }
 
     /// Check an access token (POST form, as the old services called it).
     #[oai(path = "/verify", method = "post")]
-    async fn verify_post(&self, auth: BearerAuth) -> Json<VerifyReply> {
-        verify_reply(auth)
+    async fn verify_post(&self, auth: BearerAuth) -> Result<Json<VerifyReply>, ApiError> {
+        Ok(verify_reply(auth))
     }
 }
 

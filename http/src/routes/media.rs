@@ -7,19 +7,28 @@ use folio_actors::{
     project::PageRequest,
 };
 use poem::{
-    Request, Response, handler,
+    FromRequest, Request, RequestBody, Response, handler,
     http::{HeaderValue, StatusCode, header},
     web::{Data, Multipart, Path as PoemPath},
 };
 use poem_openapi::{
-    ApiResponse, Object, OpenApi,
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef},
 };
 use tokio::io::AsyncReadExt as _;
 use uuid::Uuid;
 
-use crate::{EdgeState, auth::BearerAuth, error::ApiError, routes::auth::MessageReply};
+use crate::{
+    EdgeState,
+    auth::BearerAuth,
+    error::ApiError,
+    routes::{
+        auth::MessageReply,
+        projects::{PageNumber, PageSize},
+    },
+};
 
 #[derive(Debug, Object)]
 pub struct MediaReply {
@@ -30,13 +39,18 @@ pub struct MediaReply {
     pub file_url: String,
     pub file_size: i64,
     pub mime_type: String,
+    #[oai(nullable)]
     pub project_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     /// `pending`, `ready`, `failed` or `skipped`.
     pub thumbnail_status: String,
+    #[oai(nullable)]
     pub thumbnail_url: Option<String>,
+    #[oai(nullable)]
     pub thumbnail_error: Option<String>,
+    #[oai(nullable)]
     pub width: Option<i32>,
+    #[oai(nullable)]
     pub height: Option<i32>,
 }
 
@@ -75,6 +89,73 @@ pub enum CreatedMedia {
     Created(Json<MediaReply>),
 }
 
+/// Parts beyond `file` and `project_id` are read and dropped; this many at most.
+pub const MAX_FORM_PARTS: usize = 8;
+/// The whole form: the file plus room for the other parts and their headers.
+pub const MAX_FORM_BYTES: usize = MAX_UPLOAD_BYTES + 128 * 1024;
+
+/// The `multipart/form-data` body of an upload: read as a stream by the route (so the
+/// caps apply while reading), declared in the OpenAPI document like a typed form.
+pub struct UploadForm(Multipart);
+
+impl<'a> ApiExtractor<'a> for UploadForm {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn request_meta() -> Option<MetaRequest> {
+        let mut file = MetaSchema::new_with_format("string", "binary");
+        file.description = Some("A JPEG, PNG, GIF or WebP image of at most 5 MiB.");
+        let mut project_id = MetaSchema::new_with_format("string", "uuid");
+        project_id.description = Some("A project of yours the image belongs to.");
+        let mut form = MetaSchema::new("object");
+        form.properties = vec![
+            ("file", MetaSchemaRef::Inline(Box::new(file))),
+            ("project_id", MetaSchemaRef::Inline(Box::new(project_id))),
+        ];
+        form.required = vec!["file"];
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "multipart/form-data",
+                schema: MetaSchemaRef::Inline(Box::new(form)),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let is_multipart = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !is_multipart {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the upload must be multipart/form-data",
+            )
+            .into());
+        }
+        <Multipart as FromRequest>::from_request(request, body)
+            .await
+            .map(UploadForm)
+    }
+}
+
+fn form_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the form exceeds {MAX_FORM_BYTES} bytes or {MAX_FORM_PARTS} parts"),
+    )
+}
+
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -83,9 +164,15 @@ fn too_large() -> ApiError {
     )
 }
 
-/// Reads a multipart field, stopping as soon as it passes `cap`: nothing beyond the
-/// cap is ever buffered, whether or not the client declared a length.
-async fn read_capped(field: poem::web::Field, cap: usize, on_excess: fn() -> ApiError) -> Result<Bytes, ApiError> {
+/// Reads a multipart field, stopping as soon as it passes `cap` or the form's remaining
+/// `budget`: nothing beyond either is ever buffered, whether or not the client declared
+/// a length.
+async fn read_capped(
+    field: poem::web::Field,
+    cap: usize,
+    on_excess: fn() -> ApiError,
+    budget: &mut usize,
+) -> Result<Bytes, ApiError> {
     let mut reader = Box::pin(field.into_async_read());
     let mut buffer = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
@@ -97,6 +184,7 @@ async fn read_capped(field: poem::web::Field, cap: usize, on_excess: fn() -> Api
         if n == 0 {
             return Ok(buffer.freeze());
         }
+        *budget = budget.checked_sub(n).ok_or_else(form_too_large)?;
         if buffer.len() + n > cap {
             return Err(on_excess());
         }
@@ -106,6 +194,56 @@ async fn read_capped(field: poem::web::Field, cap: usize, on_excess: fn() -> Api
 
 fn small_field_too_large() -> ApiError {
     ApiError::bad_request("bad_multipart", "form field too large")
+}
+
+/// The fields of an upload form that count.
+#[derive(Debug)]
+pub struct UploadFields {
+    /// The bytes and the client's file name.
+    pub file: (Bytes, Option<String>),
+    pub project_id: Option<Uuid>,
+}
+
+/// Reads an upload form as it streams in, within every cap: the file's, each other
+/// part's, the number of parts and the whole form's bytes. (The fuzz targets call this
+/// too, with arbitrary bodies.)
+pub async fn read_upload_form(mut form: Multipart) -> Result<UploadFields, ApiError> {
+    let mut file: Option<(Bytes, Option<String>)> = None;
+    let mut project_id = None;
+    let mut budget = MAX_FORM_BYTES;
+    let mut parts = 0;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?
+    {
+        parts += 1;
+        if parts > MAX_FORM_PARTS {
+            return Err(form_too_large());
+        }
+        match field.name() {
+            Some("file") if file.is_none() => {
+                let name = field.file_name().map(str::to_string);
+                let bytes = read_capped(field, MAX_UPLOAD_BYTES, too_large, &mut budget).await?;
+                file = Some((bytes, name));
+            }
+            Some("project_id") => {
+                let raw = read_capped(field, 128, small_field_too_large, &mut budget).await?;
+                let text = String::from_utf8_lossy(&raw).trim().to_string();
+                if !text.is_empty() {
+                    project_id = Some(
+                        Uuid::parse_str(&text)
+                            .map_err(|_| ApiError::bad_request("invalid_project_id", "project_id must be a UUID"))?,
+                    );
+                }
+            }
+            _ => {
+                read_capped(field, 64 * 1024, small_field_too_large, &mut budget).await?;
+            }
+        }
+    }
+    let file = file.ok_or_else(|| ApiError::bad_request("invalid_file", "the form has no `file` field"))?;
+    Ok(UploadFields { file, project_id })
 }
 
 fn file_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -121,46 +259,21 @@ impl MediaApi {
     /// Upload an image (multipart form: `file`, optional `project_id`). At most 5 MiB;
     /// JPEG, PNG, GIF or WebP, decided by the content. A thumbnail follows by itself.
     #[oai(path = "/media/upload", method = "post")]
-    async fn upload(&self, auth: BearerAuth, req: &Request, mut form: Multipart) -> Result<CreatedMedia, ApiError> {
+    async fn upload(&self, auth: BearerAuth, req: &Request, form: UploadForm) -> Result<CreatedMedia, ApiError> {
+        let UploadForm(form) = form;
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         // Form overhead is small; a declared body far past the cap is refused unread.
-        if declared.is_some_and(|len| len > MAX_UPLOAD_BYTES + 64 * 1024) {
+        if declared.is_some_and(|len| len > MAX_FORM_BYTES) {
             return Err(too_large());
         }
-        let mut file: Option<(Bytes, Option<String>)> = None;
-        let mut project_id = None;
-        while let Some(field) = form
-            .next_field()
-            .await
-            .map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?
-        {
-            match field.name() {
-                Some("file") if file.is_none() => {
-                    let name = field.file_name().map(str::to_string);
-                    let bytes = read_capped(field, MAX_UPLOAD_BYTES, too_large).await?;
-                    file = Some((bytes, name));
-                }
-                Some("project_id") => {
-                    let raw = read_capped(field, 128, small_field_too_large).await?;
-                    let text = String::from_utf8_lossy(&raw).trim().to_string();
-                    if !text.is_empty() {
-                        project_id =
-                            Some(Uuid::parse_str(&text).map_err(|_| {
-                                ApiError::bad_request("invalid_project_id", "project_id must be a UUID")
-                            })?);
-                    }
-                }
-                _ => {
-                    read_capped(field, 64 * 1024, small_field_too_large).await?;
-                }
-            }
-        }
-        let (bytes, original_filename) =
-            file.ok_or_else(|| ApiError::bad_request("invalid_file", "the form has no `file` field"))?;
+        let UploadFields {
+            file: (bytes, original_filename),
+            project_id,
+        } = read_upload_form(form).await?;
         let media = self
             .state
             .media
@@ -179,14 +292,13 @@ impl MediaApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        page: Query<Option<u64>>,
-        size: Query<Option<u64>>,
+        /// From 1.
+        page: Query<Option<PageNumber>>,
+        /// 1 to 100, default 20.
+        size: Query<Option<PageSize>>,
     ) -> Result<Json<MediaListReply>, ApiError> {
-        let listed = self
-            .state
-            .media
-            .list(auth.0.sub, PageRequest::parse(page.0, size.0)?)
-            .await?;
+        let page = PageRequest::parse(page.0.map(|p| p.0), size.0.map(|s| s.0))?;
+        let listed = self.state.media.list(auth.0.sub, page).await?;
         Ok(Json(MediaListReply {
             files: listed.files.into_iter().map(Into::into).collect(),
             page: listed.page,

@@ -17,7 +17,17 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use crate::{EdgeState, auth::BearerAuth, error::ApiError, routes::auth::MessageReply};
+use crate::{
+    EdgeState,
+    auth::BearerAuth,
+    error::ApiError,
+    routes::auth::MessageReply,
+    text::{Bounded, JsonText, Required},
+};
+
+/// `page` as the OpenAPI document declares it (the domain answers past the bounds).
+pub type PageNumber = Bounded<1, { folio_actors::project::MAX_PAGE }>;
+pub type PageSize = Bounded<1, 100>;
 
 #[derive(Debug, Object)]
 pub struct ProjectReply {
@@ -29,7 +39,9 @@ pub struct ProjectReply {
     pub title: String,
     pub description: String,
     pub tags: Vec<String>,
+    #[oai(nullable)]
     pub link: Option<String>,
+    #[oai(nullable)]
     pub thumbnail_url: Option<String>,
     /// Grows with every change.
     pub version: i64,
@@ -64,20 +76,35 @@ pub struct ProjectListReply {
     pub total: u64,
 }
 
-/// Every field optional: on create a missing title is reported by name; on update an
-/// absent or null field keeps its value.
+/// A new project; a missing title is reported by name.
+#[derive(Debug, Object)]
+pub struct NewProjectBody {
+    pub title: Required<JsonText<200>>,
+    pub description: Option<JsonText<10000>>,
+    /// At most 20 tags of at most 50 characters.
+    #[oai(validator(max_items = 20))]
+    pub tags: Option<Vec<JsonText<50>>>,
+    /// An http(s) URL.
+    pub link: Option<JsonText<2048>>,
+    /// An http(s) URL or a path from the root.
+    pub thumbnail_url: Option<JsonText<2048>>,
+}
+
+/// A change: an absent or null field keeps its value.
 #[derive(Debug, Object)]
 pub struct ProjectBody {
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub tags: Option<Vec<String>>,
-    pub link: Option<String>,
-    pub thumbnail_url: Option<String>,
+    pub title: Option<JsonText<200>>,
+    pub description: Option<JsonText<10000>>,
+    /// At most 20 tags of at most 50 characters.
+    #[oai(validator(max_items = 20))]
+    pub tags: Option<Vec<JsonText<50>>>,
+    pub link: Option<JsonText<2048>>,
+    pub thumbnail_url: Option<JsonText<2048>>,
 }
 
 #[derive(Debug, Object)]
 pub struct ThumbnailBody {
-    pub thumbnail_url: Option<String>,
+    pub thumbnail_url: Required<JsonText<2048>>,
 }
 
 #[derive(Debug, Object)]
@@ -98,13 +125,21 @@ fn project_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "project_not_found", "project not found"))
 }
 
+fn text<const MAX: usize>(value: &Option<JsonText<MAX>>) -> Option<&str> {
+    value.as_ref().map(JsonText::as_str)
+}
+
+fn tags<const MAX: usize>(value: &Option<Vec<JsonText<MAX>>>) -> Option<Vec<String>> {
+    value.as_ref().map(|tags| tags.iter().map(|t| t.0.clone()).collect())
+}
+
 fn patch_from(body: &ProjectBody) -> Result<ProjectPatch, ValidationError> {
     Ok(ProjectPatch {
-        title: body.title.as_deref().map(Title::parse).transpose()?,
-        description: body.description.as_deref().map(Description::parse).transpose()?,
-        tags: body.tags.as_deref().map(Tags::parse).transpose()?,
-        link: body.link.as_deref().map(Link::parse).transpose()?,
-        thumbnail_url: body.thumbnail_url.as_deref().map(ThumbnailUrl::parse).transpose()?,
+        title: text(&body.title).map(Title::parse).transpose()?,
+        description: text(&body.description).map(Description::parse).transpose()?,
+        tags: tags(&body.tags).as_deref().map(Tags::parse).transpose()?,
+        link: text(&body.link).map(Link::parse).transpose()?,
+        thumbnail_url: text(&body.thumbnail_url).map(ThumbnailUrl::parse).transpose()?,
     })
 }
 
@@ -116,8 +151,15 @@ pub struct ProjectApi {
 impl ProjectApi {
     /// Publish a project.
     #[oai(path = "/projects", method = "post")]
-    async fn create(&self, auth: BearerAuth, body: Json<ProjectBody>) -> Result<CreatedProject, ApiError> {
-        let patch = patch_from(&body)?;
+    async fn create(&self, auth: BearerAuth, body: Json<NewProjectBody>) -> Result<CreatedProject, ApiError> {
+        let body = body.0;
+        let patch = patch_from(&ProjectBody {
+            title: body.title.0,
+            description: body.description,
+            tags: body.tags,
+            link: body.link,
+            thumbnail_url: body.thumbnail_url,
+        })?;
         let draft = ProjectDraft {
             title: patch.title.ok_or_else(|| ValidationError::missing("title"))?,
             description: patch.description.unwrap_or(Description::parse("")?),
@@ -142,13 +184,13 @@ impl ProjectApi {
         &self,
         user_id: Path<String>,
         /// From 1.
-        page: Query<Option<u64>>,
+        page: Query<Option<PageNumber>>,
         /// 1 to 100, default 20.
-        size: Query<Option<u64>>,
+        size: Query<Option<PageSize>>,
     ) -> Result<Json<ProjectListReply>, ApiError> {
         let user_id = Uuid::parse_str(&user_id)
             .map_err(|_| ApiError::bad_request("invalid_user_id", "user_id must be a UUID"))?;
-        let page = PageRequest::parse(page.0, size.0)?;
+        let page = PageRequest::parse(page.0.map(|p| p.0), size.0.map(|s| s.0))?;
         let listed = self.state.projects.list_by_user(user_id, page).await?;
         Ok(Json(ProjectListReply {
             projects: listed.projects.into_iter().map(Into::into).collect(),
@@ -195,7 +237,8 @@ impl ProjectApi {
         let project_id = self::project_id(&project_id)?;
         let url = ThumbnailUrl::parse(
             body.thumbnail_url
-                .as_deref()
+                .as_ref()
+                .map(JsonText::as_str)
                 .ok_or_else(|| ValidationError::missing("thumbnail_url"))?,
         )?;
         let project = self
