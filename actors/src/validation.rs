@@ -36,6 +36,8 @@ pub fn at_most(field: &str, value: &str, max: usize) -> Result<String, Validatio
 
 /// An absolute http(s) URL with a host, or (for our own media) a path from the root.
 pub fn web_url(field: &str, value: &str, allow_root_path: bool) -> Result<String, ValidationError> {
+    // The limit counts what was sent, as the API documents it.
+    let sent = value.len();
     let value = value.trim();
     let invalid = || {
         ValidationError::new(
@@ -47,7 +49,7 @@ pub fn web_url(field: &str, value: &str, allow_root_path: bool) -> Result<String
             },
         )
     };
-    if value.len() > 2048 {
+    if sent > 2048 {
         return Err(ValidationError::new(
             field,
             format!("{field} must be at most 2048 characters"),

@@ -89,7 +89,9 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
     let docs = api.swagger_ui();
     let limit = state.json_body_limit;
     let metrics = state.metrics.clone();
-    let spec = openapi::with_links(serde_json::from_str(&api.spec()).unwrap_or_default());
+    let spec = openapi::with_constraints(openapi::with_links(
+        serde_json::from_str(&api.spec()).unwrap_or_default(),
+    ));
     let routes = std::sync::Arc::new(hygiene::RouteMethods::from_openapi(
         &spec,
         &[("/openapi.json", "GET"), ("/media/{prefix}/{user}/{name}", "GET, HEAD")],

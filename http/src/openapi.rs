@@ -113,6 +113,54 @@ fn pointer_token(path: &str) -> String {
     path.replace('~', "~0").replace('/', "~1")
 }
 
+/// What poem-openapi cannot declare: that a logout body needs `refresh_token` or
+/// `all: true`, and that social link names are 1 to 50 characters.
+pub fn with_constraints(mut document: Value) -> Value {
+    let schemas = &mut document["components"]["schemas"];
+    // Request bodies refuse fields they do not have (deny_unknown_fields).
+    for body in [
+        "RegisterBody",
+        "LoginBody",
+        "RefreshBody",
+        "LogoutBody",
+        "NewProjectBody",
+        "ProjectBody",
+        "ThumbnailBody",
+        "ProfileBody",
+    ] {
+        if let Some(schema) = schemas.get_mut(body).and_then(Value::as_object_mut) {
+            schema.insert("additionalProperties".into(), Value::Bool(false));
+        }
+    }
+    if let Some(form) = document["paths"]["/media/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]
+        ["schema"]
+        .as_object_mut()
+    {
+        form.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    let schemas = &mut document["components"]["schemas"];
+    if let Some(logout) = schemas.get_mut("LogoutBody").and_then(Value::as_object_mut) {
+        logout.insert(
+            "anyOf".into(),
+            json!([
+                {"required": ["refresh_token"]},
+                {"required": ["all"], "properties": {"all": {"enum": [true]}}}
+            ]),
+        );
+    }
+    if let Some(links) = schemas
+        .get_mut("ProfileBody")
+        .and_then(|p| p.get_mut("properties"))
+        .and_then(|p| p.get_mut("social_links"))
+        .and_then(Value::as_object_mut)
+    {
+        // poem-openapi puts a nullable field's schema under allOf; the names rule goes
+        // beside it.
+        links.insert("propertyNames".into(), json!({"minLength": 1, "maxLength": 50}));
+    }
+    document
+}
+
 /// Adds the links to a poem-openapi document; a link whose ends are missing is skipped.
 pub fn with_links(mut document: Value) -> Value {
     for (source, method, status, name, target, target_method, parameter, expression) in LINKS {

@@ -3,7 +3,7 @@
 //! control characters other than tab and newline (PostgreSQL refuses U+0000, SQLite
 //! keeps it; both must answer the same).
 
-use std::borrow::Cow;
+use std::{borrow::Cow, marker::PhantomData};
 
 use poem_openapi::{
     registry::{MetaSchema, MetaSchemaRef},
@@ -11,28 +11,114 @@ use poem_openapi::{
 };
 use serde_json::Value;
 
-/// A JSON string of at most `MAX` characters (declared in the OpenAPI document; the
-/// domain checks the limit so its answer names the field). `MAX = 0` declares none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonText<const MAX: usize = 0>(pub String);
+/// What a text field accepts besides "no control characters", as the OpenAPI document
+/// declares it (`minLength`, `pattern`). The domain checks the same rules and names the
+/// field in its answer; these declarations only tell clients the truth about them.
+pub trait TextRule: Send + Sync + 'static {
+    const NAME: &'static str;
+    const MIN_LENGTH: usize = 0;
+    const PATTERN: &'static str = NO_CONTROL_CHARACTERS;
+}
 
-impl<const MAX: usize> JsonText<MAX> {
-    pub fn as_str(&self) -> &str {
-        &self.0
+macro_rules! text_rules {
+    ($($(#[$doc:meta])* $rule:ident { $($body:tt)* })*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $rule;
+        impl TextRule for $rule { const NAME: &'static str = stringify!($rule); $($body)* }
+    )*};
+}
+
+text_rules! {
+    /// Any text without control characters.
+    AnyText {}
+    /// Something other than nothing.
+    Present { const MIN_LENGTH: usize = 1; }
+    /// Text with something besides whitespace (it is trimmed).
+    NonBlank {
+        const MIN_LENGTH: usize = 1;
+        const PATTERN: &'static str =
+            r"^[^\S\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$";
+    }
+    /// 3 to 32 of `A-Z a-z 0-9 _ . -`.
+    UsernameText {
+        const MIN_LENGTH: usize = 3;
+        const PATTERN: &'static str = r"^[A-Za-z0-9_.-]{3,32}$";
+    }
+    /// An address with a dotted domain.
+    EmailText {
+        const MIN_LENGTH: usize = 3;
+        const PATTERN: &'static str =
+            r"^[!-?A-~]{1,64}@[A-Za-z0-9]{1,20}(-[A-Za-z0-9]{1,20}){0,1}(\.[A-Za-z0-9]{1,20}(-[A-Za-z0-9]{1,20}){0,1}){1,4}$";
+    }
+    /// 8 to 128 characters.
+    PasswordText { const MIN_LENGTH: usize = 8; }
+    /// An absolute http(s) URL with a host.
+    HttpUrl { const MIN_LENGTH: usize = 8; const PATTERN: &'static str = HTTP_URL; }
+    /// An http(s) URL, or a path from the root (our own media).
+    MediaUrl { const MIN_LENGTH: usize = 1; const PATTERN: &'static str = MEDIA_URL; }
+    /// Like `MediaUrl`, or empty to clear it.
+    MediaUrlOrEmpty { const PATTERN: &'static str = MEDIA_URL_OR_EMPTY; }
+}
+
+macro_rules! http_url {
+    ($host:literal) => {
+        concat!(
+            r#"https?://([!"$-.0-9:->@-~]*@)?"#,
+            $host,
+            "(",
+            r#"[!"$-.0-9;->A-~]*"#,
+            $host,
+            r#")?(:[!"$-.0-9:->A-~]*)?([/?#][!-~]*)?"#
+        )
+    };
+}
+
+const HTTP_URL: &str = concat!(r"^[ \t\n]*", http_url!(r#"[!"$-\-0-9;->A-~]"#), r"[ \t\n]*$");
+const MEDIA_URL: &str = concat!(
+    r"^[ \t\n]*(",
+    http_url!(r#"[!"$-\-0-9;->A-~]"#),
+    r"|/([!-.0-~][!-~]*)?)[ \t\n]*$"
+);
+const MEDIA_URL_OR_EMPTY: &str = concat!(
+    r"^(|[ \t\n]*(",
+    http_url!(r#"[!"$-\-0-9;->A-~]"#),
+    r"|/([!-.0-~][!-~]*)?)[ \t\n]*)$"
+);
+
+/// A JSON string of at most `MAX` characters (`MAX = 0` declares no bound) following
+/// `R`. Only a JSON string is one: numbers and booleans are refused, not coerced.
+pub struct JsonText<const MAX: usize = 0, R: TextRule = AnyText>(pub String, PhantomData<R>);
+
+impl<const MAX: usize, R: TextRule> std::fmt::Debug for JsonText<MAX, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JsonText").field(&self.0).finish()
     }
 }
 
-impl<const MAX: usize> Type for JsonText<MAX> {
+impl<const MAX: usize, R: TextRule> Clone for JsonText<MAX, R> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone(), PhantomData)
+    }
+}
+
+impl<const MAX: usize, R: TextRule> JsonText<MAX, R> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl<const MAX: usize, R: TextRule> Type for JsonText<MAX, R> {
     const IS_REQUIRED: bool = true;
     type RawValueType = String;
     type RawElementValueType = String;
 
     fn name() -> Cow<'static, str> {
-        if MAX == 0 {
-            "string".into()
-        } else {
-            format!("string(max_length={MAX})").into()
-        }
+        format!("string({},max_length={MAX})", R::NAME).into()
     }
 
     fn schema_ref() -> MetaSchemaRef {
@@ -40,7 +126,10 @@ impl<const MAX: usize> Type for JsonText<MAX> {
         if MAX > 0 {
             schema.max_length = Some(MAX);
         }
-        schema.pattern = Some(NO_CONTROL_CHARACTERS.to_string());
+        if R::MIN_LENGTH > 0 {
+            schema.min_length = Some(R::MIN_LENGTH);
+        }
+        schema.pattern = Some(R::PATTERN.to_string());
         MetaSchemaRef::Inline(Box::new(schema))
     }
 
@@ -53,24 +142,161 @@ impl<const MAX: usize> Type for JsonText<MAX> {
     }
 }
 
-impl<const MAX: usize> ParseFromJSON for JsonText<MAX> {
+impl<const MAX: usize, R: TextRule> ParseFromJSON for JsonText<MAX, R> {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value.unwrap_or_default() {
-            Value::String(text) => Ok(Self(text)),
+            Value::String(text) => Ok(Self(text, PhantomData)),
             other => Err(ParseError::expected_type(other)),
         }
     }
 }
 
-impl<const MAX: usize> ParseFromParameter for JsonText<MAX> {
+impl<const MAX: usize, R: TextRule> ParseFromParameter for JsonText<MAX, R> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self(value.to_string(), PhantomData))
+    }
+}
+
+impl<const MAX: usize, R: TextRule> ToJSON for JsonText<MAX, R> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+/// A path parameter declared as a UUID; the route answers a malformed one itself (404
+/// for an id that names nothing, 400 where the domain says so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UuidText(pub String);
+
+impl Type for UuidText {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        "string(uuid)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "uuid")))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl ParseFromParameter for UuidText {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
         Ok(Self(value.to_string()))
     }
 }
 
-impl<const MAX: usize> ToJSON for JsonText<MAX> {
+impl std::ops::Deref for UuidText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A UUID in its hyphenated form only (what `format: uuid` means); `Uuid::parse_str`
+/// alone would also take the simple, braced and URN forms.
+pub fn strict_uuid(raw: &str) -> Option<uuid::Uuid> {
+    (raw.len() == 36).then(|| uuid::Uuid::parse_str(raw).ok()).flatten()
+}
+
+/// Up to `MAX` items of `T`, declared with `maxItems`; the domain checks the count so its
+/// answer names the field.
+#[derive(Debug, Clone)]
+pub struct ListOf<T, const MAX: usize>(pub Vec<T>);
+
+impl<T: Type, const MAX: usize> Type for ListOf<T, MAX> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = T::RawValueType;
+
+    fn name() -> Cow<'static, str> {
+        format!("[{}](max_items={MAX})", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut schema = MetaSchema::new("array");
+        schema.items = Some(Box::new(T::schema_ref()));
+        schema.max_items = Some(MAX);
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.0.iter().filter_map(T::as_raw_value))
+    }
+}
+
+impl<T: ParseFromJSON, const MAX: usize> ParseFromJSON for ListOf<T, MAX> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        Vec::<T>::parse_from_json(value)
+            .map(Self)
+            .map_err(ParseError::propagate)
+    }
+}
+
+impl<T: ToJSON, const MAX: usize> ToJSON for ListOf<T, MAX> {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::String(self.0.clone()))
+        self.0.to_json()
+    }
+}
+
+/// `social_links` as declared: an object of at most 20 strings. The value is handed to
+/// the profile domain as sent, which answers anything else with `invalid_social_links`.
+#[derive(Debug, Clone)]
+pub struct SocialLinksJson(pub Value);
+
+impl Type for SocialLinksJson {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Value;
+    type RawElementValueType = Value;
+
+    fn name() -> Cow<'static, str> {
+        "SocialLinks".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut schema = MetaSchema::new("object");
+        schema.additional_properties = Some(Box::new(JsonText::<2048>::schema_ref()));
+        schema.max_properties = Some(20);
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl ParseFromJSON for SocialLinksJson {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        Ok(Self(value.unwrap_or_default()))
+    }
+}
+
+impl ToJSON for SocialLinksJson {
+    fn to_json(&self) -> Option<Value> {
+        Some(self.0.clone())
     }
 }
 

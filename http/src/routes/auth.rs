@@ -11,17 +11,18 @@ use crate::{
     EdgeState,
     auth::BearerAuth,
     error::ApiError,
-    text::{JsonText, Required},
+    text::{EmailText, JsonText, PasswordText, Present, Required, TextRule, UsernameText},
 };
 
 /// A missing field still gets a message naming it.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct RegisterBody {
-    /// 3 to 32 characters.
-    pub username: Required<JsonText<32>>,
-    pub email: Required<JsonText<254>>,
+    /// 3 to 32 of `A-Z a-z 0-9 _ . -`.
+    pub username: Required<JsonText<32, UsernameText>>,
+    pub email: Required<JsonText<254, EmailText>>,
     /// 8 to 128 characters.
-    pub password: Required<JsonText<128>>,
+    pub password: Required<JsonText<128, PasswordText>>,
 }
 
 #[derive(Debug, Object)]
@@ -37,10 +38,12 @@ pub enum RegisterResponse {
     Created(Json<RegisterReply>),
 }
 
+/// Anything else than an account's email and password is `401`, like a wrong password.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct LoginBody {
-    pub email: Required<JsonText<254>>,
-    pub password: Required<JsonText<128>>,
+    pub email: Required<JsonText<0, Present>>,
+    pub password: Required<JsonText<0, Present>>,
 }
 
 #[derive(Debug, Object)]
@@ -62,9 +65,13 @@ pub struct LoginReply {
 }
 
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct RefreshBody {
-    pub refresh_token: Required<JsonText<512>>,
+    pub refresh_token: Required<JsonText<MAX_REFRESH_TOKEN, Present>>,
 }
+
+/// Ours are 43 characters; anything much longer is not one.
+const MAX_REFRESH_TOKEN: usize = 512;
 
 #[derive(Debug, Object)]
 pub struct RefreshReply {
@@ -76,12 +83,14 @@ pub struct RefreshReply {
     pub expires_in: i64,
 }
 
+/// `refresh_token`, or `all: true` (the document says so with `anyOf`).
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct LogoutBody {
     /// The refresh token to end; not needed with `all`.
-    pub refresh_token: Option<JsonText<512>>,
-    /// End every session of the user.
-    #[oai(default)]
+    pub refresh_token: Option<JsonText<MAX_REFRESH_TOKEN, Present>>,
+    /// End every session of the user (null is false).
+    #[oai(default, nullable)]
     pub all: bool,
 }
 
@@ -99,11 +108,24 @@ pub struct VerifyReply {
     pub exp: i64,
 }
 
-fn required<'a, const MAX: usize>(field: &str, value: &'a Required<JsonText<MAX>>) -> Result<&'a str, ValidationError> {
+fn required<'a, const MAX: usize, R: TextRule>(
+    field: &str,
+    value: &'a Required<JsonText<MAX, R>>,
+) -> Result<&'a str, ValidationError> {
     match value.as_ref().map(JsonText::as_str) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(ValidationError::missing(field)),
     }
+}
+
+fn refresh_token_within_bounds(token: String) -> Result<String, ValidationError> {
+    if token.chars().count() > MAX_REFRESH_TOKEN {
+        return Err(ValidationError::new(
+            "refresh_token",
+            format!("refresh_token must be at most {MAX_REFRESH_TOKEN} characters"),
+        ));
+    }
+    Ok(token)
 }
 
 /// The one place the client's address is decided (the login throttles key on it).
@@ -174,7 +196,7 @@ impl AuthApi {
     /// Get a new access token (and, with rotation, a new refresh token).
     #[oai(path = "/refresh", method = "post")]
     async fn refresh(&self, body: Json<RefreshBody>) -> Result<Json<RefreshReply>, ApiError> {
-        let refresh_token = required("refresh_token", &body.refresh_token)?.to_string();
+        let refresh_token = refresh_token_within_bounds(required("refresh_token", &body.refresh_token)?.to_string())?;
         let grant = self.state.session.refresh(RefreshCmd { refresh_token }).await?;
         Ok(Json(RefreshReply {
             access_token: grant.access_token,
@@ -190,8 +212,11 @@ impl AuthApi {
         let scope = if body.all {
             LogoutScope::AllSessions
         } else {
-            let token = body.refresh_token.clone().map(|t| t.0).filter(|t| !t.is_empty());
-            LogoutScope::Token(token.ok_or_else(|| ValidationError::missing("refresh_token"))?)
+            let token = body.refresh_token.clone().map(JsonText::into_string);
+            let token = token
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| ValidationError::missing("refresh_token"))?;
+            LogoutScope::Token(refresh_token_within_bounds(token)?)
         };
         self.state
             .session

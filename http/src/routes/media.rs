@@ -28,6 +28,7 @@ use crate::{
         auth::MessageReply,
         projects::{PageNumber, PageSize},
     },
+    text::{UuidText, strict_uuid},
 };
 
 #[derive(Debug, Object)]
@@ -89,10 +90,10 @@ pub enum CreatedMedia {
     Created(Json<MediaReply>),
 }
 
-/// Parts beyond `file` and `project_id` are read and dropped; this many at most.
-pub const MAX_FORM_PARTS: usize = 8;
-/// The whole form: the file plus room for the other parts and their headers.
-pub const MAX_FORM_BYTES: usize = MAX_UPLOAD_BYTES + 128 * 1024;
+/// `file` and `project_id`: a form with more parts is refused before they are read.
+pub const MAX_FORM_PARTS: usize = 2;
+/// The whole form: the file, a project id and the parts' headers.
+pub const MAX_FORM_BYTES: usize = MAX_UPLOAD_BYTES + 16 * 1024;
 
 /// The `multipart/form-data` body of an upload: read as a stream by the route (so the
 /// caps apply while reading), declared in the OpenAPI document like a typed form.
@@ -105,6 +106,7 @@ impl<'a> ApiExtractor<'a> for UploadForm {
 
     fn request_meta() -> Option<MetaRequest> {
         let mut file = MetaSchema::new_with_format("string", "binary");
+        file.min_length = Some(1);
         file.description = Some("A JPEG, PNG, GIF or WebP image of at most 5 MiB.");
         let mut project_id = MetaSchema::new_with_format("string", "uuid");
         project_id.description = Some("A project of yours the image belongs to.");
@@ -192,9 +194,6 @@ async fn read_capped(
     }
 }
 
-fn small_field_too_large() -> ApiError {
-    ApiError::bad_request("bad_multipart", "form field too large")
-}
 
 /// The fields of an upload form that count.
 #[derive(Debug)]
@@ -227,18 +226,28 @@ pub async fn read_upload_form(mut form: Multipart) -> Result<UploadFields, ApiEr
                 let bytes = read_capped(field, MAX_UPLOAD_BYTES, too_large, &mut budget).await?;
                 file = Some((bytes, name));
             }
-            Some("project_id") => {
-                let raw = read_capped(field, 128, small_field_too_large, &mut budget).await?;
-                let text = String::from_utf8_lossy(&raw).trim().to_string();
-                if !text.is_empty() {
-                    project_id = Some(
-                        Uuid::parse_str(&text)
-                            .map_err(|_| ApiError::bad_request("invalid_project_id", "project_id must be a UUID"))?,
-                    );
-                }
+            Some("project_id") if project_id.is_none() => {
+                let raw = read_capped(field, 128, form_too_large, &mut budget).await?;
+                let text = String::from_utf8_lossy(&raw);
+                project_id = Some(
+                    strict_uuid(&text)
+                        .ok_or_else(|| ApiError::bad_request("invalid_project_id", "project_id must be a UUID"))?,
+                );
             }
-            _ => {
-                read_capped(field, 64 * 1024, small_field_too_large, &mut budget).await?;
+            Some(name @ ("file" | "project_id")) => {
+                return Err(ApiError::bad_request(
+                    "bad_multipart",
+                    format!("the form has more than one `{name}`"),
+                ));
+            }
+            other => {
+                return Err(ApiError::bad_request(
+                    "bad_multipart",
+                    format!(
+                        "unexpected form field {:?}; the fields are `file` and `project_id`",
+                        other.unwrap_or_default()
+                    ),
+                ));
             }
         }
     }
@@ -247,7 +256,7 @@ pub async fn read_upload_form(mut form: Multipart) -> Result<UploadFields, ApiEr
 }
 
 fn file_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "media_not_found", "media file not found"))
+    strict_uuid(raw).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "media_not_found", "media file not found"))
 }
 
 pub struct MediaApi {
@@ -309,7 +318,7 @@ impl MediaApi {
 
     /// One upload's metadata, with its thumbnail's status and URL (owner only).
     #[oai(path = "/media/:file_id", method = "get")]
-    async fn get(&self, auth: BearerAuth, file_id: Path<String>) -> Result<Json<MediaReply>, ApiError> {
+    async fn get(&self, auth: BearerAuth, file_id: Path<UuidText>) -> Result<Json<MediaReply>, ApiError> {
         Ok(Json(
             self.state.media.get(auth.0.sub, self::file_id(&file_id)?).await?.into(),
         ))
@@ -317,7 +326,7 @@ impl MediaApi {
 
     /// Delete an upload, its blob and its thumbnail (owner only).
     #[oai(path = "/media/:file_id", method = "delete")]
-    async fn delete(&self, auth: BearerAuth, file_id: Path<String>) -> Result<Json<MessageReply>, ApiError> {
+    async fn delete(&self, auth: BearerAuth, file_id: Path<UuidText>) -> Result<Json<MessageReply>, ApiError> {
         self.state.media.delete(auth.0.sub, self::file_id(&file_id)?).await?;
         Ok(Json(MessageReply {
             message: "media deleted".to_string(),

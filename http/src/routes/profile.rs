@@ -5,7 +5,13 @@ use folio_actors::profile::{ProfilePatch, ProfileView, PublicProfile};
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
-use crate::{EdgeState, auth::BearerAuth, error::ApiError, routes::projects::ProjectReply, text::JsonText};
+use crate::{
+    EdgeState,
+    auth::BearerAuth,
+    error::ApiError,
+    routes::projects::ProjectReply,
+    text::{JsonText, MediaUrlOrEmpty, SocialLinksJson},
+};
 
 #[derive(Debug, Object)]
 pub struct ProfileReply {
@@ -47,14 +53,21 @@ impl From<ProfileView> for ProfileReply {
 
 /// Any subset of the fields; absent or null ones keep their value.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ProfileBody {
+    #[oai(nullable)]
     pub name: Option<JsonText<100>>,
+    #[oai(nullable)]
     pub bio: Option<JsonText<2000>>,
+    #[oai(nullable)]
     pub contact: Option<JsonText<200>>,
-    /// An object of at most 20 string values, e.g. `{"github": "alice"}`.
-    pub social_links: Option<serde_json::Value>,
-    /// An http(s) URL.
-    pub avatar_url: Option<JsonText<2048>>,
+    /// An object of at most 20 string values named by 1 to 50 characters, e.g.
+    /// `{"github": "alice"}`; it replaces the stored links.
+    #[oai(nullable)]
+    pub social_links: Option<SocialLinksJson>,
+    /// An http(s) URL or a path from the root; empty clears it.
+    #[oai(nullable)]
+    pub avatar_url: Option<JsonText<2048, MediaUrlOrEmpty>>,
 }
 
 #[derive(Debug, Object)]
@@ -113,7 +126,7 @@ impl ProfileApi {
             body.name.as_ref().map(JsonText::as_str),
             body.bio.as_ref().map(JsonText::as_str),
             body.contact.as_ref().map(JsonText::as_str),
-            body.social_links.as_ref(),
+            body.social_links.as_ref().map(|links| &links.0),
             body.avatar_url.as_ref().map(JsonText::as_str),
         )?;
         Ok(Json(self.state.profiles.update(auth.0.sub, patch).await?.into()))

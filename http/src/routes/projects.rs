@@ -22,7 +22,7 @@ use crate::{
     auth::BearerAuth,
     error::ApiError,
     routes::auth::MessageReply,
-    text::{Bounded, JsonText, Required},
+    text::{Bounded, HttpUrl, JsonText, ListOf, MediaUrl, NonBlank, Required, TextRule, UuidText, strict_uuid},
 };
 
 /// `page` as the OpenAPI document declares it (the domain answers past the bounds).
@@ -76,35 +76,50 @@ pub struct ProjectListReply {
     pub total: u64,
 }
 
-/// A new project; a missing title is reported by name.
+type TitleText = JsonText<200, NonBlank>;
+type TagList = ListOf<JsonText<50, NonBlank>, 20>;
+type LinkText = JsonText<2048, HttpUrl>;
+type ThumbnailText = JsonText<2048, MediaUrl>;
+
+/// A new project; a missing title is reported by name. Null is as absent.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct NewProjectBody {
-    pub title: Required<JsonText<200>>,
+    pub title: Required<TitleText>,
+    #[oai(nullable)]
     pub description: Option<JsonText<10000>>,
-    /// At most 20 tags of at most 50 characters.
-    #[oai(validator(max_items = 20))]
-    pub tags: Option<Vec<JsonText<50>>>,
+    /// At most 20 tags of at most 50 characters; lower-cased, duplicates dropped.
+    #[oai(nullable)]
+    pub tags: Option<TagList>,
     /// An http(s) URL.
-    pub link: Option<JsonText<2048>>,
+    #[oai(nullable)]
+    pub link: Option<LinkText>,
     /// An http(s) URL or a path from the root.
-    pub thumbnail_url: Option<JsonText<2048>>,
+    #[oai(nullable)]
+    pub thumbnail_url: Option<ThumbnailText>,
 }
 
 /// A change: an absent or null field keeps its value.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ProjectBody {
-    pub title: Option<JsonText<200>>,
+    #[oai(nullable)]
+    pub title: Option<TitleText>,
+    #[oai(nullable)]
     pub description: Option<JsonText<10000>>,
-    /// At most 20 tags of at most 50 characters.
-    #[oai(validator(max_items = 20))]
-    pub tags: Option<Vec<JsonText<50>>>,
-    pub link: Option<JsonText<2048>>,
-    pub thumbnail_url: Option<JsonText<2048>>,
+    /// At most 20 tags of at most 50 characters; lower-cased, duplicates dropped.
+    #[oai(nullable)]
+    pub tags: Option<TagList>,
+    #[oai(nullable)]
+    pub link: Option<LinkText>,
+    #[oai(nullable)]
+    pub thumbnail_url: Option<ThumbnailText>,
 }
 
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ThumbnailBody {
-    pub thumbnail_url: Required<JsonText<2048>>,
+    pub thumbnail_url: Required<ThumbnailText>,
 }
 
 #[derive(Debug, Object)]
@@ -122,15 +137,15 @@ pub enum CreatedProject {
 
 /// A malformed id names no project: 404, like an unknown one.
 fn project_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "project_not_found", "project not found"))
+    strict_uuid(raw).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "project_not_found", "project not found"))
 }
 
-fn text<const MAX: usize>(value: &Option<JsonText<MAX>>) -> Option<&str> {
+fn text<const MAX: usize, R: TextRule>(value: &Option<JsonText<MAX, R>>) -> Option<&str> {
     value.as_ref().map(JsonText::as_str)
 }
 
-fn tags<const MAX: usize>(value: &Option<Vec<JsonText<MAX>>>) -> Option<Vec<String>> {
-    value.as_ref().map(|tags| tags.iter().map(|t| t.0.clone()).collect())
+fn tags(value: &Option<TagList>) -> Option<Vec<String>> {
+    value.as_ref().map(|tags| tags.0.iter().map(|t| t.0.clone()).collect())
 }
 
 fn patch_from(body: &ProjectBody) -> Result<ProjectPatch, ValidationError> {
@@ -173,7 +188,7 @@ impl ProjectApi {
 
     /// One project, with its owner's username.
     #[oai(path = "/projects/:project_id", method = "get")]
-    async fn get(&self, project_id: Path<String>) -> Result<Json<ProjectReply>, ApiError> {
+    async fn get(&self, project_id: Path<UuidText>) -> Result<Json<ProjectReply>, ApiError> {
         let project = self.state.projects.get(self::project_id(&project_id)?).await?;
         Ok(Json(project.into()))
     }
@@ -182,14 +197,14 @@ impl ProjectApi {
     #[oai(path = "/projects/user/:user_id", method = "get")]
     async fn list_by_user(
         &self,
-        user_id: Path<String>,
+        user_id: Path<UuidText>,
         /// From 1.
         page: Query<Option<PageNumber>>,
         /// 1 to 100, default 20.
         size: Query<Option<PageSize>>,
     ) -> Result<Json<ProjectListReply>, ApiError> {
-        let user_id = Uuid::parse_str(&user_id)
-            .map_err(|_| ApiError::bad_request("invalid_user_id", "user_id must be a UUID"))?;
+        let user_id = strict_uuid(&user_id)
+            .ok_or_else(|| ApiError::bad_request("invalid_user_id", "user_id must be a UUID"))?;
         let page = PageRequest::parse(page.0.map(|p| p.0), size.0.map(|s| s.0))?;
         let listed = self.state.projects.list_by_user(user_id, page).await?;
         Ok(Json(ProjectListReply {
@@ -205,7 +220,7 @@ impl ProjectApi {
     async fn update(
         &self,
         auth: BearerAuth,
-        project_id: Path<String>,
+        project_id: Path<UuidText>,
         body: Json<ProjectBody>,
     ) -> Result<Json<ProjectReply>, ApiError> {
         let project_id = self::project_id(&project_id)?;
@@ -216,7 +231,7 @@ impl ProjectApi {
 
     /// Delete a project (owner only).
     #[oai(path = "/projects/:project_id", method = "delete")]
-    async fn delete(&self, auth: BearerAuth, project_id: Path<String>) -> Result<Json<MessageReply>, ApiError> {
+    async fn delete(&self, auth: BearerAuth, project_id: Path<UuidText>) -> Result<Json<MessageReply>, ApiError> {
         self.state
             .projects
             .delete(auth.0.sub, self::project_id(&project_id)?)
@@ -231,7 +246,7 @@ impl ProjectApi {
     async fn set_thumbnail(
         &self,
         auth: BearerAuth,
-        project_id: Path<String>,
+        project_id: Path<UuidText>,
         body: Json<ThumbnailBody>,
     ) -> Result<Json<ProjectReply>, ApiError> {
         let project_id = self::project_id(&project_id)?;

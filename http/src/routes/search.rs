@@ -109,6 +109,10 @@ impl SearchApi {
             return Err(ApiError::bad_request("invalid_size", "size must be between 1 and 100"));
         }
         let query_text = query.0.map(|q| q.0).unwrap_or_default();
+        let tags_text = tags.0.map(|t| t.0).unwrap_or_default();
+        if tags_text.chars().count() > 2000 {
+            return Err(ApiError::bad_request("invalid_tags", "tags must be at most 2000 characters"));
+        }
         if query_text.chars().count() > 500 {
             return Err(ApiError::bad_request(
                 "invalid_query",
@@ -117,10 +121,7 @@ impl SearchApi {
         }
         let request = SearchQuery {
             query: query_text,
-            tags: tags
-                .0
-                .map(|t| t.0)
-                .unwrap_or_default()
+            tags: tags_text
                 .split(',')
                 .map(|t| t.trim().to_lowercase())
                 .filter(|t| !t.is_empty())
