@@ -24,12 +24,13 @@ FOLIO="$CARGO_TARGET_DIR/debug/folio"
 DATA=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
-# Cheap hashes: the run is about the API's contract, not password cost. Generous login
+# Cheap hashes: the run is about the API's contract, not password cost. An administrator,
+# so the admin operation is exercised too. Generous login
 # throttles: Schemathesis sends many wrong logins from one address on purpose.
 FOLIO_ADDR="127.0.0.1:$PORT" FOLIO_DATA_DIR="$DATA" \
   FOLIO_ARGON2_MEMORY_KIB=64 FOLIO_ARGON2_ITERATIONS=1 \
   FOLIO_LOGIN_MAX_FAILURES=1000000 FOLIO_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
-  FOLIO_HASH_QUEUE_LIMIT=1000 FOLIO_LOG_FILTER=error \
+  FOLIO_HASH_QUEUE_LIMIT=1000 FOLIO_LOG_FILTER=error FOLIO_ADMIN_EMAILS=schemathesis@folio.test \
   "$FOLIO" serve >"$DATA/node.log" 2>&1 &
 NODE=$!
 cleanup() {

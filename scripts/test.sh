@@ -97,3 +97,6 @@ else
   cargo test --workspace --all-targets --no-fail-fast "$@"
   cargo test -p folio-media --features turbojpeg --all-targets --no-fail-fast "$@"
 fi
+
+# The API against its own OpenAPI document: Schemathesis on a running embedded node.
+./scripts/schemathesis.sh

@@ -132,9 +132,9 @@ pub fn with_constraints(mut document: Value) -> Value {
             schema.insert("additionalProperties".into(), Value::Bool(false));
         }
     }
-    if let Some(form) = document["paths"]["/media/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]
-        ["schema"]
-        .as_object_mut()
+    if let Some(form) =
+        document["paths"]["/media/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+            .as_object_mut()
     {
         form.insert("additionalProperties".into(), Value::Bool(false));
     }
@@ -156,7 +156,10 @@ pub fn with_constraints(mut document: Value) -> Value {
     {
         // poem-openapi puts a nullable field's schema under allOf; the names rule goes
         // beside it.
-        links.insert("propertyNames".into(), json!({"minLength": 1, "maxLength": 50}));
+        links.insert(
+            "propertyNames".into(),
+            json!({"minLength": 1, "maxLength": 50, "pattern": crate::text::NO_CONTROL_CHARACTERS}),
+        );
     }
     document
 }

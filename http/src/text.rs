@@ -64,25 +64,25 @@ text_rules! {
 macro_rules! http_url {
     ($host:literal) => {
         concat!(
-            r#"https?://([!"$-.0-9:->@-~]*@)?"#,
+            r#"https?://([!"$-.0-9:->@-Z^-~]*@)?"#,
             $host,
             "(",
-            r#"[!"$-.0-9;->A-~]*"#,
+            r#"[!"$-.0-9;->A-Z^-~]*"#,
             $host,
-            r#")?(:[!"$-.0-9:->A-~]*)?([/?#][!-~]*)?"#
+            r#")?(:[!"$-.0-9:->A-Z^-~]*)?([/?#][!-~]*)?"#
         )
     };
 }
 
-const HTTP_URL: &str = concat!(r"^[ \t\n]*", http_url!(r#"[!"$-\-0-9;->A-~]"#), r"[ \t\n]*$");
+const HTTP_URL: &str = concat!(r"^[ \t\n]*", http_url!(r#"[!"$-\-0-9;->A-Z^-~]"#), r"[ \t\n]*$");
 const MEDIA_URL: &str = concat!(
     r"^[ \t\n]*(",
-    http_url!(r#"[!"$-\-0-9;->A-~]"#),
+    http_url!(r#"[!"$-\-0-9;->A-Z^-~]"#),
     r"|/([!-.0-~][!-~]*)?)[ \t\n]*$"
 );
 const MEDIA_URL_OR_EMPTY: &str = concat!(
     r"^(|[ \t\n]*(",
-    http_url!(r#"[!"$-\-0-9;->A-~]"#),
+    http_url!(r#"[!"$-\-0-9;->A-Z^-~]"#),
     r"|/([!-.0-~][!-~]*)?)[ \t\n]*)$"
 );
 

@@ -194,7 +194,6 @@ async fn read_capped(
     }
 }
 
-
 /// The fields of an upload form that count.
 #[derive(Debug)]
 pub struct UploadFields {

@@ -203,8 +203,8 @@ impl ProjectApi {
         /// 1 to 100, default 20.
         size: Query<Option<PageSize>>,
     ) -> Result<Json<ProjectListReply>, ApiError> {
-        let user_id = strict_uuid(&user_id)
-            .ok_or_else(|| ApiError::bad_request("invalid_user_id", "user_id must be a UUID"))?;
+        let user_id =
+            strict_uuid(&user_id).ok_or_else(|| ApiError::bad_request("invalid_user_id", "user_id must be a UUID"))?;
         let page = PageRequest::parse(page.0.map(|p| p.0), size.0.map(|s| s.0))?;
         let listed = self.state.projects.list_by_user(user_id, page).await?;
         Ok(Json(ProjectListReply {

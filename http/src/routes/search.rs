@@ -111,7 +111,10 @@ impl SearchApi {
         let query_text = query.0.map(|q| q.0).unwrap_or_default();
         let tags_text = tags.0.map(|t| t.0).unwrap_or_default();
         if tags_text.chars().count() > 2000 {
-            return Err(ApiError::bad_request("invalid_tags", "tags must be at most 2000 characters"));
+            return Err(ApiError::bad_request(
+                "invalid_tags",
+                "tags must be at most 2000 characters",
+            ));
         }
         if query_text.chars().count() > 500 {
             return Err(ApiError::bad_request(
