@@ -5,7 +5,18 @@
 use serde_json::{Value, json};
 
 /// (source path, method, status, link name, target path, target method, parameter, expression)
-const LINKS: &[(&str, &str, &str, &str, &str, &str, &str, &str)] = &[
+type LinkSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+const LINKS: &[LinkSpec] = &[
     (
         "/projects",
         "post",
