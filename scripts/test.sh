@@ -114,3 +114,5 @@ fi
 # The compose topology from binaries behind real nginx (deploy/README.md): uses the
 # debug `folio` binary the tests just built.
 ./deploy/test-cluster.sh
+# The API against its own OpenAPI document: Schemathesis on a running embedded node.
+./scripts/schemathesis.sh

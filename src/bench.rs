@@ -14,6 +14,8 @@ use clap::Subcommand;
 
 use crate::{Node, Settings};
 
+mod soak;
+
 #[derive(Subcommand, Clone)]
 pub enum Which {
     /// CPU seconds to thumbnail a real-photo corpus: Folio vs vipsthumbnail vs Pillow,
@@ -49,6 +51,19 @@ pub enum Which {
         #[arg(long, default_value = "nats://127.0.0.1:4222")]
         nats: String,
     },
+    /// Mixed load (reads, writes, uploads, searches) on PostgreSQL + NATS + S3 for a long
+    /// time: RSS every minute, errors, and search lag once the load stops. S3 is the
+    /// configured endpoint, or an s3s-fs of its own.
+    Soak {
+        #[arg(long, default_value_t = 30)]
+        minutes: u64,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats: String,
+    },
     /// Login latency, and `/auth/verify` throughput idle vs. during a login storm.
     Auth {
         /// Concurrent logins in the storm (and concurrent verify clients).
@@ -64,6 +79,24 @@ pub async fn run(which: Which, base: &Settings) -> anyhow::Result<()> {
     match which {
         Which::Auth { concurrency, seconds } => auth(base, concurrency, Duration::from_secs(seconds)).await,
         Which::Thumbnails { corpus, child } => thumbnails(&corpus, child),
+        Which::Soak {
+            minutes,
+            concurrency,
+            postgres,
+            nats,
+        } => {
+            soak::soak(
+                base,
+                soak::SoakOptions {
+                    duration: Duration::from_secs(minutes * 60),
+                    concurrency,
+                    report_every: Duration::from_secs(60),
+                    postgres,
+                    nats,
+                },
+            )
+            .await
+        }
         Which::Search { documents, samples } => search(base, documents, samples).await,
         Which::Api {
             concurrency,

@@ -65,6 +65,14 @@ pub struct Settings {
     pub hash_concurrency: Option<usize>,
     pub login_max_failures: u32,
     pub login_lockout_secs: u64,
+    /// Failed logins from one client address, over every account, before `429`.
+    pub login_max_failures_per_address: u32,
+    /// Logins and registrations waiting for a password hash before new ones get `503`.
+    pub hash_queue_limit: usize,
+    /// Origins allowed by CORS (comma-separated in the environment); empty: no CORS.
+    pub cors_origins: Vec<String>,
+    /// When set, `/metrics` answers only to `Authorization: Bearer <this token>`.
+    pub metrics_token: Option<Secret>,
     pub session_workers: usize,
     /// Workers of the profile and project actors (keyed by user / project).
     pub domain_workers: usize,
@@ -131,6 +139,10 @@ impl Default for Settings {
             hash_concurrency: None,
             login_max_failures: 5,
             login_lockout_secs: 15 * 60,
+            login_max_failures_per_address: 50,
+            hash_queue_limit: 64,
+            cors_origins: Vec::new(),
+            metrics_token: None,
             session_workers: 16,
             domain_workers: 8,
             nats_url: None,
@@ -251,6 +263,10 @@ const ENV_SETTINGS: &[(&str, Kind)] = &[
     ("hash_concurrency", Kind::Integer),
     ("login_max_failures", Kind::Integer),
     ("login_lockout_secs", Kind::Integer),
+    ("login_max_failures_per_address", Kind::Integer),
+    ("hash_queue_limit", Kind::Integer),
+    ("cors_origins", Kind::List),
+    ("metrics_token", Kind::Text),
     ("session_workers", Kind::Integer),
     ("domain_workers", Kind::Integer),
     ("nats_url", Kind::Text),

@@ -274,6 +274,7 @@ pub struct Node {
     background: Vec<JoinHandle<()>>,
     stop_server: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
+    shutdown_grace: Duration,
 }
 
 impl Node {
@@ -347,7 +348,9 @@ impl Node {
                 rotate_refresh_tokens: settings.refresh_token_rotation,
                 admin_emails: settings.admin_emails.iter().map(|e| e.trim().to_lowercase()).collect(),
                 max_failed_logins: settings.login_max_failures,
+                max_failed_logins_per_address: settings.login_max_failures_per_address,
                 lockout: Duration::from_secs(settings.login_lockout_secs),
+                hash_queue_limit: settings.hash_queue_limit,
                 workers: settings.session_workers,
             },
         )
@@ -448,11 +451,13 @@ impl Node {
                 search: search.clone(),
                 readiness: Readiness::default()
                     .with(DatabaseCheck(db.clone()))
-                    .with(BusCheck(bus.clone()))
+                    .with_optional(BusCheck(bus.clone()))
                     .with(BlobCheck(blobs.clone())),
                 metrics,
                 json_body_limit: settings.json_body_limit,
                 trusted_proxies: settings.trusted_proxies(),
+                cors_origins: settings.cors_origins.clone(),
+                metrics_token: settings.metrics_token.as_ref().map(|t| t.expose().to_string()),
                 jobs: JobsContext {
                     db: db.clone(),
                     bus: bus.clone(),
@@ -515,6 +520,7 @@ impl Node {
             background,
             stop_server,
             server,
+            shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
         })
     }
 
@@ -534,28 +540,43 @@ impl Node {
     }
 
     /// Stops accepting connections, lets in-flight requests finish (up to the grace
-    /// period), then stops the actors and closes the database.
+    /// period), then stops the actors and closes the database — the whole stop bounded
+    /// by the grace period even when a dependency (NATS) is away and nothing answers.
     pub async fn shutdown(mut self) {
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
         if let Some(stop) = self.stop_server.take() {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
-            match server.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "HTTP server stopped with an error"),
-                Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+            match tokio::time::timeout_at(deadline, server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server stopped with an error"),
+                Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
+                Err(_) => tracing::warn!("HTTP server did not stop within the grace period"),
             }
         }
         for task in self.background.drain(..) {
             task.abort();
         }
-        let _ = self
-            .supervisor
-            .stop_children_and_wait(None, Some(Duration::from_secs(10)))
-            .await;
-        self.supervisor.stop(None);
-        if let Some(relay) = self.relay.take() {
-            relay.shutdown().await;
+        let supervisor = self.supervisor.clone();
+        let relay = self.relay.take();
+        let stopping = async move {
+            let _ = supervisor
+                .stop_children_and_wait(None, Some(Duration::from_secs(10)))
+                .await;
+            supervisor.stop(None);
+            if let Some(relay) = relay {
+                relay.shutdown().await;
+            }
+        };
+        // Whatever is left after the server's share of the grace, but a moment at least
+        // for the actors to hear the stop.
+        let remaining = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_secs(1));
+        if tokio::time::timeout(remaining, stopping).await.is_err() {
+            tracing::warn!("actors and the outbox relay did not stop within the grace period");
+            self.supervisor.stop(None);
         }
         if let Err(e) = self.db.clone().close().await {
             tracing::warn!(error = %e, "closing the database");

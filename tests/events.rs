@@ -358,3 +358,60 @@ async fn in_process_publish_ack_waits_for_every_consumer() {
         .unwrap()
         .unwrap();
 }
+
+/// Issue 13, defect 8: with NATS away an HTTP node still serves (writes go to the
+/// outbox), so `/ready` says `degraded` with 200; and SIGTERM's stop stays within the
+/// grace period instead of waiting on a bus that cannot answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ready_is_degraded_not_down_while_nats_is_away_and_shutdown_stays_bounded() {
+    let mut nats = PrivateNats::start();
+    let url = nats.url();
+    let grace_secs = 2;
+    let t = TestNode::spawn_with(Backend::Postgres, |s| {
+        nats_isolation(s, &url);
+        s.shutdown_grace_secs = grace_secs;
+    })
+    .await;
+    let u = t.user("outage").await;
+    let ready = t.get("/ready", None).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.body["status"], "ok", "{}", ready.body);
+
+    nats.stop();
+    let reply = t
+        .request(
+            reqwest::Method::POST,
+            "/projects",
+            Some(&u.access),
+            Some(json!({"title": "written while NATS is away"})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let ready = eventually(Duration::from_secs(30), "the bus to be reported down", || async {
+        let ready = t.get("/ready", None).await;
+        let bus = ready.body["checks"]
+            .as_array()
+            .and_then(|checks| checks.iter().find(|c| c["name"] == "event_bus").cloned());
+        bus.is_some_and(|b| b["ok"] == false).then_some(ready)
+    })
+    .await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.body["ready"], true);
+    assert_eq!(ready.body["status"], "degraded");
+    let database = ready.body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "database")
+        .unwrap();
+    assert_eq!(database["ok"], true);
+
+    // The stop is bounded by the grace period (plus slack for a loaded machine); it used
+    // to take over 20 s while NATS was away.
+    let mut t = t;
+    let node = t.node.take().unwrap();
+    let bound = Duration::from_secs(grace_secs + 8);
+    tokio::time::timeout(bound, node.shutdown())
+        .await
+        .expect("shutdown with NATS away finishes within the grace period");
+}

@@ -36,6 +36,8 @@ pub fn at_most(field: &str, value: &str, max: usize) -> Result<String, Validatio
 
 /// An absolute http(s) URL with a host, or (for our own media) a path from the root.
 pub fn web_url(field: &str, value: &str, allow_root_path: bool) -> Result<String, ValidationError> {
+    // The limit counts what was sent, as the API documents it.
+    let sent = value.len();
     let value = value.trim();
     let invalid = || {
         ValidationError::new(
@@ -47,7 +49,7 @@ pub fn web_url(field: &str, value: &str, allow_root_path: bool) -> Result<String
             },
         )
     };
-    if value.len() > 2048 {
+    if sent > 2048 {
         return Err(ValidationError::new(
             field,
             format!("{field} must be at most 2048 characters"),
@@ -63,8 +65,23 @@ pub fn web_url(field: &str, value: &str, allow_root_path: bool) -> Result<String
         .strip_prefix("https://")
         .or_else(|| value.strip_prefix("http://"))
         .ok_or_else(invalid)?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit('@').next().unwrap_or_default();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (userinfo, host) = authority.rsplit_once('@').unwrap_or(("", authority));
+    // Brackets only ever enclose an IPv6 address (RFC 3986); anything else in them is
+    // not a URL clients can parse.
+    if userinfo.contains(['[', ']']) {
+        return Err(invalid());
+    }
+    if let Some(bracketed) = host.strip_prefix('[') {
+        let (address, after) = bracketed.split_once(']').ok_or_else(invalid)?;
+        if address.parse::<std::net::Ipv6Addr>().is_err() || !(after.is_empty() || after.starts_with(':')) {
+            return Err(invalid());
+        }
+        return Ok(value.to_string());
+    }
+    if host.contains(['[', ']']) {
+        return Err(invalid());
+    }
     let hostname = host.split(':').next().unwrap_or_default();
     if hostname.is_empty() || hostname.starts_with('.') || hostname.ends_with('.') {
         return Err(invalid());
@@ -80,6 +97,7 @@ mod tests {
     fn urls() {
         assert!(web_url("link", "https://example.com/x?y#z", false).is_ok());
         assert!(web_url("link", "http://localhost:8080", false).is_ok());
+        assert!(web_url("link", "http://[::1]:8080/x", false).is_ok());
         for bad in [
             "ftp://x.io",
             "example.com",
@@ -87,6 +105,10 @@ mod tests {
             "javascript:alert(1)",
             "https://exa mple.com",
             "https://:80/",
+            "http://[g]/",
+            "http://a[b/",
+            "http://u[@x.io/",
+            "http://[::1/",
         ] {
             assert!(web_url("link", bad, false).is_err(), "{bad}");
         }

@@ -270,13 +270,6 @@ pub struct SignInForm {
     csrf: String,
 }
 
-fn client_address(req: &Request) -> String {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
 fn form_csrf_ok(req: &Request, submitted: &str) -> bool {
     cookie(req, CSRF_COOKIE).is_some_and(|c| !c.is_empty() && constant_time_eq(&c, submitted))
 }
@@ -316,7 +309,7 @@ pub async fn sign_in(req: &Request, state: Data<&EdgeState>, Form(form): Form<Si
         .login(LoginCmd {
             email,
             password,
-            client: client_address(req),
+            client: crate::client_address::client_address(req, &state.trusted_proxies),
         })
         .await;
     match grant {

@@ -162,20 +162,24 @@ enum DocumentedErrors {
     Forbidden(Json<ErrorBody>),
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// The path exists, not with this method; `Allow` lists the ones it has.
+    #[oai(status = 405)]
+    MethodNotAllowed(Json<ErrorBody>),
     /// Conflicts with existing data.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The body is larger than allowed.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
     /// Not an accepted type.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
-    /// Too many attempts; see `Retry-After`.
+    /// Too many failed attempts; see `Retry-After`.
     #[oai(status = 429)]
     TooManyRequests(Json<ErrorBody>),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// A dependency is down; try again.
+    /// A dependency is down or the node is saturated; try again (`Retry-After` when known).
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
 }
@@ -202,6 +206,10 @@ impl From<SessionError> for ApiError {
             TooManyAttempts { retry_after_secs } => ApiError {
                 retry_after_secs: Some(retry_after_secs),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
+            },
+            Overloaded { retry_after_secs } => ApiError {
+                retry_after_secs: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
             },
             InvalidRefreshToken => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", message),
             InvalidAccessToken => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", message),

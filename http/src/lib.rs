@@ -6,10 +6,13 @@ pub mod auth;
 pub mod client_address;
 pub mod console;
 pub mod error;
+pub mod hygiene;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod readiness;
 pub mod routes;
+pub mod text;
 
 use folio_actors::{
     indexer::SearchClient,
@@ -19,7 +22,11 @@ use folio_actors::{
     project::ProjectClient,
     session::SessionClient,
 };
-use poem::{Endpoint, EndpointExt, Route};
+use poem::{
+    Endpoint, EndpointExt, Route,
+    http::{Method, header},
+    middleware::Cors,
+};
 use poem_openapi::{OpenApiService, Tags};
 
 pub use client_address::TrustedProxies;
@@ -61,6 +68,10 @@ pub struct EdgeState {
     pub jobs: JobsContext,
     pub reindex: ReindexTracker,
     pub console: console::ConsoleSettings,
+    /// Origins CORS allows; empty: no CORS headers at all.
+    pub cors_origins: Vec<String>,
+    /// When set, `/metrics` wants this bearer token.
+    pub metrics_token: Option<String>,
 }
 
 type Apis = (
@@ -92,10 +103,37 @@ pub fn api_service(state: &EdgeState) -> OpenApiService<Apis, ()> {
 
 pub fn build_app(state: EdgeState) -> impl Endpoint {
     let api = api_service(&state);
-    let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let limit = state.json_body_limit;
     let metrics = state.metrics.clone();
+    let spec = openapi::with_constraints(openapi::with_links(
+        serde_json::from_str(&api.spec()).unwrap_or_default(),
+    ));
+    let routes = std::sync::Arc::new(hygiene::RouteMethods::from_openapi(
+        &spec,
+        &[
+            ("/openapi.json", "GET"),
+            ("/media/{prefix}/{user}/{name}", "GET, HEAD"),
+            ("/admin", "GET"),
+            ("/admin/login", "POST"),
+            ("/admin/logout", "POST"),
+            ("/admin/assets/console.js", "GET"),
+            ("/admin/assets/console.css", "GET"),
+        ],
+    ));
+    let cors = Cors::new()
+        .allow_origins(state.cors_origins.iter().map(String::as_str))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .max_age(600);
+    let cors_enabled = !state.cors_origins.is_empty();
+    let document = spec.to_string();
+    let spec = poem::get(poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    }));
     Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
@@ -121,6 +159,8 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
         .data(state)
         // The console's session cookie is read through poem's cookie jar.
         .with(poem::middleware::CookieJarManager::new())
+        .with_if(cors_enabled, cors)
+        .around(move |ep, req| hygiene::hygiene(ep, req, routes.clone()))
         .around(move |ep, req| middleware::observe(ep, req, metrics.clone()))
 }
 
@@ -133,8 +173,13 @@ pub fn build_ops_app(state: EdgeState) -> impl Endpoint {
         "Folio node",
         env!("CARGO_PKG_VERSION"),
     );
+    let routes = std::sync::Arc::new(hygiene::RouteMethods::from_openapi(
+        &serde_json::from_str(&ops.spec()).unwrap_or_default(),
+        &[],
+    ));
     Route::new()
         .nest("/", ops)
         .data(state)
+        .around(move |ep, req| hygiene::hygiene(ep, req, routes.clone()))
         .around(move |ep, req| middleware::observe(ep, req, metrics.clone()))
 }

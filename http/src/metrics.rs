@@ -149,13 +149,14 @@ impl Metrics {
         self.in_flight.inc();
     }
 
-    pub fn finished(&self, method: &str, path: &str, status: u16, seconds: f64) {
+    /// `route` is a route template or `unmatched` (see `hygiene::route_template`), never a
+    /// raw path: each distinct label value is a series kept for the life of the process.
+    pub fn finished(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.in_flight.dec();
-        let route = route_label(path);
         self.requests
-            .with_label_values(&[method, &route, &status.to_string()])
+            .with_label_values(&[method, route, &status.to_string()])
             .inc();
-        self.latency.with_label_values(&[method, &route]).observe(seconds);
+        self.latency.with_label_values(&[method, route]).observe(seconds);
     }
 
     pub fn render(&self) -> String {
@@ -169,30 +170,4 @@ impl Metrics {
 
 fn pool_of(actor: &str) -> &str {
     actor.split('[').next().unwrap_or(actor)
-}
-
-/// Ids in paths would give every resource its own series: they become `{id}`.
-fn route_label(path: &str) -> String {
-    path.split('/')
-        .map(|segment| {
-            if uuid::Uuid::parse_str(segment).is_ok() || (segment.len() > 16 && segment.contains('.')) {
-                "{id}"
-            } else {
-                segment
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ids_are_folded() {
-        assert_eq!(
-            super::route_label("/projects/0192f0c4-7a1e-7cc3-9a55-3e1f2d9c8b7a"),
-            "/projects/{id}"
-        );
-        assert_eq!(super::route_label("/auth/login"), "/auth/login");
-    }
 }

@@ -10,7 +10,7 @@ use poem::{
 };
 use tracing::Instrument as _;
 
-use crate::{error::ApiError, metrics::Metrics};
+use crate::{error::ApiError, hygiene::MatchedRoute, metrics::Metrics, text::json_has_forbidden_control};
 
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -40,7 +40,15 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, req: Request, metrics: Metrics) ->
     };
     let elapsed = started.elapsed();
     let status = response.status();
-    metrics.finished(&method, &path, status.as_u16(), elapsed.as_secs_f64());
+    // Methods outside the standard set would each make a series of their own.
+    let method_label = match req_method_is_standard(&method) {
+        true => method.as_str(),
+        false => "OTHER",
+    };
+    let route = response
+        .data::<MatchedRoute>()
+        .map_or("unmatched", |matched| matched.0.as_ref());
+    metrics.finished(method_label, route, status.as_u16(), elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             status = status.as_u16(),
@@ -52,6 +60,13 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, req: Request, metrics: Metrics) ->
         response.headers_mut().insert(REQUEST_ID, value);
     }
     Ok(response)
+}
+
+fn req_method_is_standard(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "TRACE" | "CONNECT"
+    )
 }
 
 /// Ours keep their shape and headers; anything else is put into it.
@@ -93,6 +108,14 @@ pub async fn limit_json_body<E: Endpoint>(ep: Arc<E>, mut req: Request, limit: u
             return Err(too_large().into());
         }
         let body = req.take_body().into_bytes_limit(limit).await.map_err(|_| too_large())?;
+        // Malformed JSON is left for the route to refuse with its own message.
+        if serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|json| json_has_forbidden_control(&json)) {
+            return Err(ApiError::bad_request(
+                "invalid_text",
+                "text must not contain control characters other than tab and newline",
+            )
+            .into());
+        }
         req.set_body(body);
     }
     Ok(ep.call(req).await?.into_response())

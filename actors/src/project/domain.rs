@@ -10,11 +10,13 @@ pub struct Title(String);
 impl Title {
     /// 1–200 characters after trimming.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        // The limit counts what was sent, as the API documents it.
+        at_most("title", raw, 200)?;
         let title = raw.trim();
         if title.is_empty() {
             return Err(ValidationError::new("title", "title must not be empty"));
         }
-        Ok(Self(at_most("title", title, 200)?))
+        Ok(Self(title.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -41,19 +43,20 @@ pub struct Tags(Vec<String>);
 
 impl Tags {
     pub fn parse(raw: &[String]) -> Result<Self, ValidationError> {
+        // Counted as sent: what the API documents, and a bound on the work below.
+        if raw.len() > 20 {
+            return Err(ValidationError::new("tags", "at most 20 tags"));
+        }
         let mut tags: Vec<String> = Vec::with_capacity(raw.len());
         for tag in raw {
+            let sent = tag.chars().count();
             let tag = tag.trim().to_lowercase();
-            let len = tag.chars().count();
-            if !(1..=50).contains(&len) {
+            if sent > 50 || tag.is_empty() {
                 return Err(ValidationError::new("tags", "each tag must be 1 to 50 characters"));
             }
             if !tags.contains(&tag) {
                 tags.push(tag);
             }
-        }
-        if tags.len() > 20 {
-            return Err(ValidationError::new("tags", "at most 20 tags"));
         }
         Ok(Self(tags))
     }
@@ -117,7 +120,11 @@ pub struct ProjectPatch {
     pub thumbnail_url: Option<ThumbnailUrl>,
 }
 
-/// Page numbers from 1; sizes from 1 to 100.
+/// The largest page asked for: `(MAX_PAGE - 1) × 100` fits a signed 64-bit offset, and
+/// the bound is exact as a JSON number.
+pub const MAX_PAGE: u64 = 1_000_000_000_000_000;
+
+/// Page numbers from 1 to `MAX_PAGE`; sizes from 1 to 100.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageRequest {
     pub page: u64,
@@ -134,11 +141,16 @@ impl PageRequest {
         if !(1..=100).contains(&size) {
             return Err(ValidationError::new("size", "size must be between 1 and 100"));
         }
+        // Databases take a signed 64-bit offset; past MAX_PAGE it could overflow.
+        if page > MAX_PAGE {
+            return Err(ValidationError::new("page", format!("page must be at most {MAX_PAGE}")));
+        }
         Ok(Self { page, size })
     }
 
+    /// Never overflows: `parse` refused every page whose offset would.
     pub fn offset(&self) -> u64 {
-        (self.page - 1).saturating_mul(self.size)
+        (self.page - 1) * self.size
     }
 }
 
@@ -154,8 +166,10 @@ mod tests {
         assert!(Tags::parse(&["x".repeat(51)]).is_err());
         let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
         assert!(Tags::parse(&many).is_err());
-        let dupes: Vec<String> = (0..30).map(|i| format!("t{}", i % 20)).collect();
-        assert_eq!(Tags::parse(&dupes).unwrap().as_slice().len(), 20);
+        let dupes: Vec<String> = (0..20).map(|i| format!("T{}", i % 5)).collect();
+        assert_eq!(Tags::parse(&dupes).unwrap().as_slice().len(), 5);
+        let too_many: Vec<String> = (0..21).map(|i| format!("t{}", i % 5)).collect();
+        assert!(Tags::parse(&too_many).is_err());
     }
 
     #[test]
@@ -176,5 +190,8 @@ mod tests {
         assert!(PageRequest::parse(None, Some(0)).is_err());
         assert!(PageRequest::parse(None, Some(101)).is_err());
         assert_eq!(PageRequest::parse(Some(3), Some(10)).unwrap().offset(), 20);
+        assert!(PageRequest::parse(Some(u64::MAX), Some(100)).is_err());
+        assert!(PageRequest::parse(Some(MAX_PAGE + 1), Some(100)).is_err());
+        assert!(PageRequest::parse(Some(MAX_PAGE), Some(100)).unwrap().offset() < i64::MAX as u64);
     }
 }

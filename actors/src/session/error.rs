@@ -18,6 +18,8 @@ pub enum SessionError {
     InvalidCredentials,
     #[error("too many failed logins; try again later")]
     TooManyAttempts { retry_after_secs: u64 },
+    #[error("too many logins are waiting; try again shortly")]
+    Overloaded { retry_after_secs: u64 },
     #[error("refresh token is invalid, expired or revoked")]
     InvalidRefreshToken,
     #[error("access token is invalid or expired")]

@@ -10,10 +10,14 @@ pub mod service;
 pub mod throttle;
 pub mod tokens;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use sea_orm::DatabaseConnection;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 pub use domain::{Email, Password, Role, Username, ValidationError};
@@ -36,7 +40,11 @@ pub struct SessionConfig {
     /// Lower-cased.
     pub admin_emails: Vec<String>,
     pub max_failed_logins: u32,
+    /// Failed logins from one client address over all accounts before it is locked out.
+    pub max_failed_logins_per_address: u32,
     pub lockout: Duration,
+    /// Logins and registrations that may wait for a password hash at once.
+    pub hash_queue_limit: usize,
     pub workers: usize,
 }
 
@@ -119,7 +127,19 @@ pub struct SessionClient {
     pool: KeyedPool<SessionMsg>,
     keys: TokenKeys,
     db: DatabaseConnection,
+    /// Failed logins per client address across every account; the per-account
+    /// throttle lives in the worker that owns the account.
+    address_throttle: Arc<Mutex<LoginThrottle>>,
+    /// One permit per login or registration in flight: hashing is the bottleneck, so a
+    /// flood is refused at the door instead of queueing behind real users.
+    hash_queue: Arc<Semaphore>,
 }
+
+/// The throttle key that stands for "every account" in the per-address throttle.
+const ANY_ACCOUNT: &str = "*";
+
+/// A full hash queue drains in about this long at OWASP cost.
+const HASH_QUEUE_RETRY_AFTER_SECS: u64 = 1;
 
 impl SessionClient {
     pub async fn start(
@@ -135,6 +155,11 @@ impl SessionClient {
             .map_err(|e| e.to_string())?;
         let hasher = PasswordHasher::new(argon2, hashing).await.map_err(|e| e.to_string())?;
         let workers = config.workers;
+        let address_throttle = Arc::new(Mutex::new(LoginThrottle::new(ThrottlePolicy {
+            max_failures: config.max_failed_logins_per_address,
+            window: config.lockout,
+        })));
+        let hash_queue = Arc::new(Semaphore::new(config.hash_queue_limit.max(1)));
         let ctx = Arc::new(SessionContext {
             db: db.clone(),
             hasher,
@@ -145,10 +170,33 @@ impl SessionClient {
             (SessionWorker, ctx.clone())
         })
         .await?;
-        Ok(Self { pool, keys, db })
+        Ok(Self {
+            pool,
+            keys,
+            db,
+            address_throttle,
+            hash_queue,
+        })
+    }
+
+    fn hash_permit(&self) -> Result<OwnedSemaphorePermit, SessionError> {
+        self.hash_queue
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| SessionError::Overloaded {
+                retry_after_secs: HASH_QUEUE_RETRY_AFTER_SECS,
+            })
+    }
+
+    fn address_throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
+        // The throttle holds plain counters: a panic elsewhere cannot leave it torn.
+        self.address_throttle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub async fn register(&self, cmd: RegisterCmd) -> Result<Registered, SessionError> {
+        let _permit = self.hash_permit()?;
         let key = cmd.email.clone();
         self.pool
             .call(&key, |reply| SessionMsg::Register(cmd.clone(), reply))
@@ -156,10 +204,21 @@ impl SessionClient {
     }
 
     pub async fn login(&self, cmd: LoginCmd) -> Result<LoginGrant, SessionError> {
+        if let Some(retry_after_secs) = self.address_throttle().retry_after(ANY_ACCOUNT, &cmd.client) {
+            return Err(SessionError::TooManyAttempts { retry_after_secs });
+        }
+        let _permit = self.hash_permit()?;
         let key = cmd.email.clone();
-        self.pool
+        let client = cmd.client.clone();
+        let result = self
+            .pool
             .call(&key, |reply| SessionMsg::Login(cmd.clone(), reply))
-            .await?
+            .await?;
+        // Successes do not clear the count: one valid account must not reset a spray.
+        if matches!(result, Err(SessionError::InvalidCredentials)) {
+            self.address_throttle().record_failure(ANY_ACCOUNT, &client);
+        }
+        result
     }
 
     pub async fn refresh(&self, cmd: RefreshCmd) -> Result<RefreshGrant, SessionError> {

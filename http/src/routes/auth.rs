@@ -7,14 +7,23 @@ use poem::{Request, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
-use crate::{EdgeState, auth::BearerAuth, client_address::client_address, error::ApiError};
+use crate::{
+    EdgeState,
+    auth::BearerAuth,
+    client_address::client_address,
+    error::ApiError,
+    text::{EmailText, JsonText, PasswordText, Present, Required, TextRule, UsernameText},
+};
 
-/// Fields are optional here so a missing one gets a message naming it.
+/// A missing field still gets a message naming it.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct RegisterBody {
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub password: Option<String>,
+    /// 3 to 32 of `A-Z a-z 0-9 _ . -`.
+    pub username: Required<JsonText<32, UsernameText>>,
+    pub email: Required<JsonText<254, EmailText>>,
+    /// 8 to 128 characters.
+    pub password: Required<JsonText<128, PasswordText>>,
 }
 
 #[derive(Debug, Object)]
@@ -30,10 +39,12 @@ pub enum RegisterResponse {
     Created(Json<RegisterReply>),
 }
 
+/// Anything else than an account's email and password is `401`, like a wrong password.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct LoginBody {
-    pub email: Option<String>,
-    pub password: Option<String>,
+    pub email: Required<JsonText<0, Present>>,
+    pub password: Required<JsonText<0, Present>>,
 }
 
 #[derive(Debug, Object)]
@@ -55,26 +66,32 @@ pub struct LoginReply {
 }
 
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct RefreshBody {
-    pub refresh_token: Option<String>,
+    pub refresh_token: Required<JsonText<MAX_REFRESH_TOKEN, Present>>,
 }
+
+/// Ours are 43 characters; anything much longer is not one.
+const MAX_REFRESH_TOKEN: usize = 512;
 
 #[derive(Debug, Object)]
 pub struct RefreshReply {
     pub access_token: String,
     /// The replacement refresh token (rotation); the one sent stops working.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, nullable)]
     pub refresh_token: Option<String>,
     pub token_type: String,
     pub expires_in: i64,
 }
 
+/// `refresh_token`, or `all: true` (the document says so with `anyOf`).
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct LogoutBody {
     /// The refresh token to end; not needed with `all`.
-    pub refresh_token: Option<String>,
-    /// End every session of the user.
-    #[oai(default)]
+    pub refresh_token: Option<JsonText<MAX_REFRESH_TOKEN, Present>>,
+    /// End every session of the user (null is false).
+    #[oai(default, nullable)]
     pub all: bool,
 }
 
@@ -92,11 +109,24 @@ pub struct VerifyReply {
     pub exp: i64,
 }
 
-fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, ValidationError> {
-    match value.as_deref() {
+fn required<'a, const MAX: usize, R: TextRule>(
+    field: &str,
+    value: &'a Required<JsonText<MAX, R>>,
+) -> Result<&'a str, ValidationError> {
+    match value.as_ref().map(JsonText::as_str) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(ValidationError::missing(field)),
     }
+}
+
+fn refresh_token_within_bounds(token: String) -> Result<String, ValidationError> {
+    if token.chars().count() > MAX_REFRESH_TOKEN {
+        return Err(ValidationError::new(
+            "refresh_token",
+            format!("refresh_token must be at most {MAX_REFRESH_TOKEN} characters"),
+        ));
+    }
+    Ok(token)
 }
 
 pub struct AuthApi {
@@ -159,7 +189,7 @@ impl AuthApi {
     /// Get a new access token (and, with rotation, a new refresh token).
     #[oai(path = "/refresh", method = "post")]
     async fn refresh(&self, body: Json<RefreshBody>) -> Result<Json<RefreshReply>, ApiError> {
-        let refresh_token = required("refresh_token", &body.refresh_token)?.to_string();
+        let refresh_token = refresh_token_within_bounds(required("refresh_token", &body.refresh_token)?.to_string())?;
         let grant = self.state.session.refresh(RefreshCmd { refresh_token }).await?;
         Ok(Json(RefreshReply {
             access_token: grant.access_token,
@@ -175,7 +205,11 @@ impl AuthApi {
         let scope = if body.all {
             LogoutScope::AllSessions
         } else {
-            LogoutScope::Token(required("refresh_token", &body.refresh_token)?.to_string())
+            let token = body.refresh_token.clone().map(JsonText::into_string);
+            let token = token
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| ValidationError::missing("refresh_token"))?;
+            LogoutScope::Token(refresh_token_within_bounds(token)?)
         };
         self.state
             .session
@@ -191,14 +225,14 @@ impl AuthApi {
 
     /// Check an access token.
     #[oai(path = "/verify", method = "get")]
-    async fn verify_get(&self, auth: BearerAuth) -> Json<VerifyReply> {
-        verify_reply(auth)
+    async fn verify_get(&self, auth: BearerAuth) -> Result<Json<VerifyReply>, ApiError> {
+        Ok(verify_reply(auth))
     }
 
     /// Check an access token (POST form, as the old services called it).
     #[oai(path = "/verify", method = "post")]
-    async fn verify_post(&self, auth: BearerAuth) -> Json<VerifyReply> {
-        verify_reply(auth)
+    async fn verify_post(&self, auth: BearerAuth) -> Result<Json<VerifyReply>, ApiError> {
+        Ok(verify_reply(auth))
     }
 }
 

@@ -9,19 +9,29 @@ use folio_actors::{
     project::PageRequest,
 };
 use poem::{
-    Request, Response, handler,
+    FromRequest, Request, RequestBody, Response, handler,
     http::{HeaderValue, StatusCode, header},
     web::{Data, Multipart, Path as PoemPath},
 };
 use poem_openapi::{
-    ApiResponse, Object, OpenApi,
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef},
 };
 use tokio::io::AsyncReadExt as _;
 use uuid::Uuid;
 
-use crate::{EdgeState, auth::BearerAuth, error::ApiError, routes::auth::MessageReply};
+use crate::{
+    EdgeState,
+    auth::BearerAuth,
+    error::ApiError,
+    routes::{
+        auth::MessageReply,
+        projects::{PageNumber, PageSize},
+    },
+    text::{UuidText, strict_uuid},
+};
 
 #[derive(Debug, Object)]
 pub struct MediaReply {
@@ -32,13 +42,18 @@ pub struct MediaReply {
     pub file_url: String,
     pub file_size: i64,
     pub mime_type: String,
+    #[oai(nullable)]
     pub project_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     /// `pending`, `ready`, `failed` or `skipped`.
     pub thumbnail_status: String,
+    #[oai(nullable)]
     pub thumbnail_url: Option<String>,
+    #[oai(nullable)]
     pub thumbnail_error: Option<String>,
+    #[oai(nullable)]
     pub width: Option<i32>,
+    #[oai(nullable)]
     pub height: Option<i32>,
 }
 
@@ -77,6 +92,74 @@ pub enum CreatedMedia {
     Created(Json<MediaReply>),
 }
 
+/// `file` and `project_id`: a form with more parts is refused before they are read.
+pub const MAX_FORM_PARTS: usize = 2;
+/// The whole form: the file, a project id and the parts' headers.
+pub const MAX_FORM_BYTES: usize = MAX_UPLOAD_BYTES + 16 * 1024;
+
+/// The `multipart/form-data` body of an upload: read as a stream by the route (so the
+/// caps apply while reading), declared in the OpenAPI document like a typed form.
+pub struct UploadForm(Multipart);
+
+impl<'a> ApiExtractor<'a> for UploadForm {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn request_meta() -> Option<MetaRequest> {
+        let mut file = MetaSchema::new_with_format("string", "binary");
+        file.min_length = Some(1);
+        file.description = Some("A JPEG, PNG, GIF or WebP image of at most 5 MiB.");
+        let mut project_id = MetaSchema::new_with_format("string", "uuid");
+        project_id.description = Some("A project of yours the image belongs to.");
+        let mut form = MetaSchema::new("object");
+        form.properties = vec![
+            ("file", MetaSchemaRef::Inline(Box::new(file))),
+            ("project_id", MetaSchemaRef::Inline(Box::new(project_id))),
+        ];
+        form.required = vec!["file"];
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "multipart/form-data",
+                schema: MetaSchemaRef::Inline(Box::new(form)),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let is_multipart = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !is_multipart {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the upload must be multipart/form-data",
+            )
+            .into());
+        }
+        <Multipart as FromRequest>::from_request(request, body)
+            .await
+            .map(UploadForm)
+    }
+}
+
+fn form_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the form exceeds {MAX_FORM_BYTES} bytes or {MAX_FORM_PARTS} parts"),
+    )
+}
+
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -85,9 +168,15 @@ fn too_large() -> ApiError {
     )
 }
 
-/// Reads a multipart field, stopping as soon as it passes `cap`: nothing beyond the
-/// cap is ever buffered, whether or not the client declared a length.
-async fn read_capped(field: poem::web::Field, cap: usize, on_excess: fn() -> ApiError) -> Result<Bytes, ApiError> {
+/// Reads a multipart field, stopping as soon as it passes `cap` or the form's remaining
+/// `budget`: nothing beyond either is ever buffered, whether or not the client declared
+/// a length.
+async fn read_capped(
+    field: poem::web::Field,
+    cap: usize,
+    on_excess: fn() -> ApiError,
+    budget: &mut usize,
+) -> Result<Bytes, ApiError> {
     let mut reader = Box::pin(field.into_async_read());
     let mut buffer = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
@@ -99,6 +188,7 @@ async fn read_capped(field: poem::web::Field, cap: usize, on_excess: fn() -> Api
         if n == 0 {
             return Ok(buffer.freeze());
         }
+        *budget = budget.checked_sub(n).ok_or_else(form_too_large)?;
         if buffer.len() + n > cap {
             return Err(on_excess());
         }
@@ -136,12 +226,68 @@ async fn discard_rest(form: &mut Multipart, declared: Option<usize>) {
     let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
 }
 
-fn small_field_too_large() -> ApiError {
-    ApiError::bad_request("bad_multipart", "form field too large")
+/// The fields of an upload form that count.
+#[derive(Debug)]
+pub struct UploadFields {
+    /// The bytes and the client's file name.
+    pub file: (Bytes, Option<String>),
+    pub project_id: Option<Uuid>,
+}
+
+/// Reads an upload form as it streams in, within every cap: the file's, each other
+/// part's, the number of parts and the whole form's bytes. (The fuzz targets call this
+/// too, with arbitrary bodies.)
+pub async fn read_upload_form(form: &mut Multipart) -> Result<UploadFields, ApiError> {
+    let mut file: Option<(Bytes, Option<String>)> = None;
+    let mut project_id = None;
+    let mut budget = MAX_FORM_BYTES;
+    let mut parts = 0;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?
+    {
+        parts += 1;
+        if parts > MAX_FORM_PARTS {
+            return Err(form_too_large());
+        }
+        match field.name() {
+            Some("file") if file.is_none() => {
+                let name = field.file_name().map(str::to_string);
+                let bytes = read_capped(field, MAX_UPLOAD_BYTES, too_large, &mut budget).await?;
+                file = Some((bytes, name));
+            }
+            Some("project_id") if project_id.is_none() => {
+                let raw = read_capped(field, 128, form_too_large, &mut budget).await?;
+                let text = String::from_utf8_lossy(&raw);
+                project_id = Some(
+                    strict_uuid(&text)
+                        .ok_or_else(|| ApiError::bad_request("invalid_project_id", "project_id must be a UUID"))?,
+                );
+            }
+            Some(name @ ("file" | "project_id")) => {
+                return Err(ApiError::bad_request(
+                    "bad_multipart",
+                    format!("the form has more than one `{name}`"),
+                ));
+            }
+            other => {
+                return Err(ApiError::bad_request(
+                    "bad_multipart",
+                    format!(
+                        "unexpected form field {:?}; the fields are `file` and `project_id`",
+                        other.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+    let file = file.ok_or_else(|| ApiError::bad_request("invalid_file", "the form has no `file` field"))?;
+    Ok(UploadFields { file, project_id })
 }
 
 fn file_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "media_not_found", "media file not found"))
+    strict_uuid(raw).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "media_not_found", "media file not found"))
 }
 
 pub struct MediaApi {
@@ -153,53 +299,30 @@ impl MediaApi {
     /// Upload an image (multipart form: `file`, optional `project_id`). At most 5 MiB;
     /// JPEG, PNG, GIF or WebP, decided by the content. A thumbnail follows by itself.
     #[oai(path = "/media/upload", method = "post")]
-    async fn upload(&self, auth: BearerAuth, req: &Request, mut form: Multipart) -> Result<CreatedMedia, ApiError> {
+    async fn upload(&self, auth: BearerAuth, req: &Request, form: UploadForm) -> Result<CreatedMedia, ApiError> {
+        let UploadForm(mut form) = form;
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        // Form overhead is small; a declared body far past the cap is refused.
-        if declared.is_some_and(|len| len > MAX_UPLOAD_BYTES + 64 * 1024) {
+        // Form overhead is small; a declared body far past the cap is refused unread.
+        if declared.is_some_and(|len| len > MAX_FORM_BYTES) {
             discard_rest(&mut form, declared).await;
             return Err(too_large());
         }
-        let mut file: Option<(Bytes, Option<String>)> = None;
-        let mut project_id = None;
-        while let Some(field) = form
-            .next_field()
-            .await
-            .map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?
-        {
-            match field.name() {
-                Some("file") if file.is_none() => {
-                    let name = field.file_name().map(str::to_string);
-                    let bytes = match read_capped(field, MAX_UPLOAD_BYTES, too_large).await {
-                        Ok(bytes) => bytes,
-                        Err(refused) => {
-                            discard_rest(&mut form, declared).await;
-                            return Err(refused);
-                        }
-                    };
-                    file = Some((bytes, name));
+        let UploadFields {
+            file: (bytes, original_filename),
+            project_id,
+        } = match read_upload_form(&mut form).await {
+            Ok(fields) => fields,
+            Err(refused) => {
+                if refused.status == StatusCode::PAYLOAD_TOO_LARGE {
+                    discard_rest(&mut form, declared).await;
                 }
-                Some("project_id") => {
-                    let raw = read_capped(field, 128, small_field_too_large).await?;
-                    let text = String::from_utf8_lossy(&raw).trim().to_string();
-                    if !text.is_empty() {
-                        project_id =
-                            Some(Uuid::parse_str(&text).map_err(|_| {
-                                ApiError::bad_request("invalid_project_id", "project_id must be a UUID")
-                            })?);
-                    }
-                }
-                _ => {
-                    read_capped(field, 64 * 1024, small_field_too_large).await?;
-                }
+                return Err(refused);
             }
-        }
-        let (bytes, original_filename) =
-            file.ok_or_else(|| ApiError::bad_request("invalid_file", "the form has no `file` field"))?;
+        };
         let media = self
             .state
             .media
@@ -218,14 +341,13 @@ impl MediaApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        page: Query<Option<u64>>,
-        size: Query<Option<u64>>,
+        /// From 1.
+        page: Query<Option<PageNumber>>,
+        /// 1 to 100, default 20.
+        size: Query<Option<PageSize>>,
     ) -> Result<Json<MediaListReply>, ApiError> {
-        let listed = self
-            .state
-            .media
-            .list(auth.0.sub, PageRequest::parse(page.0, size.0)?)
-            .await?;
+        let page = PageRequest::parse(page.0.map(|p| p.0), size.0.map(|s| s.0))?;
+        let listed = self.state.media.list(auth.0.sub, page).await?;
         Ok(Json(MediaListReply {
             files: listed.files.into_iter().map(Into::into).collect(),
             page: listed.page,
@@ -236,7 +358,7 @@ impl MediaApi {
 
     /// One upload's metadata, with its thumbnail's status and URL (owner only).
     #[oai(path = "/media/:file_id", method = "get")]
-    async fn get(&self, auth: BearerAuth, file_id: Path<String>) -> Result<Json<MediaReply>, ApiError> {
+    async fn get(&self, auth: BearerAuth, file_id: Path<UuidText>) -> Result<Json<MediaReply>, ApiError> {
         Ok(Json(
             self.state.media.get(auth.0.sub, self::file_id(&file_id)?).await?.into(),
         ))
@@ -244,7 +366,7 @@ impl MediaApi {
 
     /// Delete an upload, its blob and its thumbnail (owner only).
     #[oai(path = "/media/:file_id", method = "delete")]
-    async fn delete(&self, auth: BearerAuth, file_id: Path<String>) -> Result<Json<MessageReply>, ApiError> {
+    async fn delete(&self, auth: BearerAuth, file_id: Path<UuidText>) -> Result<Json<MessageReply>, ApiError> {
         self.state.media.delete(auth.0.sub, self::file_id(&file_id)?).await?;
         Ok(Json(MessageReply {
             message: "media deleted".to_string(),

@@ -5,19 +5,32 @@ use folio_actors::profile::{ProfilePatch, ProfileView, PublicProfile};
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
-use crate::{EdgeState, auth::BearerAuth, error::ApiError, routes::projects::ProjectReply};
+use crate::{
+    EdgeState,
+    auth::BearerAuth,
+    error::ApiError,
+    routes::projects::ProjectReply,
+    text::{JsonText, MediaUrlOrEmpty, SocialLinksJson},
+};
 
 #[derive(Debug, Object)]
 pub struct ProfileReply {
     pub user_id: Uuid,
     pub username: String,
     pub email: String,
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub bio: Option<String>,
+    #[oai(nullable)]
     pub contact: Option<String>,
+    #[oai(nullable)]
     pub social_links: Option<serde_json::Value>,
+    #[oai(nullable)]
     pub avatar_url: Option<String>,
+    #[oai(nullable)]
     pub created_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -40,23 +53,36 @@ impl From<ProfileView> for ProfileReply {
 
 /// Any subset of the fields; absent or null ones keep their value.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ProfileBody {
-    pub name: Option<String>,
-    pub bio: Option<String>,
-    pub contact: Option<String>,
-    /// An object of at most 20 string values, e.g. `{"github": "alice"}`.
-    pub social_links: Option<serde_json::Value>,
-    pub avatar_url: Option<String>,
+    #[oai(nullable)]
+    pub name: Option<JsonText<100>>,
+    #[oai(nullable)]
+    pub bio: Option<JsonText<2000>>,
+    #[oai(nullable)]
+    pub contact: Option<JsonText<200>>,
+    /// An object of at most 20 string values named by 1 to 50 characters, e.g.
+    /// `{"github": "alice"}`; it replaces the stored links.
+    #[oai(nullable)]
+    pub social_links: Option<SocialLinksJson>,
+    /// An http(s) URL or a path from the root; empty clears it.
+    #[oai(nullable)]
+    pub avatar_url: Option<JsonText<2048, MediaUrlOrEmpty>>,
 }
 
 #[derive(Debug, Object)]
 pub struct PublicProfileReply {
     pub user_id: Uuid,
     pub username: String,
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub bio: Option<String>,
+    #[oai(nullable)]
     pub contact: Option<String>,
+    #[oai(nullable)]
     pub social_links: Option<serde_json::Value>,
+    #[oai(nullable)]
     pub avatar_url: Option<String>,
     pub created_at: DateTime<Utc>,
     /// The newest projects (up to 50).
@@ -97,11 +123,11 @@ impl ProfileApi {
     #[oai(path = "/profile/me", method = "put")]
     async fn update(&self, auth: BearerAuth, body: Json<ProfileBody>) -> Result<Json<ProfileReply>, ApiError> {
         let patch = ProfilePatch::parse(
-            body.name.as_deref(),
-            body.bio.as_deref(),
-            body.contact.as_deref(),
-            body.social_links.as_ref(),
-            body.avatar_url.as_deref(),
+            body.name.as_ref().map(JsonText::as_str),
+            body.bio.as_ref().map(JsonText::as_str),
+            body.contact.as_ref().map(JsonText::as_str),
+            body.social_links.as_ref().map(|links| &links.0),
+            body.avatar_url.as_ref().map(JsonText::as_str),
         )?;
         Ok(Json(self.state.profiles.update(auth.0.sub, patch).await?.into()))
     }

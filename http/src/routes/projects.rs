@@ -16,7 +16,17 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use crate::{EdgeState, auth::BearerAuth, error::ApiError, routes::auth::MessageReply};
+use crate::{
+    EdgeState,
+    auth::BearerAuth,
+    error::ApiError,
+    routes::auth::MessageReply,
+    text::{Bounded, HttpUrl, JsonText, ListOf, MediaUrl, NonBlank, Required, TextRule, UuidText, strict_uuid},
+};
+
+/// `page` as the OpenAPI document declares it (the domain answers past the bounds).
+pub type PageNumber = Bounded<1, { folio_actors::project::MAX_PAGE }>;
+pub type PageSize = Bounded<1, 100>;
 
 #[derive(Debug, Object)]
 pub struct ProjectReply {
@@ -28,7 +38,9 @@ pub struct ProjectReply {
     pub title: String,
     pub description: String,
     pub tags: Vec<String>,
+    #[oai(nullable)]
     pub link: Option<String>,
+    #[oai(nullable)]
     pub thumbnail_url: Option<String>,
     /// Grows with every change.
     pub version: i64,
@@ -63,20 +75,50 @@ pub struct ProjectListReply {
     pub total: u64,
 }
 
-/// Every field optional: on create a missing title is reported by name; on update an
-/// absent or null field keeps its value.
+type TitleText = JsonText<200, NonBlank>;
+type TagList = ListOf<JsonText<50, NonBlank>, 20>;
+type LinkText = JsonText<2048, HttpUrl>;
+type ThumbnailText = JsonText<2048, MediaUrl>;
+
+/// A new project; a missing title is reported by name. Null is as absent.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct NewProjectBody {
+    pub title: Required<TitleText>,
+    #[oai(nullable)]
+    pub description: Option<JsonText<10000>>,
+    /// At most 20 tags of at most 50 characters; lower-cased, duplicates dropped.
+    #[oai(nullable)]
+    pub tags: Option<TagList>,
+    /// An http(s) URL.
+    #[oai(nullable)]
+    pub link: Option<LinkText>,
+    /// An http(s) URL or a path from the root.
+    #[oai(nullable)]
+    pub thumbnail_url: Option<ThumbnailText>,
+}
+
+/// A change: an absent or null field keeps its value.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ProjectBody {
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub tags: Option<Vec<String>>,
-    pub link: Option<String>,
-    pub thumbnail_url: Option<String>,
+    #[oai(nullable)]
+    pub title: Option<TitleText>,
+    #[oai(nullable)]
+    pub description: Option<JsonText<10000>>,
+    /// At most 20 tags of at most 50 characters; lower-cased, duplicates dropped.
+    #[oai(nullable)]
+    pub tags: Option<TagList>,
+    #[oai(nullable)]
+    pub link: Option<LinkText>,
+    #[oai(nullable)]
+    pub thumbnail_url: Option<ThumbnailText>,
 }
 
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ThumbnailBody {
-    pub thumbnail_url: Option<String>,
+    pub thumbnail_url: Required<ThumbnailText>,
 }
 
 #[derive(ApiResponse)]
@@ -87,16 +129,24 @@ pub enum CreatedProject {
 
 /// A malformed id names no project: 404, like an unknown one.
 fn project_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "project_not_found", "project not found"))
+    strict_uuid(raw).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "project_not_found", "project not found"))
+}
+
+fn text<const MAX: usize, R: TextRule>(value: &Option<JsonText<MAX, R>>) -> Option<&str> {
+    value.as_ref().map(JsonText::as_str)
+}
+
+fn tags(value: &Option<TagList>) -> Option<Vec<String>> {
+    value.as_ref().map(|tags| tags.0.iter().map(|t| t.0.clone()).collect())
 }
 
 fn patch_from(body: &ProjectBody) -> Result<ProjectPatch, ValidationError> {
     Ok(ProjectPatch {
-        title: body.title.as_deref().map(Title::parse).transpose()?,
-        description: body.description.as_deref().map(Description::parse).transpose()?,
-        tags: body.tags.as_deref().map(Tags::parse).transpose()?,
-        link: body.link.as_deref().map(Link::parse).transpose()?,
-        thumbnail_url: body.thumbnail_url.as_deref().map(ThumbnailUrl::parse).transpose()?,
+        title: text(&body.title).map(Title::parse).transpose()?,
+        description: text(&body.description).map(Description::parse).transpose()?,
+        tags: tags(&body.tags).as_deref().map(Tags::parse).transpose()?,
+        link: text(&body.link).map(Link::parse).transpose()?,
+        thumbnail_url: text(&body.thumbnail_url).map(ThumbnailUrl::parse).transpose()?,
     })
 }
 
@@ -108,8 +158,15 @@ pub struct ProjectApi {
 impl ProjectApi {
     /// Publish a project.
     #[oai(path = "/projects", method = "post")]
-    async fn create(&self, auth: BearerAuth, body: Json<ProjectBody>) -> Result<CreatedProject, ApiError> {
-        let patch = patch_from(&body)?;
+    async fn create(&self, auth: BearerAuth, body: Json<NewProjectBody>) -> Result<CreatedProject, ApiError> {
+        let body = body.0;
+        let patch = patch_from(&ProjectBody {
+            title: body.title.0,
+            description: body.description,
+            tags: body.tags,
+            link: body.link,
+            thumbnail_url: body.thumbnail_url,
+        })?;
         let draft = ProjectDraft {
             title: patch.title.ok_or_else(|| ValidationError::missing("title"))?,
             description: patch.description.unwrap_or(Description::parse("")?),
@@ -123,7 +180,7 @@ impl ProjectApi {
 
     /// One project, with its owner's username.
     #[oai(path = "/projects/:project_id", method = "get")]
-    async fn get(&self, project_id: Path<String>) -> Result<Json<ProjectReply>, ApiError> {
+    async fn get(&self, project_id: Path<UuidText>) -> Result<Json<ProjectReply>, ApiError> {
         let project = self.state.projects.get(self::project_id(&project_id)?).await?;
         Ok(Json(project.into()))
     }
@@ -132,15 +189,15 @@ impl ProjectApi {
     #[oai(path = "/projects/user/:user_id", method = "get")]
     async fn list_by_user(
         &self,
-        user_id: Path<String>,
+        user_id: Path<UuidText>,
         /// From 1.
-        page: Query<Option<u64>>,
+        page: Query<Option<PageNumber>>,
         /// 1 to 100, default 20.
-        size: Query<Option<u64>>,
+        size: Query<Option<PageSize>>,
     ) -> Result<Json<ProjectListReply>, ApiError> {
-        let user_id = Uuid::parse_str(&user_id)
-            .map_err(|_| ApiError::bad_request("invalid_user_id", "user_id must be a UUID"))?;
-        let page = PageRequest::parse(page.0, size.0)?;
+        let user_id =
+            strict_uuid(&user_id).ok_or_else(|| ApiError::bad_request("invalid_user_id", "user_id must be a UUID"))?;
+        let page = PageRequest::parse(page.0.map(|p| p.0), size.0.map(|s| s.0))?;
         let listed = self.state.projects.list_by_user(user_id, page).await?;
         Ok(Json(ProjectListReply {
             projects: listed.projects.into_iter().map(Into::into).collect(),
@@ -155,7 +212,7 @@ impl ProjectApi {
     async fn update(
         &self,
         auth: BearerAuth,
-        project_id: Path<String>,
+        project_id: Path<UuidText>,
         body: Json<ProjectBody>,
     ) -> Result<Json<ProjectReply>, ApiError> {
         let project_id = self::project_id(&project_id)?;
@@ -166,7 +223,7 @@ impl ProjectApi {
 
     /// Delete a project (owner only).
     #[oai(path = "/projects/:project_id", method = "delete")]
-    async fn delete(&self, auth: BearerAuth, project_id: Path<String>) -> Result<Json<MessageReply>, ApiError> {
+    async fn delete(&self, auth: BearerAuth, project_id: Path<UuidText>) -> Result<Json<MessageReply>, ApiError> {
         self.state
             .projects
             .delete(auth.0.sub, self::project_id(&project_id)?)
@@ -181,13 +238,14 @@ impl ProjectApi {
     async fn set_thumbnail(
         &self,
         auth: BearerAuth,
-        project_id: Path<String>,
+        project_id: Path<UuidText>,
         body: Json<ThumbnailBody>,
     ) -> Result<Json<ProjectReply>, ApiError> {
         let project_id = self::project_id(&project_id)?;
         let url = ThumbnailUrl::parse(
             body.thumbnail_url
-                .as_deref()
+                .as_ref()
+                .map(JsonText::as_str)
                 .ok_or_else(|| ValidationError::missing("thumbnail_url"))?,
         )?;
         let project = self

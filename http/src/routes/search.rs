@@ -6,7 +6,15 @@ use poem::http::StatusCode;
 use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
 use uuid::Uuid;
 
-use crate::{EdgeState, error::ApiError};
+use crate::{
+    EdgeState,
+    error::ApiError,
+    routes::projects::PageSize,
+    text::{Bounded, JsonText},
+};
+
+/// Search pages are 32-bit in the engines.
+type SearchPage = Bounded<1, { u32::MAX as u64 }>;
 
 #[derive(Debug, Object)]
 pub struct SearchResult {
@@ -17,6 +25,7 @@ pub struct SearchResult {
     pub username: String,
     pub score: f32,
     pub description: String,
+    #[oai(nullable)]
     pub thumbnail_url: Option<String>,
     pub user_id: Uuid,
     pub updated_at: DateTime<Utc>,
@@ -36,10 +45,10 @@ pub struct SuggestionReply {
     pub text: String,
     /// `title` or `tag`.
     pub kind: String,
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, nullable)]
     pub project_id: Option<Uuid>,
     /// Projects with this tag.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, nullable)]
     pub count: Option<u64>,
 }
 
@@ -80,23 +89,33 @@ impl SearchApi {
     #[oai(path = "/search", method = "get")]
     async fn search(
         &self,
-        query: Query<Option<String>>,
+        query: Query<Option<JsonText<500>>>,
         /// Comma-separated; a project with any of them matches.
-        tags: Query<Option<String>>,
+        tags: Query<Option<JsonText<2000>>>,
         /// From 1 (default 1).
-        page: Query<Option<i64>>,
+        page: Query<Option<SearchPage>>,
         /// 1 to 100 (default 20).
-        size: Query<Option<i64>>,
+        size: Query<Option<PageSize>>,
     ) -> Result<Json<SearchReply>, ApiError> {
-        let page = page.0.unwrap_or(1);
-        let size = size.0.unwrap_or(20);
-        if page < 1 || page > u32::MAX as i64 {
-            return Err(ApiError::bad_request("invalid_page", "page must be at least 1"));
+        let page = page.0.map_or(1, |p| p.0);
+        let size = size.0.map_or(20, |s| s.0);
+        if page < 1 || page > u64::from(u32::MAX) {
+            return Err(ApiError::bad_request(
+                "invalid_page",
+                format!("page must be from 1 to {}", u32::MAX),
+            ));
         }
-        if !(1..=i64::from(MAX_PAGE_SIZE)).contains(&size) {
+        if !(1..=u64::from(MAX_PAGE_SIZE)).contains(&size) {
             return Err(ApiError::bad_request("invalid_size", "size must be between 1 and 100"));
         }
-        let query_text = query.0.unwrap_or_default();
+        let query_text = query.0.map(|q| q.0).unwrap_or_default();
+        let tags_text = tags.0.map(|t| t.0).unwrap_or_default();
+        if tags_text.chars().count() > 2000 {
+            return Err(ApiError::bad_request(
+                "invalid_tags",
+                "tags must be at most 2000 characters",
+            ));
+        }
         if query_text.chars().count() > 500 {
             return Err(ApiError::bad_request(
                 "invalid_query",
@@ -105,9 +124,7 @@ impl SearchApi {
         }
         let request = SearchQuery {
             query: query_text,
-            tags: tags
-                .0
-                .unwrap_or_default()
+            tags: tags_text
                 .split(',')
                 .map(|t| t.trim().to_lowercase())
                 .filter(|t| !t.is_empty())
@@ -142,8 +159,8 @@ impl SearchApi {
 
     /// Up to 5 title and tag completions of a prefix.
     #[oai(path = "/search/suggest", method = "get")]
-    async fn suggest(&self, query: Query<Option<String>>) -> Result<Json<SuggestReply>, ApiError> {
-        let prefix = query.0.unwrap_or_default();
+    async fn suggest(&self, query: Query<Option<JsonText<100>>>) -> Result<Json<SuggestReply>, ApiError> {
+        let prefix = query.0.map(|q| q.0).unwrap_or_default();
         if prefix.chars().count() > 100 {
             return Err(ApiError::bad_request(
                 "invalid_query",
