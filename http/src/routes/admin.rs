@@ -18,7 +18,14 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use crate::{EdgeState, auth::BearerAuth, console, error::ApiError};
+use crate::{
+    EdgeState,
+    auth::BearerAuth,
+    console,
+    error::ApiError,
+    routes::projects::{PageNumber, PageSize},
+    text::JsonText,
+};
 
 /// The console's session cookie; state-changing calls also need the `x-csrf-token`
 /// header to match the console's CSRF cookie.
@@ -69,11 +76,13 @@ pub struct JobKindReply {
     /// `thumbnails`, `indexing` or `outbox`.
     pub kind: String,
     pub pending: u64,
-    /// Delivered and not yet settled; absent where the bus cannot tell.
+    /// Delivered and not yet settled; null where the bus cannot tell.
+    #[oai(nullable)]
     pub in_flight: Option<u64>,
     pub failed: u64,
     pub done_last_hour: u64,
-    /// Seconds; absent when nothing waits.
+    /// Seconds; null when nothing waits.
+    #[oai(nullable)]
     pub oldest_pending_age_secs: Option<f64>,
 }
 
@@ -97,8 +106,12 @@ pub struct ReindexProgressReply {
     pub total: u64,
     /// 0 to 100.
     pub percent: u32,
+    #[oai(nullable)]
     pub started_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
+    /// Why the last run stopped early; null when it did not.
+    #[oai(nullable)]
     pub error: Option<String>,
 }
 
@@ -199,15 +212,15 @@ impl AdminApi {
         &self,
         auth: AdminAuth,
         /// From 1.
-        page: Query<Option<u64>>,
+        page: Query<Option<PageNumber>>,
         /// 1 to 100, default 20.
-        size: Query<Option<u64>>,
+        size: Query<Option<PageSize>>,
     ) -> Result<Json<FailedMediaListReply>, ApiError> {
         require_admin(&self.state, auth.claims()).await?;
         let listed = self
             .state
             .media
-            .list_failed(PageRequest::parse(page.0, size.0)?)
+            .list_failed(PageRequest::parse(page.0.map(|p| p.0), size.0.map(|s| s.0))?)
             .await?;
         Ok(Json(FailedMediaListReply {
             files: listed
@@ -245,10 +258,12 @@ impl AdminApi {
     async fn retry_failed(
         &self,
         auth: AdminAuth,
-        error_contains: Query<Option<String>>,
+        /// At most 200 characters, no control characters.
+        error_contains: Query<Option<JsonText<200>>>,
     ) -> Result<Json<RequeuedReply>, ApiError> {
         require_admin(&self.state, auth.claims()).await?;
-        if error_contains.0.as_deref().is_some_and(|s| s.chars().count() > 200) {
+        let error_contains = error_contains.0.map(|text| text.0);
+        if error_contains.as_deref().is_some_and(|s| s.chars().count() > 200) {
             return Err(ApiError::bad_request(
                 "invalid_error_contains",
                 "error_contains is at most 200 characters",
@@ -257,7 +272,7 @@ impl AdminApi {
         let queued = self
             .state
             .media
-            .retry_all_failed(error_contains.0.as_deref(), |_, _| {})
+            .retry_all_failed(error_contains.as_deref(), |_, _| {})
             .await?;
         Ok(Json(RequeuedReply {
             queued,
