@@ -103,6 +103,10 @@ pub async fn soak(base: &Settings, options: SoakOptions) -> anyhow::Result<()> {
     settings.argon2_memory_kib = 1024;
     settings.argon2_iterations = 1;
     settings.login_max_failures_per_address = u32::MAX;
+    // Each client signs in once: its access token must outlive the run, or every
+    // authenticated request after the default 15 minutes is a 401 that says nothing
+    // about the server.
+    settings.access_token_ttl_secs = options.duration.as_secs() + 600;
     settings.log_filter = "warn".into();
     let db_name = format!("folio_soak_{}", uuid::Uuid::new_v4().simple());
     {
