@@ -118,6 +118,10 @@ pub struct Settings {
     pub ops_addr: Option<SocketAddr>,
     /// Mark the operator console's cookies `Secure` (the console is reached over TLS).
     pub console_secure_cookie: bool,
+    /// Restarts of one actor within `actor_restart_window_secs` before the supervisor
+    /// gives up on it: `/ready` answers 503 and `folio serve` exits non-zero.
+    pub actor_max_restarts: usize,
+    pub actor_restart_window_secs: u64,
 }
 
 impl Default for Settings {
@@ -171,6 +175,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             ops_addr: None,
             console_secure_cookie: false,
+            actor_max_restarts: 10,
+            actor_restart_window_secs: 60,
         }
     }
 }
@@ -295,6 +301,8 @@ const ENV_SETTINGS: &[(&str, Kind)] = &[
     ("trusted_proxies", Kind::List),
     ("ops_addr", Kind::Text),
     ("console_secure_cookie", Kind::Bool),
+    ("actor_max_restarts", Kind::Integer),
+    ("actor_restart_window_secs", Kind::Integer),
 ];
 
 /// Every environment variable the node reads: the settings' `FOLIO_*` names and

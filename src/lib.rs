@@ -6,4 +6,4 @@ pub mod startup;
 pub mod telemetry;
 
 pub use configuration::Settings;
-pub use startup::{Node, NodeError};
+pub use startup::{Node, NodeError, NodeFailure};

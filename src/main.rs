@@ -128,13 +128,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     } else {
         println!("folio node running without an HTTP edge ({:?})", node.roles);
     }
-    tokio::select! {
-        _ = shutdown_signal() => {}
-        _ = node.serving() => tracing::error!("the HTTP server stopped by itself"),
-    }
+    let failure = tokio::select! {
+        _ = shutdown_signal() => None,
+        failure = node.serving() => Some(failure),
+    };
     tracing::info!("shutting down: draining in-flight requests");
     node.shutdown().await;
-    Ok(())
+    match failure {
+        // Exit non-zero, so that systemd or compose start a whole node again.
+        Some(failure) => Err(anyhow::Error::new(failure).context("the node could no longer serve")),
+        None => Ok(()),
+    }
 }
 
 async fn reindex(settings: Settings) -> anyhow::Result<()> {

@@ -6,14 +6,16 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 use folio_actors::{
     NodeSupervisor,
     blocking::BlockingPool,
-    events::{EventBus, InProcessBus, JetStreamBus, JetStreamNames, OutboxRelay, outbox::OutboxSignal},
+    events::{EventBus, EventObserver, InProcessBus, JetStreamBus, JetStreamNames, OutboxRelay, outbox::OutboxSignal},
     indexer::{self, IndexerContext, SearchClient},
     jobs::{JobActivity, JobsContext, ReindexTracker},
-    media::{MediaClient, MediaContext},
+    media::{MediaClient, MediaContext, sweeper::UploadSweeper},
     profile::{ProfileClient, ProfileContext},
     project::{ProjectClient, ProjectContext},
     session::{Argon2Cost, SessionClient, SessionConfig, TokenKeys},
-    supervisor::{SupervisionObserver, SupervisorMsg},
+    supervisor::{
+        GaveUp, NodeHealth, RestartPolicy, SupervisionObserver, SupervisorArgs, SupervisorError, SupervisorMsg,
+    },
     thumbnailer::{self, ThumbnailerConfig, ThumbnailerContext},
 };
 use folio_http::{EdgeState, Metrics, Readiness, ReadinessCheck, console::ConsoleSettings};
@@ -43,6 +45,8 @@ pub enum NodeError {
     Secret(String),
     #[error("starting actors: {0}")]
     Actors(String),
+    #[error("starting the node's actors")]
+    Supervisor(#[from] SupervisorError),
     #[error("binding {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("metrics: {0}")]
@@ -245,6 +249,43 @@ impl ReadinessCheck for BlobCheck {
 /// Actor starts and restarts, as metrics.
 struct ActorMetrics(Metrics);
 
+impl EventObserver for ActorMetrics {
+    fn malformed(&self, event_type: &str) {
+        self.0.event_malformed(event_type);
+    }
+}
+
+/// `/ready` fails, naming the actor, once the supervisor has given up on one.
+struct SupervisionCheck(NodeHealth);
+
+impl ReadinessCheck for SupervisionCheck {
+    fn name(&self) -> &str {
+        "actors"
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            match self.0.gave_up() {
+                None => Ok(()),
+                Some(GaveUp { actor, last_error }) => Err(format!("{actor} keeps failing ({last_error})")),
+            }
+        })
+    }
+}
+
+/// Why a node stopped serving on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeFailure {
+    #[error("the supervisor gave up on actor {}: {}", .0.actor, .0.last_error)]
+    ActorGaveUp(GaveUp),
+    #[error("the node supervisor stopped")]
+    SupervisorStopped,
+    #[error("the HTTP server stopped")]
+    ServerStopped(#[source] std::io::Error),
+    #[error("the HTTP server task failed")]
+    ServerTask(#[source] tokio::task::JoinError),
+}
+
 impl SupervisionObserver for ActorMetrics {
     fn started(&self, child: &str) {
         self.0.actor_started(child);
@@ -270,8 +311,9 @@ pub struct Node {
     pub blobs: SharedBlobStore,
     pub search: SearchClient,
     pub supervisor: ActorRef<SupervisorMsg>,
-    relay: Option<OutboxRelay>,
-    background: Vec<JoinHandle<()>>,
+    /// Whether every supervised actor still runs.
+    pub health: NodeHealth,
+    supervisor_stopped: Option<JoinHandle<()>>,
     stop_server: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     shutdown_grace: Duration,
@@ -328,9 +370,19 @@ impl Node {
             .unwrap_or_else(|| format!("http://{edge_addr}"));
 
         let metrics = Metrics::new()?;
-        let supervisor = NodeSupervisor::start_observed(Some(Arc::new(ActorMetrics(metrics.clone()))))
-            .await
-            .map_err(NodeError::Actors)?;
+        let health = NodeHealth::default();
+        folio_actors::faults::arm_from_env();
+        let (supervisor, supervisor_stopped) = NodeSupervisor::start_with(SupervisorArgs {
+            observer: Some(Arc::new(ActorMetrics(metrics.clone()))),
+            health: health.clone(),
+            policy: RestartPolicy {
+                max_restarts: settings.actor_max_restarts,
+                window: Duration::from_secs(settings.actor_restart_window_secs),
+                ..RestartPolicy::default()
+            },
+        })
+        .await?;
+        let event_observer: Arc<dyn EventObserver> = Arc::new(ActorMetrics(metrics.clone()));
         let activity = JobActivity::new(Arc::new(metrics.clone()));
         let hashing = BlockingPool::new(settings.hash_concurrency.unwrap_or_else(BlockingPool::default_size));
         let session = SessionClient::start(
@@ -365,8 +417,7 @@ impl Node {
             },
             settings.domain_workers,
         )
-        .await
-        .map_err(NodeError::Actors)?;
+        .await?;
         let projects = ProjectClient::start(
             &supervisor,
             ProjectContext {
@@ -375,8 +426,7 @@ impl Node {
             },
             settings.domain_workers,
         )
-        .await
-        .map_err(NodeError::Actors)?;
+        .await?;
         let blobs = blob_store(settings).await?;
         let media = MediaClient::start(
             &supervisor,
@@ -388,8 +438,7 @@ impl Node {
             },
             settings.domain_workers,
         )
-        .await
-        .map_err(NodeError::Actors)?;
+        .await?;
         let bus = event_bus(settings).await?;
 
         // Consumers subscribe before the relay starts, so the in-process bus has every
@@ -411,10 +460,9 @@ impl Node {
                     spec: ThumbnailSpec::default(),
                 },
             )
-            .with_activity(activity.clone());
-            thumbnailer::start(&supervisor, Arc::new(ctx))
-                .await
-                .map_err(NodeError::Actors)?;
+            .with_activity(activity.clone())
+            .with_event_observer(event_observer.clone());
+            thumbnailer::start(&supervisor, Arc::new(ctx)).await?;
         }
         let search = SearchClient {
             engine: search_engine(settings)?,
@@ -427,15 +475,13 @@ impl Node {
                 bus: bus.clone(),
                 max_retry_delay: Duration::from_secs(5),
                 activity: activity.clone(),
+                events: Some(event_observer.clone()),
             };
-            indexer::start(&supervisor, Arc::new(ctx))
-                .await
-                .map_err(NodeError::Actors)?;
+            indexer::start(&supervisor, Arc::new(ctx)).await?;
         }
         // Every node relays: the bus drops the duplicates by event id.
-        let relay = OutboxRelay::spawn(db.clone(), bus.clone(), outbox);
+        OutboxRelay::start(&supervisor, db.clone(), bus.clone(), outbox).await?;
 
-        let mut background = Vec::new();
         let (mut stop_server, mut server) = (None, None);
         let serving = match (acceptor, ops_acceptor) {
             (Some(acceptor), _) => Some((acceptor, true)),
@@ -450,6 +496,7 @@ impl Node {
                 media: media.clone(),
                 search: search.clone(),
                 readiness: Readiness::default()
+                    .with(SupervisionCheck(health.clone()))
                     .with(DatabaseCheck(db.clone()))
                     .with_optional(BusCheck(bus.clone()))
                     .with(BlobCheck(blobs.clone())),
@@ -469,16 +516,7 @@ impl Node {
                 },
             };
             let app = if edge {
-                let sweeper = media.clone();
-                background.push(tokio::spawn(async move {
-                    let mut every = tokio::time::interval(Duration::from_secs(300));
-                    loop {
-                        every.tick().await;
-                        if let Err(e) = sweeper.sweep_abandoned(Duration::from_secs(900)).await {
-                            tracing::warn!(error = %e, "sweeping abandoned uploads");
-                        }
-                    }
-                }));
+                UploadSweeper::new(media.clone()).start(&supervisor).await?;
                 folio_http::build_app(state).map_to_response().boxed()
             } else {
                 folio_http::build_ops_app(state).map_to_response().boxed()
@@ -516,8 +554,8 @@ impl Node {
             blobs,
             search,
             supervisor,
-            relay: Some(relay),
-            background,
+            health,
+            supervisor_stopped: Some(supervisor_stopped),
             stop_server,
             server,
             shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
@@ -528,14 +566,42 @@ impl Node {
         format!("http://{}", self.addr)
     }
 
-    /// Resolves when the node's HTTP server stopped (never for a node without one).
-    pub async fn serving(&mut self) {
-        match self.server.as_mut() {
-            Some(server) => {
-                let _ = server.await;
-                self.server = None;
+    /// Resolves when the node can no longer serve: the supervisor gave up on an actor,
+    /// or the HTTP server stopped. Never resolves while the node is whole.
+    pub async fn serving(&mut self) -> NodeFailure {
+        let Node {
+            health,
+            supervisor_stopped,
+            server,
+            ..
+        } = self;
+        let supervisor_stopped = async {
+            match supervisor_stopped.as_mut() {
+                Some(stopped) => {
+                    let _ = stopped.await;
+                    *supervisor_stopped = None;
+                }
+                None => std::future::pending().await,
             }
-            None => std::future::pending().await,
+        };
+        let server_stopped = async {
+            match server.as_mut() {
+                Some(running) => {
+                    let result = running.await;
+                    *server = None;
+                    result
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            gave_up = health.failed() => NodeFailure::ActorGaveUp(gave_up),
+            () = supervisor_stopped => NodeFailure::SupervisorStopped,
+            result = server_stopped => match result {
+                Ok(Ok(())) => NodeFailure::ServerStopped(std::io::Error::other("the server returned")),
+                Ok(Err(e)) => NodeFailure::ServerStopped(e),
+                Err(e) => NodeFailure::ServerTask(e),
+            },
         }
     }
 
@@ -555,19 +621,14 @@ impl Node {
                 Err(_) => tracing::warn!("HTTP server did not stop within the grace period"),
             }
         }
-        for task in self.background.drain(..) {
-            task.abort();
-        }
         let supervisor = self.supervisor.clone();
-        let relay = self.relay.take();
+        // The relay is one of the children: stopping it lets it stamp what the bus
+        // already acknowledged.
         let stopping = async move {
             let _ = supervisor
                 .stop_children_and_wait(None, Some(Duration::from_secs(10)))
                 .await;
             supervisor.stop(None);
-            if let Some(relay) = relay {
-                relay.shutdown().await;
-            }
         };
         // Whatever is left after the server's share of the grace, but a moment at least
         // for the actors to hear the stop.

@@ -11,7 +11,10 @@ use std::{
 };
 
 use common::{Backend, TestNode, eventually, nats_isolation, shared_nats_url, stream_events};
-use folio_actors::events::{ConsumerSpec, EventBus, EventEnvelope, InProcessBus, JetStreamBus, JetStreamNames};
+use folio_actors::events::{
+    ConsumerSpec, Delivery, DomainEvent, EventBus, EventEnvelope, EventType, InProcessBus, JetStreamBus,
+    JetStreamNames, MediaUploaded, ProjectChanged, Subscription, next_event,
+};
 use serde_json::{Value, json};
 
 on_every_backend!(each_change_is_one_event_with_the_seed_envelope);
@@ -237,8 +240,39 @@ fn spec(durable: &str, subjects: &[&str]) -> ConsumerSpec {
     }
 }
 
+/// An event of `event_type` whose payload carries `n`.
+fn sample(event_type: &str, n: i64) -> DomainEvent {
+    let id = uuid::Uuid::from_u128(n as u128);
+    let project = ProjectChanged {
+        description: format!("event {n}"),
+        project_id: id,
+        tags: vec![],
+        thumbnail_url: None,
+        title: format!("p{n}"),
+        user_id: id,
+        username: "ana".into(),
+    };
+    match EventType::parse(event_type).expect("a known event type") {
+        EventType::ProjectCreated => DomainEvent::ProjectCreated(project),
+        EventType::ProjectUpdated => DomainEvent::ProjectUpdated(project),
+        EventType::MediaUploaded => DomainEvent::MediaUploaded(MediaUploaded {
+            file_id: id,
+            file_url: format!("http://localhost/media/{n}.png"),
+            mime_type: "image/png".into(),
+            owner_id: id,
+            path: format!("uploads/{n}.png"),
+            project_id: None,
+        }),
+        other => panic!("no sample for {other}"),
+    }
+}
+
+async fn next(subscription: &mut Box<dyn Subscription>) -> Option<Delivery> {
+    next_event(subscription.as_mut(), None).await
+}
+
 async fn publish(bus: &dyn EventBus, event_type: &str, n: i64) -> EventEnvelope {
-    let event = EventEnvelope::new(event_type, json!({"n": n}), Some(n));
+    let event = EventEnvelope::new(sample(event_type, n), Some(n));
     let ack = bus.publish(&event).await.expect("publish sent");
     // The in-process ack waits for consumers, so don't block on it here.
     tokio::spawn(async move {
@@ -256,19 +290,28 @@ async fn conformance(bus: Arc<dyn EventBus>) {
     publish(&*bus, "media.uploaded", 2).await;
     let second = publish(&*bus, "project.updated", 3).await;
 
-    let d = tokio::time::timeout(within, projects.next()).await.unwrap().unwrap();
+    let d = tokio::time::timeout(within, next(&mut projects))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(d.event, first);
     assert_eq!(d.attempt, 1);
     d.ack().await.unwrap();
-    let d = tokio::time::timeout(within, media.next()).await.unwrap().unwrap();
-    assert_eq!(d.event.event_type, "media.uploaded");
+    let d = tokio::time::timeout(within, next(&mut media)).await.unwrap().unwrap();
+    assert_eq!(d.event.event_type(), EventType::MediaUploaded);
     d.ack().await.unwrap();
 
     // A nak comes back after its delay, as a later attempt.
-    let d = tokio::time::timeout(within, projects.next()).await.unwrap().unwrap();
+    let d = tokio::time::timeout(within, next(&mut projects))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(d.event, second);
     d.nak(Duration::from_millis(200)).await.unwrap();
-    let again = tokio::time::timeout(within, projects.next()).await.unwrap().unwrap();
+    let again = tokio::time::timeout(within, next(&mut projects))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.event, second);
     assert_eq!(again.attempt, 2);
 
@@ -276,7 +319,10 @@ async fn conformance(bus: Arc<dyn EventBus>) {
     // back after ack_wait.
     again.in_progress().await.unwrap();
     drop(again);
-    let redelivered = tokio::time::timeout(within, projects.next()).await.unwrap().unwrap();
+    let redelivered = tokio::time::timeout(within, next(&mut projects))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(redelivered.event, second);
     assert!(redelivered.attempt >= 3);
     redelivered.term().await.unwrap();
@@ -291,25 +337,25 @@ async fn conformance(bus: Arc<dyn EventBus>) {
     let mut seen = HashSet::new();
     let mut from_media = 0;
     while seen.len() < 10 {
-        let next = tokio::select! {
-            d = a.next() => d,
-            d = b.next() => d,
+        let delivery = tokio::select! {
+            d = next(&mut a) => d,
+            d = next(&mut b) => d,
             _ = tokio::time::sleep(within) => panic!("shared consumer stalled after {} events", seen.len()),
         }
         .unwrap();
-        if next.event.event_type == "media.uploaded" && sent.contains(&next.event.event_id) {
+        if delivery.event.event_type() == EventType::MediaUploaded && sent.contains(&delivery.event.event_id) {
             assert!(
-                seen.insert(next.event.event_id),
+                seen.insert(delivery.event.event_id),
                 "an event went to two workers of one durable"
             );
         }
         from_media += 1;
-        next.ack().await.unwrap();
+        delivery.ack().await.unwrap();
     }
     assert!(from_media >= 10);
     // The earlier consumer of media.uploaded gets them too: durable names are independent.
     for _ in 0..10 {
-        let d = tokio::time::timeout(within, media.next()).await.unwrap().unwrap();
+        let d = tokio::time::timeout(within, next(&mut media)).await.unwrap().unwrap();
         d.ack().await.unwrap();
     }
 }
@@ -336,14 +382,14 @@ async fn jetstream_bus_conformance() {
 async fn in_process_publish_ack_waits_for_every_consumer() {
     let bus = InProcessBus::new();
     // Nobody listening: durable at once.
-    let lonely = EventEnvelope::new("project.created", json!({}), Some(1));
+    let lonely = EventEnvelope::new(sample("project.created", 1), Some(1));
     bus.publish(&lonely).await.unwrap().await.unwrap();
 
     let mut indexer = bus.subscribe(spec("indexer", &["project.>"])).await.unwrap();
     let mut audit = bus.subscribe(spec("audit", &["project.created"])).await.unwrap();
-    let event = EventEnvelope::new("project.created", json!({}), Some(1));
+    let event = EventEnvelope::new(sample("project.created", 1), Some(1));
     let mut ack = bus.publish(&event).await.unwrap();
-    let d1 = indexer.next().await.unwrap();
+    let d1 = next(&mut indexer).await.unwrap();
     d1.ack().await.unwrap();
     assert!(
         tokio::time::timeout(Duration::from_millis(200), &mut ack)
@@ -351,7 +397,7 @@ async fn in_process_publish_ack_waits_for_every_consumer() {
             .is_err(),
         "acknowledged before the second consumer settled"
     );
-    let d2 = audit.next().await.unwrap();
+    let d2 = next(&mut audit).await.unwrap();
     d2.ack().await.unwrap();
     tokio::time::timeout(Duration::from_secs(2), ack)
         .await

@@ -13,8 +13,13 @@ pub struct BlockingPool {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("blocking task failed: {0}")]
-pub struct BlockingError(String);
+pub enum BlockingError {
+    #[error("the blocking pool is closed")]
+    Closed(#[source] tokio::sync::AcquireError),
+    /// The work panicked (a bug, or a codec that panics on some input) or was cancelled.
+    #[error("the blocking task did not finish")]
+    Task(#[source] tokio::task::JoinError),
+}
 
 impl BlockingPool {
     pub fn new(size: usize) -> Self {
@@ -41,9 +46,7 @@ impl BlockingPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|e| BlockingError(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| BlockingError(e.to_string()))
+        let _permit = self.permits.acquire().await.map_err(BlockingError::Closed)?;
+        tokio::task::spawn_blocking(work).await.map_err(BlockingError::Task)
     }
 }

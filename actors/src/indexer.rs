@@ -9,19 +9,31 @@ use std::{sync::Arc, time::Duration};
 
 use folio_entities::projects;
 use folio_search::{SearchDocument, SearchEngine, SearchError};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use futures::future::BoxFuture;
+use ractor::ActorRef;
 use sea_orm::{DatabaseConnection, EntityTrait};
-use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{
-    events::{ConsumerSpec, Delivery, EventBus, types},
+    events::{
+        ConsumerSpec, Delivery, DomainEvent, EventBus, EventFamily, EventObserver, next_event, subscribe_until_stopped,
+    },
+    faults::{self, FaultPoint},
     jobs::{JobActivity, JobKind},
     profile::ProfileClient,
-    supervisor::{NodeSupervisor, SupervisorMsg},
+    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
+    supervisor::{SupervisorError, SupervisorMsg},
 };
 
 pub const DURABLE: &str = "indexer";
+/// The indexer's name under the node supervisor (and in `folio_actor_restarts_total`).
+pub const ACTOR: &str = "indexer";
+
+/// The events the indexer consumes: every project and profile event.
+pub fn subjects() -> Vec<String> {
+    vec![EventFamily::Project.all_subjects(), EventFamily::Profile.all_subjects()]
+}
 
 pub struct IndexerContext {
     pub db: DatabaseConnection,
@@ -32,11 +44,8 @@ pub struct IndexerContext {
     pub max_retry_delay: Duration,
     /// Batches in progress here (a batch is one job), and where their durations go.
     pub activity: JobActivity,
-}
-
-pub enum IndexerMsg {
-    /// Deliveries that arrived together, in order.
-    Batch(Vec<Delivery>),
+    /// Where deliveries that are not events are counted.
+    pub events: Option<Arc<dyn EventObserver>>,
 }
 
 /// At most this many events are indexed (and committed) together.
@@ -44,92 +53,79 @@ const MAX_BATCH: usize = 256;
 /// How long the first event of a batch waits for company.
 const GATHER: Duration = Duration::from_millis(5);
 
-#[derive(Clone)]
-pub struct Indexer;
-
-pub struct IndexerState {
-    ctx: Arc<IndexerContext>,
-    pump: JoinHandle<()>,
+impl IndexerContext {
+    fn consumer(&self) -> ConsumerSpec {
+        ConsumerSpec {
+            durable: DURABLE.to_string(),
+            subjects: subjects(),
+            ack_wait: Duration::from_secs(30),
+            max_deliver: -1,
+        }
+    }
 }
 
-impl Actor for Indexer {
-    type Msg = IndexerMsg;
-    type State = IndexerState;
-    type Arguments = Arc<IndexerContext>;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        ctx: Arc<IndexerContext>,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        let mut subscription = ctx
-            .bus
-            .subscribe(ConsumerSpec {
-                durable: DURABLE.to_string(),
-                subjects: vec!["project.>".to_string(), "profile.>".to_string()],
-                ack_wait: Duration::from_secs(30),
-                max_deliver: -1,
-            })
-            .await?;
-        // Events that arrive together are indexed together: one engine commit for a
-        // burst instead of one per event.
-        let pump = tokio::spawn(async move {
-            while let Some(first) = subscription.next().await {
+/// The indexer is a supervised loop (see [`crate::supervised_loop`]): it gathers what
+/// arrives together into a batch and indexes the batch before taking the next, so events
+/// reach the engine in the order they were delivered.
+impl LoopBody for IndexerContext {
+    fn run(self: Arc<Self>, mut scope: LoopScope) -> BoxFuture<'static, Result<(), LoopError>> {
+        Box::pin(async move {
+            let Some(mut subscription) =
+                subscribe_until_stopped(self.bus.as_ref(), &self.consumer(), &mut scope).await?
+            else {
+                return Ok(());
+            };
+            loop {
+                let first = tokio::select! {
+                    _ = scope.stopped() => return Ok(()),
+                    delivery = next_event(subscription.as_mut(), self.events.as_deref()) => {
+                        delivery.ok_or(LoopError::SubscriptionEnded)?
+                    }
+                };
                 let mut batch = vec![first];
                 let deadline = tokio::time::Instant::now() + GATHER;
                 while batch.len() < MAX_BATCH {
-                    match tokio::time::timeout_at(deadline, subscription.next()).await {
+                    match tokio::time::timeout_at(deadline, next_event(subscription.as_mut(), self.events.as_deref()))
+                        .await
+                    {
                         Ok(Some(delivery)) => batch.push(delivery),
-                        Ok(None) | Err(_) => break,
+                        Ok(None) => return Err(LoopError::SubscriptionEnded),
+                        Err(_) => break,
                     }
                 }
-                if myself.cast(IndexerMsg::Batch(batch)).is_err() {
-                    break;
-                }
+                faults::hit(FaultPoint::Indexer);
+                index_batch(&self, batch).await;
             }
-        });
-        Ok(IndexerState { ctx, pump })
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let IndexerMsg::Batch(deliveries) = message;
-        let ctx = &state.ctx;
-        let job = ctx.activity.start(JobKind::Indexing);
-        // Upserts of a run are written with one commit; a delete or rename ends the run,
-        // so every change still reaches the engine in the order it was delivered.
-        let mut run: Vec<(Delivery, Option<SearchDocument>)> = Vec::new();
-        for delivery in deliveries {
-            match prepare(ctx, &delivery).await {
-                Ok(Step::Upsert(doc)) => run.push((delivery, doc)),
-                Ok(Step::Apply) => {
-                    flush(ctx, std::mem::take(&mut run)).await;
-                    let result = apply(ctx, &delivery).await;
-                    settle(ctx, delivery, result).await;
-                }
-                Err(e) => {
-                    flush(ctx, std::mem::take(&mut run)).await;
-                    settle(ctx, delivery, Err(e)).await;
-                }
-            }
-        }
-        flush(ctx, run).await;
-        job.finish(false);
-        Ok(())
-    }
-
-    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        state.pump.abort();
-        Ok(())
+        })
     }
 }
 
-pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: Arc<IndexerContext>) -> Result<(), String> {
-    NodeSupervisor::start_singleton(supervisor, "indexer", Indexer, ctx).await
+pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: Arc<IndexerContext>) -> Result<(), SupervisorError> {
+    LoopActor::start(supervisor, ACTOR, ctx).await
+}
+
+async fn index_batch(ctx: &IndexerContext, deliveries: Vec<Delivery>) {
+    let job = ctx.activity.start(JobKind::Indexing);
+    // Upserts of a run are written with one commit; a delete or rename ends the run,
+    // so every change still reaches the engine in the order it was delivered.
+    let mut run: Vec<(Delivery, Option<SearchDocument>)> = Vec::new();
+    for delivery in deliveries {
+        let span = tracing::info_span!("index_event", event_id = %delivery.event.event_id, event_type = %delivery.event.event_type());
+        match prepare(ctx, &delivery).instrument(span.clone()).await {
+            Ok(Step::Upsert(doc)) => run.push((delivery, doc)),
+            Ok(Step::Apply) => {
+                flush(ctx, std::mem::take(&mut run)).await;
+                let result = apply(ctx, &delivery).instrument(span.clone()).await;
+                settle(ctx, delivery, result).instrument(span).await;
+            }
+            Err(e) => {
+                flush(ctx, std::mem::take(&mut run)).await;
+                settle(ctx, delivery, Err(e)).instrument(span).await;
+            }
+        }
+    }
+    flush(ctx, run).await;
+    job.finish(false);
 }
 
 enum Step {
@@ -193,29 +189,19 @@ impl From<SearchError> for IndexError {
     }
 }
 
-fn uuid_field(data: &serde_json::Value, field: &str) -> Result<Uuid, IndexError> {
-    data.get(field)
-        .and_then(|v| v.as_str())
-        .and_then(|v| Uuid::parse_str(v).ok())
-        .ok_or_else(|| IndexError::Malformed(format!("missing or invalid {field}")))
-}
-
 async fn prepare(ctx: &IndexerContext, delivery: &Delivery) -> Result<Step, IndexError> {
-    let event = &delivery.event;
-    match event.event_type.as_str() {
-        types::PROJECT_CREATED | types::PROJECT_UPDATED => Ok(Step::Upsert(project_document(ctx, &event.data).await?)),
-        types::PROJECT_DELETED | types::PROFILE_UPDATED => Ok(Step::Apply),
-        // Other profile/project event types are not the index's business.
-        _ => Ok(Step::Upsert(None)),
+    match &delivery.event.event {
+        DomainEvent::ProjectCreated(project) | DomainEvent::ProjectUpdated(project) => {
+            Ok(Step::Upsert(project_document(ctx, project.project_id).await?))
+        }
+        DomainEvent::ProjectDeleted(_) | DomainEvent::ProfileUpdated(_) => Ok(Step::Apply),
+        // Media events are not the index's business (the subscription does not ask for them).
+        DomainEvent::MediaUploaded(_) | DomainEvent::MediaDeleted(_) => Ok(Step::Upsert(None)),
     }
 }
 
 /// The document for a project as the database holds it now.
-async fn project_document(
-    ctx: &IndexerContext,
-    data: &serde_json::Value,
-) -> Result<Option<SearchDocument>, IndexError> {
-    let project_id = uuid_field(data, "project_id")?;
+async fn project_document(ctx: &IndexerContext, project_id: Uuid) -> Result<Option<SearchDocument>, IndexError> {
     let row = projects::Entity::find_by_id(project_id)
         .one(&ctx.db)
         .await
@@ -241,18 +227,18 @@ async fn project_document(
 
 async fn apply(ctx: &IndexerContext, delivery: &Delivery) -> Result<(), IndexError> {
     let event = &delivery.event;
-    match event.event_type.as_str() {
-        types::PROJECT_DELETED => {
-            let project_id = uuid_field(&event.data, "project_id")?;
-            ctx.engine.delete(project_id, event.version.unwrap_or(i64::MAX)).await?;
+    match &event.event {
+        DomainEvent::ProjectDeleted(deleted) => {
+            ctx.engine
+                .delete(deleted.project_id, event.version.unwrap_or(i64::MAX))
+                .await?;
             Ok(())
         }
-        types::PROFILE_UPDATED => {
-            let user_id = uuid_field(&event.data, "user_id")?;
-            let Some(display) = display_name(ctx, user_id).await? else {
+        DomainEvent::ProfileUpdated(profile) => {
+            let Some(display) = display_name(ctx, profile.user_id).await? else {
                 return Ok(());
             };
-            ctx.engine.rename_user(user_id, &display).await?;
+            ctx.engine.rename_user(profile.user_id, &display).await?;
             Ok(())
         }
         // prepare() sends only deletes and renames here.

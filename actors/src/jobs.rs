@@ -215,7 +215,10 @@ impl JobsContext {
             .flatten();
         let thumbnail_consumer = self
             .bus
-            .consumer_backlog(thumbnailer::DURABLE, &[crate::events::types::MEDIA_UPLOADED])
+            .consumer_backlog(
+                thumbnailer::DURABLE,
+                &[crate::events::EventType::MediaUploaded.as_str()],
+            )
             .await?;
 
         // Indexing: events still in the outbox, plus (JetStream) what the consumer has
@@ -236,10 +239,9 @@ impl JobsContext {
             .filter(outbox_events::Column::PublishedAt.gte(hour_ago))
             .count(db)
             .await?;
-        let index_consumer = self
-            .bus
-            .consumer_backlog(indexer::DURABLE, &["project.>", "profile.>"])
-            .await?;
+        let index_subjects = indexer::subjects();
+        let index_subjects: Vec<&str> = index_subjects.iter().map(String::as_str).collect();
+        let index_consumer = self.bus.consumer_backlog(indexer::DURABLE, &index_subjects).await?;
 
         let outbox_pending = unpublished().count(db).await?;
         let oldest_outbox: Option<DateTime<Utc>> = unpublished()

@@ -3,12 +3,14 @@
 
 pub mod blocking;
 pub mod events;
+pub mod faults;
 pub mod indexer;
 pub mod jobs;
 pub mod media;
 pub mod profile;
 pub mod project;
 pub mod session;
+pub mod supervised_loop;
 pub mod supervisor;
 pub mod thumbnailer;
 pub mod validation;

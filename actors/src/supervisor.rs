@@ -1,7 +1,11 @@
-//! The node supervisor: every domain actor is spawned linked to it, and a child that
-//! fails (panic or error) is started again in its place. Domains that want parallelism
-//! run a [`KeyedPool`] of workers; the pool's slots are rewritten on restart so callers
-//! always reach a live worker.
+//! The node supervisor: every long-lived actor of a node is spawned linked to it, and a
+//! child that fails (panic, error, a loop that ended) is started again in its place after
+//! a backoff that doubles with each recent restart. A child that keeps failing spends its
+//! restart budget; the supervisor then gives up on it and says so through [`NodeHealth`]:
+//! `/ready` answers 503 naming it and `folio serve` exits non-zero, so that systemd or
+//! compose restart the process. A node never runs half-dead. Domains that want
+//! parallelism run a [`KeyedPool`] of workers; the pool's slots are rewritten on restart
+//! so callers always reach a live worker.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -12,19 +16,130 @@ use std::{
 
 use futures::future::BoxFuture;
 use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SupervisionEvent, rpc::CallResult,
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, Message, MessagingErr, RpcReplyPort, SpawnErr,
+    SupervisionEvent, rpc::CallResult,
 };
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("starting actor {name}")]
+    Spawn {
+        name: String,
+        #[source]
+        source: SpawnErr,
+    },
+    #[error("the node supervisor did not answer while starting {name}")]
+    NoAnswer { name: String },
+    #[error("the node supervisor is unreachable")]
+    Unreachable(#[source] MessagingErr<SupervisorMsg>),
+}
+
+impl SupervisorError {
+    pub fn spawn(name: impl Into<String>) -> impl FnOnce(SpawnErr) -> Self {
+        let name = name.into();
+        move |source| SupervisorError::Spawn { name, source }
+    }
+}
 
 /// Starts one child, linked to the given supervisor cell, and returns its cell.
-pub type SpawnChild = Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, String>> + Send + Sync>;
+pub type SpawnChild = Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, SupervisorError>> + Send + Sync>;
 
 pub enum SupervisorMsg {
     /// Start a child now and restart it whenever it fails.
     Start {
         name: String,
         spawn: SpawnChild,
-        reply: RpcReplyPort<Result<(), String>>,
+        reply: RpcReplyPort<Result<(), SupervisorError>>,
     },
+    /// A failed child's backoff is over: start it again.
+    Restart { ticket: u64 },
+}
+
+/// How hard the supervisor tries before it gives up on a child.
+#[derive(Debug, Clone, Copy)]
+pub struct RestartPolicy {
+    /// More restarts than this inside `window` spends the budget.
+    pub max_restarts: usize,
+    pub window: Duration,
+    /// The first restart waits this long; each further recent restart doubles it.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for RestartPolicy {
+    /// A child failing without pause is given up on after about 45 s (10 restarts with
+    /// the backoff growing from 0.1 s to 10 s): long enough to ride out a blip, short
+    /// enough that the orchestrator hears about a real fault within a minute.
+    fn default() -> Self {
+        Self {
+            max_restarts: 10,
+            window: Duration::from_secs(60),
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RestartPolicy {
+    fn backoff(&self, recent_restarts: usize) -> Duration {
+        let factor = 2u32.saturating_pow(recent_restarts.min(20) as u32);
+        self.backoff_base.saturating_mul(factor).min(self.backoff_max)
+    }
+}
+
+/// A child the supervisor stopped restarting, and the failure that spent its budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GaveUp {
+    pub actor: String,
+    pub last_error: String,
+}
+
+/// Whether the supervisor still has every child running; shared with `/ready` and with
+/// whatever decides that the process must end.
+#[derive(Clone)]
+pub struct NodeHealth {
+    state: Arc<watch::Sender<Option<GaveUp>>>,
+}
+
+impl Default for NodeHealth {
+    fn default() -> Self {
+        Self {
+            state: Arc::new(watch::Sender::new(None)),
+        }
+    }
+}
+
+impl NodeHealth {
+    /// The first child given up on, if any.
+    pub fn gave_up(&self) -> Option<GaveUp> {
+        self.state.borrow().clone()
+    }
+
+    /// Resolves once a child has been given up on.
+    pub async fn failed(&self) -> GaveUp {
+        let mut changes = self.state.subscribe();
+        loop {
+            if let Some(gave_up) = changes.borrow_and_update().clone() {
+                return gave_up;
+            }
+            if changes.changed().await.is_err() {
+                // Unreachable while `self` holds the sender; never resolve rather than lie.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    fn record(&self, gave_up: GaveUp) {
+        self.state.send_if_modified(|state| {
+            if state.is_none() {
+                *state = Some(gave_up);
+                true
+            } else {
+                false
+            }
+        });
+    }
 }
 
 struct ChildSpec {
@@ -43,29 +158,35 @@ pub trait SupervisionObserver: Send + Sync {
 
 pub type SharedObserver = Arc<dyn SupervisionObserver>;
 
-pub struct SupervisorState {
-    children: HashMap<ActorId, ChildSpec>,
-    observer: Option<SharedObserver>,
+#[derive(Clone, Default)]
+pub struct SupervisorArgs {
+    pub observer: Option<SharedObserver>,
+    pub health: NodeHealth,
+    pub policy: RestartPolicy,
 }
 
-/// More restarts than this inside [`RESTART_WINDOW`] means the fault is not transient:
-/// the supervisor stops instead of looping, and the node shuts down visibly.
-const MAX_RESTARTS: usize = 20;
-const RESTART_WINDOW: Duration = Duration::from_secs(10);
+pub struct SupervisorState {
+    children: HashMap<ActorId, ChildSpec>,
+    /// Failed children waiting out their backoff, by ticket.
+    waiting: HashMap<u64, ChildSpec>,
+    next_ticket: u64,
+    args: SupervisorArgs,
+}
 
 pub struct NodeSupervisor;
 
 impl NodeSupervisor {
-    pub async fn start() -> Result<ActorRef<SupervisorMsg>, String> {
-        Self::start_observed(None).await
+    pub async fn start() -> Result<ActorRef<SupervisorMsg>, SupervisorError> {
+        Ok(Self::start_with(SupervisorArgs::default()).await?.0)
     }
 
-    /// As [`NodeSupervisor::start`], telling `observer` about every start and restart.
-    pub async fn start_observed(observer: Option<SharedObserver>) -> Result<ActorRef<SupervisorMsg>, String> {
-        let (actor, _) = Actor::spawn(None, NodeSupervisor, observer)
+    /// Starts the supervisor; the handle resolves when the supervisor itself stops.
+    pub async fn start_with(
+        args: SupervisorArgs,
+    ) -> Result<(ActorRef<SupervisorMsg>, tokio::task::JoinHandle<()>), SupervisorError> {
+        Actor::spawn(None, NodeSupervisor, args)
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(actor)
+            .map_err(SupervisorError::spawn("node supervisor"))
     }
 
     /// Starts one actor under the supervisor, and starts it again with the same
@@ -75,17 +196,18 @@ impl NodeSupervisor {
         name: &str,
         actor: A,
         args: A::Arguments,
-    ) -> Result<(), String>
+    ) -> Result<(), SupervisorError>
     where
         A: Actor + Clone,
         A::Arguments: Clone + Sync,
     {
+        let child_name = name.to_string();
         let spawn: SpawnChild = Arc::new(move |supervisor_cell| {
-            let (actor, args) = (actor.clone(), args.clone());
+            let (actor, args, name) = (actor.clone(), args.clone(), child_name.clone());
             Box::pin(async move {
                 let (actor_ref, _) = Actor::spawn_linked(None, actor, args, supervisor_cell)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(SupervisorError::spawn(name))?;
                 Ok(actor_ref.get_cell())
             })
         });
@@ -96,7 +218,7 @@ impl NodeSupervisor {
         supervisor: &ActorRef<SupervisorMsg>,
         name: impl Into<String>,
         spawn: SpawnChild,
-    ) -> Result<(), String> {
+    ) -> Result<(), SupervisorError> {
         let name = name.into();
         match supervisor
             .call(
@@ -110,8 +232,8 @@ impl NodeSupervisor {
             .await
         {
             Ok(CallResult::Success(result)) => result,
-            Ok(_) => Err(format!("supervisor did not answer while starting {name}")),
-            Err(e) => Err(format!("supervisor unreachable: {e}")),
+            Ok(_) => Err(SupervisorError::NoAnswer { name }),
+            Err(e) => Err(SupervisorError::Unreachable(e)),
         }
     }
 }
@@ -119,16 +241,18 @@ impl NodeSupervisor {
 impl Actor for NodeSupervisor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
-    type Arguments = Option<SharedObserver>;
+    type Arguments = SupervisorArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        observer: Option<SharedObserver>,
+        args: SupervisorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(SupervisorState {
             children: HashMap::new(),
-            observer,
+            waiting: HashMap::new(),
+            next_ticket: 0,
+            args,
         })
     }
 
@@ -140,24 +264,34 @@ impl Actor for NodeSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SupervisorMsg::Start { name, spawn, reply } => {
-                let result = match spawn(myself.get_cell()).await {
-                    Ok(cell) => {
-                        if let Some(observer) = &state.observer {
-                            observer.started(&name);
-                        }
-                        state.children.insert(
-                            cell.get_id(),
-                            ChildSpec {
-                                name,
-                                spawn,
-                                recent_restarts: VecDeque::new(),
-                            },
-                        );
-                        Ok(())
+                let result = spawn(myself.get_cell()).await.map(|cell| {
+                    if let Some(observer) = &state.args.observer {
+                        observer.started(&name);
                     }
-                    Err(e) => Err(format!("starting {name}: {e}")),
-                };
+                    state.children.insert(
+                        cell.get_id(),
+                        ChildSpec {
+                            name,
+                            spawn,
+                            recent_restarts: VecDeque::new(),
+                        },
+                    );
+                });
                 let _ = reply.send(result);
+            }
+            SupervisorMsg::Restart { ticket } => {
+                let Some(spec) = state.waiting.remove(&ticket) else {
+                    return Ok(());
+                };
+                match (spec.spawn)(myself.get_cell()).await {
+                    Ok(cell) => {
+                        state.children.insert(cell.get_id(), spec);
+                    }
+                    Err(e) => {
+                        let error = error_chain(&e);
+                        schedule_restart(&myself, state, spec, error);
+                    }
+                }
             }
         }
         Ok(())
@@ -176,33 +310,58 @@ impl Actor for NodeSupervisor {
             }
             return Ok(());
         };
-        let Some(mut spec) = state.children.remove(&cell.get_id()) else {
+        let Some(spec) = state.children.remove(&cell.get_id()) else {
             return Ok(());
         };
-        tracing::error!(child = %spec.name, %error, "actor failed; restarting it");
-        let now = Instant::now();
-        spec.recent_restarts
-            .retain(|at| now.duration_since(*at) < RESTART_WINDOW);
-        if spec.recent_restarts.len() >= MAX_RESTARTS {
-            tracing::error!(child = %spec.name, "restarting too often; stopping the node supervisor");
-            myself.stop(Some(format!("{} keeps failing", spec.name)));
-            return Ok(());
-        }
-        spec.recent_restarts.push_back(now);
-        if let Some(observer) = &state.observer {
-            observer.restarted(&spec.name);
-        }
-        match (spec.spawn)(myself.get_cell()).await {
-            Ok(new_cell) => {
-                state.children.insert(new_cell.get_id(), spec);
-            }
-            Err(e) => {
-                tracing::error!(child = %spec.name, error = %e, "restart failed; stopping the node supervisor");
-                myself.stop(Some(format!("{} could not restart", spec.name)));
-            }
-        }
+        let error = error_chain(error.as_ref());
+        schedule_restart(&myself, state, spec, error);
         Ok(())
     }
+}
+
+/// Counts the failure against the child's budget, then either gives up on it or starts
+/// it again once its backoff is over.
+fn schedule_restart(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, mut spec: ChildSpec, error: String) {
+    let policy = state.args.policy;
+    let now = Instant::now();
+    spec.recent_restarts
+        .retain(|at| now.duration_since(*at) < policy.window);
+    if spec.recent_restarts.len() >= policy.max_restarts {
+        tracing::error!(
+            actor = %spec.name,
+            error.cause_chain = %error,
+            restarts = spec.recent_restarts.len(),
+            window_secs = policy.window.as_secs(),
+            "actor keeps failing; its restart budget is spent and the node is no longer ready"
+        );
+        state.args.health.record(GaveUp {
+            actor: spec.name,
+            last_error: error,
+        });
+        return;
+    }
+    let delay = policy.backoff(spec.recent_restarts.len());
+    spec.recent_restarts.push_back(now);
+    tracing::error!(actor = %spec.name, error.cause_chain = %error, ?delay, "actor failed; restarting it");
+    if let Some(observer) = &state.args.observer {
+        observer.restarted(&spec.name);
+    }
+    let ticket = state.next_ticket;
+    state.next_ticket += 1;
+    state.waiting.insert(ticket, spec);
+    myself.send_after(delay, move || SupervisorMsg::Restart { ticket });
+}
+
+/// `error: cause: cause`, the way the logs print every failure.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -238,7 +397,7 @@ impl<M: Message> KeyedPool<M> {
         size: usize,
         call_timeout: Duration,
         make: F,
-    ) -> Result<Self, String>
+    ) -> Result<Self, SupervisorError>
     where
         A: Actor<Msg = M>,
         F: Fn() -> (A, A::Arguments) + Send + Sync + 'static,
@@ -251,20 +410,22 @@ impl<M: Message> KeyedPool<M> {
             let (actor, args) = make();
             let (actor_ref, _) = Actor::spawn_linked(None, actor, args, supervisor.get_cell())
                 .await
-                .map_err(|e| format!("{name}[{index}]: {e}"))?;
+                .map_err(SupervisorError::spawn(format!("{name}[{index}]")))?;
             slots.push(RwLock::new(actor_ref));
         }
         let slots: Arc<[RwLock<ActorRef<M>>]> = slots.into();
         for index in 0..slots.len() {
-            let first = slots[index]
-                .read()
-                .map_err(|_| "pool lock poisoned".to_string())?
-                .clone();
+            let first = match slots[index].read() {
+                Ok(slot) => slot.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
             // Hand the running worker to the supervisor; restarts go through `respawn`.
             let respawn_slots = slots.clone();
             let respawn_make = make.clone();
             let spawned_once = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let slot_name = format!("{name}[{index}]");
             let spawn: SpawnChild = Arc::new(move |supervisor_cell: ActorCell| {
+                let slot_name = slot_name.clone();
                 let slots = respawn_slots.clone();
                 let make = respawn_make.clone();
                 let first = first.clone();
@@ -276,7 +437,7 @@ impl<M: Message> KeyedPool<M> {
                     let (actor, args) = make();
                     let (actor_ref, _) = Actor::spawn_linked(None, actor, args, supervisor_cell)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(SupervisorError::spawn(slot_name))?;
                     let cell = actor_ref.get_cell();
                     if let Ok(mut slot) = slots[index].write() {
                         *slot = actor_ref;

@@ -1,9 +1,14 @@
-//! The thumbnailer: a durable consumer of `media.uploaded`, shared by every node that
-//! runs the thumbnailer role. Decoding and encoding run on a bounded blocking pool;
-//! long jobs tell the bus they are still working; transient failures come back with
-//! exponential backoff (2^n × base) until `max_attempts`, then the media is marked
-//! `failed` for good. A redelivered job whose media is already settled is acknowledged
-//! without work, so redelivery is harmless.
+//! The thumbnail runner: a supervised loop (see [`crate::supervised_loop`]) that owns the
+//! durable consumer of `media.uploaded`, shared by every node with the thumbnailer role.
+//! It takes a job only when a slot is free, so the others stay with the bus for other
+//! nodes, and runs each job as a task of its own; a job that panics fails the runner,
+//! which the supervisor restarts. Decoding and encoding run on a bounded blocking pool;
+//! long jobs tell the bus they are still working; failures the error calls retryable
+//! (storage or database unavailable) come back with exponential backoff (2^n × base)
+//! until `max_attempts`, anything else fails the thumbnail for good at once. A
+//! redelivered job whose media is already settled is acknowledged without work, so
+//! redelivery is harmless. Outcomes are written by the media domain, which owns
+//! `media_files`; one job per file runs at a time on a node.
 
 use std::{
     collections::HashSet,
@@ -11,25 +16,39 @@ use std::{
     time::Duration,
 };
 
-use chrono::Utc;
-use folio_entities::media_files;
-use folio_media::{ThumbnailSpec, make_thumbnail};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-use tokio::{
-    sync::{OwnedSemaphorePermit, Semaphore},
-    task::JoinHandle,
-};
+use folio_media::{BlobError, ThumbnailError, ThumbnailSpec, make_thumbnail};
+use futures::future::BoxFuture;
+use ractor::ActorRef;
+use sea_orm::DbErr;
+use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{
-    blocking::BlockingPool,
-    events::{ConsumerSpec, Delivery, EventBus, types},
+    blocking::{BlockingError, BlockingPool},
+    events::{
+        ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, next_event, subscribe_until_stopped,
+    },
+    faults::{self, FaultPoint},
     jobs::{JobActivity, JobKind},
-    media::{MediaContext, service::thumbnail_status},
+    media::{
+        MediaContext,
+        thumbnails::{self, ThumbnailJob},
+    },
     project::{ProjectClient, ProjectError, ThumbnailSetter, ThumbnailUrl},
-    supervisor::{NodeSupervisor, SupervisorMsg},
+    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
+    supervisor::{SupervisorError, SupervisorMsg, error_chain},
+    validation::ValidationError,
 };
+
+pub const DURABLE: &str = "thumbnailer";
+/// The runner's name under the node supervisor (and in `folio_actor_restarts_total`).
+pub const ACTOR: &str = "thumbnailer";
+
+/// The events the thumbnailer consumes.
+pub fn subjects() -> Vec<String> {
+    vec![EventType::MediaUploaded.as_str().to_string()]
+}
 
 #[derive(Debug, Clone)]
 pub struct ThumbnailerConfig {
@@ -50,6 +69,11 @@ pub struct ThumbnailerContext {
     pub config: ThumbnailerConfig,
     /// Jobs in progress here, and where finished ones are reported.
     pub activity: JobActivity,
+    /// Where deliveries that are not events are counted.
+    pub events: Option<Arc<dyn EventObserver>>,
+    /// Free job slots; kept across restarts of the runner, so jobs still running from
+    /// before a restart keep counting against the limit.
+    slots: Arc<Semaphore>,
     /// One job per file at a time on this node.
     working: Mutex<HashSet<Uuid>>,
 }
@@ -67,8 +91,10 @@ impl ThumbnailerContext {
             projects,
             bus,
             cpu,
+            slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
             config,
             activity: JobActivity::default(),
+            events: None,
             working: Mutex::new(HashSet::new()),
         }
     }
@@ -77,110 +103,138 @@ impl ThumbnailerContext {
         self.activity = activity;
         self
     }
+
+    pub fn with_event_observer(mut self, observer: Arc<dyn EventObserver>) -> Self {
+        self.events = Some(observer);
+        self
+    }
+
+    fn consumer(&self) -> ConsumerSpec {
+        ConsumerSpec {
+            durable: DURABLE.to_string(),
+            subjects: subjects(),
+            ack_wait: self.config.ack_wait,
+            max_deliver: i64::from(self.config.max_attempts) + 2,
+        }
+    }
 }
 
-pub enum ThumbnailerMsg {
-    Job(Delivery, OwnedSemaphorePermit),
-}
-
-#[derive(Clone)]
-pub struct Thumbnailer;
-
-pub struct ThumbnailerState {
-    ctx: Arc<ThumbnailerContext>,
-    pump: JoinHandle<()>,
-}
-
-pub const DURABLE: &str = "thumbnailer";
-
-impl Actor for Thumbnailer {
-    type Msg = ThumbnailerMsg;
-    type State = ThumbnailerState;
-    type Arguments = Arc<ThumbnailerContext>;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        ctx: Arc<ThumbnailerContext>,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        let mut subscription = ctx
-            .bus
-            .subscribe(ConsumerSpec {
-                durable: DURABLE.to_string(),
-                subjects: vec![types::MEDIA_UPLOADED.to_string()],
-                ack_wait: ctx.config.ack_wait,
-                max_deliver: i64::from(ctx.config.max_attempts) + 2,
-            })
-            .await?;
-        let slots = Arc::new(Semaphore::new(ctx.config.concurrency.max(1)));
-        // Pull only as many jobs as can run, so the others stay with the bus for other nodes.
-        let pump = tokio::spawn(async move {
+impl LoopBody for ThumbnailerContext {
+    fn run(self: Arc<Self>, mut scope: LoopScope) -> BoxFuture<'static, Result<(), LoopError>> {
+        Box::pin(async move {
+            let Some(mut subscription) =
+                subscribe_until_stopped(self.bus.as_ref(), &self.consumer(), &mut scope).await?
+            else {
+                return Ok(());
+            };
             loop {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    break;
+                let permit = tokio::select! {
+                    _ = scope.stopped() => return Ok(()),
+                    permit = self.slots.clone().acquire_owned() => {
+                        permit.map_err(|_| LoopError::PartStopped { what: "the job slots" })?
+                    }
                 };
-                let Some(delivery) = subscription.next().await else {
-                    break;
+                let delivery = tokio::select! {
+                    _ = scope.stopped() => return Ok(()),
+                    delivery = next_event(subscription.as_mut(), self.events.as_deref()) => {
+                        delivery.ok_or(LoopError::SubscriptionEnded)?
+                    }
                 };
-                if myself.cast(ThumbnailerMsg::Job(delivery, permit)).is_err() {
-                    break;
-                }
+                faults::hit(FaultPoint::ThumbnailerPump);
+                let ctx = self.clone();
+                let span = tracing::info_span!(
+                    "thumbnail_job",
+                    event_id = %delivery.event.event_id,
+                    attempt = delivery.attempt,
+                    file_id = tracing::field::Empty
+                );
+                scope.spawn(
+                    async move {
+                        process(&ctx, delivery).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
             }
-        });
-        Ok(ThumbnailerState { ctx, pump })
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let ThumbnailerMsg::Job(delivery, permit) = message;
-        let ctx = state.ctx.clone();
-        tokio::spawn(async move {
-            process(&ctx, delivery).await;
-            drop(permit);
-        });
-        Ok(())
-    }
-
-    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        state.pump.abort();
-        Ok(())
+        })
     }
 }
 
-/// Starts the thumbnailer under the node supervisor.
-pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: Arc<ThumbnailerContext>) -> Result<(), String> {
-    NodeSupervisor::start_singleton(supervisor, "thumbnailer", Thumbnailer, ctx).await
+/// Starts the thumbnail runner under the node supervisor.
+pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: Arc<ThumbnailerContext>) -> Result<(), SupervisorError> {
+    LoopActor::start(supervisor, ACTOR, ctx).await
 }
 
-enum Outcome {
-    Done,
-    /// Retrying cannot help (bad image, missing source).
-    Permanent(String),
-    /// Worth another attempt (storage or database unavailable).
-    Transient(String),
+/// Why one attempt at a thumbnail failed.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    #[error("reading or recording the media")]
+    Database(#[source] DbErr),
+    #[error("the uploaded file is missing")]
+    SourceMissing(#[source] BlobError),
+    #[error("reading the upload")]
+    ReadSource(#[source] BlobError),
+    #[error("the thumbnail worker")]
+    Worker(#[source] BlockingError),
+    #[error(transparent)]
+    Image(ThumbnailError),
+    #[error("storing the thumbnail")]
+    StoreThumbnail(#[source] BlobError),
+    #[error("the thumbnail URL")]
+    Url(#[source] ValidationError),
+    #[error("updating the project")]
+    Project(#[source] ProjectError),
+}
+
+impl JobError {
+    /// Whether another attempt may succeed. Images that do not decode, a missing upload
+    /// or a store that refuses us will answer the same way every time.
+    fn is_retryable(&self) -> bool {
+        match self {
+            JobError::Database(_) | JobError::Project(_) => true,
+            JobError::ReadSource(e) | JobError::StoreThumbnail(e) => e.is_retryable(),
+            // A codec that panics on these bytes will panic on them again.
+            JobError::Worker(BlockingError::Task(e)) => !e.is_panic(),
+            JobError::Worker(BlockingError::Closed(_)) => true,
+            JobError::SourceMissing(_) | JobError::Image(_) | JobError::Url(_) => false,
+        }
+    }
+}
+
+/// Frees the file for another job when the job ends, however it ends.
+struct Claim<'a> {
+    working: &'a Mutex<HashSet<Uuid>>,
+    file_id: Uuid,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut working) = self.working.lock() {
+            working.remove(&self.file_id);
+        }
+    }
 }
 
 async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
-    let Some(file_id) = delivery
-        .event
-        .data
-        .get("file_id")
-        .and_then(|v| v.as_str())
-        .and_then(|v| Uuid::parse_str(v).ok())
-    else {
-        tracing::error!(event_id = %delivery.event.event_id, "media.uploaded without a file_id; dropping it");
-        let _ = delivery.term().await;
+    let DomainEvent::MediaUploaded(upload) = &delivery.event.event else {
+        // The consumer's filter lets only `media.uploaded` through.
+        tracing::error!(event_type = %delivery.event.event_type(), "not a thumbnail job; terminating it");
+        if let Err(e) = delivery.term().await {
+            tracing::warn!(error = %e, "terminating a delivery; the bus will offer it again");
+        }
         return;
     };
+    let file_id = upload.file_id;
+    tracing::Span::current().record("file_id", tracing::field::display(file_id));
     let claimed = ctx.working.lock().map(|mut w| w.insert(file_id)).unwrap_or(false);
     if !claimed {
         let _ = delivery.nak(Duration::from_secs(1)).await;
         return;
     }
+    let _claim = Claim {
+        working: &ctx.working,
+        file_id,
+    };
     let attempt = delivery.attempt;
     let job = ctx.activity.start(JobKind::Thumbnails);
     let outcome = {
@@ -197,139 +251,97 @@ async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
         }
     };
     let settle = match outcome {
-        Ok(Outcome::Done) => {
+        Ok(()) => {
             job.finish(false);
             delivery.ack().await
         }
-        Ok(Outcome::Permanent(reason)) => {
+        Err(error) if !error.is_retryable() || attempt >= ctx.config.max_attempts => {
+            let reason = error_chain(&error);
+            tracing::warn!(%file_id, attempt, %reason, "thumbnail failed for good");
             record_failure(ctx, file_id, &reason, attempt, true).await;
             job.finish(true);
             delivery.term().await
         }
-        Ok(Outcome::Transient(reason)) | Err(reason) => {
-            if attempt >= ctx.config.max_attempts {
-                tracing::warn!(%file_id, attempt, %reason, "thumbnail failed for good");
-                record_failure(ctx, file_id, &reason, attempt, true).await;
-                job.finish(true);
-                delivery.term().await
-            } else {
-                job.finish(false);
-                record_failure(ctx, file_id, &reason, attempt, false).await;
-                let delay = ctx.config.backoff_base * 2u32.saturating_pow(attempt.min(16));
-                tracing::info!(%file_id, attempt, %reason, ?delay, "thumbnail failed; retrying later");
-                delivery.nak(delay).await
-            }
+        Err(error) => {
+            let reason = error_chain(&error);
+            job.finish(false);
+            record_failure(ctx, file_id, &reason, attempt, false).await;
+            let delay = ctx.config.backoff_base * 2u32.saturating_pow(attempt.min(16));
+            tracing::info!(%file_id, attempt, %reason, ?delay, "thumbnail failed; retrying later");
+            delivery.nak(delay).await
         }
     };
     if let Err(e) = settle {
         tracing::warn!(%file_id, error = %e, "settling a thumbnail job; the bus will redeliver it");
     }
-    if let Ok(mut working) = ctx.working.lock() {
-        working.remove(&file_id);
-    }
 }
 
-async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Outcome, String> {
+async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<(), JobError> {
     let media = &ctx.media;
-    let Some(row) = media_files::Entity::find_by_id(file_id)
-        .one(&media.db)
+    // Gone, or settled by an earlier delivery: nothing to do.
+    let Some(job) = thumbnails::pending_job(media, file_id)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(JobError::Database)?
     else {
-        // Deleted before we got to it.
-        return Ok(Outcome::Done);
+        return Ok(());
     };
-    if row.thumbnail_status != thumbnail_status::PENDING {
-        return Ok(Outcome::Done);
+    if !job.mime_type.starts_with("image/") {
+        return thumbnails::mark_skipped(media, file_id)
+            .await
+            .map_err(JobError::Database);
     }
-    if !row.mime_type.starts_with("image/") {
-        set_status(ctx, file_id, thumbnail_status::SKIPPED, None).await?;
-        return Ok(Outcome::Done);
-    }
-    let source = match media.blobs.get(&row.file_path).await {
-        Ok(blob) => blob,
-        Err(folio_media::BlobError::NotFound(_)) => {
-            return Ok(Outcome::Permanent("the uploaded file is missing".into()));
-        }
-        Err(e) => return Ok(Outcome::Transient(e.to_string())),
-    };
+    let source = media.blobs.get(&job.source_key).await.map_err(|e| match e {
+        BlobError::NotFound(_) => JobError::SourceMissing(e),
+        e => JobError::ReadSource(e),
+    })?;
     let spec = ctx.config.spec.clone();
     let thumbnail = ctx
         .cpu
         .run(move || make_thumbnail(&source.bytes, &spec))
         .await
-        .map_err(|e| e.to_string())?;
-    let thumbnail = match thumbnail {
-        Ok(t) => t,
-        Err(e) => return Ok(Outcome::Permanent(e.to_string())),
-    };
-    let key = format!("thumbnails/{}/{}_thumb.jpg", row.user_id, row.id);
-    if let Err(e) = media.blobs.put(&key, thumbnail.jpeg.into(), "image/jpeg").await {
-        return Ok(Outcome::Transient(e.to_string()));
-    }
+        .map_err(JobError::Worker)?
+        .map_err(JobError::Image)?;
+    let key = thumbnails::thumbnail_key(&job);
+    media
+        .blobs
+        .put(&key, thumbnail.jpeg.into(), "image/jpeg")
+        .await
+        .map_err(JobError::StoreThumbnail)?;
     let url = media.url_for(&key);
-    // The project first: if this fails the job is retried and the media stays pending,
-    // so the project is never left without the thumbnail its media claims to have.
-    if let Some(project_id) = row.project_id {
-        let thumbnail_url = ThumbnailUrl::parse(&url).map_err(|e| e.to_string())?;
-        match ctx
-            .projects
-            .set_thumbnail(project_id, thumbnail_url, ThumbnailSetter::System)
-            .await
-        {
-            Ok(_) | Err(ProjectError::NotFound) => {}
-            Err(e) => return Ok(Outcome::Transient(format!("updating the project: {e}"))),
-        }
-    }
-    media_files::Entity::update_many()
-        .col_expr(
-            media_files::Column::ThumbnailStatus,
-            Expr::value(thumbnail_status::READY),
-        )
-        .col_expr(media_files::Column::ThumbnailPath, Expr::value(key))
-        .col_expr(media_files::Column::ThumbnailUrl, Expr::value(url))
-        .col_expr(media_files::Column::ThumbnailError, Expr::value(Option::<String>::None))
-        .col_expr(media_files::Column::Width, Expr::value(thumbnail.source_width as i32))
-        .col_expr(media_files::Column::Height, Expr::value(thumbnail.source_height as i32))
-        .col_expr(media_files::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(media_files::Column::Id.eq(file_id))
-        .exec(&media.db)
-        .await
-        .map_err(|e| e.to_string())?;
+    set_project_thumbnail(ctx, &job, &url).await?;
+    thumbnails::mark_ready(
+        media,
+        file_id,
+        key,
+        url,
+        thumbnail.source_width,
+        thumbnail.source_height,
+    )
+    .await
+    .map_err(JobError::Database)?;
     tracing::info!(%file_id, "thumbnail ready");
-    Ok(Outcome::Done)
+    Ok(())
 }
 
-async fn set_status(ctx: &ThumbnailerContext, file_id: Uuid, status: &str, error: Option<&str>) -> Result<(), String> {
-    media_files::Entity::update_many()
-        .col_expr(media_files::Column::ThumbnailStatus, Expr::value(status))
-        .col_expr(
-            media_files::Column::ThumbnailError,
-            Expr::value(error.map(str::to_string)),
-        )
-        .col_expr(media_files::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(media_files::Column::Id.eq(file_id))
-        .exec(&ctx.media.db)
+/// The project first: if this fails the job is retried and the media stays pending, so
+/// the project is never left without the thumbnail its media claims to have.
+async fn set_project_thumbnail(ctx: &ThumbnailerContext, job: &ThumbnailJob, url: &str) -> Result<(), JobError> {
+    let Some(project_id) = job.project_id else {
+        return Ok(());
+    };
+    let thumbnail_url = ThumbnailUrl::parse(url).map_err(JobError::Url)?;
+    match ctx
+        .projects
+        .set_thumbnail(project_id, thumbnail_url, ThumbnailSetter::System)
         .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    {
+        Ok(_) | Err(ProjectError::NotFound) => Ok(()),
+        Err(e) => Err(JobError::Project(e)),
+    }
 }
 
-async fn record_failure(ctx: &ThumbnailerContext, file_id: Uuid, reason: &str, attempt: u32, final_failure: bool) {
-    let mut update = media_files::Entity::update_many()
-        .col_expr(media_files::Column::ThumbnailError, Expr::value(reason.to_string()))
-        .col_expr(media_files::Column::ThumbnailAttempts, Expr::value(attempt as i32))
-        .col_expr(media_files::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(media_files::Column::Id.eq(file_id));
-    if final_failure {
-        update = update
-            .col_expr(
-                media_files::Column::ThumbnailStatus,
-                Expr::value(thumbnail_status::FAILED),
-            )
-            .col_expr(media_files::Column::ThumbnailFailedAt, Expr::value(Utc::now()));
-    }
-    if let Err(e) = update.exec(&ctx.media.db).await {
-        tracing::error!(%file_id, error = %e, "recording a thumbnail failure");
+async fn record_failure(ctx: &ThumbnailerContext, file_id: Uuid, reason: &str, attempt: u32, for_good: bool) {
+    if let Err(e) = thumbnails::record_failure(&ctx.media, file_id, reason, attempt, for_good).await {
+        tracing::error!(%file_id, error.cause_chain = %error_chain(&e), "recording a thumbnail failure");
     }
 }

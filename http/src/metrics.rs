@@ -14,6 +14,7 @@ pub struct Metrics {
     latency: HistogramVec,
     in_flight: IntGauge,
     actor_restarts: IntCounterVec,
+    events_malformed: IntCounterVec,
     jobs: JobMetrics,
 }
 
@@ -104,6 +105,14 @@ impl Metrics {
             &["actor"],
         )?;
         registry.register(Box::new(actor_restarts.clone()))?;
+        let events_malformed = IntCounterVec::new(
+            Opts::new(
+                "events_malformed_total",
+                "Deliveries that did not decode as a Folio event, terminated instead of processed",
+            ),
+            &["type"],
+        )?;
+        registry.register(Box::new(events_malformed.clone()))?;
         let jobs = JobMetrics::new(&registry)?;
         Ok(Self {
             registry,
@@ -111,6 +120,7 @@ impl Metrics {
             latency,
             in_flight,
             actor_restarts,
+            events_malformed,
             jobs,
         })
     }
@@ -124,6 +134,11 @@ impl Metrics {
     /// One restart of `actor`; pool workers (`session[3]`) count under their pool.
     pub fn actor_restarted(&self, actor: &str) {
         self.actor_restarts.with_label_values(&[pool_of(actor)]).inc();
+    }
+
+    /// A delivery that was not a valid event; `event_type` is a known type or `unknown`.
+    pub fn event_malformed(&self, event_type: &str) {
+        self.events_malformed.with_label_values(&[event_type]).inc();
     }
 
     /// The gauges read from the job state just before a scrape.

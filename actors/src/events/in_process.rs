@@ -16,8 +16,8 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    BusError, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, PendingAck, Published, Subscription,
-    subject_matches,
+    BusError, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, MalformedDelivery, PendingAck,
+    Published, Subscription, subject_matches,
 };
 
 struct Completion {
@@ -69,7 +69,12 @@ impl EventBus for InProcessBus {
                 .map_err(|_| BusError::Unavailable("consumer table poisoned".into()))?;
             consumers
                 .values()
-                .filter(|c| c.spec.subjects.iter().any(|f| subject_matches(f, &event.event_type)))
+                .filter(|c| {
+                    c.spec
+                        .subjects
+                        .iter()
+                        .any(|f| subject_matches(f, event.event_type().as_str()))
+                })
                 .cloned()
                 .collect()
         };
@@ -139,7 +144,7 @@ struct InProcessSubscription {
 
 #[async_trait::async_trait]
 impl Subscription for InProcessSubscription {
-    async fn next(&mut self) -> Option<Delivery> {
+    async fn next(&mut self) -> Option<Result<Delivery, MalformedDelivery>> {
         let queued = self.consumer.receiver.lock().await.recv().await?;
         let attempt = queued.attempt;
         let event = queued.event.clone();
@@ -150,7 +155,8 @@ impl Subscription for InProcessSubscription {
             max_deliver: self.consumer.spec.max_deliver,
             settled: AtomicBool::new(false),
         };
-        Some(Delivery::new(event, attempt, Box::new(handle)))
+        // Only typed envelopes enter this bus, so nothing arrives malformed.
+        Some(Ok(Delivery::new(event, attempt, Box::new(handle))))
     }
 }
 

@@ -7,7 +7,10 @@ use std::time::Duration;
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::{
     self, AckKind,
-    consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+    consumer::{
+        AckPolicy, DeliverPolicy, PullConsumer,
+        pull::{self, MessagesErrorKind},
+    },
     message::PublishMessage as Publish,
     stream::{RetentionPolicy, StorageType},
 };
@@ -17,7 +20,8 @@ use futures::{StreamExt as _, stream::SelectAll};
 use crate::jobs::ConsumerBacklog;
 
 use super::{
-    BusError, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, PendingAck, Published, Subscription,
+    BusError, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, EventFamily, MalformedDelivery,
+    PendingAck, Published, Subscription,
 };
 
 /// Names of the streams and the prefix of subjects. Production uses the defaults (the
@@ -29,11 +33,14 @@ pub struct JetStreamNames {
     pub subject_prefix: String,
 }
 
-const STREAMS: [(&str, &str); 3] = [
-    ("profile", "PROFILE_EVENTS"),
-    ("project", "PROJECT_EVENTS"),
-    ("media", "MEDIA_EVENTS"),
-];
+/// The stream holding a family's events (before the deployment's prefix).
+fn stream_base(family: EventFamily) -> &'static str {
+    match family {
+        EventFamily::Profile => "PROFILE_EVENTS",
+        EventFamily::Project => "PROJECT_EVENTS",
+        EventFamily::Media => "MEDIA_EVENTS",
+    }
+}
 
 #[derive(Clone)]
 pub struct JetStreamBus {
@@ -58,11 +65,12 @@ impl JetStreamBus {
         let mut js = jetstream::new(client.clone());
         js.set_timeout(Duration::from_secs(5));
         let bus = Self { client, js, names };
-        for (root, stream) in STREAMS {
+        for family in EventFamily::ALL {
+            let stream = stream_base(family);
             bus.js
                 .get_or_create_stream(jetstream::stream::Config {
                     name: bus.stream_name(stream),
-                    subjects: vec![format!("{}{root}.>", bus.names.subject_prefix)],
+                    subjects: vec![format!("{}{}", bus.names.subject_prefix, family.all_subjects())],
                     storage: StorageType::File,
                     retention: RetentionPolicy::Limits,
                     duplicate_window,
@@ -85,10 +93,10 @@ impl JetStreamBus {
 
     fn stream_for(&self, filter: &str) -> Result<String, BusError> {
         let root = filter.split('.').next().unwrap_or_default();
-        STREAMS
-            .iter()
-            .find(|(r, _)| *r == root)
-            .map(|(_, stream)| self.stream_name(stream))
+        EventFamily::ALL
+            .into_iter()
+            .find(|family| family.root() == root)
+            .map(|family| self.stream_name(stream_base(family)))
             .ok_or_else(|| BusError::Rejected(format!("no stream holds subject {filter}")))
     }
 
@@ -110,7 +118,7 @@ impl EventBus for JetStreamBus {
         let ack = self
             .js
             .send_publish(
-                self.subject_for(&event.event_type),
+                self.subject_for(event.event_type().as_str()),
                 Publish::build()
                     .payload(payload.into())
                     .message_id(event.event_id.to_string()),
@@ -207,20 +215,32 @@ struct JetStreamSubscription {
 
 #[async_trait::async_trait]
 impl Subscription for JetStreamSubscription {
-    async fn next(&mut self) -> Option<Delivery> {
+    async fn next(&mut self) -> Option<Result<Delivery, MalformedDelivery>> {
         loop {
             match self.streams.next().await? {
                 Ok(message) => {
                     let attempt = message.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
-                    match serde_json::from_slice::<EventEnvelope>(&message.payload) {
-                        Ok(event) => {
-                            return Some(Delivery::new(event, attempt, Box::new(JetStreamHandle { message })));
-                        }
-                        Err(e) => {
-                            tracing::error!(subject = %message.subject, error = %e, "not an event envelope; terminating it");
-                            let _ = message.ack_with(AckKind::Term).await;
-                        }
-                    }
+                    return Some(match EventEnvelope::decode(&message.payload) {
+                        Ok(event) => Ok(Delivery::new(event, attempt, Box::new(JetStreamHandle { message }))),
+                        Err(error) => Err(MalformedDelivery::new(
+                            message.subject.to_string(),
+                            error,
+                            Box::new(JetStreamHandle { message }),
+                        )),
+                    });
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        MessagesErrorKind::ConsumerDeleted
+                            | MessagesErrorKind::PushBasedConsumer
+                            | MessagesErrorKind::RequestLimitExceeded
+                    ) =>
+                {
+                    // Nothing more will come through this consumer: end the subscription,
+                    // and the consumer's supervised loop subscribes (and recreates it) again.
+                    tracing::warn!(error = %e, "JetStream consumer is gone; ending the subscription");
+                    return None;
                 }
                 Err(e) => {
                     // Pull streams report lost heartbeats and reconnects as errors and

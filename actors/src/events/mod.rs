@@ -11,17 +11,169 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::supervised_loop::{LoopError, LoopScope};
+
 pub use in_process::InProcessBus;
 pub use jetstream::{JetStreamBus, JetStreamNames};
 pub use outbox::{OutboxRelay, append_event, append_events};
 
-pub mod types {
-    pub const PROFILE_UPDATED: &str = "profile.updated";
-    pub const PROJECT_CREATED: &str = "project.created";
-    pub const PROJECT_UPDATED: &str = "project.updated";
-    pub const PROJECT_DELETED: &str = "project.deleted";
-    pub const MEDIA_UPLOADED: &str = "media.uploaded";
-    pub const MEDIA_DELETED: &str = "media.deleted";
+/// Every event Folio produces, one variant per type (SPEC §4). Producers build these and
+/// consumers match on them; the serde attributes are the wire, so renaming a field
+/// breaks the golden tests (tests/golden/events) instead of silently dropping events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event_type", content = "data")]
+pub enum DomainEvent {
+    #[serde(rename = "profile.updated")]
+    ProfileUpdated(ProfileUpdated),
+    #[serde(rename = "project.created")]
+    ProjectCreated(ProjectChanged),
+    #[serde(rename = "project.updated")]
+    ProjectUpdated(ProjectChanged),
+    #[serde(rename = "project.deleted")]
+    ProjectDeleted(ProjectDeleted),
+    #[serde(rename = "media.uploaded")]
+    MediaUploaded(MediaUploaded),
+    #[serde(rename = "media.deleted")]
+    MediaDeleted(MediaDeleted),
+}
+
+// Payload fields are declared in alphabetical order: that is the order the seed's
+// envelopes (built as JSON maps) carry them in, so the bytes on the wire stay the same.
+// Absent values are `null`, never left out.
+
+/// `profile.updated`: `name` is the display name (null when the profile has none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileUpdated {
+    pub name: Option<String>,
+    pub user_id: Uuid,
+    pub username: String,
+}
+
+/// `project.created` and `project.updated`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectChanged {
+    pub description: String,
+    pub project_id: Uuid,
+    pub tags: Vec<String>,
+    pub thumbnail_url: Option<String>,
+    pub title: String,
+    pub user_id: Uuid,
+    pub username: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectDeleted {
+    pub project_id: Uuid,
+}
+
+/// `media.uploaded`: the thumbnailer's job. A retry sends the same payload again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaUploaded {
+    pub file_id: Uuid,
+    pub file_url: String,
+    pub mime_type: String,
+    pub owner_id: Uuid,
+    pub path: String,
+    pub project_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaDeleted {
+    pub file_id: Uuid,
+    pub owner_id: Uuid,
+    pub path: String,
+    pub thumbnail_path: Option<String>,
+}
+
+/// The type of an event, without its payload: what subjects and metrics are named by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    ProfileUpdated,
+    ProjectCreated,
+    ProjectUpdated,
+    ProjectDeleted,
+    MediaUploaded,
+    MediaDeleted,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] = [
+        EventType::ProfileUpdated,
+        EventType::ProjectCreated,
+        EventType::ProjectUpdated,
+        EventType::ProjectDeleted,
+        EventType::MediaUploaded,
+        EventType::MediaDeleted,
+    ];
+
+    /// The `event_type` on the wire, which is also the subject (after the deployment's prefix).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ProfileUpdated => "profile.updated",
+            EventType::ProjectCreated => "project.created",
+            EventType::ProjectUpdated => "project.updated",
+            EventType::ProjectDeleted => "project.deleted",
+            EventType::MediaUploaded => "media.uploaded",
+            EventType::MediaDeleted => "media.deleted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
+    pub fn family(self) -> EventFamily {
+        match self {
+            EventType::ProfileUpdated => EventFamily::Profile,
+            EventType::ProjectCreated | EventType::ProjectUpdated | EventType::ProjectDeleted => EventFamily::Project,
+            EventType::MediaUploaded | EventType::MediaDeleted => EventFamily::Media,
+        }
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The domain an event belongs to; one JetStream stream each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventFamily {
+    Profile,
+    Project,
+    Media,
+}
+
+impl EventFamily {
+    pub const ALL: [EventFamily; 3] = [EventFamily::Profile, EventFamily::Project, EventFamily::Media];
+
+    /// The first token of the family's subjects.
+    pub fn root(self) -> &'static str {
+        match self {
+            EventFamily::Profile => "profile",
+            EventFamily::Project => "project",
+            EventFamily::Media => "media",
+        }
+    }
+
+    /// A subject filter matching every event of the family.
+    pub fn all_subjects(self) -> String {
+        format!("{}.>", self.root())
+    }
+}
+
+impl DomainEvent {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            DomainEvent::ProfileUpdated(_) => EventType::ProfileUpdated,
+            DomainEvent::ProjectCreated(_) => EventType::ProjectCreated,
+            DomainEvent::ProjectUpdated(_) => EventType::ProjectUpdated,
+            DomainEvent::ProjectDeleted(_) => EventType::ProjectDeleted,
+            DomainEvent::MediaUploaded(_) => EventType::MediaUploaded,
+            DomainEvent::MediaDeleted(_) => EventType::MediaDeleted,
+        }
+    }
 }
 
 /// `{event_type, data, timestamp}` as the seed sends it, plus `event_id` (dedup and
@@ -29,8 +181,9 @@ pub mod types {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventEnvelope {
     pub event_id: Uuid,
-    pub event_type: String,
-    pub data: serde_json::Value,
+    /// `event_type` and `data`.
+    #[serde(flatten)]
+    pub event: DomainEvent,
     /// RFC 3339, UTC, `Z` suffix.
     pub timestamp: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,15 +191,55 @@ pub struct EventEnvelope {
 }
 
 impl EventEnvelope {
-    pub fn new(event_type: &str, data: serde_json::Value, version: Option<i64>) -> Self {
+    pub fn new(event: DomainEvent, version: Option<i64>) -> Self {
         Self {
             event_id: Uuid::now_v7(),
-            event_type: event_type.to_string(),
-            data,
+            event,
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             version,
         }
     }
+
+    pub fn event_type(&self) -> EventType {
+        self.event.event_type()
+    }
+
+    /// Decodes an envelope from the wire. What does not decode is reported with the type
+    /// it claimed (a known type, or `unknown`: the label set stays bounded).
+    pub fn decode(bytes: &[u8]) -> Result<EventEnvelope, MalformedEvent> {
+        serde_json::from_slice(bytes).map_err(|source| {
+            #[derive(Deserialize)]
+            struct Claimed {
+                event_type: String,
+            }
+            let claimed = serde_json::from_slice::<Claimed>(bytes)
+                .ok()
+                .and_then(|c| EventType::parse(&c.event_type));
+            MalformedEvent { claimed, source }
+        })
+    }
+}
+
+/// A delivery whose payload is not a Folio event.
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid {} event", self.type_label())]
+pub struct MalformedEvent {
+    /// The type it said it was, when that is a type Folio knows.
+    pub claimed: Option<EventType>,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+impl MalformedEvent {
+    /// The `type` label of `folio_events_malformed_total`.
+    pub fn type_label(&self) -> &'static str {
+        self.claimed.map(EventType::as_str).unwrap_or("unknown")
+    }
+}
+
+/// Told about events that arrived but could not be decoded (the node's metrics).
+pub trait EventObserver: Send + Sync + 'static {
+    fn malformed(&self, event_type: &str);
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -103,8 +296,74 @@ pub trait EventBus: Send + Sync + 'static {
 
 #[async_trait::async_trait]
 pub trait Subscription: Send {
-    /// The next delivery; `None` when the subscription ended.
-    async fn next(&mut self) -> Option<Delivery>;
+    /// The next delivery, or one whose payload did not decode; `None` when the
+    /// subscription ended. Consumers read through [`next_event`].
+    async fn next(&mut self) -> Option<Result<Delivery, MalformedDelivery>>;
+}
+
+/// The next event of `subscription`. A delivery that does not decode is terminated (it
+/// never will decode: redelivering it would only block the consumer) and counted, never
+/// silently acknowledged. `None` when the subscription ended.
+pub async fn next_event(subscription: &mut dyn Subscription, observer: Option<&dyn EventObserver>) -> Option<Delivery> {
+    loop {
+        match subscription.next().await? {
+            Ok(delivery) => return Some(delivery),
+            Err(malformed) => {
+                let event_type = malformed.error.type_label();
+                tracing::error!(
+                    subject = %malformed.subject,
+                    event_type,
+                    error.cause_chain = %crate::supervisor::error_chain(&malformed.error),
+                    "delivery is not a valid event; terminating it"
+                );
+                if let Some(observer) = observer {
+                    observer.malformed(event_type);
+                }
+                if let Err(e) = malformed.handle.term().await {
+                    tracing::warn!(error = %e, "terminating a malformed delivery; the bus will offer it again");
+                }
+            }
+        }
+    }
+}
+
+/// Subscribes for a supervised consumer loop, waiting out a bus that cannot be reached
+/// (with backoff, up to 5 s between tries): an outage is not a crash, and the bus's own
+/// readiness check reports it. A bus that refuses the subscription fails the loop.
+/// `None` when the loop was asked to stop first.
+pub async fn subscribe_until_stopped(
+    bus: &dyn EventBus,
+    spec: &ConsumerSpec,
+    scope: &mut LoopScope,
+) -> Result<Option<Box<dyn Subscription>>, LoopError> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match bus.subscribe(spec.clone()).await {
+            Ok(subscription) => return Ok(Some(subscription)),
+            Err(e @ BusError::Unavailable(_)) => {
+                tracing::warn!(durable = %spec.durable, error = %e, ?delay, "event bus unavailable; subscribing again later");
+            }
+            Err(e) => return Err(LoopError::Subscribe(e)),
+        }
+        tokio::select! {
+            _ = scope.stopped() => return Ok(None),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// A delivery whose payload is not a Folio event.
+pub struct MalformedDelivery {
+    pub subject: String,
+    pub error: MalformedEvent,
+    handle: Box<dyn DeliveryHandle>,
+}
+
+impl MalformedDelivery {
+    pub fn new(subject: String, error: MalformedEvent, handle: Box<dyn DeliveryHandle>) -> Self {
+        Self { subject, error, handle }
+    }
 }
 
 /// One delivery of one event. Settle it with exactly one of ack / nak / term; a
@@ -180,12 +439,42 @@ mod tests {
 
     #[test]
     fn envelope_shape() {
-        let e = EventEnvelope::new(types::PROJECT_DELETED, serde_json::json!({"project_id": "x"}), Some(3));
+        let project_id = Uuid::now_v7();
+        let e = EventEnvelope::new(DomainEvent::ProjectDeleted(ProjectDeleted { project_id }), Some(3));
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["event_type"], "project.deleted");
+        assert_eq!(v["data"]["project_id"], project_id.to_string());
         assert_eq!(v["version"], 3);
         assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
-        let e = EventEnvelope::new(types::PROFILE_UPDATED, serde_json::json!({}), None);
+        let e = EventEnvelope::new(
+            DomainEvent::ProfileUpdated(ProfileUpdated {
+                name: None,
+                user_id: Uuid::now_v7(),
+                username: "ana".into(),
+            }),
+            None,
+        );
         assert!(serde_json::to_value(&e).unwrap().get("version").is_none());
+    }
+
+    #[test]
+    fn every_type_names_its_variant() {
+        for event_type in EventType::ALL {
+            assert_eq!(EventType::parse(event_type.as_str()), Some(event_type));
+            assert!(subject_matches(
+                &event_type.family().all_subjects(),
+                event_type.as_str()
+            ));
+        }
+    }
+
+    #[test]
+    fn malformed_events_keep_the_type_they_claimed() {
+        let wrong_field = br#"{"event_id":"0190d6a8-7b5e-7cc0-8000-000000000001","event_type":"media.uploaded","data":{"fileid":"x"},"timestamp":"2026-01-01T00:00:00.000Z"}"#;
+        let error = EventEnvelope::decode(wrong_field).unwrap_err();
+        assert_eq!(error.type_label(), "media.uploaded");
+        let unknown = br#"{"event_id":"0190d6a8-7b5e-7cc0-8000-000000000001","event_type":"media.exploded","data":{},"timestamp":"2026-01-01T00:00:00.000Z"}"#;
+        assert_eq!(EventEnvelope::decode(unknown).unwrap_err().type_label(), "unknown");
+        assert_eq!(EventEnvelope::decode(b"not json").unwrap_err().type_label(), "unknown");
     }
 }

@@ -7,29 +7,32 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use folio_entities::outbox_events;
+use futures::future::BoxFuture;
+use ractor::ActorRef;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, sea_query::Expr,
 };
-use tokio::{
-    sync::{Notify, mpsc, watch},
-    task::JoinHandle,
+use tokio::sync::{Notify, mpsc, watch};
+
+use super::{DomainEvent, EventBus, EventEnvelope};
+use crate::{
+    faults::{self, FaultPoint},
+    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
+    supervisor::{SupervisorError, SupervisorMsg},
 };
 
-use super::{EventBus, EventEnvelope};
-
-/// Writes the event in the caller's transaction and returns it.
+/// Writes the event in the caller's transaction and returns its envelope.
 pub async fn append_event<C: ConnectionTrait>(
     db: &C,
-    event_type: &str,
-    data: serde_json::Value,
+    event: DomainEvent,
     version: Option<i64>,
 ) -> Result<EventEnvelope, DbErr> {
-    let event = EventEnvelope::new(event_type, data, version);
+    let event = EventEnvelope::new(event, version);
     let envelope = serde_json::to_string(&event).map_err(|e| DbErr::Custom(e.to_string()))?;
     outbox_events::ActiveModel {
         event_id: Set(event.event_id),
-        event_type: Set(event.event_type.clone()),
+        event_type: Set(event.event_type().as_str().to_string()),
         envelope: Set(envelope),
         created_at: Set(Utc::now()),
         published_at: Set(None),
@@ -44,11 +47,11 @@ pub async fn append_event<C: ConnectionTrait>(
 /// requeues of thousands of jobs stay one round trip per page).
 pub async fn append_events<C: ConnectionTrait>(
     db: &C,
-    events: impl IntoIterator<Item = (&str, serde_json::Value)>,
+    events: impl IntoIterator<Item = DomainEvent>,
 ) -> Result<Vec<EventEnvelope>, DbErr> {
     let events: Vec<EventEnvelope> = events
         .into_iter()
-        .map(|(event_type, data)| EventEnvelope::new(event_type, data, None))
+        .map(|event| EventEnvelope::new(event, None))
         .collect();
     if events.is_empty() {
         return Ok(events);
@@ -58,7 +61,7 @@ pub async fn append_events<C: ConnectionTrait>(
     for event in &events {
         rows.push(outbox_events::ActiveModel {
             event_id: Set(event.event_id),
-            event_type: Set(event.event_type.clone()),
+            event_type: Set(event.event_type().as_str().to_string()),
             envelope: Set(serde_json::to_string(event).map_err(|e| DbErr::Custom(e.to_string()))?),
             created_at: Set(now),
             published_at: Set(None),
@@ -81,9 +84,12 @@ impl OutboxSignal {
     }
 }
 
+/// The relay: a supervised loop (see [`crate::supervised_loop`]). Every node relays;
+/// the bus drops the duplicates by event id.
 pub struct OutboxRelay {
-    handle: JoinHandle<()>,
-    stop: watch::Sender<bool>,
+    db: DatabaseConnection,
+    bus: Arc<dyn EventBus>,
+    signal: OutboxSignal,
 }
 
 const BATCH: u64 = 256;
@@ -94,16 +100,28 @@ const RESCAN: Duration = Duration::from_secs(3);
 /// Publishes awaiting their acknowledgement at once.
 const MAX_IN_FLIGHT: usize = 4096;
 
-impl OutboxRelay {
-    pub fn spawn(db: DatabaseConnection, bus: Arc<dyn EventBus>, signal: OutboxSignal) -> Self {
-        let (stop, stopped) = watch::channel(false);
-        let handle = tokio::spawn(relay_loop(db, bus, signal, stopped));
-        Self { handle, stop }
-    }
+pub const RELAY_ACTOR: &str = "outbox-relay";
 
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.handle.await;
+impl OutboxRelay {
+    /// Starts the relay under the node supervisor.
+    pub async fn start(
+        supervisor: &ActorRef<SupervisorMsg>,
+        db: DatabaseConnection,
+        bus: Arc<dyn EventBus>,
+        signal: OutboxSignal,
+    ) -> Result<(), SupervisorError> {
+        LoopActor::start(supervisor, RELAY_ACTOR, Arc::new(OutboxRelay { db, bus, signal })).await
+    }
+}
+
+impl LoopBody for OutboxRelay {
+    fn run(self: Arc<Self>, scope: LoopScope) -> BoxFuture<'static, Result<(), LoopError>> {
+        Box::pin(relay_loop(
+            self.db.clone(),
+            self.bus.clone(),
+            self.signal.clone(),
+            scope.stop_signal(),
+        ))
     }
 }
 
@@ -112,11 +130,11 @@ async fn relay_loop(
     bus: Arc<dyn EventBus>,
     signal: OutboxSignal,
     mut stopped: watch::Receiver<bool>,
-) {
+) -> Result<(), LoopError> {
     let mut in_flight: HashSet<i64> = HashSet::new();
     let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<(i64, bool)>();
     let (acked_tx, acked_rx) = mpsc::unbounded_channel::<i64>();
-    let stamper = tokio::spawn(stamp_acknowledged(db.clone(), acked_rx, settled_tx.clone()));
+    let mut stamper = tokio::spawn(stamp_acknowledged(db.clone(), acked_rx, settled_tx.clone()));
     // Rows above the cursor are new; rows below it are looked at again by the periodic
     // rescan (a failed publish, or a PostgreSQL transaction that took a lower sequence
     // number but committed after a higher one).
@@ -125,6 +143,7 @@ async fn relay_loop(
     let mut backoff = Duration::from_millis(100);
     let mut force_rescan = false;
     loop {
+        faults::hit(FaultPoint::Relay);
         let mut failed = false;
         while let Ok((seq, ok)) = settled_rx.try_recv() {
             in_flight.remove(&seq);
@@ -197,6 +216,9 @@ async fn relay_loop(
         };
         tokio::select! {
             _ = stopped.changed() => break,
+            // Without the stamper nothing acknowledged is ever settled: the relay would
+            // stall while looking alive.
+            _ = &mut stamper => return Err(LoopError::PartStopped { what: "the outbox stamper" }),
             _ = signal.0.notified(), if !failed => {}
             Some((seq, ok)) = settled_rx.recv() => {
                 in_flight.remove(&seq);
@@ -211,13 +233,13 @@ async fn relay_loop(
     // Acks still outstanding (an in-process consumer that stopped never settles) must
     // not hold up shutdown: their rows stay unstamped and are published again later.
     drop(acked_tx);
-    let mut stamper = stamper;
     if tokio::time::timeout(Duration::from_secs(2), &mut stamper)
         .await
         .is_err()
     {
         stamper.abort();
     }
+    Ok(())
 }
 
 /// Stamps acknowledged rows in batches (one UPDATE for everything acknowledged since the

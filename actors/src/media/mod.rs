@@ -2,6 +2,8 @@
 //! `media.deleted` events. Blobs go through the `BlobStore` trait (local directory or S3).
 
 pub mod service;
+pub mod sweeper;
+pub mod thumbnails;
 
 use std::{sync::Arc, time::Duration};
 
@@ -186,7 +188,7 @@ impl MediaClient {
         supervisor: &ActorRef<SupervisorMsg>,
         ctx: MediaContext,
         workers: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, crate::supervisor::SupervisorError> {
         let ctx = Arc::new(ctx);
         let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "media", workers, Duration::from_secs(60), move || {

@@ -12,12 +12,12 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait, sea_query::Expr,
 };
-use serde_json::json;
+
 use uuid::Uuid;
 
 use super::{FailedMedia, FailedPage, MediaError, MediaPage, MediaView, RegenerateReport, UploadCmd};
 use crate::{
-    events::{append_event, append_events, outbox::OutboxSignal, types},
+    events::{DomainEvent, MediaDeleted, MediaUploaded, append_event, append_events, outbox::OutboxSignal},
     project::PageRequest,
 };
 
@@ -137,7 +137,7 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
             .filter(media_files::Column::Id.eq(file_id))
             .exec(&txn)
             .await?;
-        append_event(&txn, types::MEDIA_UPLOADED, uploaded_event(&row), None).await?;
+        append_event(&txn, DomainEvent::MediaUploaded(uploaded_event(&row)), None).await?;
         txn.commit().await
     }
     .await;
@@ -155,15 +155,15 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
 }
 
 /// `media.uploaded` as the thumbnailer reads it; a retry sends the same event again.
-fn uploaded_event(row: &media_files::Model) -> serde_json::Value {
-    json!({
-        "file_id": row.id,
-        "path": row.file_path,
-        "owner_id": row.user_id,
-        "project_id": row.project_id,
-        "file_url": row.file_url,
-        "mime_type": row.mime_type,
-    })
+fn uploaded_event(row: &media_files::Model) -> MediaUploaded {
+    MediaUploaded {
+        file_id: row.id,
+        file_url: row.file_url.clone(),
+        mime_type: row.mime_type.clone(),
+        owner_id: row.user_id,
+        path: row.file_path.clone(),
+        project_id: row.project_id,
+    }
 }
 
 async fn stored(ctx: &MediaContext, file_id: Uuid) -> Result<media_files::Model, MediaError> {
@@ -211,8 +211,12 @@ pub async fn delete(ctx: &MediaContext, actor: Uuid, file_id: Uuid) -> Result<()
     media_files::Entity::delete_by_id(file_id).exec(&txn).await?;
     append_event(
         &txn,
-        types::MEDIA_DELETED,
-        json!({"file_id": file_id, "owner_id": model.user_id, "path": model.file_path, "thumbnail_path": model.thumbnail_path}),
+        DomainEvent::MediaDeleted(MediaDeleted {
+            file_id,
+            owner_id: model.user_id,
+            path: model.file_path.clone(),
+            thumbnail_path: model.thumbnail_path.clone(),
+        }),
         None,
     )
     .await?;
@@ -345,7 +349,7 @@ async fn requeue(ctx: &MediaContext, rows: Vec<media_files::Model>, from_status:
         .await?;
     append_events(
         &txn,
-        rows.iter().map(|row| (types::MEDIA_UPLOADED, uploaded_event(row))),
+        rows.iter().map(|row| DomainEvent::MediaUploaded(uploaded_event(row))),
     )
     .await?;
     txn.commit().await?;

@@ -179,7 +179,7 @@ impl ProfileClient {
         supervisor: &ActorRef<SupervisorMsg>,
         ctx: ProfileContext,
         workers: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, crate::supervisor::SupervisorError> {
         let ctx = Arc::new(ctx);
         let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "profile", workers, Duration::from_secs(30), move || {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{PUBLIC_PROJECTS, ProfileError, ProfilePatch, ProfileView, PublicProfile};
 use crate::{
-    events::{append_event, outbox::OutboxSignal, types},
+    events::{DomainEvent, ProfileUpdated, append_event, outbox::OutboxSignal},
     project::{PageRequest, service as projects_service},
 };
 
@@ -99,8 +99,11 @@ pub async fn update(
     };
     append_event(
         &txn,
-        types::PROFILE_UPDATED,
-        json!({"user_id": user_id, "username": user.username, "name": saved.name}),
+        DomainEvent::ProfileUpdated(ProfileUpdated {
+            name: saved.name.clone(),
+            user_id,
+            username: user.username.clone(),
+        }),
         None,
     )
     .await?;

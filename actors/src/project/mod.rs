@@ -169,7 +169,7 @@ impl ProjectClient {
         supervisor: &ActorRef<SupervisorMsg>,
         ctx: ProjectContext,
         workers: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, crate::supervisor::SupervisorError> {
         let ctx = Arc::new(ctx);
         let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "project", workers, Duration::from_secs(30), move || {

@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{ProjectError, ProjectPage, ProjectView, ThumbnailSetter, domain::*};
-use crate::events::{append_event, outbox::OutboxSignal, types};
+use crate::events::{DomainEvent, ProjectChanged, ProjectDeleted, append_event, outbox::OutboxSignal};
 
 pub struct ProjectContext {
     pub db: DatabaseConnection,
@@ -38,16 +38,16 @@ fn view(model: projects::Model, username: String) -> ProjectView {
 }
 
 /// The seed's `project.created|updated` payload.
-pub fn event_data(project: &ProjectView) -> serde_json::Value {
-    json!({
-        "project_id": project.id,
-        "user_id": project.user_id,
-        "username": project.username,
-        "title": project.title,
-        "description": project.description,
-        "tags": project.tags,
-        "thumbnail_url": project.thumbnail_url,
-    })
+pub fn event_data(project: &ProjectView) -> ProjectChanged {
+    ProjectChanged {
+        description: project.description.clone(),
+        project_id: project.id,
+        tags: project.tags.clone(),
+        thumbnail_url: project.thumbnail_url.clone(),
+        title: project.title.clone(),
+        user_id: project.user_id,
+        username: project.username.clone(),
+    }
 }
 
 pub(crate) async fn username_of<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<String, ProjectError> {
@@ -81,8 +81,7 @@ pub async fn create(ctx: &ProjectContext, owner: Uuid, draft: ProjectDraft) -> R
     let project = view(model, username);
     append_event(
         &txn,
-        types::PROJECT_CREATED,
-        event_data(&project),
+        DomainEvent::ProjectCreated(event_data(&project)),
         Some(project.version),
     )
     .await?;
@@ -222,8 +221,7 @@ async fn apply_patch(
         let project = view(updated, username);
         append_event(
             &txn,
-            types::PROJECT_UPDATED,
-            event_data(&project),
+            DomainEvent::ProjectUpdated(event_data(&project)),
             Some(project.version),
         )
         .await?;
@@ -279,8 +277,7 @@ pub async fn delete(ctx: &ProjectContext, actor: Uuid, project_id: Uuid) -> Resu
     // The delete is one more change: consumers drop anything older than it.
     append_event(
         &txn,
-        types::PROJECT_DELETED,
-        json!({"project_id": project_id}),
+        DomainEvent::ProjectDeleted(ProjectDeleted { project_id }),
         Some(current.version + 1),
     )
     .await?;
@@ -313,8 +310,7 @@ pub async fn republish_all(
             let project = view(model, username);
             append_event(
                 &txn,
-                types::PROJECT_CREATED,
-                event_data(&project),
+                DomainEvent::ProjectCreated(event_data(&project)),
                 Some(project.version),
             )
             .await?;

@@ -169,7 +169,8 @@ impl SessionClient {
         let pool = KeyedPool::start(supervisor, "session", workers, Duration::from_secs(30), move || {
             (SessionWorker, ctx.clone())
         })
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
         Ok(Self {
             pool,
             keys,
