@@ -496,10 +496,10 @@ impl Node {
                 media: media.clone(),
                 search: search.clone(),
                 readiness: Readiness::default()
-                    .with(SupervisionCheck(health.clone()))
                     .with(DatabaseCheck(db.clone()))
                     .with_optional(BusCheck(bus.clone()))
-                    .with(BlobCheck(blobs.clone())),
+                    .with(BlobCheck(blobs.clone()))
+                    .with(SupervisionCheck(health.clone())),
                 metrics,
                 json_body_limit: settings.json_body_limit,
                 trusted_proxies: settings.trusted_proxies(),

@@ -364,6 +364,101 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// A supervised singleton that others send messages to: the reference is rewritten on
+/// every restart, so callers always reach the live actor.
+pub struct Addressable<M: Message> {
+    current: Arc<RwLock<ActorRef<M>>>,
+    call_timeout: Duration,
+}
+
+impl<M: Message> Clone for Addressable<M> {
+    fn clone(&self) -> Self {
+        Self {
+            current: self.current.clone(),
+            call_timeout: self.call_timeout,
+        }
+    }
+}
+
+impl<M: Message> Addressable<M> {
+    /// Starts `actor` under `supervisor` as `name`, restarted with the same arguments.
+    pub async fn start<A>(
+        supervisor: &ActorRef<SupervisorMsg>,
+        name: &str,
+        actor: A,
+        args: A::Arguments,
+        call_timeout: Duration,
+    ) -> Result<Self, SupervisorError>
+    where
+        A: Actor<Msg = M> + Clone,
+        A::Arguments: Clone + Sync,
+    {
+        let (first, _) = Actor::spawn_linked(None, actor.clone(), args.clone(), supervisor.get_cell())
+            .await
+            .map_err(SupervisorError::spawn(name))?;
+        let current = Arc::new(RwLock::new(first.clone()));
+        let slot = current.clone();
+        let child_name = name.to_string();
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spawn: SpawnChild = Arc::new(move |supervisor_cell: ActorCell| {
+            let (actor, args, slot, first, started, name) = (
+                actor.clone(),
+                args.clone(),
+                slot.clone(),
+                first.clone(),
+                started.clone(),
+                child_name.clone(),
+            );
+            Box::pin(async move {
+                // The first generation is already running: hand it to the supervisor.
+                if !started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    return Ok(first.get_cell());
+                }
+                let (actor_ref, _) = Actor::spawn_linked(None, actor, args, supervisor_cell)
+                    .await
+                    .map_err(SupervisorError::spawn(name))?;
+                let cell = actor_ref.get_cell();
+                match slot.write() {
+                    Ok(mut current) => *current = actor_ref,
+                    Err(poisoned) => *poisoned.into_inner() = actor_ref,
+                }
+                Ok(cell)
+            })
+        });
+        NodeSupervisor::start_child(supervisor, name, spawn).await?;
+        Ok(Self { current, call_timeout })
+    }
+
+    pub fn actor(&self) -> ActorRef<M> {
+        match self.current.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Sends without waiting; lost while the actor is restarting.
+    pub fn cast(&self, message: M) {
+        let _ = self.actor().cast(message);
+    }
+
+    /// Asks and waits, giving a restarting actor a moment to come back.
+    pub async fn call<R, B>(&self, build: B) -> Result<R, CallError>
+    where
+        R: Send + 'static,
+        B: Fn(RpcReplyPort<R>) -> M,
+    {
+        for _ in 0..50 {
+            match self.actor().call(&build, Some(self.call_timeout)).await {
+                Ok(CallResult::Success(reply)) => return Ok(reply),
+                Ok(CallResult::Timeout) => return Err(CallError::Timeout),
+                Ok(CallResult::SenderError) => return Err(CallError::Unavailable),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        Err(CallError::Unavailable)
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum CallError {
     #[error("the worker is restarting; try again")]

@@ -187,6 +187,15 @@ enum JobError {
 }
 
 impl JobError {
+    /// What the media row records (the uploader and the operator console see it): the
+    /// problem with the upload itself in plain words, the cause chain for the rest.
+    fn reason(&self) -> String {
+        match self {
+            JobError::SourceMissing(_) | JobError::Image(_) => self.to_string(),
+            other => error_chain(other),
+        }
+    }
+
     /// Whether another attempt may succeed. Images that do not decode, a missing upload
     /// or a store that refuses us will answer the same way every time.
     fn is_retryable(&self) -> bool {
@@ -256,18 +265,18 @@ async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
             delivery.ack().await
         }
         Err(error) if !error.is_retryable() || attempt >= ctx.config.max_attempts => {
-            let reason = error_chain(&error);
-            tracing::warn!(%file_id, attempt, %reason, "thumbnail failed for good");
+            let reason = error.reason();
+            tracing::warn!(%file_id, attempt, error.cause_chain = %error_chain(&error), "thumbnail failed for good");
             record_failure(ctx, file_id, &reason, attempt, true).await;
             job.finish(true);
             delivery.term().await
         }
         Err(error) => {
-            let reason = error_chain(&error);
+            let reason = error.reason();
             job.finish(false);
             record_failure(ctx, file_id, &reason, attempt, false).await;
             let delay = ctx.config.backoff_base * 2u32.saturating_pow(attempt.min(16));
-            tracing::info!(%file_id, attempt, %reason, ?delay, "thumbnail failed; retrying later");
+            tracing::info!(%file_id, attempt, error.cause_chain = %error_chain(&error), ?delay, "thumbnail failed; retrying later");
             delivery.nak(delay).await
         }
     };

@@ -2,6 +2,7 @@
 //! Requests run on a keyed pool of workers (key = the account), so one account's
 //! requests are ordered while different accounts proceed in parallel.
 
+pub mod address_throttle;
 pub mod domain;
 pub mod error;
 pub mod messages;

@@ -52,12 +52,18 @@ impl LoginThrottle {
         }
     }
 
+    /// Forgets failures whose window passed and lockouts that ended.
+    pub fn prune(&mut self) {
+        let now = Instant::now();
+        let window = self.policy.window;
+        self.entries
+            .retain(|_, f| now.duration_since(f.first_at) < window || f.locked_until.is_some_and(|u| u > now));
+    }
+
     pub fn record_failure(&mut self, email: &str, client: &str) {
         let now = Instant::now();
         if self.entries.len() >= MAX_TRACKED {
-            let window = self.policy.window;
-            self.entries
-                .retain(|_, f| now.duration_since(f.first_at) < window || f.locked_until.is_some_and(|u| u > now));
+            self.prune();
         }
         let entry = self
             .entries
