@@ -43,6 +43,12 @@ pub enum NodeError {
     Secret(String),
     #[error("starting actors: {0}")]
     Actors(String),
+    #[error("JWT keys")]
+    Keys(#[from] folio_actors::session::TokenKeyError),
+    #[error("starting the session domain")]
+    Session(#[from] folio_actors::session::SessionStartError),
+    #[error("starting a domain's workers")]
+    Workers(#[from] folio_actors::PoolStartError),
     #[error("binding {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("metrics: {0}")]
@@ -291,8 +297,7 @@ impl Node {
             &settings.jwt_issuer,
             &settings.jwt_audience,
             settings.access_token_ttl(),
-        )
-        .map_err(NodeError::Secret)?;
+        )?;
         // The edge binds first: its address is part of the media URLs handed out.
         let acceptor = if roles.http {
             Some(
@@ -354,8 +359,7 @@ impl Node {
                 workers: settings.session_workers,
             },
         )
-        .await
-        .map_err(NodeError::Actors)?;
+        .await?;
         let outbox = OutboxSignal::default();
         let profiles = ProfileClient::start(
             &supervisor,
@@ -365,8 +369,7 @@ impl Node {
             },
             settings.domain_workers,
         )
-        .await
-        .map_err(NodeError::Actors)?;
+        .await?;
         let projects = ProjectClient::start(
             &supervisor,
             ProjectContext {
@@ -375,8 +378,7 @@ impl Node {
             },
             settings.domain_workers,
         )
-        .await
-        .map_err(NodeError::Actors)?;
+        .await?;
         let blobs = blob_store(settings).await?;
         let media = MediaClient::start(
             &supervisor,
@@ -388,8 +390,7 @@ impl Node {
             },
             settings.domain_workers,
         )
-        .await
-        .map_err(NodeError::Actors)?;
+        .await?;
         let bus = event_bus(settings).await?;
 
         // Consumers subscribe before the relay starts, so the in-process bus has every

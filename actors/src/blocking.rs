@@ -13,8 +13,14 @@ pub struct BlockingPool {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("blocking task failed: {0}")]
-pub struct BlockingError(String);
+pub enum BlockingError {
+    /// The pool's semaphore was closed: the node is shutting down.
+    #[error("the blocking pool is closed")]
+    Closed(#[from] tokio::sync::AcquireError),
+    /// The task panicked or was cancelled.
+    #[error("blocking task failed")]
+    Failed(#[from] tokio::task::JoinError),
+}
 
 impl BlockingPool {
     pub fn new(size: usize) -> Self {
@@ -41,9 +47,7 @@ impl BlockingPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|e| BlockingError(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| BlockingError(e.to_string()))
+        let _permit = self.permits.acquire().await?;
+        Ok(tokio::task::spawn_blocking(work).await?)
     }
 }

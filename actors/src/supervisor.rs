@@ -213,6 +213,19 @@ pub enum CallError {
     Timeout,
 }
 
+/// Why a pool's workers could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolStartError {
+    #[error("spawning worker {worker}")]
+    Spawn {
+        worker: String,
+        #[source]
+        source: ractor::SpawnErr,
+    },
+    #[error("placing worker {worker} under the node supervisor: {reason}")]
+    Supervise { worker: String, reason: String },
+}
+
 /// A fixed set of workers of one actor type. A key always maps to the same slot, so work
 /// for one key runs in order while different keys run in parallel.
 pub struct KeyedPool<M: Message> {
@@ -238,7 +251,7 @@ impl<M: Message> KeyedPool<M> {
         size: usize,
         call_timeout: Duration,
         make: F,
-    ) -> Result<Self, String>
+    ) -> Result<Self, PoolStartError>
     where
         A: Actor<Msg = M>,
         F: Fn() -> (A, A::Arguments) + Send + Sync + 'static,
@@ -251,15 +264,18 @@ impl<M: Message> KeyedPool<M> {
             let (actor, args) = make();
             let (actor_ref, _) = Actor::spawn_linked(None, actor, args, supervisor.get_cell())
                 .await
-                .map_err(|e| format!("{name}[{index}]: {e}"))?;
+                .map_err(|source| PoolStartError::Spawn {
+                    worker: format!("{name}[{index}]"),
+                    source,
+                })?;
             slots.push(RwLock::new(actor_ref));
         }
         let slots: Arc<[RwLock<ActorRef<M>>]> = slots.into();
         for index in 0..slots.len() {
-            let first = slots[index]
-                .read()
-                .map_err(|_| "pool lock poisoned".to_string())?
-                .clone();
+            let first = match slots[index].read() {
+                Ok(slot) => slot.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
             // Hand the running worker to the supervisor; restarts go through `respawn`.
             let respawn_slots = slots.clone();
             let respawn_make = make.clone();
@@ -284,7 +300,10 @@ impl<M: Message> KeyedPool<M> {
                     Ok(cell)
                 })
             });
-            NodeSupervisor::start_child(supervisor, format!("{name}[{index}]"), spawn).await?;
+            let worker = format!("{name}[{index}]");
+            NodeSupervisor::start_child(supervisor, worker.clone(), spawn)
+                .await
+                .map_err(|reason| PoolStartError::Supervise { worker, reason })?;
         }
         Ok(Self { slots, call_timeout })
     }
