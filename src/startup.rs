@@ -16,7 +16,7 @@ use folio_actors::{
     supervisor::{SupervisionObserver, SupervisorMsg},
     thumbnailer::{self, ThumbnailerConfig, ThumbnailerContext},
 };
-use folio_http::{EdgeState, Metrics, Readiness, ReadinessCheck, console::ConsoleSettings};
+use folio_http::{EdgeState, Metrics, ProbeError, Readiness, ReadinessCheck, console::ConsoleSettings};
 use folio_migration::{Migrator, MigratorTrait};
 use futures::future::BoxFuture;
 use poem::{
@@ -86,8 +86,8 @@ impl ReadinessCheck for BusCheck {
         "event_bus"
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProbeError>> {
+        Box::pin(async move { Ok(self.0.ping().await?) })
     }
 }
 
@@ -181,8 +181,8 @@ impl ReadinessCheck for DatabaseCheck {
         "database"
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProbeError>> {
+        Box::pin(async move { Ok(self.0.ping().await?) })
     }
 }
 
@@ -243,8 +243,8 @@ impl ReadinessCheck for BlobCheck {
         "blob_store"
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProbeError>> {
+        Box::pin(async move { Ok(self.0.ping().await?) })
     }
 }
 

@@ -228,6 +228,12 @@ pub enum PoolStartError {
 
 /// A fixed set of workers of one actor type. A key always maps to the same slot, so work
 /// for one key runs in order while different keys run in parallel.
+///
+/// Kept instead of ractor's key-persistent factory because it measured faster on the same
+/// workload (`actors/tests/keyed_routing_bench.rs`: 8 workers, 256 keys, 64 callers, dev
+/// profile, 2 shared cores): routing alone 219,864 calls/s against the factory's 67,661;
+/// with a 1 ms handler 2,813 against 2,784. A call here goes straight to the worker's
+/// mailbox, where the factory routes every job through its own actor first.
 pub struct KeyedPool<M: Message> {
     slots: Arc<[RwLock<ActorRef<M>>]>,
     call_timeout: Duration,

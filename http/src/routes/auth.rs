@@ -109,10 +109,10 @@ pub struct VerifyReply {
     pub exp: i64,
 }
 
-fn required<'a, const MAX: usize, R: TextRule>(
+fn required<const MAX: usize, R: TextRule>(
     field: Field,
-    value: &'a Required<JsonText<MAX, R>>,
-) -> Result<&'a str, ValidationError> {
+    value: &Required<JsonText<MAX, R>>,
+) -> Result<&str, ValidationError> {
     match value.as_ref().map(JsonText::as_str) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(ValidationError::missing(field)),
