@@ -517,3 +517,46 @@ impl From<JobsError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_failure_keeps_its_chain_and_sends_none_of_it() {
+        let error = ApiError::from(ProfileError::Projects(ProjectError::Unavailable(CallError::Timeout)));
+        assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.code.as_str(), "internal");
+        assert_eq!(
+            error.cause_chain(),
+            [
+                "reading the user's projects failed",
+                "project service unavailable",
+                "the worker did not answer in time"
+            ]
+        );
+        let response = error.as_response_owned();
+        assert!(response.data::<ApiError>().is_some(), "the edge finds the cause");
+        let body = ErrorBody {
+            error: error.message.clone(),
+            code: error.code.as_str().to_string(),
+        };
+        assert_eq!(body.error, "internal server error");
+    }
+
+    #[test]
+    fn a_field_maps_to_its_code() {
+        let error = ApiError::from(ValidationError::missing(Field::RefreshToken));
+        assert_eq!(
+            (error.status, error.code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_refresh_token")
+        );
+        let error = ApiError::from(SessionError::InvalidRefreshToken);
+        assert_eq!(
+            (error.status, error.code.as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_refresh_token")
+        );
+        let error = ApiError::from(ValidationError::new(Field::SocialLinks, "x"));
+        assert_eq!(error.code.as_str(), "invalid_social_links");
+    }
+}
