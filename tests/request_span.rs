@@ -6,10 +6,11 @@ mod common;
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use common::{Backend, TestNode};
+use sea_orm::ConnectionTrait as _;
 use serde_json::json;
 use tracing::{
     Event, Subscriber,
@@ -75,14 +76,66 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
     }
 }
 
+/// The process-wide capture; actor tasks run on other threads, so it must be global.
+/// Tests sharing a process tell their lines apart by request id.
+fn capture() -> Capture {
+    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let capture = Capture::default();
+            tracing::subscriber::set_global_default(
+                tracing_subscriber::registry().with(capture.clone().with_filter(LevelFilter::INFO)),
+            )
+            .expect("no other subscriber in this test process");
+            capture
+        })
+        .clone()
+}
+
+fn lines_of(capture: &Capture, request_id: &str, message: &str) -> Vec<Captured> {
+    capture
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .iter()
+        .filter(|e| e.request_id.as_deref() == Some(request_id))
+        .filter(|e| e.fields.get("message").is_some_and(|m| m == message))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_failure_is_logged_once_with_its_causes_and_never_sent() {
+    let capture = capture();
+    let node = TestNode::spawn(Backend::Sqlite).await;
+    let user = node.user("broken").await;
+    node.node()
+        .db
+        .execute_unprepared("DROP TABLE profiles")
+        .await
+        .expect("drop the profiles table");
+    let failed = node
+        .client
+        .get(format!("{}/profile/me", node.url))
+        .bearer_auth(&user.access)
+        .header("x-request-id", "span-check-2")
+        .send()
+        .await
+        .expect("profile request");
+    assert_eq!(failed.status(), 500);
+    let body: serde_json::Value = failed.json().await.expect("JSON error body");
+    assert_eq!(body, json!({"error": "internal server error", "code": "internal"}));
+    let answered = lines_of(&capture, "span-check-2", "answered");
+    assert_eq!(answered.len(), 1, "one line for the request: {answered:#?}");
+    let chain = answered[0].fields.get("error.cause_chain").cloned().unwrap_or_default();
+    assert!(chain.starts_with("[\"profile storage failed\""), "{chain}");
+    assert!(chain.contains("profiles"), "the database's own words are kept: {chain}");
+    node.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_workers_log_line_carries_the_request_id() {
-    let capture = Capture::default();
-    // Each test runs in its own process under nextest, so the global subscriber is ours.
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(capture.clone().with_filter(LevelFilter::INFO)),
-    )
-    .expect("no other subscriber in this test process");
+    let capture = capture();
     let node = TestNode::spawn(Backend::Sqlite).await;
     assert_eq!(
         node.register("spanned", "spanned@folio.test", "password-123")
