@@ -18,7 +18,7 @@ use folio_actors::{
     },
     thumbnailer::{self, ThumbnailerConfig, ThumbnailerContext},
 };
-use folio_http::{EdgeState, Metrics, Readiness, ReadinessCheck, console::ConsoleSettings};
+use folio_http::{EdgeState, Metrics, ProbeError, Readiness, ReadinessCheck, console::ConsoleSettings};
 use folio_migration::{Migrator, MigratorTrait};
 use futures::future::BoxFuture;
 use poem::{
@@ -43,10 +43,14 @@ pub enum NodeError {
     DataDir { path: String, source: std::io::Error },
     #[error("JWT secret: {0}")]
     Secret(String),
-    #[error("starting actors: {0}")]
-    Actors(String),
     #[error("starting the node's actors")]
     Supervisor(#[from] SupervisorError),
+    #[error("JWT keys")]
+    Keys(#[from] folio_actors::session::TokenKeyError),
+    #[error("starting the session domain")]
+    Session(#[from] folio_actors::session::SessionStartError),
+    #[error("starting a domain's workers")]
+    Workers(#[from] folio_actors::PoolStartError),
     #[error("binding {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("metrics: {0}")]
@@ -84,8 +88,8 @@ impl ReadinessCheck for BusCheck {
         "event_bus"
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProbeError>> {
+        Box::pin(async move { Ok(self.0.ping().await?) })
     }
 }
 
@@ -179,8 +183,8 @@ impl ReadinessCheck for DatabaseCheck {
         "database"
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProbeError>> {
+        Box::pin(async move { Ok(self.0.ping().await?) })
     }
 }
 
@@ -241,8 +245,8 @@ impl ReadinessCheck for BlobCheck {
         "blob_store"
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProbeError>> {
+        Box::pin(async move { Ok(self.0.ping().await?) })
     }
 }
 
@@ -263,11 +267,11 @@ impl ReadinessCheck for SupervisionCheck {
         "actors"
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProbeError>> {
         Box::pin(async move {
             match self.0.gave_up() {
                 None => Ok(()),
-                Some(GaveUp { actor, last_error }) => Err(format!("{actor} keeps failing ({last_error})")),
+                Some(gave_up) => Err(Box::new(NodeFailure::ActorGaveUp(gave_up)) as ProbeError),
             }
         })
     }
@@ -333,8 +337,7 @@ impl Node {
             &settings.jwt_issuer,
             &settings.jwt_audience,
             settings.access_token_ttl(),
-        )
-        .map_err(NodeError::Secret)?;
+        )?;
         // The edge binds first: its address is part of the media URLs handed out.
         let acceptor = if roles.http {
             Some(
@@ -406,8 +409,7 @@ impl Node {
                 workers: settings.session_workers,
             },
         )
-        .await
-        .map_err(NodeError::Actors)?;
+        .await?;
         let outbox = OutboxSignal::default();
         let profiles = ProfileClient::start(
             &supervisor,

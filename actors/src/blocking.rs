@@ -14,11 +14,12 @@ pub struct BlockingPool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlockingError {
+    /// The pool's semaphore was closed: the node is shutting down.
     #[error("the blocking pool is closed")]
-    Closed(#[source] tokio::sync::AcquireError),
-    /// The work panicked (a bug, or a codec that panics on some input) or was cancelled.
-    #[error("the blocking task did not finish")]
-    Task(#[source] tokio::task::JoinError),
+    Closed(#[from] tokio::sync::AcquireError),
+    /// The task panicked or was cancelled.
+    #[error("blocking task failed")]
+    Failed(#[from] tokio::task::JoinError),
 }
 
 impl BlockingPool {
@@ -46,7 +47,7 @@ impl BlockingPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(BlockingError::Closed)?;
-        tokio::task::spawn_blocking(work).await.map_err(BlockingError::Task)
+        let _permit = self.permits.acquire().await?;
+        Ok(tokio::task::spawn_blocking(work).await?)
     }
 }

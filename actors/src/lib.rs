@@ -15,4 +15,4 @@ pub mod supervisor;
 pub mod thumbnailer;
 pub mod validation;
 
-pub use supervisor::{CallError, KeyedPool, NodeSupervisor};
+pub use supervisor::{CallError, KeyedPool, NodeSupervisor, PoolStartError};

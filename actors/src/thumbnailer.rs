@@ -203,7 +203,7 @@ impl JobError {
             JobError::Database(_) | JobError::Project(_) => true,
             JobError::ReadSource(e) | JobError::StoreThumbnail(e) => e.is_retryable(),
             // A codec that panics on these bytes will panic on them again.
-            JobError::Worker(BlockingError::Task(e)) => !e.is_panic(),
+            JobError::Worker(BlockingError::Failed(e)) => !e.is_panic(),
             JobError::Worker(BlockingError::Closed(_)) => true,
             JobError::SourceMissing(_) | JobError::Image(_) | JobError::Url(_) => false,
         }

@@ -16,7 +16,10 @@ use poem::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::EdgeState;
+use crate::{
+    EdgeState,
+    error::{ApiError, ErrorCode},
+};
 
 pub const SESSION_COOKIE: &str = "folio_console";
 pub const CSRF_COOKIE: &str = "folio_csrf";
@@ -186,11 +189,11 @@ pub async fn console_page(req: &Request, state: Data<&EdgeState>) -> Response {
                 &cookies,
             );
         }
-        Err(e) => return unavailable(&e.to_string()),
+        Err(e) => return unavailable(e),
     }
     let jobs = match state.jobs.status().await {
         Ok(jobs) => jobs,
-        Err(e) => return unavailable(&e.to_string()),
+        Err(e) => return unavailable(e),
     };
     let failed = match state
         .media
@@ -198,7 +201,7 @@ pub async fn console_page(req: &Request, state: Data<&EdgeState>) -> Response {
         .await
     {
         Ok(failed) => failed,
-        Err(e) => return unavailable(&e.to_string()),
+        Err(e) => return unavailable(e),
     };
     let reindex = state.reindex.progress();
     let reindex_percent = crate::routes::admin::ReindexProgressReply::from(reindex.clone()).percent;
@@ -249,15 +252,17 @@ pub async fn console_page(req: &Request, state: Data<&EdgeState>) -> Response {
     )
 }
 
-fn unavailable(reason: &str) -> Response {
-    tracing::warn!(%reason, "console page unavailable");
-    harden(
+fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Response {
+    let mut response = harden(
         Response::builder()
             .status(StatusCode::SERVICE_UNAVAILABLE)
             .content_type("text/plain; charset=utf-8")
             .header(header::CACHE_CONTROL, "no-store")
             .body("The console cannot reach the node's services right now; try again shortly."),
-    )
+    );
+    // The edge's line for this request logs the cause, as for the API's errors.
+    response.set_data(ApiError::new(ErrorCode::Unavailable, "console page unavailable").caused_by(cause));
+    response
 }
 
 #[derive(Debug, Deserialize)]
@@ -343,7 +348,7 @@ pub async fn sign_in(req: &Request, state: Data<&EdgeState>, Form(form): Form<Si
             }
             response
         }
-        Err(e) => unavailable(&e.to_string()),
+        Err(e) => unavailable(e),
     }
 }
 

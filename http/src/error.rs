@@ -1,9 +1,19 @@
 //! The one place where domain errors become HTTP answers: `{"error", "code"}` plus the
-//! right status and headers. Internal causes are logged where they occur, never sent.
+//! right status and headers. Every code the API answers with is an [`ErrorCode`], and
+//! each domain error maps to one in a single `From` impl below. Internal causes travel
+//! inside the [`ApiError`] to the edge, which logs them once with the request id; they
+//! are never sent.
+
+use std::sync::Arc;
 
 use folio_actors::{
-    jobs::JobsError, media::MediaError, profile::ProfileError, project::ProjectError, session::SessionError,
-    supervisor::CallError, validation::ValidationError,
+    jobs::JobsError,
+    media::MediaError,
+    profile::ProfileError,
+    project::ProjectError,
+    session::SessionError,
+    supervisor::CallError,
+    validation::{Field, ValidationError},
 };
 use poem::{
     Response,
@@ -24,39 +34,271 @@ pub struct ErrorBody {
     pub code: String,
 }
 
+/// Every `code` the API answers with, and the status each one goes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    // 400
+    BadRequest,
+    InvalidRequest,
+    InvalidText,
+    InvalidUsername,
+    InvalidEmail,
+    InvalidPassword,
+    /// The refresh token in a request body breaks the length rules (400); the same code
+    /// answers a token that is unknown, expired or revoked (401).
+    MalformedRefreshToken,
+    InvalidTitle,
+    InvalidDescription,
+    InvalidTags,
+    InvalidLink,
+    InvalidThumbnailUrl,
+    InvalidName,
+    InvalidBio,
+    InvalidContact,
+    InvalidSocialLinks,
+    InvalidAvatarUrl,
+    InvalidPage,
+    InvalidSize,
+    InvalidQuery,
+    InvalidUserId,
+    InvalidProjectId,
+    InvalidFile,
+    InvalidErrorContains,
+    BadMultipart,
+    EmptyFile,
+    // 401
+    Unauthorized,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    InvalidToken,
+    // 403
+    Forbidden,
+    CsrfFailed,
+    // 404
+    NotFound,
+    UserNotFound,
+    ProjectNotFound,
+    MediaNotFound,
+    // 405
+    MethodNotAllowed,
+    // 409
+    UsernameTaken,
+    EmailTaken,
+    Conflict,
+    NotFailed,
+    ReindexRunning,
+    // 411, 413, 415, 429
+    LengthRequired,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    TooManyAttempts,
+    // 500
+    Internal,
+    // 503
+    Unavailable,
+    Overloaded,
+    StorageUnavailable,
+    BusUnavailable,
+    SearchUnavailable,
+    /// A framework error with a status none of the above has; it keeps that status.
+    Other,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            BadRequest => "bad_request",
+            InvalidRequest => "invalid_request",
+            InvalidText => "invalid_text",
+            InvalidUsername => "invalid_username",
+            InvalidEmail => "invalid_email",
+            InvalidPassword => "invalid_password",
+            MalformedRefreshToken | InvalidRefreshToken => "invalid_refresh_token",
+            InvalidTitle => "invalid_title",
+            InvalidDescription => "invalid_description",
+            InvalidTags => "invalid_tags",
+            InvalidLink => "invalid_link",
+            InvalidThumbnailUrl => "invalid_thumbnail_url",
+            InvalidName => "invalid_name",
+            InvalidBio => "invalid_bio",
+            InvalidContact => "invalid_contact",
+            InvalidSocialLinks => "invalid_social_links",
+            InvalidAvatarUrl => "invalid_avatar_url",
+            InvalidPage => "invalid_page",
+            InvalidSize => "invalid_size",
+            InvalidQuery => "invalid_query",
+            InvalidUserId => "invalid_user_id",
+            InvalidProjectId => "invalid_project_id",
+            InvalidFile => "invalid_file",
+            InvalidErrorContains => "invalid_error_contains",
+            BadMultipart => "bad_multipart",
+            EmptyFile => "empty_file",
+            Unauthorized => "unauthorized",
+            InvalidCredentials => "invalid_credentials",
+            InvalidToken => "invalid_token",
+            Forbidden => "forbidden",
+            CsrfFailed => "csrf_failed",
+            NotFound => "not_found",
+            UserNotFound => "user_not_found",
+            ProjectNotFound => "project_not_found",
+            MediaNotFound => "media_not_found",
+            MethodNotAllowed => "method_not_allowed",
+            UsernameTaken => "username_taken",
+            EmailTaken => "email_taken",
+            Conflict => "conflict",
+            NotFailed => "not_failed",
+            ReindexRunning => "reindex_running",
+            LengthRequired => "length_required",
+            PayloadTooLarge => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            TooManyAttempts => "too_many_attempts",
+            Internal => "internal",
+            Unavailable => "unavailable",
+            Overloaded => "overloaded",
+            StorageUnavailable => "storage_unavailable",
+            BusUnavailable => "bus_unavailable",
+            SearchUnavailable => "search_unavailable",
+            Other => "error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            BadRequest
+            | InvalidRequest
+            | InvalidText
+            | InvalidUsername
+            | InvalidEmail
+            | InvalidPassword
+            | MalformedRefreshToken
+            | InvalidTitle
+            | InvalidDescription
+            | InvalidTags
+            | InvalidLink
+            | InvalidThumbnailUrl
+            | InvalidName
+            | InvalidBio
+            | InvalidContact
+            | InvalidSocialLinks
+            | InvalidAvatarUrl
+            | InvalidPage
+            | InvalidSize
+            | InvalidQuery
+            | InvalidUserId
+            | InvalidProjectId
+            | InvalidFile
+            | InvalidErrorContains
+            | BadMultipart
+            | EmptyFile => StatusCode::BAD_REQUEST,
+            Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidToken => StatusCode::UNAUTHORIZED,
+            Forbidden | CsrfFailed => StatusCode::FORBIDDEN,
+            NotFound | UserNotFound | ProjectNotFound | MediaNotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            UsernameTaken | EmailTaken | Conflict | NotFailed | ReindexRunning => StatusCode::CONFLICT,
+            LengthRequired => StatusCode::LENGTH_REQUIRED,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Internal | Other => StatusCode::INTERNAL_SERVER_ERROR,
+            Unavailable | Overloaded | StorageUnavailable | BusUnavailable | SearchUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    /// The code for a field that failed validation.
+    pub fn invalid(field: Field) -> Self {
+        match field {
+            Field::Username => ErrorCode::InvalidUsername,
+            Field::Email => ErrorCode::InvalidEmail,
+            Field::Password => ErrorCode::InvalidPassword,
+            Field::RefreshToken => ErrorCode::MalformedRefreshToken,
+            Field::Title => ErrorCode::InvalidTitle,
+            Field::Description => ErrorCode::InvalidDescription,
+            Field::Tags => ErrorCode::InvalidTags,
+            Field::Link => ErrorCode::InvalidLink,
+            Field::ThumbnailUrl => ErrorCode::InvalidThumbnailUrl,
+            Field::Name => ErrorCode::InvalidName,
+            Field::Bio => ErrorCode::InvalidBio,
+            Field::Contact => ErrorCode::InvalidContact,
+            Field::SocialLinks => ErrorCode::InvalidSocialLinks,
+            Field::AvatarUrl => ErrorCode::InvalidAvatarUrl,
+            Field::Page => ErrorCode::InvalidPage,
+            Field::Size => ErrorCode::InvalidSize,
+        }
+    }
+}
+
+/// Why a request failed, kept for the edge's log line and never sent to the client.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub retry_after_secs: Option<u64>,
+    pub cause: Option<Cause>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             retry_after_secs: None,
+            cause: None,
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(code, message)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
+    /// A failure of ours: the client learns nothing but that it happened.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
+        Self::new(ErrorCode::Internal, "internal server error")
+    }
+
+    /// As [`ApiError::internal`], keeping what went wrong for the edge's log line.
+    pub fn internal_from(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::internal().caused_by(cause)
+    }
+
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Arc::new(cause));
+        self
+    }
+
+    fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// The cause and each of its sources, outermost first, for the edge's log line.
+    pub fn cause_chain(&self) -> Vec<String> {
+        let mut chain = Vec::new();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = match &self.cause {
+            Some(cause) => Some(cause.as_ref()),
+            None => None,
+        };
+        while let Some(error) = next {
+            chain.push(error.to_string());
+            next = error.source();
+        }
+        chain
     }
 
     /// Any error poem or poem-openapi raised before a handler ran (bad JSON, missing
@@ -64,29 +306,39 @@ impl ApiError {
     pub fn from_framework(error: &poem::Error) -> Self {
         let status = error.status();
         let code = match status {
-            StatusCode::BAD_REQUEST => "bad_request",
-            StatusCode::UNAUTHORIZED => "unauthorized",
-            StatusCode::FORBIDDEN => "forbidden",
-            StatusCode::NOT_FOUND => "not_found",
-            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            StatusCode::LENGTH_REQUIRED => "length_required",
-            s if s.is_server_error() => "internal",
-            _ => "error",
+            StatusCode::BAD_REQUEST => ErrorCode::BadRequest,
+            StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+            StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+            StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+            StatusCode::LENGTH_REQUIRED => ErrorCode::LengthRequired,
+            s if s.is_server_error() => ErrorCode::Internal,
+            _ => ErrorCode::Other,
         };
         if status.is_server_error() {
-            tracing::error!(%error, "request failed");
-            return Self::new(status, code, "internal server error");
+            return Self {
+                status,
+                ..Self::new(code, "internal server error").caused_by(FrameworkError(error.to_string()))
+            };
         }
         let message = match status {
             StatusCode::UNAUTHORIZED => "a valid bearer token is required".to_string(),
             StatusCode::NOT_FOUND => "not found".to_string(),
             _ => error.to_string(),
         };
-        Self::new(status, code, message)
+        Self {
+            status,
+            ..Self::new(code, message)
+        }
     }
 }
+
+/// A server error poem raised itself; only its text is available.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct FrameworkError(String);
 
 impl ApiError {
     pub fn as_response_owned(&self) -> Response {
@@ -98,22 +350,18 @@ impl From<MediaError> for ApiError {
     fn from(error: MediaError) -> Self {
         let message = error.to_string();
         match error {
-            MediaError::Empty => ApiError::bad_request("empty_file", message),
-            MediaError::UnsupportedType => {
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
+            MediaError::Empty => ApiError::new(ErrorCode::EmptyFile, message),
+            MediaError::UnsupportedType => ApiError::new(ErrorCode::UnsupportedMediaType, message),
+            MediaError::TooLarge => ApiError::new(ErrorCode::PayloadTooLarge, message),
+            MediaError::ProjectNotFound => ApiError::new(ErrorCode::ProjectNotFound, message),
+            MediaError::NotFound => ApiError::new(ErrorCode::MediaNotFound, message),
+            MediaError::Forbidden => ApiError::new(ErrorCode::Forbidden, message),
+            MediaError::NotFailed => ApiError::new(ErrorCode::NotFailed, message),
+            MediaError::Storage(_) => {
+                ApiError::new(ErrorCode::StorageUnavailable, "file storage is unavailable; try again").caused_by(error)
             }
-            MediaError::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
-            MediaError::ProjectNotFound => ApiError::new(StatusCode::NOT_FOUND, "project_not_found", message),
-            MediaError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "media_not_found", message),
-            MediaError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
-            MediaError::NotFailed => ApiError::new(StatusCode::CONFLICT, "not_failed", message),
-            MediaError::Storage(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "file storage is unavailable; try again",
-            ),
             MediaError::Unavailable(e) => e.into(),
-            MediaError::Internal(_) => ApiError::internal(),
+            MediaError::Database(_) => ApiError::internal_from(error),
         }
     }
 }
@@ -126,7 +374,7 @@ impl ResponseError for ApiError {
     fn as_response(&self) -> Response {
         let body = ErrorBody {
             error: self.message.clone(),
-            code: self.code.to_string(),
+            code: self.code.as_str().to_string(),
         };
         let mut response = Response::builder()
             .status(self.status)
@@ -143,6 +391,8 @@ impl ResponseError for ApiError {
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
+        // For the edge's log line; extensions never reach the client.
+        response.set_data(self.clone());
         response
     }
 }
@@ -200,54 +450,33 @@ impl From<SessionError> for ApiError {
         let message = error.to_string();
         match error {
             Invalid(v) => v.into(),
-            UsernameTaken => ApiError::new(StatusCode::CONFLICT, "username_taken", message),
-            EmailTaken => ApiError::new(StatusCode::CONFLICT, "email_taken", message),
-            InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message),
-            TooManyAttempts { retry_after_secs } => ApiError {
-                retry_after_secs: Some(retry_after_secs),
-                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
-            },
-            Overloaded { retry_after_secs } => ApiError {
-                retry_after_secs: Some(retry_after_secs),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
-            },
-            InvalidRefreshToken => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", message),
-            InvalidAccessToken => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", message),
-            UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "user_not_found", message),
+            UsernameTaken => ApiError::new(ErrorCode::UsernameTaken, message),
+            EmailTaken => ApiError::new(ErrorCode::EmailTaken, message),
+            InvalidCredentials => ApiError::new(ErrorCode::InvalidCredentials, message),
+            TooManyAttempts { retry_after_secs } => {
+                ApiError::new(ErrorCode::TooManyAttempts, message).retry_after(retry_after_secs)
+            }
+            Overloaded { retry_after_secs } => {
+                ApiError::new(ErrorCode::Overloaded, message).retry_after(retry_after_secs)
+            }
+            InvalidRefreshToken => ApiError::new(ErrorCode::InvalidRefreshToken, message),
+            InvalidAccessToken => ApiError::new(ErrorCode::InvalidToken, message),
+            UserNotFound => ApiError::new(ErrorCode::UserNotFound, message),
             Unavailable(e) => e.into(),
-            Internal(_) => ApiError::internal(),
+            Database(_) | Hashing(_) | PasswordHash(_) | Argon2Params(_) | Signing(_) => ApiError::internal_from(error),
         }
     }
 }
 
 impl From<ValidationError> for ApiError {
     fn from(error: ValidationError) -> Self {
-        let code = match error.field.as_str() {
-            "username" => "invalid_username",
-            "email" => "invalid_email",
-            "password" => "invalid_password",
-            "refresh_token" => "invalid_refresh_token",
-            "title" => "invalid_title",
-            "description" => "invalid_description",
-            "tags" => "invalid_tags",
-            "link" => "invalid_link",
-            "thumbnail_url" => "invalid_thumbnail_url",
-            "name" => "invalid_name",
-            "bio" => "invalid_bio",
-            "contact" => "invalid_contact",
-            "social_links" => "invalid_social_links",
-            "avatar_url" => "invalid_avatar_url",
-            "page" => "invalid_page",
-            "size" => "invalid_size",
-            _ => "invalid_request",
-        };
-        ApiError::bad_request(code, error.message)
+        ApiError::new(ErrorCode::invalid(error.field), error.message)
     }
 }
 
 impl From<CallError> for ApiError {
     fn from(error: CallError) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", error.to_string())
+        ApiError::new(ErrorCode::Unavailable, error.to_string()).caused_by(error)
     }
 }
 
@@ -256,12 +485,12 @@ impl From<ProjectError> for ApiError {
         let message = error.to_string();
         match error {
             ProjectError::Invalid(v) => v.into(),
-            ProjectError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "project_not_found", message),
-            ProjectError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "user_not_found", message),
-            ProjectError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
-            ProjectError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            ProjectError::NotFound => ApiError::new(ErrorCode::ProjectNotFound, message),
+            ProjectError::UserNotFound => ApiError::new(ErrorCode::UserNotFound, message),
+            ProjectError::Forbidden => ApiError::new(ErrorCode::Forbidden, message),
+            ProjectError::Conflict => ApiError::new(ErrorCode::Conflict, message),
             ProjectError::Unavailable(e) => e.into(),
-            ProjectError::Internal(_) => ApiError::internal(),
+            ProjectError::Database(_) => ApiError::internal_from(error),
         }
     }
 }
@@ -271,9 +500,9 @@ impl From<ProfileError> for ApiError {
         let message = error.to_string();
         match error {
             ProfileError::Invalid(v) => v.into(),
-            ProfileError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "user_not_found", message),
+            ProfileError::UserNotFound => ApiError::new(ErrorCode::UserNotFound, message),
             ProfileError::Unavailable(e) => e.into(),
-            ProfileError::Internal(_) => ApiError::internal(),
+            ProfileError::Database(_) | ProfileError::Projects(_) => ApiError::internal_from(error),
         }
     }
 }
@@ -282,12 +511,52 @@ impl From<JobsError> for ApiError {
     fn from(error: JobsError) -> Self {
         let message = error.to_string();
         match error {
-            JobsError::ReindexRunning => ApiError::new(StatusCode::CONFLICT, "reindex_running", message),
-            JobsError::Bus(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "bus_unavailable", message),
-            JobsError::Database(_) | JobsError::ProgressPoisoned => {
-                tracing::error!(error.cause_chain = ?error, "reading job state");
-                ApiError::internal()
-            }
+            JobsError::ReindexRunning => ApiError::new(ErrorCode::ReindexRunning, message),
+            JobsError::Bus(_) => ApiError::new(ErrorCode::BusUnavailable, message).caused_by(error),
+            JobsError::Database(_) | JobsError::ProgressPoisoned => ApiError::internal_from(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_failure_keeps_its_chain_and_sends_none_of_it() {
+        let error = ApiError::from(ProfileError::Projects(ProjectError::Unavailable(CallError::Timeout)));
+        assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.code.as_str(), "internal");
+        assert_eq!(
+            error.cause_chain(),
+            [
+                "reading the user's projects failed",
+                "project service unavailable",
+                "the worker did not answer in time"
+            ]
+        );
+        let response = error.as_response_owned();
+        assert!(response.data::<ApiError>().is_some(), "the edge finds the cause");
+        let body = ErrorBody {
+            error: error.message.clone(),
+            code: error.code.as_str().to_string(),
+        };
+        assert_eq!(body.error, "internal server error");
+    }
+
+    #[test]
+    fn a_field_maps_to_its_code() {
+        let error = ApiError::from(ValidationError::missing(Field::RefreshToken));
+        assert_eq!(
+            (error.status, error.code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_refresh_token")
+        );
+        let error = ApiError::from(SessionError::InvalidRefreshToken);
+        assert_eq!(
+            (error.status, error.code.as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_refresh_token")
+        );
+        let error = ApiError::from(ValidationError::new(Field::SocialLinks, "x"));
+        assert_eq!(error.code.as_str(), "invalid_social_links");
     }
 }

@@ -8,7 +8,11 @@ use poem::{
     http::{HeaderValue, StatusCode, header},
 };
 
-use crate::{error::ApiError, middleware::framework_error, text::encoded_has_forbidden_control};
+use crate::{
+    error::{ApiError, ErrorCode},
+    middleware::framework_error,
+    text::encoded_has_forbidden_control,
+};
 
 /// What the hygiene layer needs to know about the routes.
 #[derive(Debug, Default)]
@@ -98,13 +102,14 @@ pub fn route_template(pattern: Option<&PathPattern>) -> String {
 pub async fn hygiene<E: Endpoint>(ep: Arc<E>, req: Request, routes: Arc<RouteMethods>) -> poem::Result<Response> {
     // A path with a control character names nothing we could have stored.
     if encoded_has_forbidden_control(req.uri().path()) {
-        return Ok(ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found").as_response_owned());
+        return Ok(ApiError::new(ErrorCode::NotFound, "not found").as_response_owned());
     }
     if req.uri().query().is_some_and(encoded_has_forbidden_control) {
-        return Ok(
-            ApiError::bad_request("invalid_text", "query parameters must not contain control characters")
-                .as_response_owned(),
-        );
+        return Ok(ApiError::bad_request(
+            ErrorCode::InvalidText,
+            "query parameters must not contain control characters",
+        )
+        .as_response_owned());
     }
     let authenticated = req.headers().contains_key(header::AUTHORIZATION);
     let (mut response, pattern) = match ep.call(req).await {

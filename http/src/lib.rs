@@ -32,7 +32,7 @@ use poem_openapi::{OpenApiService, Tags};
 pub use client_address::TrustedProxies;
 pub use error::{ApiError, ErrorBody};
 pub use metrics::Metrics;
-pub use readiness::{Readiness, ReadinessCheck};
+pub use readiness::{ProbeError, Readiness, ReadinessCheck};
 
 #[derive(Tags)]
 pub enum ApiTags {

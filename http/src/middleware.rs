@@ -6,11 +6,16 @@ use std::{sync::Arc, time::Instant};
 use poem::{
     Endpoint, IntoResponse, Request, Response,
     error::ResponseError,
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderValue, Method, header},
 };
 use tracing::Instrument as _;
 
-use crate::{error::ApiError, hygiene::MatchedRoute, metrics::Metrics, text::json_has_forbidden_control};
+use crate::{
+    error::{ApiError, ErrorCode},
+    hygiene::MatchedRoute,
+    metrics::Metrics,
+    text::json_has_forbidden_control,
+};
 
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -38,6 +43,8 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, req: Request, metrics: Metrics) ->
         Ok(response) => response.into_response(),
         Err(error) => framework_error(error).into_response(),
     };
+    // Every error answer carries the error it was made from (see `ApiError::as_response`).
+    let failure = response.data::<ApiError>().cloned();
     let elapsed = started.elapsed();
     let status = response.status();
     // Methods outside the standard set would each make a series of their own.
@@ -49,12 +56,25 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, req: Request, metrics: Metrics) ->
         .data::<MatchedRoute>()
         .map_or("unmatched", |matched| matched.0.as_ref());
     metrics.finished(method_label, route, status.as_u16(), elapsed.as_secs_f64());
-    span.in_scope(|| {
-        tracing::info!(
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+    // One line per request; a failure's code and cause chain ride on it, so the request
+    // id ties them together and nothing below the edge logs the same failure again.
+    span.in_scope(|| match &failure {
+        Some(failure) if status.is_server_error() => tracing::error!(
             status = status.as_u16(),
-            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            elapsed_ms,
+            error.code = failure.code.as_str(),
+            error.cause_chain = ?failure.cause_chain(),
             "answered"
-        )
+        ),
+        Some(failure) => tracing::info!(
+            status = status.as_u16(),
+            elapsed_ms,
+            error.code = failure.code.as_str(),
+            error.cause_chain = ?failure.cause_chain(),
+            "answered"
+        ),
+        None => tracing::info!(status = status.as_u16(), elapsed_ms, "answered"),
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -82,8 +102,7 @@ pub fn framework_error(error: poem::Error) -> Response {
 pub async fn limit_json_body<E: Endpoint>(ep: Arc<E>, mut req: Request, limit: usize) -> poem::Result<Response> {
     let too_large = || {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("request body exceeds {limit} bytes"),
         )
     };
@@ -111,7 +130,7 @@ pub async fn limit_json_body<E: Endpoint>(ep: Arc<E>, mut req: Request, limit: u
         // Malformed JSON is left for the route to refuse with its own message.
         if serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|json| json_has_forbidden_control(&json)) {
             return Err(ApiError::bad_request(
-                "invalid_text",
+                ErrorCode::InvalidText,
                 "text must not contain control characters other than tab and newline",
             )
             .into());

@@ -4,9 +4,12 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+/// Why a dependency is not ready; its text is what `/ready` shows for the check.
+pub type ProbeError = Box<dyn std::error::Error + Send + Sync>;
+
 pub trait ReadinessCheck: Send + Sync {
     fn name(&self) -> &str;
-    fn probe(&self) -> BoxFuture<'_, Result<(), String>>;
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProbeError>>;
 }
 
 /// A dependency the node cannot serve without, or one whose absence only degrades it

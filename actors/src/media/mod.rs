@@ -1,5 +1,15 @@
 //! The media domain: uploaded images (metadata rows and blobs) and `media.uploaded` /
 //! `media.deleted` events. Blobs go through the `BlobStore` trait (local directory or S3).
+//!
+//! What the actor owns: the order of changes to one stored file. Deleting a file and
+//! queueing its failed thumbnail again are keyed by file id, so they apply in arrival
+//! order and a retry cannot bring back a row a delete just removed. The workers hold no
+//! state of their own.
+//!
+//! What is not ordered: an upload creates a new file, with nothing to be ordered after;
+//! it runs in the caller's task, with a semaphore capping how many bodies are being
+//! stored at once. Reads and the operators' bulk jobs (retry all, regenerate, sweep)
+//! run in the caller's task too; the bulk jobs change rows with conditional updates.
 
 pub mod service;
 pub mod sweeper;
@@ -11,13 +21,14 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 pub use service::MediaContext;
 
 use crate::{
     project::PageRequest,
-    supervisor::{CallError, KeyedPool, SupervisorMsg},
+    supervisor::{CallError, KeyedPool, PoolStartError, SupervisorMsg},
 };
 
 /// The hard upload limit (5 MiB), enforced while the body streams in.
@@ -87,7 +98,8 @@ pub struct RegenerateReport {
     pub queued: u64,
 }
 
-#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+/// Internal failures keep their cause as the source; the edge logs the chain once.
+#[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     #[error("the file is empty")]
     Empty,
@@ -103,42 +115,33 @@ pub enum MediaError {
     Forbidden,
     #[error("this file's thumbnail has not failed")]
     NotFailed,
-    #[error("storage unavailable: {0}")]
-    Storage(String),
-    #[error("media service unavailable: {0}")]
+    #[error("blob storage failed")]
+    Storage(#[source] folio_media::BlobError),
+    #[error("media service unavailable")]
     Unavailable(#[from] CallError),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl From<sea_orm::DbErr> for MediaError {
-    fn from(error: sea_orm::DbErr) -> Self {
-        tracing::error!(%error, "media database error");
-        MediaError::Internal("database error".into())
-    }
+    #[error("media storage failed")]
+    Database(#[from] sea_orm::DbErr),
 }
 
 impl From<folio_media::BlobError> for MediaError {
     fn from(error: folio_media::BlobError) -> Self {
         match error {
             folio_media::BlobError::NotFound(_) => MediaError::NotFound,
-            other => {
-                tracing::error!(error = %other, "blob store error");
-                MediaError::Storage(other.to_string())
-            }
+            other => MediaError::Storage(other),
         }
     }
 }
 
 type Reply<T> = RpcReplyPort<Result<T, MediaError>>;
 
+/// Changes to one stored file, keyed by its id.
 pub enum MediaMsg {
-    Upload {
-        cmd: UploadCmd,
-        reply: Reply<MediaView>,
-    },
     Delete {
         actor: Uuid,
+        file_id: Uuid,
+        reply: Reply<()>,
+    },
+    RetryFailed {
         file_id: Uuid,
         reply: Reply<()>,
     },
@@ -166,11 +169,11 @@ impl Actor for MediaWorker {
         ctx: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            MediaMsg::Upload { cmd, reply } => {
-                let _ = reply.send(service::upload(ctx, cmd).await);
-            }
             MediaMsg::Delete { actor, file_id, reply } => {
                 let _ = reply.send(service::delete(ctx, actor, file_id).await);
+            }
+            MediaMsg::RetryFailed { file_id, reply } => {
+                let _ = reply.send(service::retry_failed_one(ctx, file_id).await);
             }
         }
         Ok(())
@@ -181,6 +184,8 @@ impl Actor for MediaWorker {
 pub struct MediaClient {
     pool: KeyedPool<MediaMsg>,
     ctx: Arc<MediaContext>,
+    /// One permit per upload being stored: bodies are held in memory until written.
+    uploads: Arc<Semaphore>,
 }
 
 impl MediaClient {
@@ -188,14 +193,15 @@ impl MediaClient {
         supervisor: &ActorRef<SupervisorMsg>,
         ctx: MediaContext,
         workers: usize,
-    ) -> Result<Self, crate::supervisor::SupervisorError> {
+    ) -> Result<Self, PoolStartError> {
         let ctx = Arc::new(ctx);
         let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "media", workers, Duration::from_secs(60), move || {
             (MediaWorker, worker_ctx.clone())
         })
         .await?;
-        Ok(Self { pool, ctx })
+        let uploads = Arc::new(Semaphore::new(workers.max(1)));
+        Ok(Self { pool, ctx, uploads })
     }
 
     pub fn context(&self) -> &Arc<MediaContext> {
@@ -203,13 +209,10 @@ impl MediaClient {
     }
 
     pub async fn upload(&self, cmd: UploadCmd) -> Result<MediaView, MediaError> {
-        let key = Uuid::new_v4();
-        self.pool
-            .call(&key, |reply| MediaMsg::Upload {
-                cmd: cmd.clone(),
-                reply,
-            })
-            .await?
+        // Waiting for a permit is what the old pool's queue did; closing never happens
+        // while the client exists.
+        let _permit = self.uploads.acquire().await.map_err(|_| CallError::Unavailable)?;
+        service::upload(&self.ctx, cmd).await
     }
 
     pub async fn delete(&self, actor: Uuid, file_id: Uuid) -> Result<(), MediaError> {
@@ -241,7 +244,9 @@ impl MediaClient {
 
     /// Queues a failed thumbnail again (operators only; the edge checks).
     pub async fn retry_failed(&self, file_id: Uuid) -> Result<(), MediaError> {
-        service::retry_failed_one(&self.ctx, file_id).await
+        self.pool
+            .call(&file_id, |reply| MediaMsg::RetryFailed { file_id, reply })
+            .await?
     }
 
     pub async fn retry_all_failed(

@@ -1,5 +1,12 @@
 //! The profile domain: one profile per user, `profile.updated` on every change.
-//! Workers are keyed by user, so one user's profile changes apply in order.
+//!
+//! What the actor owns: the order of one user's profile changes. Updates are keyed by
+//! user id, so two edits of one profile apply, and their `profile.updated` events are
+//! appended, in arrival order; the search index, which takes the display name from the
+//! latest event, cannot end on the older name. The workers hold no state of their own.
+//!
+//! What is not ordered: reads (`me`, the public profile, the display name) change
+//! nothing and run in the caller's task.
 
 pub mod service;
 
@@ -14,8 +21,8 @@ pub use service::ProfileContext;
 
 use crate::{
     project::ProjectView,
-    supervisor::{CallError, KeyedPool, SupervisorMsg},
-    validation::{ValidationError, at_most, web_url},
+    supervisor::{CallError, KeyedPool, PoolStartError, SupervisorMsg},
+    validation::{Field, ValidationError, at_most, web_url},
 };
 
 /// `None` keeps the stored value.
@@ -40,39 +47,44 @@ impl ProfilePatch {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::Object(map)) => {
                 if map.len() > 20 {
-                    return Err(ValidationError::new("social_links", "at most 20 social links"));
+                    return Err(ValidationError::new(Field::SocialLinks, "at most 20 social links"));
                 }
                 let mut links = BTreeMap::new();
                 for (key, value) in map {
                     let serde_json::Value::String(value) = value else {
                         return Err(ValidationError::new(
-                            "social_links",
+                            Field::SocialLinks,
                             "social link values must be strings",
                         ));
                     };
                     if key.is_empty() || key.chars().count() > 50 {
                         return Err(ValidationError::new(
-                            "social_links",
+                            Field::SocialLinks,
                             "social link names must be 1 to 50 characters",
                         ));
                     }
-                    links.insert(key.clone(), at_most("social_links", value, 2048)?);
+                    links.insert(key.clone(), at_most(Field::SocialLinks, value, 2048)?);
                 }
                 Some(links)
             }
-            Some(_) => return Err(ValidationError::new("social_links", "social_links must be an object")),
+            Some(_) => {
+                return Err(ValidationError::new(
+                    Field::SocialLinks,
+                    "social_links must be an object",
+                ));
+            }
         };
         Ok(Self {
-            name: name.map(|v| at_most("name", v, 100)).transpose()?,
-            bio: bio.map(|v| at_most("bio", v, 2000)).transpose()?,
-            contact: contact.map(|v| at_most("contact", v, 200)).transpose()?,
+            name: name.map(|v| at_most(Field::Name, v, 100)).transpose()?,
+            bio: bio.map(|v| at_most(Field::Bio, v, 2000)).transpose()?,
+            contact: contact.map(|v| at_most(Field::Contact, v, 200)).transpose()?,
             social_links,
             avatar_url: avatar_url
                 .map(|v| {
                     if v.is_empty() {
                         Ok(String::new())
                     } else {
-                        web_url("avatar_url", v, true)
+                        web_url(Field::AvatarUrl, v, true)
                     }
                 })
                 .transpose()?,
@@ -111,23 +123,20 @@ pub struct PublicProfile {
 
 pub const PUBLIC_PROJECTS: u64 = 50;
 
-#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+/// Internal failures keep their cause as the source; the edge logs the chain once.
+#[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("user not found")]
     UserNotFound,
-    #[error("profile service unavailable: {0}")]
+    #[error("profile service unavailable")]
     Unavailable(#[from] CallError),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl From<sea_orm::DbErr> for ProfileError {
-    fn from(error: sea_orm::DbErr) -> Self {
-        tracing::error!(%error, "profile database error");
-        ProfileError::Internal("database error".into())
-    }
+    #[error("profile storage failed")]
+    Database(#[from] sea_orm::DbErr),
+    /// Reading the user's projects for the public profile failed.
+    #[error("reading the user's projects failed")]
+    Projects(#[source] crate::project::ProjectError),
 }
 
 pub enum ProfileMsg {
@@ -179,7 +188,7 @@ impl ProfileClient {
         supervisor: &ActorRef<SupervisorMsg>,
         ctx: ProfileContext,
         workers: usize,
-    ) -> Result<Self, crate::supervisor::SupervisorError> {
+    ) -> Result<Self, PoolStartError> {
         let ctx = Arc::new(ctx);
         let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "profile", workers, Duration::from_secs(30), move || {

@@ -128,7 +128,7 @@ pub async fn public(db: &DatabaseConnection, username: &str) -> Result<PublicPro
         },
     )
     .await
-    .map_err(|e| ProfileError::Internal(e.to_string()))?;
+    .map_err(ProfileError::Projects)?;
     let joined_at = user.created_at;
     // The same join as /profile/me, minus what is private.
     let me = view(user, profile);
@@ -160,6 +160,6 @@ pub async fn display_name(db: &DatabaseConnection, user_id: Uuid) -> Result<Stri
     }
     projects_service::username_of(db, user_id).await.map_err(|e| match e {
         crate::project::ProjectError::UserNotFound => ProfileError::UserNotFound,
-        other => ProfileError::Internal(other.to_string()),
+        other => ProfileError::Projects(other),
     })
 }

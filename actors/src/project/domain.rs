@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::validation::{ValidationError, at_most, web_url};
+use crate::validation::{Field, ValidationError, at_most, web_url};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Title(String);
@@ -11,10 +11,10 @@ impl Title {
     /// 1–200 characters after trimming.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         // The limit counts what was sent, as the API documents it.
-        at_most("title", raw, 200)?;
+        at_most(Field::Title, raw, 200)?;
         let title = raw.trim();
         if title.is_empty() {
-            return Err(ValidationError::new("title", "title must not be empty"));
+            return Err(ValidationError::new(Field::Title, "title must not be empty"));
         }
         Ok(Self(title.to_string()))
     }
@@ -29,7 +29,7 @@ pub struct Description(String);
 
 impl Description {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        Ok(Self(at_most("description", raw, 10_000)?))
+        Ok(Self(at_most(Field::Description, raw, 10_000)?))
     }
 
     pub fn as_str(&self) -> &str {
@@ -45,14 +45,14 @@ impl Tags {
     pub fn parse(raw: &[String]) -> Result<Self, ValidationError> {
         // Counted as sent: what the API documents, and a bound on the work below.
         if raw.len() > 20 {
-            return Err(ValidationError::new("tags", "at most 20 tags"));
+            return Err(ValidationError::new(Field::Tags, "at most 20 tags"));
         }
         let mut tags: Vec<String> = Vec::with_capacity(raw.len());
         for tag in raw {
             let sent = tag.chars().count();
             let tag = tag.trim().to_lowercase();
             if sent > 50 || tag.is_empty() {
-                return Err(ValidationError::new("tags", "each tag must be 1 to 50 characters"));
+                return Err(ValidationError::new(Field::Tags, "each tag must be 1 to 50 characters"));
             }
             if !tags.contains(&tag) {
                 tags.push(tag);
@@ -79,7 +79,7 @@ pub struct Link(String);
 
 impl Link {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        Ok(Self(web_url("link", raw, false)?))
+        Ok(Self(web_url(Field::Link, raw, false)?))
     }
 
     pub fn as_str(&self) -> &str {
@@ -93,7 +93,7 @@ pub struct ThumbnailUrl(String);
 
 impl ThumbnailUrl {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        Ok(Self(web_url("thumbnail_url", raw, true)?))
+        Ok(Self(web_url(Field::ThumbnailUrl, raw, true)?))
     }
 
     pub fn as_str(&self) -> &str {
@@ -136,14 +136,17 @@ impl PageRequest {
         let page = page.unwrap_or(1);
         let size = size.unwrap_or(20);
         if page < 1 {
-            return Err(ValidationError::new("page", "page must be at least 1"));
+            return Err(ValidationError::new(Field::Page, "page must be at least 1"));
         }
         if !(1..=100).contains(&size) {
-            return Err(ValidationError::new("size", "size must be between 1 and 100"));
+            return Err(ValidationError::new(Field::Size, "size must be between 1 and 100"));
         }
         // Databases take a signed 64-bit offset; past MAX_PAGE it could overflow.
         if page > MAX_PAGE {
-            return Err(ValidationError::new("page", format!("page must be at most {MAX_PAGE}")));
+            return Err(ValidationError::new(
+                Field::Page,
+                format!("page must be at most {MAX_PAGE}"),
+            ));
         }
         Ok(Self { page, size })
     }

@@ -1,5 +1,12 @@
-//! The project domain: portfolio projects and their events. Workers are keyed by
-//! project, so changes to one project apply in order.
+//! The project domain: portfolio projects and their events.
+//!
+//! What the actor owns: the order of changes to one project. Updates, thumbnail changes
+//! and deletes are keyed by project id, so they apply (and their events are appended to
+//! the outbox) in the order they arrived, and an owner's edit never races the
+//! thumbnailer's update of the same row. The workers hold no state of their own.
+//!
+//! What is not ordered: creating a project has nothing to be ordered after (the id is
+//! new), and reads change nothing; both run in the caller's task.
 
 pub mod domain;
 pub mod service;
@@ -15,7 +22,7 @@ pub use domain::*;
 pub use service::ProjectContext;
 
 use crate::{
-    supervisor::{CallError, KeyedPool, SupervisorMsg},
+    supervisor::{CallError, KeyedPool, PoolStartError, SupervisorMsg},
     validation::ValidationError,
 };
 
@@ -50,7 +57,8 @@ pub enum ThumbnailSetter {
     System,
 }
 
-#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+/// Internal failures keep their cause as the source; the edge logs the chain once.
+#[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
@@ -62,27 +70,16 @@ pub enum ProjectError {
     Forbidden,
     #[error("the project kept changing; try again")]
     Conflict,
-    #[error("project service unavailable: {0}")]
+    #[error("project service unavailable")]
     Unavailable(#[from] CallError),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl From<sea_orm::DbErr> for ProjectError {
-    fn from(error: sea_orm::DbErr) -> Self {
-        tracing::error!(%error, "project database error");
-        ProjectError::Internal("database error".into())
-    }
+    #[error("project storage failed")]
+    Database(#[from] sea_orm::DbErr),
 }
 
 type Reply<T> = RpcReplyPort<Result<T, ProjectError>>;
 
+/// Changes to one existing project, keyed by its id.
 pub enum ProjectMsg {
-    Create {
-        owner: Uuid,
-        draft: ProjectDraft,
-        reply: Reply<ProjectView>,
-    },
     Update {
         actor: Uuid,
         project_id: Uuid,
@@ -124,9 +121,6 @@ impl Actor for ProjectWorker {
         ctx: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ProjectMsg::Create { owner, draft, reply } => {
-                let _ = reply.send(service::create(ctx, owner, draft).await);
-            }
             ProjectMsg::Update {
                 actor,
                 project_id,
@@ -169,7 +163,7 @@ impl ProjectClient {
         supervisor: &ActorRef<SupervisorMsg>,
         ctx: ProjectContext,
         workers: usize,
-    ) -> Result<Self, crate::supervisor::SupervisorError> {
+    ) -> Result<Self, PoolStartError> {
         let ctx = Arc::new(ctx);
         let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "project", workers, Duration::from_secs(30), move || {
@@ -180,15 +174,7 @@ impl ProjectClient {
     }
 
     pub async fn create(&self, owner: Uuid, draft: ProjectDraft) -> Result<ProjectView, ProjectError> {
-        // A new project has no id and nothing to be ordered after: any worker will do.
-        let key = Uuid::new_v4();
-        self.pool
-            .call(&key, |reply| ProjectMsg::Create {
-                owner,
-                draft: draft.clone(),
-                reply,
-            })
-            .await?
+        service::create(&self.ctx, owner, draft).await
     }
 
     pub async fn get(&self, project_id: Uuid) -> Result<ProjectView, ProjectError> {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::validation::ValidationError;
+pub use crate::validation::{Field, ValidationError};
 
 /// 3–32 characters of `[A-Za-z0-9_.-]`; case is kept for display, compared without it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,14 +12,17 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let len = raw.chars().count();
         if !(3..=32).contains(&len) {
-            return Err(ValidationError::new("username", "username must be 3 to 32 characters"));
+            return Err(ValidationError::new(
+                Field::Username,
+                "username must be 3 to 32 characters",
+            ));
         }
         if !raw
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         {
             return Err(ValidationError::new(
-                "username",
+                Field::Username,
                 "username may only contain letters, digits, '_', '.' and '-'",
             ));
         }
@@ -37,7 +40,7 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let invalid = || ValidationError::new("email", "email must be a valid address");
+        let invalid = || ValidationError::new(Field::Email, "email must be a valid address");
         let email = raw.trim().to_lowercase();
         if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
@@ -70,7 +73,10 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let len = raw.chars().count();
         if !(8..=128).contains(&len) {
-            return Err(ValidationError::new("password", "password must be 8 to 128 characters"));
+            return Err(ValidationError::new(
+                Field::Password,
+                "password must be 8 to 128 characters",
+            ));
         }
         Ok(Self(raw.to_string()))
     }

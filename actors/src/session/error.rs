@@ -1,12 +1,10 @@
-use serde::{Deserialize, Serialize};
-
 use super::domain::ValidationError;
-use crate::supervisor::CallError;
+use crate::{blocking::BlockingError, supervisor::CallError};
 
-/// Everything the session domain can answer instead of success. Serializable because
-/// replies may cross nodes; internal causes are logged where they happen and travel
-/// only as a short description.
-#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+/// Everything the session domain can answer instead of success. Internal failures keep
+/// their cause as the error's source; the edge logs the chain once and answers a plain
+/// "internal server error".
+#[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
@@ -26,21 +24,16 @@ pub enum SessionError {
     InvalidAccessToken,
     #[error("no such user")]
     UserNotFound,
-    #[error("session service unavailable: {0}")]
+    #[error("session service unavailable")]
     Unavailable(#[from] CallError),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl SessionError {
-    pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "{context}");
-        SessionError::Internal(context.to_string())
-    }
-}
-
-impl From<sea_orm::DbErr> for SessionError {
-    fn from(error: sea_orm::DbErr) -> Self {
-        SessionError::internal("database error", error)
-    }
+    #[error("session storage failed")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("password hashing could not run")]
+    Hashing(#[from] BlockingError),
+    #[error("password hashing failed")]
+    PasswordHash(#[source] argon2::password_hash::Error),
+    #[error("invalid argon2 parameters")]
+    Argon2Params(#[source] argon2::Error),
+    #[error("signing the access token failed")]
+    Signing(#[source] jsonwebtoken::errors::Error),
 }

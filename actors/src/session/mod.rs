@@ -1,6 +1,14 @@
 //! The session domain: users, refresh tokens, password hashing, JWT issue and verify.
-//! Requests run on a keyed pool of workers (key = the account), so one account's
-//! requests are ordered while different accounts proceed in parallel.
+//!
+//! What the actor owns: each session worker owns the failed-login counters of the
+//! accounts routed to it (key = the account's normalized email). Registrations and
+//! logins for one email therefore run one after another on one worker, so a burst of
+//! guesses against an account is counted exactly; different accounts run in parallel.
+//!
+//! What is not ordered: refresh and logout touch no worker state, and what they race on
+//! is settled by the database (a refresh claims its token with a conditional update; a
+//! second claim is a reuse). They run in the caller's task. Verification is pure
+//! computation on the shared key and runs there too.
 
 pub mod address_throttle;
 pub mod domain;
@@ -11,27 +19,25 @@ pub mod service;
 pub mod throttle;
 pub mod tokens;
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use sea_orm::DatabaseConnection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-pub use domain::{Email, Password, Role, Username, ValidationError};
+pub use domain::{Email, Field, Password, Role, Username, ValidationError};
 pub use error::SessionError;
 pub use messages::*;
 pub use password::{Argon2Cost, PasswordHasher};
 pub use service::SessionContext;
-pub use tokens::{Claims, TokenKeys};
+pub use tokens::{Claims, TokenKeyError, TokenKeys};
 
 use crate::{
     blocking::BlockingPool,
-    supervisor::{KeyedPool, SupervisorMsg},
+    supervisor::{KeyedPool, PoolStartError, SupervisorError, SupervisorMsg},
 };
+use address_throttle::AddressThrottleClient;
 use throttle::{LoginThrottle, ThrottlePolicy};
 
 #[derive(Debug, Clone)]
@@ -57,11 +63,10 @@ impl SessionConfig {
 
 type Reply<T> = RpcReplyPort<Result<T, SessionError>>;
 
+/// Requests for one account, keyed by its email.
 pub enum SessionMsg {
     Register(RegisterCmd, Reply<Registered>),
     Login(LoginCmd, Reply<LoginGrant>),
-    Refresh(RefreshCmd, Reply<RefreshGrant>),
-    Logout(LogoutCmd, Reply<()>),
     /// Makes the worker panic, so tests can watch the supervisor replace it.
     #[cfg(feature = "fault-injection")]
     Crash,
@@ -109,12 +114,6 @@ impl Actor for SessionWorker {
             SessionMsg::Login(cmd, reply) => {
                 let _ = reply.send(service::login(&ctx, &mut state.throttle, cmd).await);
             }
-            SessionMsg::Refresh(cmd, reply) => {
-                let _ = reply.send(service::refresh(&ctx, cmd).await);
-            }
-            SessionMsg::Logout(cmd, reply) => {
-                let _ = reply.send(service::logout(&ctx, cmd).await);
-            }
             #[cfg(feature = "fault-injection")]
             SessionMsg::Crash => panic!("session worker crash requested by a test"),
         }
@@ -126,21 +125,30 @@ impl Actor for SessionWorker {
 #[derive(Clone)]
 pub struct SessionClient {
     pool: KeyedPool<SessionMsg>,
-    keys: TokenKeys,
-    db: DatabaseConnection,
-    /// Failed logins per client address across every account; the per-account
-    /// throttle lives in the worker that owns the account.
-    address_throttle: Arc<Mutex<LoginThrottle>>,
+    ctx: Arc<SessionContext>,
+    /// Failed logins per client address across every account (an actor of its own);
+    /// the per-account throttle lives in the worker that owns the account.
+    address_throttle: AddressThrottleClient,
     /// One permit per login or registration in flight: hashing is the bottleneck, so a
     /// flood is refused at the door instead of queueing behind real users.
     hash_queue: Arc<Semaphore>,
 }
 
-/// The throttle key that stands for "every account" in the per-address throttle.
-const ANY_ACCOUNT: &str = "*";
-
 /// A full hash queue drains in about this long at OWASP cost.
 const HASH_QUEUE_RETRY_AFTER_SECS: u64 = 1;
+
+/// Why the session domain could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionStartError {
+    #[error("promoting the configured administrators")]
+    AdminPromotion(#[source] SessionError),
+    #[error("preparing the password hasher")]
+    Hasher(#[source] SessionError),
+    #[error("starting the session workers")]
+    Workers(#[from] PoolStartError),
+    #[error("starting the login throttle")]
+    Throttle(#[from] SupervisorError),
+}
 
 impl SessionClient {
     pub async fn start(
@@ -150,32 +158,37 @@ impl SessionClient {
         argon2: Argon2Cost,
         hashing: BlockingPool,
         config: SessionConfig,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SessionStartError> {
         service::promote_admin_emails(&db, &config.admin_emails)
             .await
-            .map_err(|e| e.to_string())?;
-        let hasher = PasswordHasher::new(argon2, hashing).await.map_err(|e| e.to_string())?;
+            .map_err(SessionStartError::AdminPromotion)?;
+        let hasher = PasswordHasher::new(argon2, hashing)
+            .await
+            .map_err(SessionStartError::Hasher)?;
         let workers = config.workers;
-        let address_throttle = Arc::new(Mutex::new(LoginThrottle::new(ThrottlePolicy {
-            max_failures: config.max_failed_logins_per_address,
-            window: config.lockout,
-        })));
+        let address_throttle = AddressThrottleClient::start(
+            supervisor,
+            ThrottlePolicy {
+                max_failures: config.max_failed_logins_per_address,
+                window: config.lockout,
+            },
+        )
+        .await?;
         let hash_queue = Arc::new(Semaphore::new(config.hash_queue_limit.max(1)));
         let ctx = Arc::new(SessionContext {
-            db: db.clone(),
+            db,
             hasher,
-            keys: keys.clone(),
+            keys,
             config,
         });
+        let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "session", workers, Duration::from_secs(30), move || {
-            (SessionWorker, ctx.clone())
+            (SessionWorker, worker_ctx.clone())
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         Ok(Self {
             pool,
-            keys,
-            db,
+            ctx,
             address_throttle,
             hash_queue,
         })
@@ -190,13 +203,6 @@ impl SessionClient {
             })
     }
 
-    fn address_throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
-        // The throttle holds plain counters: a panic elsewhere cannot leave it torn.
-        self.address_throttle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     pub async fn register(&self, cmd: RegisterCmd) -> Result<Registered, SessionError> {
         let _permit = self.hash_permit()?;
         let key = cmd.email.clone();
@@ -206,7 +212,7 @@ impl SessionClient {
     }
 
     pub async fn login(&self, cmd: LoginCmd) -> Result<LoginGrant, SessionError> {
-        if let Some(retry_after_secs) = self.address_throttle().retry_after(ANY_ACCOUNT, &cmd.client) {
+        if let Some(retry_after_secs) = self.address_throttle.retry_after(&cmd.client).await? {
             return Err(SessionError::TooManyAttempts { retry_after_secs });
         }
         let _permit = self.hash_permit()?;
@@ -218,35 +224,29 @@ impl SessionClient {
             .await?;
         // Successes do not clear the count: one valid account must not reset a spray.
         if matches!(result, Err(SessionError::InvalidCredentials)) {
-            self.address_throttle().record_failure(ANY_ACCOUNT, &client);
+            self.address_throttle.record_failure(&client);
         }
         result
     }
 
     pub async fn refresh(&self, cmd: RefreshCmd) -> Result<RefreshGrant, SessionError> {
-        let key = tokens::refresh_token_digest(&cmd.refresh_token);
-        self.pool
-            .call(&key, |reply| SessionMsg::Refresh(cmd.clone(), reply))
-            .await?
+        service::refresh(&self.ctx, cmd).await
     }
 
     pub async fn logout(&self, cmd: LogoutCmd) -> Result<(), SessionError> {
-        let key = cmd.user_id;
-        self.pool
-            .call(&key, |reply| SessionMsg::Logout(cmd.clone(), reply))
-            .await?
+        service::logout(&self.ctx, cmd).await
     }
 
     /// Verification is pure computation on the shared key, so it runs in the caller's
     /// task instead of queueing behind password hashing in a worker.
     pub fn verify(&self, access_token: &str) -> Result<Claims, SessionError> {
-        self.keys.verify(access_token)
+        self.ctx.keys.verify(access_token)
     }
 
     /// Roles are read from the database, not the token, so a grant or revoke takes
     /// effect at once.
     pub async fn role_of(&self, user_id: Uuid) -> Result<Role, SessionError> {
-        service::role_of(&self.db, user_id).await
+        service::role_of(&self.ctx.db, user_id).await
     }
 
     pub fn workers(&self) -> usize {

@@ -27,8 +27,7 @@ impl Argon2Cost {
     };
 
     fn params(self) -> Result<Params, SessionError> {
-        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| SessionError::internal("invalid argon2 parameters", e))
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(SessionError::Argon2Params)
     }
 }
 
@@ -79,9 +78,8 @@ impl PasswordHasher {
                     .hash_password(password.expose().as_bytes())
                     .map(|hash| hash.to_string())
             })
-            .await
-            .map_err(|e| SessionError::internal("hashing task failed", e))?
-            .map_err(|e| SessionError::internal("hashing failed", e))
+            .await?
+            .map_err(SessionError::PasswordHash)
     }
 
     /// `stored` is `None` for an unknown account: the decoy is checked instead and the
@@ -94,8 +92,7 @@ impl PasswordHasher {
         let verified = self
             .pool
             .run(move || verify_blocking(password.expose(), &stored, &params))
-            .await
-            .map_err(|e| SessionError::internal("verification task failed", e))?;
+            .await?;
         Ok(Verified {
             matches: known && verified.matches,
             needs_rehash: verified.needs_rehash,

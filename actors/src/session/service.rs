@@ -99,6 +99,9 @@ pub async fn login(
         Some(user) if verified.matches => user,
         _ => {
             throttle.record_failure(email, &cmd.client);
+            // Failed logins are an audit trail; the request id in the span ties them to
+            // the client without logging the address typed.
+            tracing::info!("failed login counted against the account");
             return Err(SessionError::InvalidCredentials);
         }
     };

@@ -22,6 +22,15 @@ pub struct Claims {
     pub jti: Uuid,
 }
 
+/// Why the token keys could not be built from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenKeyError {
+    #[error("the JWT secret must be at least 32 bytes")]
+    SecretTooShort,
+    #[error("the access token lifetime is out of range")]
+    AccessTtl(#[source] chrono::OutOfRangeError),
+}
+
 #[derive(Clone)]
 pub struct TokenKeys {
     encoding: EncodingKey,
@@ -39,9 +48,14 @@ pub struct IssuedAccess {
 
 impl TokenKeys {
     /// The secret must carry at least 256 bits; HS256 with a short secret is guessable.
-    pub fn new(secret: &[u8], issuer: &str, audience: &str, access_ttl: std::time::Duration) -> Result<Self, String> {
+    pub fn new(
+        secret: &[u8],
+        issuer: &str,
+        audience: &str,
+        access_ttl: std::time::Duration,
+    ) -> Result<Self, TokenKeyError> {
         if secret.len() < 32 {
-            return Err("the JWT secret must be at least 32 bytes".into());
+            return Err(TokenKeyError::SecretTooShort);
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
@@ -55,7 +69,7 @@ impl TokenKeys {
             validation,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
-            access_ttl: chrono::Duration::from_std(access_ttl).map_err(|e| format!("access token lifetime: {e}"))?,
+            access_ttl: chrono::Duration::from_std(access_ttl).map_err(TokenKeyError::AccessTtl)?,
         })
     }
 
@@ -76,7 +90,7 @@ impl TokenKeys {
             jti: Uuid::new_v4(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| SessionError::internal("signing access token", e))?;
+            .map_err(SessionError::Signing)?;
         Ok(IssuedAccess { token, claims })
     }
 

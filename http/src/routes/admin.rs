@@ -9,7 +9,7 @@ use folio_actors::{
     project::PageRequest,
     session::{Claims, Role},
 };
-use poem::{Request, http::StatusCode};
+use poem::Request;
 use poem_openapi::{
     Object, OpenApi, SecurityScheme,
     auth::ApiKey,
@@ -22,7 +22,7 @@ use crate::{
     EdgeState,
     auth::BearerAuth,
     console,
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     routes::projects::{PageNumber, PageSize},
     text::JsonText,
 };
@@ -42,7 +42,7 @@ async fn verify_console_cookie(req: &Request, key: ApiKey) -> poem::Result<Claim
     let state = req.data::<EdgeState>().ok_or_else(ApiError::internal)?;
     let claims = state.session.verify(&key.key).map_err(ApiError::from)?;
     if !req.method().is_safe() && !console::csrf_header_matches(req) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed", "missing or wrong CSRF token").into());
+        return Err(ApiError::new(ErrorCode::CsrfFailed, "missing or wrong CSRF token").into());
     }
     Ok(claims)
 }
@@ -185,7 +185,7 @@ pub struct RegenerateReply {
 }
 
 fn file_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "media_not_found", "media file not found"))
+    Uuid::parse_str(raw).map_err(|_| ApiError::new(ErrorCode::MediaNotFound, "media file not found"))
 }
 
 pub struct AdminApi {
@@ -265,7 +265,7 @@ impl AdminApi {
         let error_contains = error_contains.0.map(|text| text.0);
         if error_contains.as_deref().is_some_and(|s| s.chars().count() > 200) {
             return Err(ApiError::bad_request(
-                "invalid_error_contains",
+                ErrorCode::InvalidErrorContains,
                 "error_contains is at most 200 characters",
             ));
         }
@@ -308,10 +308,7 @@ impl AdminApi {
             run.finish(result.as_ref().map(|n| *n));
             result
         });
-        let republished = task.await.map_err(|e| {
-            tracing::error!(error = %e, "reindex task failed");
-            ApiError::internal()
-        })??;
+        let republished = task.await.map_err(ApiError::internal_from)??;
         Ok(Json(ReindexReply {
             republished,
             message: format!("{republished} projects republished"),

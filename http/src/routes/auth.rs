@@ -1,9 +1,9 @@
 //! `/auth/*`: the seed's field names, answered by the session domain.
 
 use folio_actors::session::{
-    Email, LoginCmd, LogoutCmd, LogoutScope, Password, RefreshCmd, RegisterCmd, Username, ValidationError,
+    Email, Field, LoginCmd, LogoutCmd, LogoutScope, Password, RefreshCmd, RegisterCmd, Username, ValidationError,
 };
-use poem::{Request, http::StatusCode};
+use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
@@ -11,7 +11,7 @@ use crate::{
     EdgeState,
     auth::BearerAuth,
     client_address::client_address,
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     text::{EmailText, JsonText, PasswordText, Present, Required, TextRule, UsernameText},
 };
 
@@ -109,10 +109,10 @@ pub struct VerifyReply {
     pub exp: i64,
 }
 
-fn required<'a, const MAX: usize, R: TextRule>(
-    field: &str,
-    value: &'a Required<JsonText<MAX, R>>,
-) -> Result<&'a str, ValidationError> {
+fn required<const MAX: usize, R: TextRule>(
+    field: Field,
+    value: &Required<JsonText<MAX, R>>,
+) -> Result<&str, ValidationError> {
     match value.as_ref().map(JsonText::as_str) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(ValidationError::missing(field)),
@@ -122,7 +122,7 @@ fn required<'a, const MAX: usize, R: TextRule>(
 fn refresh_token_within_bounds(token: String) -> Result<String, ValidationError> {
     if token.chars().count() > MAX_REFRESH_TOKEN {
         return Err(ValidationError::new(
-            "refresh_token",
+            Field::RefreshToken,
             format!("refresh_token must be at most {MAX_REFRESH_TOKEN} characters"),
         ));
     }
@@ -139,9 +139,9 @@ impl AuthApi {
     #[oai(path = "/register", method = "post")]
     async fn register(&self, body: Json<RegisterBody>) -> Result<RegisterResponse, ApiError> {
         let cmd = RegisterCmd {
-            username: Username::parse(required("username", &body.username)?)?,
-            email: Email::parse(required("email", &body.email)?)?,
-            password: Password::parse(required("password", &body.password)?)?,
+            username: Username::parse(required(Field::Username, &body.username)?)?,
+            email: Email::parse(required(Field::Email, &body.email)?)?,
+            password: Password::parse(required(Field::Password, &body.password)?)?,
         };
         let registered = self.state.session.register(cmd).await?;
         Ok(RegisterResponse::Created(Json(RegisterReply {
@@ -153,14 +153,13 @@ impl AuthApi {
     /// Exchange email and password for an access token and a refresh token.
     #[oai(path = "/login", method = "post")]
     async fn login(&self, req: &Request, body: Json<LoginBody>) -> Result<Json<LoginReply>, ApiError> {
-        let email = required("email", &body.email)?;
-        let password = required("password", &body.password)?;
+        let email = required(Field::Email, &body.email)?;
+        let password = required(Field::Password, &body.password)?;
         // A malformed address or a password outside the length rules cannot match any
         // account: answer as for wrong credentials, without telling which.
         let (Ok(email), Ok(password)) = (Email::parse(email), Password::parse(password)) else {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
+                ErrorCode::InvalidCredentials,
                 "invalid email or password",
             ));
         };
@@ -189,7 +188,8 @@ impl AuthApi {
     /// Get a new access token (and, with rotation, a new refresh token).
     #[oai(path = "/refresh", method = "post")]
     async fn refresh(&self, body: Json<RefreshBody>) -> Result<Json<RefreshReply>, ApiError> {
-        let refresh_token = refresh_token_within_bounds(required("refresh_token", &body.refresh_token)?.to_string())?;
+        let refresh_token =
+            refresh_token_within_bounds(required(Field::RefreshToken, &body.refresh_token)?.to_string())?;
         let grant = self.state.session.refresh(RefreshCmd { refresh_token }).await?;
         Ok(Json(RefreshReply {
             access_token: grant.access_token,
@@ -208,7 +208,7 @@ impl AuthApi {
             let token = body.refresh_token.clone().map(JsonText::into_string);
             let token = token
                 .filter(|t| !t.is_empty())
-                .ok_or_else(|| ValidationError::missing("refresh_token"))?;
+                .ok_or_else(|| ValidationError::missing(Field::RefreshToken))?;
             LogoutScope::Token(refresh_token_within_bounds(token)?)
         };
         self.state

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::{
     EdgeState,
     auth::BearerAuth,
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     routes::{
         auth::MessageReply,
         projects::{PageNumber, PageSize},
@@ -140,8 +140,7 @@ impl<'a> ApiExtractor<'a> for UploadForm {
             .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
         if !is_multipart {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "the upload must be multipart/form-data",
             )
             .into());
@@ -154,16 +153,14 @@ impl<'a> ApiExtractor<'a> for UploadForm {
 
 fn form_too_large() -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         format!("the form exceeds {MAX_FORM_BYTES} bytes or {MAX_FORM_PARTS} parts"),
     )
 }
 
 fn too_large() -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         format!("the file exceeds {MAX_UPLOAD_BYTES} bytes"),
     )
 }
@@ -184,7 +181,7 @@ async fn read_capped(
         let n = reader
             .read(&mut chunk)
             .await
-            .map_err(|e| ApiError::bad_request("bad_multipart", format!("reading the upload: {e}")))?;
+            .map_err(|e| ApiError::bad_request(ErrorCode::BadMultipart, format!("reading the upload: {e}")))?;
         if n == 0 {
             return Ok(buffer.freeze());
         }
@@ -245,7 +242,7 @@ pub async fn read_upload_form(form: &mut Multipart) -> Result<UploadFields, ApiE
     while let Some(field) = form
         .next_field()
         .await
-        .map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?
+        .map_err(|e| ApiError::bad_request(ErrorCode::BadMultipart, e.to_string()))?
     {
         parts += 1;
         if parts > MAX_FORM_PARTS {
@@ -260,20 +257,20 @@ pub async fn read_upload_form(form: &mut Multipart) -> Result<UploadFields, ApiE
             Some("project_id") if project_id.is_none() => {
                 let raw = read_capped(field, 128, form_too_large, &mut budget).await?;
                 let text = String::from_utf8_lossy(&raw);
-                project_id = Some(
-                    strict_uuid(&text)
-                        .ok_or_else(|| ApiError::bad_request("invalid_project_id", "project_id must be a UUID"))?,
-                );
+                project_id =
+                    Some(strict_uuid(&text).ok_or_else(|| {
+                        ApiError::bad_request(ErrorCode::InvalidProjectId, "project_id must be a UUID")
+                    })?);
             }
             Some(name @ ("file" | "project_id")) => {
                 return Err(ApiError::bad_request(
-                    "bad_multipart",
+                    ErrorCode::BadMultipart,
                     format!("the form has more than one `{name}`"),
                 ));
             }
             other => {
                 return Err(ApiError::bad_request(
-                    "bad_multipart",
+                    ErrorCode::BadMultipart,
                     format!(
                         "unexpected form field {:?}; the fields are `file` and `project_id`",
                         other.unwrap_or_default()
@@ -282,12 +279,12 @@ pub async fn read_upload_form(form: &mut Multipart) -> Result<UploadFields, ApiE
             }
         }
     }
-    let file = file.ok_or_else(|| ApiError::bad_request("invalid_file", "the form has no `file` field"))?;
+    let file = file.ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidFile, "the form has no `file` field"))?;
     Ok(UploadFields { file, project_id })
 }
 
 fn file_id(raw: &str) -> Result<Uuid, ApiError> {
-    strict_uuid(raw).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "media_not_found", "media file not found"))
+    strict_uuid(raw).ok_or_else(|| ApiError::new(ErrorCode::MediaNotFound, "media file not found"))
 }
 
 pub struct MediaApi {

@@ -69,13 +69,13 @@ impl OpsApi {
         for (check, need) in self.state.readiness.checks() {
             let result = match tokio::time::timeout(PROBE_TIMEOUT, check.probe()).await {
                 Ok(result) => result,
-                Err(_) => Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+                Err(_) => Err(ProbeTimeout.into()),
             };
             checks.push(CheckReply {
                 name: check.name().to_string(),
                 ok: result.is_ok(),
                 required: need == Need::Required,
-                error: result.err(),
+                error: result.err().map(|e| e.to_string()),
             });
         }
         let ready = checks.iter().all(|c| c.ok || !c.required);
@@ -125,3 +125,7 @@ impl OpsApi {
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {} s", PROBE_TIMEOUT.as_secs())]
+struct ProbeTimeout;

@@ -6,9 +6,8 @@ use folio_actors::{
         Description, Link, PageRequest, ProjectDraft, ProjectPatch, ProjectView, Tags, ThumbnailSetter, ThumbnailUrl,
         Title,
     },
-    validation::ValidationError,
+    validation::{Field, ValidationError},
 };
-use poem::http::StatusCode;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
@@ -19,7 +18,7 @@ use uuid::Uuid;
 use crate::{
     EdgeState,
     auth::BearerAuth,
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     routes::auth::MessageReply,
     text::{Bounded, HttpUrl, JsonText, ListOf, MediaUrl, NonBlank, Required, TextRule, UuidText, strict_uuid},
 };
@@ -129,7 +128,7 @@ pub enum CreatedProject {
 
 /// A malformed id names no project: 404, like an unknown one.
 fn project_id(raw: &str) -> Result<Uuid, ApiError> {
-    strict_uuid(raw).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "project_not_found", "project not found"))
+    strict_uuid(raw).ok_or_else(|| ApiError::new(ErrorCode::ProjectNotFound, "project not found"))
 }
 
 fn text<const MAX: usize, R: TextRule>(value: &Option<JsonText<MAX, R>>) -> Option<&str> {
@@ -168,7 +167,7 @@ impl ProjectApi {
             thumbnail_url: body.thumbnail_url,
         })?;
         let draft = ProjectDraft {
-            title: patch.title.ok_or_else(|| ValidationError::missing("title"))?,
+            title: patch.title.ok_or_else(|| ValidationError::missing(Field::Title))?,
             description: patch.description.unwrap_or(Description::parse("")?),
             tags: patch.tags.unwrap_or_else(Tags::empty),
             link: patch.link,
@@ -195,8 +194,8 @@ impl ProjectApi {
         /// 1 to 100, default 20.
         size: Query<Option<PageSize>>,
     ) -> Result<Json<ProjectListReply>, ApiError> {
-        let user_id =
-            strict_uuid(&user_id).ok_or_else(|| ApiError::bad_request("invalid_user_id", "user_id must be a UUID"))?;
+        let user_id = strict_uuid(&user_id)
+            .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidUserId, "user_id must be a UUID"))?;
         let page = PageRequest::parse(page.0.map(|p| p.0), size.0.map(|s| s.0))?;
         let listed = self.state.projects.list_by_user(user_id, page).await?;
         Ok(Json(ProjectListReply {
@@ -246,7 +245,7 @@ impl ProjectApi {
             body.thumbnail_url
                 .as_ref()
                 .map(JsonText::as_str)
-                .ok_or_else(|| ValidationError::missing("thumbnail_url"))?,
+                .ok_or_else(|| ValidationError::missing(Field::ThumbnailUrl))?,
         )?;
         let project = self
             .state

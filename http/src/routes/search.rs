@@ -2,13 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use folio_search::{MAX_PAGE_SIZE, SearchError, SearchQuery, SuggestionKind};
-use poem::http::StatusCode;
 use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
 use uuid::Uuid;
 
 use crate::{
     EdgeState,
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     routes::projects::PageSize,
     text::{Bounded, JsonText},
 };
@@ -61,19 +60,11 @@ pub struct SuggestReply {
 impl From<SearchError> for ApiError {
     fn from(error: SearchError) -> Self {
         match error {
-            SearchError::Invalid(message) => ApiError::bad_request("invalid_query", message),
-            SearchError::Unavailable(reason) => {
-                tracing::warn!(%reason, "search engine unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "search_unavailable",
-                    "search is unavailable; try again later",
-                )
+            SearchError::Invalid(message) => ApiError::bad_request(ErrorCode::InvalidQuery, message),
+            SearchError::Unavailable(_) => {
+                ApiError::new(ErrorCode::SearchUnavailable, "search is unavailable; try again later").caused_by(error)
             }
-            SearchError::Internal(reason) => {
-                tracing::error!(%reason, "search engine error");
-                ApiError::internal()
-            }
+            SearchError::Internal(_) => ApiError::internal_from(error),
         }
     }
 }
@@ -101,24 +92,27 @@ impl SearchApi {
         let size = size.0.map_or(20, |s| s.0);
         if page < 1 || page > u64::from(u32::MAX) {
             return Err(ApiError::bad_request(
-                "invalid_page",
+                ErrorCode::InvalidPage,
                 format!("page must be from 1 to {}", u32::MAX),
             ));
         }
         if !(1..=u64::from(MAX_PAGE_SIZE)).contains(&size) {
-            return Err(ApiError::bad_request("invalid_size", "size must be between 1 and 100"));
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidSize,
+                "size must be between 1 and 100",
+            ));
         }
         let query_text = query.0.map(|q| q.0).unwrap_or_default();
         let tags_text = tags.0.map(|t| t.0).unwrap_or_default();
         if tags_text.chars().count() > 2000 {
             return Err(ApiError::bad_request(
-                "invalid_tags",
+                ErrorCode::InvalidTags,
                 "tags must be at most 2000 characters",
             ));
         }
         if query_text.chars().count() > 500 {
             return Err(ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "query must be at most 500 characters",
             ));
         }
@@ -163,7 +157,7 @@ impl SearchApi {
         let prefix = query.0.map(|q| q.0).unwrap_or_default();
         if prefix.chars().count() > 100 {
             return Err(ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "query must be at most 100 characters",
             ));
         }
