@@ -411,7 +411,7 @@ pub enum SettingsError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("{0}")]
     Invalid(String),
-    #[error("{variable}: {source}")]
+    #[error("{variable} is not a valid list of roles")]
     Roles {
         variable: &'static str,
         #[source]
@@ -966,7 +966,11 @@ mod tests {
             } => assert_eq!(given, "thumbnailr"),
             other => panic!("expected a roles error, got {other:?}"),
         }
-        let message = err.to_string();
+        assert!(err.to_string().contains("FOLIO_ROLES"), "{err}");
+        let message = std::error::Error::source(&err)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(message.contains("\"thumbnailr\""), "{message}");
         for role in ROLE_NAMES {
             assert!(message.contains(role), "{message}");
         }
