@@ -99,7 +99,10 @@ fi
 # The hygiene gate: an unformatted tree or a clippy warning fails the run before any test.
 log "cargo fmt --check and cargo clippy -D warnings"
 cargo fmt --all --check
+# --all-targets builds with the dev-dependencies, which turn on the `bench` feature; the
+# served binary (no features) is linted on its own.
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p folio --bin folio -- -D warnings
 
 # Everything with default features (pure-Rust JPEG path), then the media crate again
 # with libjpeg-turbo, the fast path release builds use with `--features fast-jpeg`.

@@ -112,11 +112,11 @@ pub async fn run(which: Which, base: &Settings) -> anyhow::Result<()> {
 async fn bench_node(base: &Settings) -> anyhow::Result<(Node, tempfile::TempDir)> {
     let dir = tempfile::tempdir().context("temporary data dir")?;
     let mut settings = base.clone();
-    settings.addr = "127.0.0.1:0".parse()?;
-    settings.data_dir = dir.path().to_path_buf();
-    settings.database_url = None;
-    settings.jwt_secret = None;
-    settings.login_max_failures = u32::MAX;
+    settings.http.addr = "127.0.0.1:0".parse()?;
+    settings.node.data_dir = dir.path().to_path_buf();
+    settings.database.url = None;
+    settings.auth.jwt_secret = None;
+    settings.auth.login_max_failures = u32::MAX;
     let node = Node::start(&settings).await.context("starting the bench node")?;
     Ok((node, dir))
 }
@@ -149,10 +149,11 @@ async fn auth(base: &Settings, concurrency: usize, phase: Duration) -> anyhow::R
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     eprintln!(
         "bench auth: embedded node at {url}, argon2id m={} KiB t={} p={}, hashing concurrency {}",
-        base.argon2_memory_kib,
-        base.argon2_iterations,
-        base.argon2_parallelism,
-        base.hash_concurrency
+        base.auth.argon2_memory_kib,
+        base.auth.argon2_iterations,
+        base.auth.argon2_parallelism,
+        base.auth
+            .hash_concurrency
             .unwrap_or_else(folio_actors::blocking::BlockingPool::default_size)
     );
 
@@ -539,8 +540,8 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
     eprintln!("[2/4] embedded node (SQLite, in-process bus)");
     let mut cheap = base.clone();
     // The login cost is not what this measures.
-    cheap.argon2_memory_kib = 1024;
-    cheap.argon2_iterations = 1;
+    cheap.auth.argon2_memory_kib = 1024;
+    cheap.auth.argon2_iterations = 1;
     let (node, _dir) = bench_node(&cheap).await?;
     let sqlite = api_figures(&node, concurrency, phase).await?;
     node.shutdown().await;
@@ -548,8 +549,8 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
     eprintln!("[3/4] cluster node (PostgreSQL, JetStream at {nats})");
     let dir = tempfile::tempdir()?;
     let mut settings = cheap.clone();
-    settings.addr = "127.0.0.1:0".parse()?;
-    settings.data_dir = dir.path().to_path_buf();
+    settings.http.addr = "127.0.0.1:0".parse()?;
+    settings.node.data_dir = dir.path().to_path_buf();
     let db_name = format!("folio_bench_{}", std::process::id());
     {
         use sea_orm::ConnectionTrait as _;
@@ -559,14 +560,14 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
         admin.execute_unprepared(&format!("create database {db_name}")).await?;
     }
     let (pg_base, _) = postgres.rsplit_once('/').context("postgres URL")?;
-    settings.database_url = Some(crate::configuration::Secret::new(format!("{pg_base}/{db_name}")));
-    settings.jwt_secret = Some(crate::configuration::Secret::new(
+    settings.database.url = Some(crate::configuration::Secret::new(format!("{pg_base}/{db_name}")));
+    settings.auth.jwt_secret = Some(crate::configuration::Secret::new(
         "bench-secret-bench-secret-bench-secret-0000",
     ));
-    settings.nats_url = Some(nats.to_string());
+    settings.bus.nats_url = Some(nats.to_string());
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..10];
-    settings.nats_stream_prefix = format!("BENCH{run_id}_");
-    settings.nats_subject_prefix = format!("bench{run_id}.");
+    settings.bus.stream_prefix = format!("BENCH{run_id}_");
+    settings.bus.subject_prefix = format!("bench{run_id}.");
     let node = Node::start(&settings).await.context("starting the PostgreSQL node")?;
     let pg = api_figures(&node, concurrency, phase).await;
     node.shutdown().await;
@@ -723,8 +724,8 @@ async fn search(base: &Settings, documents: usize, samples: usize) -> anyhow::Re
 
     eprintln!("[2/2] write-to-searchable through an embedded node: {samples} projects");
     let mut cheap = base.clone();
-    cheap.argon2_memory_kib = 1024;
-    cheap.argon2_iterations = 1;
+    cheap.auth.argon2_memory_kib = 1024;
+    cheap.auth.argon2_iterations = 1;
     let (node, _node_dir) = bench_node(&cheap).await?;
     let url = node.base_url();
     let client = reqwest::Client::new();

@@ -1,6 +1,10 @@
 //! Typed settings, loaded once: built-in defaults (a working embedded node), then an
 //! optional TOML file (`--config` or `FOLIO_CONFIG`), then `FOLIO_*` environment
 //! variables, each overriding the one before.
+//!
+//! The settings are grouped by concern (`[http]`, `[database]`, `[bus]`, …) in the file;
+//! the environment keeps flat `FOLIO_*` names, mapped to their setting by [`VARIABLES`],
+//! the one place those names are defined.
 
 use std::{
     net::SocketAddr,
@@ -13,6 +17,7 @@ use serde::Deserialize;
 
 /// A secret value: `Debug` never prints it, so settings can be logged safely.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -33,21 +38,184 @@ impl std::fmt::Debug for Secret {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// Address the HTTP edge listens on.
-    pub addr: SocketAddr,
+    pub node: NodeSettings,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub bus: BusSettings,
+    pub blobs: BlobSettings,
+    pub search: SearchSettings,
+    pub auth: AuthSettings,
+    pub media: MediaSettings,
+    pub ops: OpsSettings,
+    pub log: LogSettings,
+    // No `[cluster]` yet: issue 9 (membership between nodes) adds it.
+}
+
+/// What this node is and where its embedded state lives.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeSettings {
     /// Where embedded state lives (SQLite file, generated secret, blobs, index).
     pub data_dir: PathBuf,
+    /// What the node runs besides the domain actors (comma-separated in the environment).
+    pub roles: Roles,
+    /// Workers of the profile, project and media actors (keyed by user / project).
+    pub domain_workers: usize,
+    /// How long shutdown waits for in-flight requests and the actors.
+    pub shutdown_grace_secs: u64,
+    /// Restarts of one actor within `actor_restart_window_secs` before the supervisor
+    /// gives up on it: `/ready` answers 503 and `folio serve` exits non-zero.
+    pub actor_max_restarts: usize,
+    pub actor_restart_window_secs: u64,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            roles: Roles::ALL,
+            domain_workers: 8,
+            shutdown_grace_secs: 30,
+            actor_max_restarts: 10,
+            actor_restart_window_secs: 60,
+        }
+    }
+}
+
+/// The HTTP edge.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address the HTTP edge listens on.
+    pub addr: SocketAddr,
+    pub json_body_limit: usize,
+    /// Origins allowed by CORS (comma-separated in the environment); empty: no CORS.
+    pub cors_origins: Vec<String>,
+    /// Proxies (CIDR networks or addresses) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// Mark the operator console's cookies `Secure` (the console is reached over TLS).
+    pub console_secure_cookie: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            json_body_limit: 64 * 1024,
+            cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            console_secure_cookie: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
     /// `postgres://…` for a cluster node; unset means SQLite in the data dir.
-    pub database_url: Option<Secret>,
+    pub url: Option<Secret>,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+        }
+    }
+}
+
+/// The event bus.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(default, deny_unknown_fields)]
+pub struct BusSettings {
+    /// `nats://…`: events go to JetStream; unset means the in-process bus.
+    pub nats_url: Option<String>,
+    /// Prepended to stream names (lets several deployments or test runs share a server).
+    pub stream_prefix: String,
+    /// Prepended to subjects; empty in production, so the subject is the event type.
+    pub subject_prefix: String,
+    /// How long JetStream remembers an event id to drop a republished duplicate.
+    pub duplicate_window_secs: u64,
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        Self {
+            nats_url: None,
+            stream_prefix: String::new(),
+            subject_prefix: String::new(),
+            duplicate_window_secs: 600,
+        }
+    }
+}
+
+/// Where uploads and thumbnails are stored.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobSettings {
+    /// S3 endpoint for blobs; unset means a directory under the data dir.
+    pub s3_endpoint: Option<String>,
+    pub s3_access_key: Option<Secret>,
+    pub s3_secret_key: Option<Secret>,
+    pub s3_bucket: String,
+    pub s3_region: String,
+}
+
+impl Default for BlobSettings {
+    fn default() -> Self {
+        Self {
+            s3_endpoint: None,
+            s3_access_key: None,
+            s3_secret_key: None,
+            s3_bucket: "media-files".into(),
+            s3_region: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchSettings {
+    /// Meilisearch for search; unset means the embedded index under the data dir.
+    pub meilisearch_url: Option<String>,
+    pub meilisearch_key: Option<Secret>,
+    pub meilisearch_index: String,
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        Self {
+            meilisearch_url: None,
+            meilisearch_key: None,
+            meilisearch_index: "projects".into(),
+        }
+    }
+}
+
+/// Accounts, tokens and the cost of passwords.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
     /// Required outside embedded mode; embedded mode generates and keeps one.
     pub jwt_secret: Option<Secret>,
     pub jwt_issuer: String,
@@ -63,73 +231,18 @@ pub struct Settings {
     pub argon2_parallelism: u32,
     /// How many password hashes may be computed at once; default: half the cores.
     pub hash_concurrency: Option<usize>,
+    /// Logins and registrations waiting for a password hash before new ones get `503`.
+    pub hash_queue_limit: usize,
     pub login_max_failures: u32,
     pub login_lockout_secs: u64,
     /// Failed logins from one client address, over every account, before `429`.
     pub login_max_failures_per_address: u32,
-    /// Logins and registrations waiting for a password hash before new ones get `503`.
-    pub hash_queue_limit: usize,
-    /// Origins allowed by CORS (comma-separated in the environment); empty: no CORS.
-    pub cors_origins: Vec<String>,
-    /// When set, `/metrics` answers only to `Authorization: Bearer <this token>`.
-    pub metrics_token: Option<Secret>,
     pub session_workers: usize,
-    /// Workers of the profile and project actors (keyed by user / project).
-    pub domain_workers: usize,
-    /// `nats://…`: events go to JetStream; unset means the in-process bus.
-    pub nats_url: Option<String>,
-    /// Prepended to stream names (lets several deployments or test runs share a server).
-    pub nats_stream_prefix: String,
-    /// Prepended to subjects; empty in production, so the subject is the event type.
-    pub nats_subject_prefix: String,
-    /// How long JetStream remembers an event id to drop a republished duplicate.
-    pub nats_duplicate_window_secs: u64,
-    pub json_body_limit: usize,
-    /// Absolute base of media URLs handed to clients; default `http://<addr>`.
-    pub public_url: Option<String>,
-    /// S3 endpoint for blobs; unset means a directory under the data dir.
-    pub s3_endpoint: Option<String>,
-    pub s3_access_key: Option<Secret>,
-    pub s3_secret_key: Option<Secret>,
-    pub s3_bucket: String,
-    pub s3_region: String,
-    /// Attempts before a thumbnail is marked failed for good.
-    pub thumbnail_max_attempts: u32,
-    /// Retry n waits 2^n × this many milliseconds.
-    pub thumbnail_backoff_base_ms: u64,
-    /// Thumbnails made at once on this node; default: half the cores.
-    pub thumbnail_concurrency: Option<usize>,
-    /// A job not acknowledged (or reported in progress) this long goes to another node.
-    pub thumbnail_ack_wait_secs: u64,
-    /// Meilisearch for search; unset means the embedded index under the data dir.
-    pub meilisearch_url: Option<String>,
-    pub meilisearch_key: Option<Secret>,
-    pub meilisearch_index: String,
-    pub database_max_connections: u32,
-    /// Comma-separated: `http` (edge), `thumbnailer`, `indexer`, or `all`.
-    pub roles: String,
-    pub shutdown_grace_secs: u64,
-    pub log_format: LogFormat,
-    pub log_filter: String,
-    /// Proxies (CIDR networks or addresses) whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Vec<String>,
-    /// Where a node without the `http` role serves `/health`, `/ready` and `/metrics`;
-    /// unset: it serves nothing.
-    pub ops_addr: Option<SocketAddr>,
-    /// Mark the operator console's cookies `Secure` (the console is reached over TLS).
-    pub console_secure_cookie: bool,
-    /// Restarts of one actor within `actor_restart_window_secs` before the supervisor
-    /// gives up on it: `/ready` answers 503 and `folio serve` exits non-zero.
-    pub actor_max_restarts: usize,
-    pub actor_restart_window_secs: u64,
 }
 
-impl Default for Settings {
+impl Default for AuthSettings {
     fn default() -> Self {
         Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            data_dir: PathBuf::from("./data"),
-            database_url: None,
             jwt_secret: None,
             jwt_issuer: "folio".into(),
             jwt_audience: "folio-api".into(),
@@ -141,48 +254,78 @@ impl Default for Settings {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             hash_concurrency: None,
+            hash_queue_limit: 64,
             login_max_failures: 5,
             login_lockout_secs: 15 * 60,
             login_max_failures_per_address: 50,
-            hash_queue_limit: 64,
-            cors_origins: Vec::new(),
-            metrics_token: None,
             session_workers: 16,
-            domain_workers: 8,
-            nats_url: None,
-            nats_stream_prefix: String::new(),
-            nats_subject_prefix: String::new(),
-            nats_duplicate_window_secs: 600,
-            json_body_limit: 64 * 1024,
+        }
+    }
+}
+
+/// Media URLs and the thumbnail jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// Absolute base of media URLs handed to clients; default `http://<http.addr>`.
+    pub public_url: Option<String>,
+    /// Attempts before a thumbnail is marked failed for good.
+    pub thumbnail_max_attempts: u32,
+    /// Retry n waits 2^n × this many milliseconds.
+    pub thumbnail_backoff_base_ms: u64,
+    /// Thumbnails made at once on this node; default: half the cores.
+    pub thumbnail_concurrency: Option<usize>,
+    /// A job not acknowledged (or reported in progress) this long goes to another node.
+    pub thumbnail_ack_wait_secs: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
             public_url: None,
-            s3_endpoint: None,
-            s3_access_key: None,
-            s3_secret_key: None,
-            s3_bucket: "media-files".into(),
-            s3_region: String::new(),
             thumbnail_max_attempts: 5,
             thumbnail_backoff_base_ms: 1000,
             thumbnail_concurrency: None,
             thumbnail_ack_wait_secs: 30,
-            meilisearch_url: None,
-            meilisearch_key: None,
-            meilisearch_index: "projects".into(),
-            database_max_connections: 16,
-            roles: "all".into(),
-            shutdown_grace_secs: 30,
-            log_format: LogFormat::Text,
-            log_filter: "info".into(),
-            trusted_proxies: Vec::new(),
-            ops_addr: None,
-            console_secure_cookie: false,
-            actor_max_restarts: 10,
-            actor_restart_window_secs: 60,
+        }
+    }
+}
+
+/// Health, readiness and metrics.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsSettings {
+    /// Where a node without the `http` role serves `/health`, `/ready` and `/metrics`;
+    /// unset: it serves nothing.
+    pub addr: Option<SocketAddr>,
+    /// When set, `/metrics` answers only to `Authorization: Bearer <this token>`.
+    pub metrics_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
         }
     }
 }
 
 /// What a node does besides hosting the domain actors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(try_from = "String")]
+#[cfg_attr(test, serde(into = "String"))]
 pub struct Roles {
     /// The HTTP edge.
     pub http: bool,
@@ -192,6 +335,17 @@ pub struct Roles {
     pub indexer: bool,
 }
 
+/// The names `FOLIO_ROLES` and `--roles` accept.
+pub const ROLE_NAMES: &[&str] = &["http", "thumbnailer", "indexer", "all"];
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RolesError {
+    #[error("unknown role {given:?}; the roles are {}", ROLE_NAMES.join(", "))]
+    Unknown { given: String },
+    #[error("no role given; the roles are {}", ROLE_NAMES.join(", "))]
+    Empty,
+}
+
 impl Roles {
     pub const ALL: Roles = Roles {
         http: true,
@@ -199,35 +353,59 @@ impl Roles {
         indexer: true,
     };
 
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let mut roles = Roles {
-            http: false,
-            thumbnailer: false,
-            indexer: false,
-        };
+    const NONE: Roles = Roles {
+        http: false,
+        thumbnailer: false,
+        indexer: false,
+    };
+
+    /// A comma-separated list of [`ROLE_NAMES`].
+    pub fn parse(raw: &str) -> Result<Self, RolesError> {
+        let mut roles = Roles::NONE;
         for role in raw.split(',').map(str::trim).filter(|r| !r.is_empty()) {
             match role {
                 "all" => roles = Roles::ALL,
+                // `edge` is the role's older name, kept so existing deployments still start.
                 "http" | "edge" => roles.http = true,
                 "thumbnailer" => roles.thumbnailer = true,
                 "indexer" => roles.indexer = true,
                 other => {
-                    return Err(format!(
-                        "unknown role {other:?}; roles are http, thumbnailer, indexer, all"
-                    ));
+                    return Err(RolesError::Unknown {
+                        given: other.to_string(),
+                    });
                 }
             }
         }
-        if roles
-            == (Roles {
-                http: false,
-                thumbnailer: false,
-                indexer: false,
-            })
-        {
-            return Err("at least one role is needed".into());
+        if roles == Roles::NONE {
+            return Err(RolesError::Empty);
         }
         Ok(roles)
+    }
+}
+
+impl TryFrom<String> for Roles {
+    type Error = RolesError;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Roles::parse(&raw)
+    }
+}
+
+impl From<Roles> for String {
+    fn from(roles: Roles) -> String {
+        if roles == Roles::ALL {
+            return "all".into();
+        }
+        [
+            (roles.http, "http"),
+            (roles.thumbnailer, "thumbnailer"),
+            (roles.indexer, "indexer"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(",")
     }
 }
 
@@ -239,6 +417,12 @@ pub enum SettingsError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("{0}")]
     Invalid(String),
+    #[error("{variable} is not a valid list of roles")]
+    Roles {
+        variable: &'static str,
+        #[source]
+        source: RolesError,
+    },
     #[error("FOLIO_TRUSTED_PROXIES: {0}")]
     TrustedProxies(#[from] TrustedProxyError),
 }
@@ -250,71 +434,225 @@ enum Kind {
     Integer,
     Bool,
     List,
+    /// Checked as it is read, so a misspelt role names the variable and the valid roles.
+    Roles,
 }
 
-const ENV_SETTINGS: &[(&str, Kind)] = &[
-    ("addr", Kind::Text),
-    ("data_dir", Kind::Text),
-    ("database_url", Kind::Text),
-    ("jwt_secret", Kind::Text),
-    ("jwt_issuer", Kind::Text),
-    ("jwt_audience", Kind::Text),
-    ("access_token_ttl_secs", Kind::Integer),
-    ("refresh_token_ttl_secs", Kind::Integer),
-    ("refresh_token_rotation", Kind::Bool),
-    ("admin_emails", Kind::List),
-    ("argon2_memory_kib", Kind::Integer),
-    ("argon2_iterations", Kind::Integer),
-    ("argon2_parallelism", Kind::Integer),
-    ("hash_concurrency", Kind::Integer),
-    ("login_max_failures", Kind::Integer),
-    ("login_lockout_secs", Kind::Integer),
-    ("login_max_failures_per_address", Kind::Integer),
-    ("hash_queue_limit", Kind::Integer),
-    ("cors_origins", Kind::List),
-    ("metrics_token", Kind::Text),
-    ("session_workers", Kind::Integer),
-    ("domain_workers", Kind::Integer),
-    ("nats_url", Kind::Text),
-    ("nats_stream_prefix", Kind::Text),
-    ("nats_subject_prefix", Kind::Text),
-    ("nats_duplicate_window_secs", Kind::Integer),
-    ("json_body_limit", Kind::Integer),
-    ("public_url", Kind::Text),
-    ("s3_endpoint", Kind::Text),
-    ("s3_access_key", Kind::Text),
-    ("s3_secret_key", Kind::Text),
-    ("s3_bucket", Kind::Text),
-    ("s3_region", Kind::Text),
-    ("thumbnail_max_attempts", Kind::Integer),
-    ("thumbnail_backoff_base_ms", Kind::Integer),
-    ("thumbnail_concurrency", Kind::Integer),
-    ("thumbnail_ack_wait_secs", Kind::Integer),
-    ("meilisearch_url", Kind::Text),
-    ("meilisearch_key", Kind::Text),
-    ("meilisearch_index", Kind::Text),
-    ("database_max_connections", Kind::Integer),
-    ("roles", Kind::Text),
-    ("shutdown_grace_secs", Kind::Integer),
-    ("log_format", Kind::Text),
-    ("log_filter", Kind::Text),
-    ("trusted_proxies", Kind::List),
-    ("ops_addr", Kind::Text),
-    ("console_secure_cookie", Kind::Bool),
-    ("actor_max_restarts", Kind::Integer),
-    ("actor_restart_window_secs", Kind::Integer),
+/// One `FOLIO_*` variable and the setting it overrides: `[section] key` in the file.
+pub struct Variable {
+    pub name: &'static str,
+    pub section: &'static str,
+    pub key: &'static str,
+    kind: Kind,
+}
+
+const fn var(name: &'static str, section: &'static str, key: &'static str, kind: Kind) -> Variable {
+    Variable {
+        name,
+        section,
+        key,
+        kind,
+    }
+}
+
+/// Every setting's environment variable. A setting missing here cannot be set from the
+/// environment; the `every_setting_has_a_variable` test catches that.
+pub const VARIABLES: &[Variable] = &[
+    var("FOLIO_DATA_DIR", "node", "data_dir", Kind::Text),
+    var("FOLIO_ROLES", "node", "roles", Kind::Roles),
+    var("FOLIO_DOMAIN_WORKERS", "node", "domain_workers", Kind::Integer),
+    var(
+        "FOLIO_SHUTDOWN_GRACE_SECS",
+        "node",
+        "shutdown_grace_secs",
+        Kind::Integer,
+    ),
+    var("FOLIO_ACTOR_MAX_RESTARTS", "node", "actor_max_restarts", Kind::Integer),
+    var(
+        "FOLIO_ACTOR_RESTART_WINDOW_SECS",
+        "node",
+        "actor_restart_window_secs",
+        Kind::Integer,
+    ),
+    var("FOLIO_ADDR", "http", "addr", Kind::Text),
+    var("FOLIO_JSON_BODY_LIMIT", "http", "json_body_limit", Kind::Integer),
+    var("FOLIO_CORS_ORIGINS", "http", "cors_origins", Kind::List),
+    var("FOLIO_TRUSTED_PROXIES", "http", "trusted_proxies", Kind::List),
+    var(
+        "FOLIO_CONSOLE_SECURE_COOKIE",
+        "http",
+        "console_secure_cookie",
+        Kind::Bool,
+    ),
+    var("FOLIO_DATABASE_URL", "database", "url", Kind::Text),
+    var(
+        "FOLIO_DATABASE_MAX_CONNECTIONS",
+        "database",
+        "max_connections",
+        Kind::Integer,
+    ),
+    var("FOLIO_NATS_URL", "bus", "nats_url", Kind::Text),
+    var("FOLIO_NATS_STREAM_PREFIX", "bus", "stream_prefix", Kind::Text),
+    var("FOLIO_NATS_SUBJECT_PREFIX", "bus", "subject_prefix", Kind::Text),
+    var(
+        "FOLIO_NATS_DUPLICATE_WINDOW_SECS",
+        "bus",
+        "duplicate_window_secs",
+        Kind::Integer,
+    ),
+    var("FOLIO_S3_ENDPOINT", "blobs", "s3_endpoint", Kind::Text),
+    var("FOLIO_S3_ACCESS_KEY", "blobs", "s3_access_key", Kind::Text),
+    var("FOLIO_S3_SECRET_KEY", "blobs", "s3_secret_key", Kind::Text),
+    var("FOLIO_S3_BUCKET", "blobs", "s3_bucket", Kind::Text),
+    var("FOLIO_S3_REGION", "blobs", "s3_region", Kind::Text),
+    var("FOLIO_MEILISEARCH_URL", "search", "meilisearch_url", Kind::Text),
+    var("FOLIO_MEILISEARCH_KEY", "search", "meilisearch_key", Kind::Text),
+    var("FOLIO_MEILISEARCH_INDEX", "search", "meilisearch_index", Kind::Text),
+    var("FOLIO_JWT_SECRET", "auth", "jwt_secret", Kind::Text),
+    var("FOLIO_JWT_ISSUER", "auth", "jwt_issuer", Kind::Text),
+    var("FOLIO_JWT_AUDIENCE", "auth", "jwt_audience", Kind::Text),
+    var(
+        "FOLIO_ACCESS_TOKEN_TTL_SECS",
+        "auth",
+        "access_token_ttl_secs",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_REFRESH_TOKEN_TTL_SECS",
+        "auth",
+        "refresh_token_ttl_secs",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_REFRESH_TOKEN_ROTATION",
+        "auth",
+        "refresh_token_rotation",
+        Kind::Bool,
+    ),
+    var("FOLIO_ADMIN_EMAILS", "auth", "admin_emails", Kind::List),
+    var("FOLIO_ARGON2_MEMORY_KIB", "auth", "argon2_memory_kib", Kind::Integer),
+    var("FOLIO_ARGON2_ITERATIONS", "auth", "argon2_iterations", Kind::Integer),
+    var("FOLIO_ARGON2_PARALLELISM", "auth", "argon2_parallelism", Kind::Integer),
+    var("FOLIO_HASH_CONCURRENCY", "auth", "hash_concurrency", Kind::Integer),
+    var("FOLIO_HASH_QUEUE_LIMIT", "auth", "hash_queue_limit", Kind::Integer),
+    var("FOLIO_LOGIN_MAX_FAILURES", "auth", "login_max_failures", Kind::Integer),
+    var("FOLIO_LOGIN_LOCKOUT_SECS", "auth", "login_lockout_secs", Kind::Integer),
+    var(
+        "FOLIO_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        "auth",
+        "login_max_failures_per_address",
+        Kind::Integer,
+    ),
+    var("FOLIO_SESSION_WORKERS", "auth", "session_workers", Kind::Integer),
+    var("FOLIO_PUBLIC_URL", "media", "public_url", Kind::Text),
+    var(
+        "FOLIO_THUMBNAIL_MAX_ATTEMPTS",
+        "media",
+        "thumbnail_max_attempts",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_THUMBNAIL_BACKOFF_BASE_MS",
+        "media",
+        "thumbnail_backoff_base_ms",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_THUMBNAIL_CONCURRENCY",
+        "media",
+        "thumbnail_concurrency",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_THUMBNAIL_ACK_WAIT_SECS",
+        "media",
+        "thumbnail_ack_wait_secs",
+        Kind::Integer,
+    ),
+    var("FOLIO_OPS_ADDR", "ops", "addr", Kind::Text),
+    var("FOLIO_METRICS_TOKEN", "ops", "metrics_token", Kind::Text),
+    var("FOLIO_LOG_FORMAT", "log", "format", Kind::Text),
+    var("FOLIO_LOG_FILTER", "log", "filter", Kind::Text),
 ];
+
+/// Variables with the `FOLIO_` prefix that are not settings: the config file's path and
+/// the s3s-fs binary `folio bench soak` starts.
+const OTHER_VARIABLES: &[&str] = &["FOLIO_CONFIG", "FOLIO_S3S_FS"];
+
+/// The test harness's own variables (`FOLIO_TEST_DATABASE_URL`, …), present in the
+/// environment of the nodes tests start.
+const TEST_HARNESS_PREFIX: &str = "FOLIO_TEST_";
 
 /// Every environment variable the node reads: the settings' `FOLIO_*` names and
 /// `FOLIO_CONFIG`. Deployment files are checked against this list.
 pub fn known_variables() -> Vec<String> {
-    std::iter::once("FOLIO_CONFIG".to_string())
-        .chain(
-            ENV_SETTINGS
-                .iter()
-                .map(|(name, _)| format!("FOLIO_{}", name.to_uppercase())),
-        )
+    std::iter::once("FOLIO_CONFIG")
+        .chain(VARIABLES.iter().map(|v| v.name))
+        .map(String::from)
         .collect()
+}
+
+/// A `FOLIO_*` variable the node does not read, likely a misspelling.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnknownVariable {
+    pub name: String,
+    /// The known name within two edits, if there is one.
+    pub closest: Option<&'static str>,
+}
+
+/// The `FOLIO_*` names among `names` that the node does not read, each with the closest
+/// known name when one is near.
+pub fn unknown_variables<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<UnknownVariable> {
+    let known = || VARIABLES.iter().map(|v| v.name).chain(OTHER_VARIABLES.iter().copied());
+    names
+        .into_iter()
+        .filter(|name| name.starts_with("FOLIO_") && !name.starts_with(TEST_HARNESS_PREFIX))
+        .filter(|name| !known().any(|k| k == *name))
+        .map(|name| UnknownVariable {
+            name: name.to_string(),
+            closest: known()
+                .map(|k| (edit_distance(name, k), k))
+                .filter(|(distance, _)| *distance <= 2)
+                .min_by_key(|(distance, _)| *distance)
+                .map(|(_, k)| k),
+        })
+        .collect()
+}
+
+/// Warns about every `FOLIO_*` variable of the process environment the node ignores.
+pub fn warn_unknown_variables() {
+    let names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .collect();
+    for unknown in unknown_variables(names.iter().map(String::as_str)) {
+        match unknown.closest {
+            Some(closest) => tracing::warn!(
+                variable = %unknown.name,
+                "{} is not a Folio setting and is ignored; did you mean {closest}?",
+                unknown.name
+            ),
+            None => tracing::warn!(
+                variable = %unknown.name,
+                "{} is not a Folio setting and is ignored",
+                unknown.name
+            ),
+        }
+    }
+}
+
+/// Levenshtein distance over bytes (the names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 impl Settings {
@@ -346,36 +684,21 @@ impl Settings {
             }
             None => toml::Table::new(),
         };
-        for (name, kind) in ENV_SETTINGS {
-            let var = format!("FOLIO_{}", name.to_uppercase());
-            let Some((_, raw)) = env.iter().find(|(k, _)| *k == var) else {
+        for variable in VARIABLES {
+            let Some((_, raw)) = env.iter().find(|(k, _)| k == variable.name) else {
                 continue;
             };
-            let value = match kind {
-                Kind::Text => toml::Value::String(raw.clone()),
-                Kind::Integer => toml::Value::Integer(
-                    raw.trim()
-                        .parse()
-                        .map_err(|_| SettingsError::Invalid(format!("{var} must be a whole number, got {raw:?}")))?,
-                ),
-                Kind::Bool => toml::Value::Boolean(match raw.trim().to_lowercase().as_str() {
-                    "1" | "true" | "yes" | "on" => true,
-                    "0" | "false" | "no" | "off" => false,
-                    _ => {
-                        return Err(SettingsError::Invalid(format!(
-                            "{var} must be true or false, got {raw:?}"
-                        )));
-                    }
-                }),
-                Kind::List => toml::Value::Array(
-                    raw.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| toml::Value::String(s.to_string()))
-                        .collect(),
-                ),
+            let value = variable.value(raw)?;
+            let section = table
+                .entry(variable.section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(section) = section else {
+                return Err(SettingsError::Invalid(format!(
+                    "settings: `{}` must be a table (it holds {})",
+                    variable.section, variable.name
+                )));
             };
-            table.insert(name.to_string(), value);
+            section.insert(variable.key.to_string(), value);
         }
         let settings: Settings = table
             .try_into()
@@ -385,7 +708,7 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
-        if let Some(url) = &self.database_url {
+        if let Some(url) = &self.database.url {
             let url = url.expose();
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
                 return Err(SettingsError::Invalid(
@@ -393,31 +716,32 @@ impl Settings {
                 ));
             }
         }
-        if self.session_workers == 0 || self.domain_workers == 0 {
+        if self.auth.session_workers == 0 || self.node.domain_workers == 0 {
             return Err(SettingsError::Invalid(
-                "session_workers and domain_workers must be at least 1".into(),
+                "FOLIO_SESSION_WORKERS and FOLIO_DOMAIN_WORKERS must be at least 1".into(),
             ));
         }
-        if !self.is_embedded() && self.jwt_secret.is_none() {
+        if !self.is_embedded() && self.auth.jwt_secret.is_none() {
             return Err(SettingsError::Invalid(
                 "FOLIO_JWT_SECRET is required when the node is not in embedded mode \
                  (a database other than the embedded SQLite is configured); set it to at least 32 random bytes"
                     .into(),
             ));
         }
-        if self.s3_endpoint.is_some() && (self.s3_access_key.is_none() || self.s3_secret_key.is_none()) {
+        if self.blobs.s3_endpoint.is_some()
+            && (self.blobs.s3_access_key.is_none() || self.blobs.s3_secret_key.is_none())
+        {
             return Err(SettingsError::Invalid(
                 "FOLIO_S3_ACCESS_KEY and FOLIO_S3_SECRET_KEY are required with FOLIO_S3_ENDPOINT".into(),
             ));
         }
-        Roles::parse(&self.roles).map_err(SettingsError::Invalid)?;
-        TrustedProxies::parse(&self.trusted_proxies)?;
-        if self.thumbnail_max_attempts == 0 {
+        TrustedProxies::parse(&self.http.trusted_proxies)?;
+        if self.media.thumbnail_max_attempts == 0 {
             return Err(SettingsError::Invalid(
-                "thumbnail_max_attempts must be at least 1".into(),
+                "FOLIO_THUMBNAIL_MAX_ATTEMPTS must be at least 1".into(),
             ));
         }
-        if let Some(secret) = &self.jwt_secret
+        if let Some(secret) = &self.auth.jwt_secret
             && secret.expose().len() < 32
         {
             return Err(SettingsError::Invalid(
@@ -429,34 +753,76 @@ impl Settings {
 
     /// Embedded mode: everything under the data dir, nothing external configured.
     pub fn is_embedded(&self) -> bool {
-        self.database_url
+        self.database
+            .url
             .as_ref()
             .is_none_or(|url| url.expose().starts_with("sqlite:"))
     }
 
     pub fn database_url(&self) -> String {
-        match &self.database_url {
+        match &self.database.url {
             Some(url) => url.expose().to_string(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("folio.db").display()),
+            None => format!("sqlite://{}?mode=rwc", self.node.data_dir.join("folio.db").display()),
         }
     }
 
-    pub fn roles(&self) -> Roles {
-        Roles::parse(&self.roles).unwrap_or(Roles::ALL)
+    /// Where media URLs handed to clients start: the configured public URL, else the edge.
+    pub fn public_url(&self, edge_addr: SocketAddr) -> String {
+        self.media
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{edge_addr}"))
     }
 
     pub fn trusted_proxies(&self) -> TrustedProxies {
         // Validated on load.
-        TrustedProxies::parse(&self.trusted_proxies).unwrap_or_default()
+        TrustedProxies::parse(&self.http.trusted_proxies).unwrap_or_default()
     }
 
     pub fn access_token_ttl(&self) -> Duration {
-        Duration::from_secs(self.access_token_ttl_secs)
+        Duration::from_secs(self.auth.access_token_ttl_secs)
+    }
+}
+
+impl Variable {
+    /// The variable's text as the TOML value of its setting.
+    fn value(&self, raw: &str) -> Result<toml::Value, SettingsError> {
+        let name = self.name;
+        Ok(match self.kind {
+            Kind::Text => toml::Value::String(raw.to_string()),
+            Kind::Integer => toml::Value::Integer(
+                raw.trim()
+                    .parse()
+                    .map_err(|_| SettingsError::Invalid(format!("{name} must be a whole number, got {raw:?}")))?,
+            ),
+            Kind::Bool => toml::Value::Boolean(match raw.trim().to_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(SettingsError::Invalid(format!(
+                        "{name} must be true or false, got {raw:?}"
+                    )));
+                }
+            }),
+            Kind::List => toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_string()))
+                    .collect(),
+            ),
+            Kind::Roles => {
+                Roles::parse(raw).map_err(|source| SettingsError::Roles { variable: name, source })?;
+                toml::Value::String(raw.to_string())
+            }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -467,23 +833,44 @@ mod tests {
     fn defaults_make_an_embedded_node() {
         let s = Settings::load_from(None, env(&[])).unwrap();
         assert!(s.is_embedded());
-        assert_eq!(s.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.http.addr.to_string(), "127.0.0.1:8080");
         assert!(s.database_url().starts_with("sqlite://"));
+        assert_eq!(s.node.roles, Roles::ALL);
     }
 
     #[test]
     fn environment_overrides_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("folio.toml");
-        std::fs::write(&file, "addr = \"0.0.0.0:9000\"\nsession_workers = 4\n").unwrap();
+        std::fs::write(
+            &file,
+            "[http]\naddr = \"0.0.0.0:9000\"\n[auth]\nsession_workers = 4\njwt_issuer = \"from-file\"\n\
+             [node]\nroles = \"indexer\"\n",
+        )
+        .unwrap();
         let s = Settings::load_from(
             Some(&file),
             env(&[("FOLIO_SESSION_WORKERS", "8"), ("FOLIO_ADMIN_EMAILS", "a@x.io, b@y.io")]),
         )
         .unwrap();
-        assert_eq!(s.addr.to_string(), "0.0.0.0:9000");
-        assert_eq!(s.session_workers, 8);
-        assert_eq!(s.admin_emails, vec!["a@x.io", "b@y.io"]);
+        assert_eq!(s.http.addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.auth.session_workers, 8);
+        assert_eq!(s.auth.jwt_issuer, "from-file");
+        assert_eq!(s.auth.admin_emails, vec!["a@x.io", "b@y.io"]);
+        assert!(s.node.roles.indexer && !s.node.roles.http);
+    }
+
+    #[test]
+    fn the_file_rejects_flat_and_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("folio.toml");
+        // The flat layout of earlier versions: `addr` now lives in `[http]`.
+        std::fs::write(&file, "addr = \"0.0.0.0:9000\"\n").unwrap();
+        let err = Settings::load_from(Some(&file), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("addr"), "{err}");
+        std::fs::write(&file, "[http]\nadr = \"0.0.0.0:9000\"\n").unwrap();
+        let err = Settings::load_from(Some(&file), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("adr"), "{err}");
     }
 
     #[test]
@@ -518,7 +905,125 @@ mod tests {
         let known = known_variables();
         assert!(known.contains(&"FOLIO_TRUSTED_PROXIES".to_string()));
         assert!(known.contains(&"FOLIO_CONFIG".to_string()));
-        assert_eq!(known.len(), ENV_SETTINGS.len() + 1);
+        assert_eq!(known.len(), VARIABLES.len() + 1);
+        let distinct: BTreeSet<&str> = VARIABLES.iter().map(|v| v.name).collect();
+        assert_eq!(distinct.len(), VARIABLES.len(), "a variable is listed twice");
+    }
+
+    /// `section.key` of every leaf of a serialized settings value.
+    fn leaves(value: &serde_json::Value, path: &str, found: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (key, field) in fields {
+                    let path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    leaves(field, &path, found);
+                }
+            }
+            _ => {
+                found.insert(path.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn every_setting_has_a_variable() {
+        let mut settings = BTreeSet::new();
+        leaves(&serde_json::to_value(Settings::default()).unwrap(), "", &mut settings);
+        assert!(settings.len() > 40, "only {} settings found", settings.len());
+        let mapped: BTreeSet<String> = VARIABLES.iter().map(|v| format!("{}.{}", v.section, v.key)).collect();
+        let without_variable: Vec<_> = settings.difference(&mapped).collect();
+        assert!(
+            without_variable.is_empty(),
+            "settings without a FOLIO_ variable: {without_variable:?}"
+        );
+        let without_setting: Vec<_> = mapped.difference(&settings).collect();
+        assert!(
+            without_setting.is_empty(),
+            "variables naming no setting: {without_setting:?}"
+        );
+    }
+
+    #[test]
+    fn every_variable_sets_its_setting() {
+        // Each variable, given a value its kind accepts, loads without error: its
+        // section and key exist (deny_unknown_fields would refuse them otherwise).
+        for variable in VARIABLES {
+            let value = match (variable.kind, variable.name) {
+                (Kind::Roles, _) => "indexer",
+                (Kind::Bool, _) => "true",
+                (Kind::Integer, _) => "3",
+                (Kind::List, _) => "10.0.0.1",
+                (Kind::Text, "FOLIO_ADDR" | "FOLIO_OPS_ADDR") => "127.0.0.1:1",
+                (Kind::Text, "FOLIO_DATABASE_URL") => "sqlite::memory:",
+                (Kind::Text, "FOLIO_JWT_SECRET") => "0123456789abcdef0123456789abcdef",
+                (Kind::Text, "FOLIO_LOG_FORMAT") => "json",
+                (Kind::Text, "FOLIO_S3_ENDPOINT") => continue,
+                (Kind::Text, _) => "x",
+            };
+            Settings::load_from(None, env(&[(variable.name, value)]))
+                .unwrap_or_else(|e| panic!("{}={value}: {e}", variable.name));
+        }
+    }
+
+    #[test]
+    fn a_misspelt_role_stops_loading_and_lists_the_roles() {
+        let err = Settings::load_from(None, env(&[("FOLIO_ROLES", "thumbnailr")])).unwrap_err();
+        match &err {
+            SettingsError::Roles {
+                variable: "FOLIO_ROLES",
+                source: RolesError::Unknown { given },
+            } => assert_eq!(given, "thumbnailr"),
+            other => panic!("expected a roles error, got {other:?}"),
+        }
+        assert!(err.to_string().contains("FOLIO_ROLES"), "{err}");
+        let message = std::error::Error::source(&err)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(message.contains("\"thumbnailr\""), "{message}");
+        for role in ROLE_NAMES {
+            assert!(message.contains(role), "{message}");
+        }
+        assert_eq!(Roles::parse(" , "), Err(RolesError::Empty));
+        let both = Roles::parse("http, indexer").unwrap();
+        assert!(both.http && both.indexer && !both.thumbnailer);
+        assert_eq!(Roles::parse("indexer,all").unwrap(), Roles::ALL);
+        assert_eq!(String::from(both), "http,indexer");
+    }
+
+    #[test]
+    fn unknown_variables_are_found_with_the_closest_name() {
+        let unknown = unknown_variables([
+            "FOLIO_ADDR",
+            "FOLIO_CONFIG",
+            "FOLIO_TEST_DATABASE_URL",
+            "PATH",
+            "FOLIO_ROLE",
+            "FOLIO_S3_BUKET",
+            "FOLIO_SOMETHING_ELSE",
+        ]);
+        assert_eq!(
+            unknown,
+            vec![
+                UnknownVariable {
+                    name: "FOLIO_ROLE".into(),
+                    closest: Some("FOLIO_ROLES"),
+                },
+                UnknownVariable {
+                    name: "FOLIO_S3_BUKET".into(),
+                    closest: Some("FOLIO_S3_BUCKET"),
+                },
+                UnknownVariable {
+                    name: "FOLIO_SOMETHING_ELSE".into(),
+                    closest: None,
+                },
+            ]
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `folio` node: configuration, startup, and the command-line tools around it.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod configuration;
 pub mod startup;

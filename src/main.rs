@@ -2,7 +2,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use folio::{Node, Settings, bench, startup, telemetry};
+#[cfg(feature = "bench")]
+use folio::bench;
+use folio::{Node, Settings, startup, telemetry};
 use folio_actors::{
     events::outbox::OutboxSignal,
     project::{ProjectContext, service as project_service},
@@ -42,9 +44,17 @@ enum Command {
         command: AdminCommand,
     },
     /// Benchmarks that print figures next to their reference.
+    #[cfg(feature = "bench")]
     Bench {
         #[command(subcommand)]
         which: bench::Which,
+    },
+    /// Benchmarks: not in this build (`--features bench`).
+    #[cfg(not(feature = "bench"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        _args: Vec<String>,
     },
 }
 
@@ -76,17 +86,22 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(cli))
 }
 
+/// What `folio bench` says on a binary built without the benchmarks.
+#[cfg(not(feature = "bench"))]
+const BENCH_NOT_BUILT: &str = "this folio binary was built without the benchmarks; \
+     build it with `cargo build --release --features bench` (or run `cargo run --release --features bench -- bench …`)";
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
     if let Some(Command::Serve { roles: Some(roles) }) = &cli.command {
-        folio::configuration::Roles::parse(roles).map_err(|e| anyhow::anyhow!(e))?;
-        settings.roles = roles.clone();
+        settings.node.roles = folio::configuration::Roles::parse(roles).context("--roles")?;
     }
     if matches!(cli.command, Some(Command::Bench { .. })) && std::env::var_os("RUST_LOG").is_none() {
         // Per-request logs would be measured along with the requests.
-        settings.log_filter = "warn".into();
+        settings.log.filter = "warn".into();
     }
     telemetry::init(&settings);
+    folio::configuration::warn_unknown_variables();
     match cli.command.unwrap_or(Command::Serve { roles: None }) {
         Command::Serve { .. } => serve(settings).await,
         Command::Migrate => {
@@ -117,7 +132,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{} ({user_id}) is now an administrator", email.as_str());
             Ok(())
         }
+        #[cfg(feature = "bench")]
         Command::Bench { which } => bench::run(which, &settings).await,
+        #[cfg(not(feature = "bench"))]
+        Command::Bench { .. } => anyhow::bail!(BENCH_NOT_BUILT),
     }
 }
 
@@ -232,10 +250,7 @@ mod jobs {
             blobs: startup::blob_store(settings).await.context("opening the blob store")?,
             // The jobs wait in the outbox until a node's relay publishes them.
             outbox: OutboxSignal::default(),
-            public_url: settings
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", settings.addr)),
+            public_url: settings.public_url(settings.http.addr),
         })
     }
 

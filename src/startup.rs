@@ -1,5 +1,6 @@
-//! Builds a node from settings: database, migrations, actors under the node supervisor,
-//! and the HTTP edge. Tests start nodes the same way, on port 0.
+//! Builds a node from settings, in steps: bind the listeners, open the store (database,
+//! blobs, search index), connect the bus, start the domain actors, then the consumers
+//! and the outbox relay, and serve the edge. Tests start nodes the same way, on port 0.
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
@@ -23,7 +24,7 @@ use folio_migration::{Migrator, MigratorTrait};
 use futures::future::BoxFuture;
 use poem::{
     EndpointExt as _, Server,
-    listener::{Acceptor, Listener, TcpListener},
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 use ractor::ActorRef;
 use rand::RngCore as _;
@@ -65,15 +66,15 @@ pub enum NodeError {
 
 /// JetStream when `nats_url` is set, otherwise the in-process bus.
 pub async fn event_bus(settings: &Settings) -> Result<Arc<dyn EventBus>, NodeError> {
-    Ok(match &settings.nats_url {
+    Ok(match &settings.bus.nats_url {
         Some(url) => Arc::new(
             JetStreamBus::connect(
                 url,
                 JetStreamNames {
-                    stream_prefix: settings.nats_stream_prefix.clone(),
-                    subject_prefix: settings.nats_subject_prefix.clone(),
+                    stream_prefix: settings.bus.stream_prefix.clone(),
+                    subject_prefix: settings.bus.subject_prefix.clone(),
                 },
-                Duration::from_secs(settings.nats_duplicate_window_secs),
+                Duration::from_secs(settings.bus.duplicate_window_secs),
             )
             .await?,
         ),
@@ -96,9 +97,9 @@ impl ReadinessCheck for BusCheck {
 pub async fn connect_database(settings: &Settings) -> Result<DatabaseConnection, NodeError> {
     let url = settings.database_url();
     let sqlite = url.starts_with("sqlite:");
-    if sqlite && settings.database_url.is_none() {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|source| NodeError::DataDir {
-            path: settings.data_dir.display().to_string(),
+    if sqlite && settings.database.url.is_none() {
+        std::fs::create_dir_all(&settings.node.data_dir).map_err(|source| NodeError::DataDir {
+            path: settings.node.data_dir.display().to_string(),
             source,
         })?;
     }
@@ -121,7 +122,7 @@ pub async fn connect_database(settings: &Settings) -> Result<DatabaseConnection,
                     .foreign_keys(true)
             });
     } else {
-        options.max_connections(settings.database_max_connections);
+        options.max_connections(settings.database.max_connections);
     }
     Ok(Database::connect(options).await?)
 }
@@ -135,7 +136,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), NodeError> {
 /// without one); an embedded node makes a random one on first start and keeps it in
 /// the data dir, readable only by its owner.
 pub fn jwt_secret(settings: &Settings) -> Result<Vec<u8>, NodeError> {
-    if let Some(secret) = &settings.jwt_secret {
+    if let Some(secret) = &settings.auth.jwt_secret {
         return Ok(secret.expose().as_bytes().to_vec());
     }
     if !settings.is_embedded() {
@@ -143,7 +144,7 @@ pub fn jwt_secret(settings: &Settings) -> Result<Vec<u8>, NodeError> {
             "FOLIO_JWT_SECRET is required outside embedded mode".into(),
         ));
     }
-    let path = settings.data_dir.join("jwt_secret");
+    let path = settings.node.data_dir.join("jwt_secret");
     let io = |source: std::io::Error| NodeError::DataDir {
         path: path.display().to_string(),
         source,
@@ -151,7 +152,7 @@ pub fn jwt_secret(settings: &Settings) -> Result<Vec<u8>, NodeError> {
     match std::fs::read_to_string(&path) {
         Ok(text) => hex::decode(text.trim()).map_err(|e| NodeError::Secret(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&settings.data_dir).map_err(io)?;
+            std::fs::create_dir_all(&settings.node.data_dir).map_err(io)?;
             let mut secret = vec![0u8; 64];
             rand::rng().fill_bytes(&mut secret);
             write_private(&path, hex::encode(&secret).as_bytes()).map_err(io)?;
@@ -190,27 +191,29 @@ impl ReadinessCheck for DatabaseCheck {
 
 /// Blobs on S3 when an endpoint is configured, otherwise in the data dir.
 pub async fn blob_store(settings: &Settings) -> Result<SharedBlobStore, NodeError> {
-    Ok(match &settings.s3_endpoint {
+    Ok(match &settings.blobs.s3_endpoint {
         Some(endpoint) => Arc::new(
             S3Store::connect(S3Settings {
                 endpoint: endpoint.clone(),
                 access_key: settings
+                    .blobs
                     .s3_access_key
                     .as_ref()
                     .map(|k| k.expose().to_string())
                     .unwrap_or_default(),
                 secret_key: settings
+                    .blobs
                     .s3_secret_key
                     .as_ref()
                     .map(|k| k.expose().to_string())
                     .unwrap_or_default(),
-                bucket: settings.s3_bucket.clone(),
-                region: settings.s3_region.clone(),
+                bucket: settings.blobs.s3_bucket.clone(),
+                region: settings.blobs.s3_region.clone(),
             })
             .await
             .map_err(|e| NodeError::Blobs(e.to_string()))?,
         ),
-        None => Arc::new(LocalDirStore::new(settings.data_dir.join("media"))),
+        None => Arc::new(LocalDirStore::new(settings.node.data_dir.join("media"))),
     })
 }
 
@@ -218,17 +221,17 @@ pub async fn blob_store(settings: &Settings) -> Result<SharedBlobStore, NodeErro
 /// Meilisearch client does no I/O here, so a node starts while the engine is down
 /// (searches answer 503 and indexing catches up when it returns).
 pub fn search_engine(settings: &Settings) -> Result<Arc<dyn SearchEngine>, NodeError> {
-    Ok(match &settings.meilisearch_url {
+    Ok(match &settings.search.meilisearch_url {
         Some(url) => Arc::new(
             MeiliEngine::new(MeiliSettings {
                 url: url.clone(),
-                api_key: settings.meilisearch_key.as_ref().map(|k| k.expose().to_string()),
-                index: settings.meilisearch_index.clone(),
+                api_key: settings.search.meilisearch_key.as_ref().map(|k| k.expose().to_string()),
+                index: settings.search.meilisearch_index.clone(),
             })
             .map_err(|e| NodeError::Search(e.to_string()))?,
         ),
         None => {
-            let dir = settings.data_dir.join("search");
+            let dir = settings.node.data_dir.join("search");
             std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir {
                 path: dir.display().to_string(),
                 source,
@@ -303,7 +306,7 @@ impl SupervisionObserver for ActorMetrics {
 /// A running node. Dropping it does not stop it; call [`Node::shutdown`].
 pub struct Node {
     /// Where the HTTP edge listens; for a node without one, where its ops endpoints
-    /// listen (`ops_addr`), else the configured address.
+    /// listen (`ops.addr`), else the configured address.
     pub addr: SocketAddr,
     pub roles: Roles,
     pub db: DatabaseConnection,
@@ -323,6 +326,52 @@ pub struct Node {
     shutdown_grace: Duration,
 }
 
+/// The sockets a node serves on, bound before anything else starts: the edge's address
+/// is part of the media URLs the domain actors hand out, and a port taken should stop
+/// the node before it has started anything.
+struct Listeners {
+    /// The HTTP edge (role `http`).
+    edge: Option<TcpAcceptor>,
+    /// Health, readiness and metrics of a node without the edge, when `ops.addr` is set.
+    ops: Option<TcpAcceptor>,
+    edge_addr: SocketAddr,
+    /// The address the node reports: the edge's, else the ops endpoints', else the
+    /// configured one.
+    addr: SocketAddr,
+}
+
+/// What the node keeps its state in.
+struct Store {
+    db: DatabaseConnection,
+    blobs: SharedBlobStore,
+    search: SearchClient,
+}
+
+/// The domain actors under the node supervisor, and what they share.
+struct Domains {
+    supervisor: ActorRef<SupervisorMsg>,
+    /// Resolves when the supervisor itself stops.
+    supervisor_stopped: JoinHandle<()>,
+    health: NodeHealth,
+    /// Where deliveries that are not events are counted.
+    events: Arc<dyn EventObserver>,
+    metrics: Metrics,
+    activity: JobActivity,
+    /// Wakes the outbox relay when a domain actor has written an event.
+    outbox: OutboxSignal,
+    session: SessionClient,
+    profiles: ProfileClient,
+    projects: ProjectClient,
+    media: MediaClient,
+}
+
+/// The HTTP (or ops) server.
+#[derive(Default)]
+struct Edge {
+    stop_server: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
 impl Node {
     pub async fn start(settings: &Settings) -> Result<Node, NodeError> {
         let db = connect_database(settings).await?;
@@ -330,237 +379,34 @@ impl Node {
         Self::start_with_database(settings, db).await
     }
 
+    /// Starts a node on a connected and migrated database.
     pub async fn start_with_database(settings: &Settings, db: DatabaseConnection) -> Result<Node, NodeError> {
-        let roles = settings.roles();
-        let keys = TokenKeys::new(
-            &jwt_secret(settings)?,
-            &settings.jwt_issuer,
-            &settings.jwt_audience,
-            settings.access_token_ttl(),
-        )?;
-        // The edge binds first: its address is part of the media URLs handed out.
-        let acceptor = if roles.http {
-            Some(
-                TcpListener::bind(settings.addr)
-                    .into_acceptor()
-                    .await
-                    .map_err(|source| NodeError::Bind {
-                        addr: settings.addr,
-                        source,
-                    })?,
-            )
-        } else {
-            None
-        };
-        // A node without the edge still answers health checks and scrapes, when asked to.
-        let ops_acceptor = match (roles.http, settings.ops_addr) {
-            (false, Some(ops_addr)) => Some(
-                TcpListener::bind(ops_addr)
-                    .into_acceptor()
-                    .await
-                    .map_err(|source| NodeError::Bind { addr: ops_addr, source })?,
-            ),
-            _ => None,
-        };
-        let bound = |acceptor: Option<&poem::listener::TcpAcceptor>| {
-            acceptor.and_then(|a| a.local_addr().first().and_then(|a| a.as_socket_addr().copied()))
-        };
-        let edge_addr = bound(acceptor.as_ref()).unwrap_or(settings.addr);
-        let addr = bound(ops_acceptor.as_ref()).unwrap_or(edge_addr);
-        let public_url = settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{edge_addr}"));
-
-        let metrics = Metrics::new()?;
-        let health = NodeHealth::default();
-        folio_actors::faults::arm_from_env();
-        let (supervisor, supervisor_stopped) = NodeSupervisor::start_with(SupervisorArgs {
-            observer: Some(Arc::new(ActorMetrics(metrics.clone()))),
-            health: health.clone(),
-            policy: RestartPolicy {
-                max_restarts: settings.actor_max_restarts,
-                window: Duration::from_secs(settings.actor_restart_window_secs),
-                ..RestartPolicy::default()
-            },
-        })
-        .await?;
-        let event_observer: Arc<dyn EventObserver> = Arc::new(ActorMetrics(metrics.clone()));
-        let activity = JobActivity::new(Arc::new(metrics.clone()));
-        let hashing = BlockingPool::new(settings.hash_concurrency.unwrap_or_else(BlockingPool::default_size));
-        let session = SessionClient::start(
-            &supervisor,
-            db.clone(),
-            keys,
-            Argon2Cost {
-                memory_kib: settings.argon2_memory_kib,
-                iterations: settings.argon2_iterations,
-                parallelism: settings.argon2_parallelism,
-            },
-            hashing,
-            SessionConfig {
-                refresh_ttl: Duration::from_secs(settings.refresh_token_ttl_secs),
-                rotate_refresh_tokens: settings.refresh_token_rotation,
-                admin_emails: settings.admin_emails.iter().map(|e| e.trim().to_lowercase()).collect(),
-                max_failed_logins: settings.login_max_failures,
-                max_failed_logins_per_address: settings.login_max_failures_per_address,
-                lockout: Duration::from_secs(settings.login_lockout_secs),
-                hash_queue_limit: settings.hash_queue_limit,
-                workers: settings.session_workers,
-            },
-        )
-        .await?;
-        let outbox = OutboxSignal::default();
-        let profiles = ProfileClient::start(
-            &supervisor,
-            ProfileContext {
-                db: db.clone(),
-                outbox: outbox.clone(),
-            },
-            settings.domain_workers,
-        )
-        .await?;
-        let projects = ProjectClient::start(
-            &supervisor,
-            ProjectContext {
-                db: db.clone(),
-                outbox: outbox.clone(),
-            },
-            settings.domain_workers,
-        )
-        .await?;
-        let blobs = blob_store(settings).await?;
-        let media = MediaClient::start(
-            &supervisor,
-            MediaContext {
-                db: db.clone(),
-                blobs: blobs.clone(),
-                outbox: outbox.clone(),
-                public_url,
-            },
-            settings.domain_workers,
-        )
-        .await?;
+        let roles = settings.node.roles;
+        let listeners = bind(settings, roles).await?;
+        let store = store(settings, db).await?;
         let bus = event_bus(settings).await?;
-
-        // Consumers subscribe before the relay starts, so the in-process bus has every
-        // subscriber in place before the first event goes out.
-        if roles.thumbnailer {
-            let concurrency = settings
-                .thumbnail_concurrency
-                .unwrap_or_else(BlockingPool::default_size);
-            let ctx = ThumbnailerContext::new(
-                media.context().clone(),
-                projects.clone(),
-                bus.clone(),
-                BlockingPool::new(concurrency),
-                ThumbnailerConfig {
-                    max_attempts: settings.thumbnail_max_attempts,
-                    backoff_base: Duration::from_millis(settings.thumbnail_backoff_base_ms),
-                    ack_wait: Duration::from_secs(settings.thumbnail_ack_wait_secs.max(1)),
-                    concurrency,
-                    spec: ThumbnailSpec::default(),
-                },
-            )
-            .with_activity(activity.clone())
-            .with_event_observer(event_observer.clone());
-            thumbnailer::start(&supervisor, Arc::new(ctx)).await?;
-        }
-        let search = SearchClient {
-            engine: search_engine(settings)?,
-        };
-        if roles.indexer {
-            let ctx = IndexerContext {
-                db: db.clone(),
-                engine: search.engine.clone(),
-                profiles: profiles.clone(),
-                bus: bus.clone(),
-                max_retry_delay: Duration::from_secs(5),
-                activity: activity.clone(),
-                events: Some(event_observer.clone()),
-            };
-            indexer::start(&supervisor, Arc::new(ctx)).await?;
-        }
-        // Every node relays: the bus drops the duplicates by event id.
-        OutboxRelay::start(&supervisor, db.clone(), bus.clone(), outbox).await?;
-
-        let (mut stop_server, mut server) = (None, None);
-        let serving = match (acceptor, ops_acceptor) {
-            (Some(acceptor), _) => Some((acceptor, true)),
-            (None, Some(ops)) => Some((ops, false)),
-            (None, None) => None,
-        };
-        if let Some((acceptor, edge)) = serving {
-            let state = EdgeState {
-                session: session.clone(),
-                profiles: profiles.clone(),
-                projects: projects.clone(),
-                media: media.clone(),
-                search: search.clone(),
-                readiness: Readiness::default()
-                    .with(DatabaseCheck(db.clone()))
-                    .with_optional(BusCheck(bus.clone()))
-                    .with(BlobCheck(blobs.clone()))
-                    .with(SupervisionCheck(health.clone())),
-                metrics,
-                json_body_limit: settings.json_body_limit,
-                trusted_proxies: settings.trusted_proxies(),
-                cors_origins: settings.cors_origins.clone(),
-                metrics_token: settings.metrics_token.as_ref().map(|t| t.expose().to_string()),
-                jobs: JobsContext {
-                    db: db.clone(),
-                    bus: bus.clone(),
-                    activity,
-                },
-                reindex: ReindexTracker::default(),
-                console: ConsoleSettings {
-                    secure_cookie: settings.console_secure_cookie,
-                },
-            };
-            let app = if edge {
-                UploadSweeper::new(media.clone()).start(&supervisor).await?;
-                folio_http::build_app(state).map_to_response().boxed()
-            } else {
-                folio_http::build_ops_app(state).map_to_response().boxed()
-            };
-            let (stop, stopped) = oneshot::channel::<()>();
-            let grace = Duration::from_secs(settings.shutdown_grace_secs);
-            server = Some(tokio::spawn(async move {
-                Server::new_with_acceptor(acceptor)
-                    .run_with_graceful_shutdown(
-                        app,
-                        async move {
-                            let _ = stopped.await;
-                        },
-                        Some(grace),
-                    )
-                    .await
-            }));
-            stop_server = Some(stop);
-            if edge {
-                tracing::info!(%addr, embedded = settings.is_embedded(), "folio node listening");
-            } else {
-                tracing::info!(%addr, "health and metrics listening");
-            }
-        }
+        let domains = domains(settings, &store, settings.public_url(listeners.edge_addr)).await?;
+        consumers(settings, roles, &store, &bus, &domains).await?;
+        let addr = listeners.addr;
+        let edge = edge(settings, listeners, &store, &bus, &domains).await?;
         tracing::info!(?roles, bus = bus.name(), "folio node started");
         Ok(Node {
             addr,
             roles,
-            db,
-            session,
-            profiles,
-            projects,
-            media,
+            db: store.db,
+            session: domains.session,
+            profiles: domains.profiles,
+            projects: domains.projects,
+            media: domains.media,
             bus,
-            blobs,
-            search,
-            supervisor,
-            health,
-            supervisor_stopped: Some(supervisor_stopped),
-            stop_server,
-            server,
-            shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
+            blobs: store.blobs,
+            search: store.search,
+            supervisor: domains.supervisor,
+            health: domains.health,
+            supervisor_stopped: Some(domains.supervisor_stopped),
+            stop_server: edge.stop_server,
+            server: edge.server,
+            shutdown_grace: Duration::from_secs(settings.node.shutdown_grace_secs),
         })
     }
 
@@ -646,4 +492,262 @@ impl Node {
         }
         tracing::info!("node stopped");
     }
+}
+
+/// Binds the edge (role `http`) or, on a node without it, the ops endpoints when asked.
+async fn bind(settings: &Settings, roles: Roles) -> Result<Listeners, NodeError> {
+    let listen = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .into_acceptor()
+            .await
+            .map_err(|source| NodeError::Bind { addr, source })
+    };
+    let edge = if roles.http {
+        Some(listen(settings.http.addr).await?)
+    } else {
+        None
+    };
+    let ops = match (roles.http, settings.ops.addr) {
+        (false, Some(ops_addr)) => Some(listen(ops_addr).await?),
+        _ => None,
+    };
+    let bound = |acceptor: Option<&TcpAcceptor>| {
+        acceptor.and_then(|a| a.local_addr().first().and_then(|a| a.as_socket_addr().copied()))
+    };
+    let edge_addr = bound(edge.as_ref()).unwrap_or(settings.http.addr);
+    let addr = bound(ops.as_ref()).unwrap_or(edge_addr);
+    Ok(Listeners {
+        edge,
+        ops,
+        edge_addr,
+        addr,
+    })
+}
+
+/// The blob store and the search engine, next to the (already migrated) database.
+async fn store(settings: &Settings, db: DatabaseConnection) -> Result<Store, NodeError> {
+    let blobs = blob_store(settings).await?;
+    let search = SearchClient {
+        engine: search_engine(settings)?,
+    };
+    Ok(Store { db, blobs, search })
+}
+
+/// The node supervisor, and under it the session, profile, project and media actors.
+async fn domains(settings: &Settings, store: &Store, public_url: String) -> Result<Domains, NodeError> {
+    let keys = TokenKeys::new(
+        &jwt_secret(settings)?,
+        &settings.auth.jwt_issuer,
+        &settings.auth.jwt_audience,
+        settings.access_token_ttl(),
+    )?;
+    let metrics = Metrics::new()?;
+    let health = NodeHealth::default();
+    folio_actors::faults::arm_from_env();
+    let (supervisor, supervisor_stopped) = NodeSupervisor::start_with(SupervisorArgs {
+        observer: Some(Arc::new(ActorMetrics(metrics.clone()))),
+        health: health.clone(),
+        policy: RestartPolicy {
+            max_restarts: settings.node.actor_max_restarts,
+            window: Duration::from_secs(settings.node.actor_restart_window_secs),
+            ..RestartPolicy::default()
+        },
+    })
+    .await?;
+    let events: Arc<dyn EventObserver> = Arc::new(ActorMetrics(metrics.clone()));
+    let activity = JobActivity::new(Arc::new(metrics.clone()));
+    let auth = &settings.auth;
+    let hashing = BlockingPool::new(auth.hash_concurrency.unwrap_or_else(BlockingPool::default_size));
+    let session = SessionClient::start(
+        &supervisor,
+        store.db.clone(),
+        keys,
+        Argon2Cost {
+            memory_kib: auth.argon2_memory_kib,
+            iterations: auth.argon2_iterations,
+            parallelism: auth.argon2_parallelism,
+        },
+        hashing,
+        SessionConfig {
+            refresh_ttl: Duration::from_secs(auth.refresh_token_ttl_secs),
+            rotate_refresh_tokens: auth.refresh_token_rotation,
+            admin_emails: auth.admin_emails.iter().map(|e| e.trim().to_lowercase()).collect(),
+            max_failed_logins: auth.login_max_failures,
+            max_failed_logins_per_address: auth.login_max_failures_per_address,
+            lockout: Duration::from_secs(auth.login_lockout_secs),
+            hash_queue_limit: auth.hash_queue_limit,
+            workers: auth.session_workers,
+        },
+    )
+    .await?;
+    let outbox = OutboxSignal::default();
+    let workers = settings.node.domain_workers;
+    let profiles = ProfileClient::start(
+        &supervisor,
+        ProfileContext {
+            db: store.db.clone(),
+            outbox: outbox.clone(),
+        },
+        workers,
+    )
+    .await?;
+    let projects = ProjectClient::start(
+        &supervisor,
+        ProjectContext {
+            db: store.db.clone(),
+            outbox: outbox.clone(),
+        },
+        workers,
+    )
+    .await?;
+    let media = MediaClient::start(
+        &supervisor,
+        MediaContext {
+            db: store.db.clone(),
+            blobs: store.blobs.clone(),
+            outbox: outbox.clone(),
+            public_url,
+        },
+        workers,
+    )
+    .await?;
+    Ok(Domains {
+        supervisor,
+        supervisor_stopped,
+        health,
+        events,
+        metrics,
+        activity,
+        outbox,
+        session,
+        profiles,
+        projects,
+        media,
+    })
+}
+
+/// The thumbnailer and the indexer (by role), then the outbox relay that feeds them.
+async fn consumers(
+    settings: &Settings,
+    roles: Roles,
+    store: &Store,
+    bus: &Arc<dyn EventBus>,
+    domains: &Domains,
+) -> Result<(), NodeError> {
+    // Consumers subscribe before the relay starts, so the in-process bus has every
+    // subscriber in place before the first event goes out.
+    if roles.thumbnailer {
+        let media = &settings.media;
+        let concurrency = media.thumbnail_concurrency.unwrap_or_else(BlockingPool::default_size);
+        let ctx = ThumbnailerContext::new(
+            domains.media.context().clone(),
+            domains.projects.clone(),
+            bus.clone(),
+            BlockingPool::new(concurrency),
+            ThumbnailerConfig {
+                max_attempts: media.thumbnail_max_attempts,
+                backoff_base: Duration::from_millis(media.thumbnail_backoff_base_ms),
+                ack_wait: Duration::from_secs(media.thumbnail_ack_wait_secs.max(1)),
+                concurrency,
+                spec: ThumbnailSpec::default(),
+            },
+        )
+        .with_activity(domains.activity.clone())
+        .with_event_observer(domains.events.clone());
+        thumbnailer::start(&domains.supervisor, Arc::new(ctx)).await?;
+    }
+    if roles.indexer {
+        let ctx = IndexerContext {
+            db: store.db.clone(),
+            engine: store.search.engine.clone(),
+            profiles: domains.profiles.clone(),
+            bus: bus.clone(),
+            max_retry_delay: Duration::from_secs(5),
+            activity: domains.activity.clone(),
+            events: Some(domains.events.clone()),
+        };
+        indexer::start(&domains.supervisor, Arc::new(ctx)).await?;
+    }
+    // Every node relays: the bus drops the duplicates by event id.
+    OutboxRelay::start(
+        &domains.supervisor,
+        store.db.clone(),
+        bus.clone(),
+        domains.outbox.clone(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Serves the HTTP edge (with the sweeper of abandoned uploads), or the ops endpoints
+/// of a node without the edge, or nothing.
+async fn edge(
+    settings: &Settings,
+    listeners: Listeners,
+    store: &Store,
+    bus: &Arc<dyn EventBus>,
+    domains: &Domains,
+) -> Result<Edge, NodeError> {
+    let (acceptor, is_edge) = match (listeners.edge, listeners.ops) {
+        (Some(acceptor), _) => (acceptor, true),
+        (None, Some(ops)) => (ops, false),
+        (None, None) => return Ok(Edge::default()),
+    };
+    let state = EdgeState {
+        session: domains.session.clone(),
+        profiles: domains.profiles.clone(),
+        projects: domains.projects.clone(),
+        media: domains.media.clone(),
+        search: store.search.clone(),
+        readiness: Readiness::default()
+            .with(DatabaseCheck(store.db.clone()))
+            .with_optional(BusCheck(bus.clone()))
+            .with(BlobCheck(store.blobs.clone()))
+            .with(SupervisionCheck(domains.health.clone())),
+        metrics: domains.metrics.clone(),
+        json_body_limit: settings.http.json_body_limit,
+        trusted_proxies: settings.trusted_proxies(),
+        cors_origins: settings.http.cors_origins.clone(),
+        metrics_token: settings.ops.metrics_token.as_ref().map(|t| t.expose().to_string()),
+        jobs: JobsContext {
+            db: store.db.clone(),
+            bus: bus.clone(),
+            activity: domains.activity.clone(),
+        },
+        reindex: ReindexTracker::default(),
+        console: ConsoleSettings {
+            secure_cookie: settings.http.console_secure_cookie,
+        },
+    };
+    let app = if is_edge {
+        UploadSweeper::new(domains.media.clone())
+            .start(&domains.supervisor)
+            .await?;
+        folio_http::build_app(state).map_to_response().boxed()
+    } else {
+        folio_http::build_ops_app(state).map_to_response().boxed()
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let grace = Duration::from_secs(settings.node.shutdown_grace_secs);
+    let server = tokio::spawn(async move {
+        Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async move {
+                    let _ = stopped.await;
+                },
+                Some(grace),
+            )
+            .await
+    });
+    let addr = listeners.addr;
+    if is_edge {
+        tracing::info!(%addr, embedded = settings.is_embedded(), "folio node listening");
+    } else {
+        tracing::info!(%addr, "health and metrics listening");
+    }
+    Ok(Edge {
+        stop_server: Some(stop),
+        server: Some(server),
+    })
 }

@@ -193,7 +193,7 @@ async fn login_failures_look_the_same(backend: Backend) {
 }
 
 async fn repeated_failures_are_throttled(backend: Backend) {
-    let t = TestNode::spawn_with(backend, |s| s.login_max_failures = 3).await;
+    let t = TestNode::spawn_with(backend, |s| s.auth.login_max_failures = 3).await;
     t.user("dave").await;
     for _ in 0..3 {
         t.login("dave@folio.test", "wrong-password")
@@ -240,7 +240,7 @@ async fn refresh_rotates_and_detects_reuse(backend: Backend) {
     t.shutdown().await;
 
     // With rotation off, old clients keep one refresh token.
-    let t = TestNode::spawn_with(backend, |s| s.refresh_token_rotation = false).await;
+    let t = TestNode::spawn_with(backend, |s| s.auth.refresh_token_rotation = false).await;
     let u = t.user("grace").await;
     for _ in 0..2 {
         let r = t.post("/auth/refresh", json!({"refresh_token": u.refresh})).await;
@@ -421,7 +421,7 @@ async fn legacy_bcrypt_users_log_in_and_are_upgraded(backend: Backend) {
 
 async fn admin_emails_make_admins(backend: Backend) {
     use folio_actors::session::{Email, Role, service};
-    let t = TestNode::spawn_with(backend, |s| s.admin_emails = vec!["Boss@Folio.test".into()]).await;
+    let t = TestNode::spawn_with(backend, |s| s.auth.admin_emails = vec!["Boss@Folio.test".into()]).await;
     let boss = t.user("boss").await;
     let worker = t.user("worker").await;
     let session = &t.node().session;

@@ -82,8 +82,8 @@ impl Signed {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_signs_in_with_safe_cookies_and_guards_state_changes() {
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
-        s.admin_emails = vec!["admin@folio.test".into()];
-        s.console_secure_cookie = true;
+        s.auth.admin_emails = vec!["admin@folio.test".into()];
+        s.http.console_secure_cookie = true;
     })
     .await;
     t.user("admin").await;

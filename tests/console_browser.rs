@@ -138,7 +138,7 @@ async fn failed_row(t: &TestNode, admin: &str, file_id: &str) -> Option<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_console_in_chromium() {
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
-        s.admin_emails = vec!["admin@folio.test".into()];
+        s.auth.admin_emails = vec!["admin@folio.test".into()];
     })
     .await;
     let admin = t.user("admin").await;

@@ -117,8 +117,8 @@ fn sample(scrape: &str, series: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_serves_health_readiness_and_metrics_on_its_ops_address_only() {
     let worker = TestNode::spawn_with(Backend::Sqlite, |s| {
-        s.roles = "thumbnailer,indexer".into();
-        s.ops_addr = Some("127.0.0.1:0".parse().unwrap());
+        s.node.roles = folio::configuration::Roles::parse("thumbnailer,indexer").expect("valid roles");
+        s.ops.addr = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     assert!(!worker.node().roles.http);

@@ -32,7 +32,7 @@ fn assert_envelope(event: &Value, event_type: &str, subject_prefix: &str) {
 
 async fn each_change_is_one_event_with_the_seed_envelope(backend: Backend) {
     let t = TestNode::spawn_on_nats(backend).await;
-    let prefix = t.settings.nats_subject_prefix.clone();
+    let prefix = t.settings.bus.subject_prefix.clone();
     let u = t.user("alice").await;
     assert_eq!(
         t.put("/profile/me", Some(&u.access), json!({"name": "Alice Tan"}))
@@ -415,7 +415,7 @@ async fn ready_is_degraded_not_down_while_nats_is_away_and_shutdown_stays_bounde
     let grace_secs = 2;
     let t = TestNode::spawn_with(Backend::Postgres, |s| {
         nats_isolation(s, &url);
-        s.shutdown_grace_secs = grace_secs;
+        s.node.shutdown_grace_secs = grace_secs;
     })
     .await;
     let u = t.user("outage").await;

@@ -387,8 +387,8 @@ async fn multipart_forms_are_capped_as_a_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_from_one_address_over_many_accounts_are_throttled() {
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
-        s.login_max_failures = 100;
-        s.login_max_failures_per_address = 5;
+        s.auth.login_max_failures = 100;
+        s.auth.login_max_failures_per_address = 5;
     })
     .await;
     t.user("victim").await;
@@ -412,11 +412,11 @@ async fn a_full_hash_queue_answers_503_with_retry_after() {
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
         // Production cost, so hashes overlap; one waiting hash at most.
         let defaults = folio::Settings::default();
-        s.argon2_memory_kib = defaults.argon2_memory_kib;
-        s.argon2_iterations = defaults.argon2_iterations;
-        s.hash_concurrency = Some(1);
-        s.hash_queue_limit = 1;
-        s.login_max_failures_per_address = 1000;
+        s.auth.argon2_memory_kib = defaults.auth.argon2_memory_kib;
+        s.auth.argon2_iterations = defaults.auth.argon2_iterations;
+        s.auth.hash_concurrency = Some(1);
+        s.auth.hash_queue_limit = 1;
+        s.auth.login_max_failures_per_address = 1000;
     })
     .await;
     let replies = futures::future::join_all((0..24).map(|i| {
@@ -452,8 +452,8 @@ async fn a_full_hash_queue_answers_503_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_hygiene_headers_cors_and_metrics_token() {
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
-        s.cors_origins = vec!["https://app.example".into()];
-        s.metrics_token = Some(folio::configuration::Secret::new("scrape-me"));
+        s.http.cors_origins = vec!["https://app.example".into()];
+        s.ops.metrics_token = Some(folio::configuration::Secret::new("scrape-me"));
     })
     .await;
     let u = t.user("hygiene").await;

@@ -24,9 +24,9 @@ const ADMIN: &str = "admin@folio.test";
 async fn node_with_admin(backend: Backend, jetstream: bool) -> (TestNode, common::Tokens) {
     let nats = common::shared_nats_url();
     let t = TestNode::spawn_with(backend, |s| {
-        s.admin_emails = vec![ADMIN.into()];
+        s.auth.admin_emails = vec![ADMIN.into()];
         // Retries come back fast in tests; the rules (attempt count, backoff) are the same.
-        s.thumbnail_backoff_base_ms = 10;
+        s.media.thumbnail_backoff_base_ms = 10;
         if jetstream {
             common::nats_isolation(s, &nats);
         }
@@ -418,8 +418,8 @@ async fn jobs_cli_shows_and_requeues() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_path_buf();
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
-        s.data_dir = data_dir.clone();
-        s.admin_emails = vec![ADMIN.into()];
+        s.node.data_dir = data_dir.clone();
+        s.auth.admin_emails = vec![ADMIN.into()];
     })
     .await;
     let admin = t.user("admin").await;

@@ -127,7 +127,7 @@ async fn operations_endpoints() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_reports_a_dead_database() {
     let t = TestNode::spawn(Backend::Postgres).await;
-    let url = t.settings.database_url.as_ref().unwrap().expose().to_string();
+    let url = t.settings.database.url.as_ref().unwrap().expose().to_string();
     let (admin, name) = url.rsplit_once('/').unwrap();
     let admin = sea_orm::Database::connect(format!("{admin}/postgres")).await.unwrap();
     use sea_orm::ConnectionTrait as _;
@@ -145,7 +145,7 @@ async fn ready_reports_a_dead_database() {
 async fn embedded_mode_keeps_a_private_generated_secret() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings: Settings = test_settings(dir.path());
-    settings.jwt_secret = None;
+    settings.auth.jwt_secret = None;
     let node = Node::start(&settings).await.unwrap();
     let secret_file = dir.path().join("jwt_secret");
     #[cfg(unix)]
@@ -191,12 +191,12 @@ async fn embedded_mode_keeps_a_private_generated_secret() {
 async fn production_password_cost_works_end_to_end() {
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
         let defaults = Settings::default();
-        s.argon2_memory_kib = defaults.argon2_memory_kib;
-        s.argon2_iterations = defaults.argon2_iterations;
-        s.argon2_parallelism = defaults.argon2_parallelism;
+        s.auth.argon2_memory_kib = defaults.auth.argon2_memory_kib;
+        s.auth.argon2_iterations = defaults.auth.argon2_iterations;
+        s.auth.argon2_parallelism = defaults.auth.argon2_parallelism;
     })
     .await;
-    assert_eq!(t.settings.argon2_memory_kib, 19 * 1024);
+    assert_eq!(t.settings.auth.argon2_memory_kib, 19 * 1024);
     let tokens = t.user("mia").await;
     let stored: String = {
         use sea_orm::EntityTrait as _;
@@ -234,4 +234,26 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         Ok(code) => assert_eq!(code, 200),
         Err(e) => assert!(e.is_connect(), "{e}"),
     }
+}
+
+#[test]
+fn a_misspelt_role_stops_the_binary_with_the_valid_roles() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_folio"))
+        .arg("migrate")
+        .env("FOLIO_DATA_DIR", dir.path())
+        .env("FOLIO_ROLES", "thumbnailr")
+        .output()
+        .expect("folio runs");
+    assert!(!output.status.success(), "folio started with FOLIO_ROLES=thumbnailr");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("FOLIO_ROLES") && stderr.contains("\"thumbnailr\""),
+        "{stderr}"
+    );
+    for role in ["http", "thumbnailer", "indexer", "all"] {
+        assert!(stderr.contains(role), "{role} missing from: {stderr}");
+    }
+    // Nothing was started: the settings failed before the database was touched.
+    assert!(!dir.path().join("folio.db").exists());
 }

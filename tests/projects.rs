@@ -341,7 +341,7 @@ async fn ownership_matrix(backend: Backend) {
 }
 
 async fn reindex_is_for_admins(backend: Backend) {
-    let t = TestNode::spawn_with(backend, |s| s.admin_emails = vec!["root@folio.test".into()]).await;
+    let t = TestNode::spawn_with(backend, |s| s.auth.admin_emails = vec!["root@folio.test".into()]).await;
     let admin = t.user("root").await;
     let user = t.user("henry").await;
     for i in 0..3 {

@@ -14,7 +14,7 @@ use std::{
 
 use common::{Backend, TEST_JWT_SECRET, TestNode, eventually, jpeg, nats_isolation, shared_nats_url};
 use folio::Settings;
-use folio_media::testing::S3sFs;
+use folio_testkit::blobs::S3sFs;
 
 /// A thumbnailer process; its "thumbnail ready" log lines are counted.
 struct Worker {
@@ -34,11 +34,11 @@ fn spawn_thumbnailer(
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("FOLIO_DATA_DIR", data_dir)
-        .env("FOLIO_DATABASE_URL", settings.database_url.as_ref().unwrap().expose())
+        .env("FOLIO_DATABASE_URL", settings.database.url.as_ref().unwrap().expose())
         .env("FOLIO_JWT_SECRET", TEST_JWT_SECRET)
-        .env("FOLIO_NATS_URL", settings.nats_url.as_ref().unwrap())
-        .env("FOLIO_NATS_STREAM_PREFIX", &settings.nats_stream_prefix)
-        .env("FOLIO_NATS_SUBJECT_PREFIX", &settings.nats_subject_prefix)
+        .env("FOLIO_NATS_URL", settings.bus.nats_url.as_ref().unwrap())
+        .env("FOLIO_NATS_STREAM_PREFIX", &settings.bus.stream_prefix)
+        .env("FOLIO_NATS_SUBJECT_PREFIX", &settings.bus.subject_prefix)
         .env("FOLIO_S3_ENDPOINT", &s3.endpoint)
         .env("FOLIO_S3_ACCESS_KEY", &s3.access_key)
         .env("FOLIO_S3_SECRET_KEY", &s3.secret_key)
@@ -78,11 +78,11 @@ async fn two_thumbnailers_share_the_work_and_survive_a_kill() {
     let nats = shared_nats_url();
     let edge = TestNode::spawn_with(Backend::Postgres, |s| {
         nats_isolation(s, &nats);
-        s.roles = "http,indexer".into();
-        s.s3_endpoint = Some(s3_settings.endpoint.clone());
-        s.s3_access_key = Some(folio::configuration::Secret::new(s3_settings.access_key.clone()));
-        s.s3_secret_key = Some(folio::configuration::Secret::new(s3_settings.secret_key.clone()));
-        s.s3_bucket = bucket.clone();
+        s.node.roles = folio::configuration::Roles::parse("http,indexer").expect("valid roles");
+        s.blobs.s3_endpoint = Some(s3_settings.endpoint.clone());
+        s.blobs.s3_access_key = Some(folio::configuration::Secret::new(s3_settings.access_key.clone()));
+        s.blobs.s3_secret_key = Some(folio::configuration::Secret::new(s3_settings.secret_key.clone()));
+        s.blobs.s3_bucket = bucket.clone();
     })
     .await;
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];

@@ -134,7 +134,10 @@ async fn create_search_rename_update_delete(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wiped_index_is_rebuilt_by_reindex() {
-    let t = TestNode::spawn_with(Backend::Sqlite, |s| s.admin_emails = vec!["root@folio.test".into()]).await;
+    let t = TestNode::spawn_with(Backend::Sqlite, |s| {
+        s.auth.admin_emails = vec!["root@folio.test".into()]
+    })
+    .await;
     let admin = t.user("root").await;
     for i in 0..12 {
         t.create_project(
@@ -161,7 +164,7 @@ async fn wiped_index_is_rebuilt_by_reindex() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meilisearch_outage_answers_503_then_converges() {
-    use folio_search::meili_stub::StubServer;
+    use folio_testkit::meili_stub::StubServer;
     // Reserve a port with nothing behind it yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -170,8 +173,8 @@ async fn meilisearch_outage_answers_503_then_converges() {
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
-        s.meilisearch_url = Some(url.clone());
-        s.meilisearch_key = Some(folio::configuration::Secret::new("stub-master-key"));
+        s.search.meilisearch_url = Some(url.clone());
+        s.search.meilisearch_key = Some(folio::configuration::Secret::new("stub-master-key"));
     })
     .await;
     let u = t.user("gina").await;

@@ -87,7 +87,7 @@ async fn an_indexer_that_panics_is_restarted_and_indexes_what_comes_next() {
 
 #[tokio::test]
 async fn a_thumbnail_runner_that_panics_is_restarted_and_loses_no_job() {
-    let t = TestNode::spawn_with(Backend::Sqlite, |s| s.thumbnail_ack_wait_secs = 1).await;
+    let t = TestNode::spawn_with(Backend::Sqlite, |s| s.media.thumbnail_ack_wait_secs = 1).await;
     let user = t.user("ana").await;
     faults::arm(FaultPoint::ThumbnailerPump, 1);
     let first = t.upload(Some(&user.access), jpeg(640, 480), "first.jpg", None).await;
@@ -144,7 +144,7 @@ async fn a_consumer_whose_subscription_ends_subscribes_again() {
 
 #[tokio::test]
 async fn a_loop_that_fails_forever_makes_the_node_unready_and_ends_serving() {
-    let mut t = TestNode::spawn_with(Backend::Sqlite, |s| s.actor_max_restarts = 2).await;
+    let mut t = TestNode::spawn_with(Backend::Sqlite, |s| s.node.actor_max_restarts = 2).await;
     faults::arm(FaultPoint::Relay, u32::MAX);
     let ready = eventually(Duration::from_secs(20), "/ready to fail", || async {
         let reply = t.get("/ready", None).await;

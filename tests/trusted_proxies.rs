@@ -19,7 +19,7 @@ async fn failed_login(node: &TestNode, email: &str, forwarded_for: &str) -> u16 
 }
 
 fn throttled_after(failures: u32) -> impl FnOnce(&mut folio::Settings) {
-    move |s| s.login_max_failures = failures
+    move |s| s.auth.login_max_failures = failures
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,8 +39,8 @@ async fn a_forged_forwarded_for_from_an_untrusted_peer_is_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trusted_proxy_forwarded_for_is_honoured() {
     let node = TestNode::spawn_with(Backend::Sqlite, |s| {
-        s.login_max_failures = 3;
-        s.trusted_proxies = vec!["127.0.0.1/32".to_string()];
+        s.auth.login_max_failures = 3;
+        s.http.trusted_proxies = vec!["127.0.0.1/32".to_string()];
     })
     .await;
     node.register("alice", "alice@folio.test", "password-123").await;

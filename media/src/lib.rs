@@ -6,6 +6,7 @@
 //! * [`make_thumbnail`]: bounded, orientation-aware, fast thumbnails.
 //! * [`bench`]: the thumbnail benchmark against libvips and Pillow.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 mod blob;
 mod jpeg;
@@ -15,9 +16,6 @@ mod sniff;
 mod thumbnail;
 #[cfg(feature = "turbojpeg")]
 mod turbo;
-
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use blob::{Blob, BlobError, BlobMeta, BlobStore, SharedBlobStore, content_etag, validate_key};
 pub use local::LocalDirStore;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use folio_media::testing::{Guarantees, S3sFs, conformance, conformance_with};
 use folio_media::{BlobError, BlobStore, LocalDirStore, S3Settings, S3Store};
+use folio_testkit::blobs::{Guarantees, S3sFs, conformance, conformance_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_dir_store_passes_conformance() {

@@ -34,16 +34,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod meili;
 pub mod tantivy_engine;
 mod text;
-
-/// A local HTTP server that answers like Meilisearch 1.50 (see `fixtures/meilisearch`).
-#[cfg(feature = "testing")]
-pub mod meili_stub;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use meili::{MeiliEngine, MeiliSettings};
 pub use tantivy_engine::TantivyEngine;

@@ -3,14 +3,12 @@
 //! `FOLIO_TEST_MEILISEARCH_URL` is set. Also: fixture replay against the stub,
 //! engine-down behaviour, auth.
 
-mod support;
-
 use std::sync::Arc;
 
-use folio_search::testing;
 use folio_search::{MeiliEngine, MeiliSettings, SearchEngine, SearchError, SearchQuery};
+use folio_testkit::meili_stub::StubServer;
+use folio_testkit::search as suite;
 use serde_json::Value;
-use support::meili_stub::StubServer;
 
 const KEY: &str = "test-master-key";
 
@@ -63,7 +61,7 @@ async fn on_stub() -> Arc<dyn SearchEngine> {
     Arc::new(OnStub { engine, _stub: stub })
 }
 
-folio_search::conformance_suite!(on_stub());
+folio_testkit::conformance_suite!(on_stub());
 
 /// Runs the whole suite against a real Meilisearch when
 /// `FOLIO_TEST_MEILISEARCH_URL` is set; otherwise says so loudly and runs it
@@ -84,7 +82,7 @@ async fn real_meilisearch_server_or_stub() {
             })
             .await
             .expect("connect to FOLIO_TEST_MEILISEARCH_URL");
-            testing::run_conformance(Arc::new(engine)).await;
+            suite::run_conformance(Arc::new(engine)).await;
             // Clean up the per-run index.
             if let Ok(client) = meilisearch_sdk::client::Client::new(url, key)
                 && let Ok(task) = client.delete_index(&index).await
@@ -97,7 +95,7 @@ async fn real_meilisearch_server_or_stub() {
                 "NOTE: FOLIO_TEST_MEILISEARCH_URL is not set — NOT testing a real Meilisearch server; \
                  running the conformance suite against the local Meilisearch 1.50 stub instead."
             );
-            testing::run_conformance(on_stub().await).await;
+            suite::run_conformance(on_stub().await).await;
         }
     }
 }
@@ -130,7 +128,7 @@ async fn engine_down_is_unavailable() {
             other => panic!("expected Unavailable, got {other:?}"),
         }
     }
-    let doc = testing::fixture().remove(0);
+    let doc = suite::fixture().remove(0);
     assert!(matches!(lazy.upsert(doc).await, Err(SearchError::Unavailable(_))));
 }
 
@@ -145,7 +143,7 @@ async fn engine_recovers_when_server_comes_up() {
     })
     .expect("new");
     engine.ping().await.expect("ping");
-    testing::seed(&engine).await;
+    suite::seed(&engine).await;
     assert_eq!(engine.search(&SearchQuery::default()).await.expect("search").total, 12);
 }
 
@@ -176,8 +174,8 @@ async fn tombstones_are_kept_in_the_index_but_never_shown() {
     })
     .await
     .expect("connect");
-    testing::seed(&engine).await;
-    engine.delete(testing::pid(1), 2).await.expect("delete");
+    suite::seed(&engine).await;
+    engine.delete(suite::pid(1), 2).await.expect("delete");
     assert_eq!(stub.raw_document_count("t"), 12, "the tombstone is a document");
     assert_eq!(engine.search(&SearchQuery::default()).await.expect("search").total, 11);
 }

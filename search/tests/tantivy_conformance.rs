@@ -4,20 +4,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use folio_search::testing::{self, fixture, pid};
 use folio_search::{Applied, SearchEngine, SearchQuery, SuggestionKind, TantivyEngine};
+use folio_testkit::search::{self as suite, fixture, pid};
 
 async fn in_memory() -> Arc<dyn SearchEngine> {
     Arc::new(TantivyEngine::in_memory().expect("in-memory tantivy engine"))
 }
 
-folio_search::conformance_suite!(in_memory());
+folio_testkit::conformance_suite!(in_memory());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_suite_on_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
     let engine: Arc<dyn SearchEngine> = Arc::new(TantivyEngine::open(dir.path()).expect("open"));
-    testing::run_conformance(engine).await;
+    suite::run_conformance(engine).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,10 +25,10 @@ async fn versions_and_tombstones_survive_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let engine = TantivyEngine::open(dir.path()).expect("open");
-        testing::seed(&engine).await;
+        suite::seed(&engine).await;
         engine.delete(pid(1), 5).await.expect("delete");
         engine
-            .rename_user(testing::U_BOB, "Robert Builder")
+            .rename_user(suite::U_BOB, "Robert Builder")
             .await
             .expect("rename");
         let mut p2 = fixture()[1].clone();

@@ -76,9 +76,9 @@ fn start_s3s_fs(settings: &mut Settings) -> anyhow::Result<OwnS3> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    settings.s3_endpoint = Some(format!("http://127.0.0.1:{port}"));
-    settings.s3_access_key = Some(Secret::new("soak"));
-    settings.s3_secret_key = Some(Secret::new(secret));
+    settings.blobs.s3_endpoint = Some(format!("http://127.0.0.1:{port}"));
+    settings.blobs.s3_access_key = Some(Secret::new("soak"));
+    settings.blobs.s3_secret_key = Some(Secret::new(secret));
     Ok(OwnS3 { child, _root: root })
 }
 
@@ -98,16 +98,16 @@ struct Account {
 pub async fn soak(base: &Settings, options: SoakOptions) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut settings = base.clone();
-    settings.addr = "127.0.0.1:0".parse()?;
-    settings.data_dir = dir.path().to_path_buf();
-    settings.argon2_memory_kib = 1024;
-    settings.argon2_iterations = 1;
-    settings.login_max_failures_per_address = u32::MAX;
+    settings.http.addr = "127.0.0.1:0".parse()?;
+    settings.node.data_dir = dir.path().to_path_buf();
+    settings.auth.argon2_memory_kib = 1024;
+    settings.auth.argon2_iterations = 1;
+    settings.auth.login_max_failures_per_address = u32::MAX;
     // Each client signs in once: its access token must outlive the run, or every
     // authenticated request after the default 15 minutes is a 401 that says nothing
     // about the server.
-    settings.access_token_ttl_secs = options.duration.as_secs() + 600;
-    settings.log_filter = "warn".into();
+    settings.auth.access_token_ttl_secs = options.duration.as_secs() + 600;
+    settings.log.filter = "warn".into();
     let db_name = format!("folio_soak_{}", uuid::Uuid::new_v4().simple());
     {
         use sea_orm::ConnectionTrait as _;
@@ -117,13 +117,13 @@ pub async fn soak(base: &Settings, options: SoakOptions) -> anyhow::Result<()> {
         admin.execute_unprepared(&format!("create database {db_name}")).await?;
     }
     let (pg_base, _) = options.postgres.rsplit_once('/').context("postgres URL")?;
-    settings.database_url = Some(Secret::new(format!("{pg_base}/{db_name}")));
-    settings.jwt_secret = Some(Secret::new("soak-secret-soak-secret-soak-secret-00000000"));
-    settings.nats_url = Some(options.nats.clone());
+    settings.database.url = Some(Secret::new(format!("{pg_base}/{db_name}")));
+    settings.auth.jwt_secret = Some(Secret::new("soak-secret-soak-secret-soak-secret-00000000"));
+    settings.bus.nats_url = Some(options.nats.clone());
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..10];
-    settings.nats_stream_prefix = format!("SOAK{run_id}_");
-    settings.nats_subject_prefix = format!("soak{run_id}.");
-    let _own_s3 = match settings.s3_endpoint {
+    settings.bus.stream_prefix = format!("SOAK{run_id}_");
+    settings.bus.subject_prefix = format!("soak{run_id}.");
+    let _own_s3 = match settings.blobs.s3_endpoint {
         Some(_) => None,
         None => Some(start_s3s_fs(&mut settings)?),
     };
@@ -134,7 +134,7 @@ pub async fn soak(base: &Settings, options: SoakOptions) -> anyhow::Result<()> {
         "bench soak: {} clients for {} s on PostgreSQL + NATS + S3 ({})",
         options.concurrency,
         options.duration.as_secs(),
-        settings.s3_endpoint.as_deref().unwrap_or("-")
+        settings.blobs.s3_endpoint.as_deref().unwrap_or("-")
     );
 
     let mut accounts = Vec::new();

@@ -41,17 +41,16 @@ pub async fn fresh_postgres_database() -> String {
 }
 
 pub fn test_settings(dir: &std::path::Path) -> Settings {
-    Settings {
-        addr: "127.0.0.1:0".parse().expect("a literal socket address"),
-        data_dir: dir.to_path_buf(),
-        jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
-        // Production cost is exercised by one dedicated test; the rest stay fast.
-        argon2_memory_kib: 64,
-        argon2_iterations: 1,
-        session_workers: 4,
-        shutdown_grace_secs: 5,
-        ..Settings::default()
-    }
+    let mut settings = Settings::default();
+    settings.http.addr = "127.0.0.1:0".parse().expect("a literal socket address");
+    settings.node.data_dir = dir.to_path_buf();
+    settings.node.shutdown_grace_secs = 5;
+    settings.auth.jwt_secret = Some(Secret::new(TEST_JWT_SECRET));
+    // Production cost is exercised by one dedicated test; the rest stay fast.
+    settings.auth.argon2_memory_kib = 64;
+    settings.auth.argon2_iterations = 1;
+    settings.auth.session_workers = 4;
+    settings
 }
 
 pub struct TestNode {
@@ -96,7 +95,7 @@ impl TestNode {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = test_settings(dir.path());
         if backend == Backend::Postgres {
-            settings.database_url = Some(Secret::new(fresh_postgres_database().await));
+            settings.database.url = Some(Secret::new(fresh_postgres_database().await));
         }
         tweak(&mut settings);
         let node = Node::start(&settings).await.expect("node starts");
@@ -201,9 +200,9 @@ macro_rules! on_every_backend {
 /// seeing each other's events.
 pub fn nats_isolation(settings: &mut Settings, nats_url: &str) {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    settings.nats_url = Some(nats_url.to_string());
-    settings.nats_stream_prefix = format!("T{}_", &id[..12]);
-    settings.nats_subject_prefix = format!("t{}.", &id[..12]);
+    settings.bus.nats_url = Some(nats_url.to_string());
+    settings.bus.stream_prefix = format!("T{}_", &id[..12]);
+    settings.bus.subject_prefix = format!("t{}.", &id[..12]);
 }
 
 pub fn shared_nats_url() -> String {

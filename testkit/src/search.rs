@@ -1,5 +1,4 @@
-//! Conformance suite shared by every [`SearchEngine`] implementation
-//! (cargo feature `testing`).
+//! Conformance suite shared by every [`SearchEngine`] implementation.
 //!
 //! Each case takes a fresh (or at least clearable) engine, seeds the fixed
 //! project set of [`fixture`] and checks one behaviour; it panics on failure.
@@ -12,7 +11,10 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
-use crate::{Applied, SearchDocument, SearchEngine, SearchError, SearchPage, SearchQuery, SuggestionKind};
+use folio_search::{Applied, SearchDocument, SearchEngine, SearchError, SearchPage, SearchQuery, SuggestionKind};
+
+/// What [`conformance_suite!`](crate::conformance_suite) expects its factory to give.
+pub type SharedEngine = Arc<dyn SearchEngine>;
 
 pub const U_ALICE: Uuid = Uuid::from_u128(0x2c1a6f0e_0000_4000_8000_000000000001);
 pub const U_BOB: Uuid = Uuid::from_u128(0x2c1a6f0e_0000_4000_8000_000000000002);
@@ -707,8 +709,8 @@ macro_rules! conformance_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                let engine: ::std::sync::Arc<dyn $crate::SearchEngine> = $make.await;
-                $crate::testing::$case(engine).await;
+                let engine: $crate::search::SharedEngine = $make.await;
+                $crate::search::$case(engine).await;
             }
         )*
     };

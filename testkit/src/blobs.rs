@@ -1,6 +1,5 @@
-//! Test support (cargo feature `testing`): the [`BlobStore`] conformance suite every
-//! implementation must pass, and [`S3sFs`], a real S3 server (s3s-fs) on a free loopback
-//! port for tests. These helpers panic on failure, as test code does.
+//! The [`BlobStore`] conformance suite every implementation must pass, and [`S3sFs`], a
+//! real S3 server (s3s-fs) on a free loopback port for tests. These helpers panic on failure, as test code does.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -10,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::{BlobError, BlobStore, S3Settings, content_etag};
+use folio_media::{BlobError, BlobStore, S3Settings, content_etag};
 
 /// Finds the `s3s-fs` binary: `$FOLIO_S3S_FS` if set, else `PATH`, else `~/.cargo/bin`.
 pub fn s3s_fs_binary() -> Option<PathBuf> {

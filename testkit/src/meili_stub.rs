@@ -1,5 +1,5 @@
 //! A local stand-in for a Meilisearch 1.50 server (poem), built from the
-//! recorded exchanges in `fixtures/meilisearch/meilisearch-1.50.json`: same
+//! recorded exchanges in `search/tests/fixtures/meilisearch-1.50.json`: same
 //! paths, status codes (202 + taskUid for writes, `GET /tasks/{uid}`), JSON
 //! shapes and error bodies. Tasks are processed synchronously (they are already
 //! finished when first polled). Documents live in memory, and the subset of
@@ -15,8 +15,6 @@
 //!   `attributesToSearchOn`, `sort`;
 //! * facet search (prefix), documents fetch by filter / ids with fields,
 //!   add-or-replace, partial update, deletes, stats, settings.
-
-#![allow(dead_code)]
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};

@@ -1,1 +1,0 @@
-pub use folio_search::meili_stub;

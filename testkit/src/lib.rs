@@ -1,0 +1,12 @@
+//! Test support shared by Folio's crates, kept out of the production crates: the helpers
+//! panic on failure, as test code does.
+//!
+//! * [`meili_stub`]: a local HTTP server that answers like Meilisearch 1.50, for the
+//!   adapter's tests, the node's tests and `deploy/test-cluster.sh`;
+//! * [`search`]: the conformance suite every `SearchEngine` passes;
+//! * [`blobs`]: the conformance suite every `BlobStore` passes, and a real S3 server
+//!   (s3s-fs) for tests.
+
+pub mod blobs;
+pub mod meili_stub;
+pub mod search;
