@@ -209,8 +209,8 @@ impl MediaClient {
     }
 
     pub async fn upload(&self, cmd: UploadCmd) -> Result<MediaView, MediaError> {
-        // Waiting for a permit is what the old pool's queue did; closing never happens
-        // while the client exists.
+        // Uploads beyond the cap wait their turn. The semaphore is never closed, so the
+        // error arm only matters if that changes.
         let _permit = self.uploads.acquire().await.map_err(|_| CallError::Unavailable)?;
         service::upload(&self.ctx, cmd).await
     }
