@@ -11,7 +11,7 @@ use folio_entities::projects;
 use folio_search::{SearchDocument, SearchEngine, SearchError};
 use futures::future::BoxFuture;
 use ractor::ActorRef;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
@@ -21,9 +21,9 @@ use crate::{
     },
     faults::{self, FaultPoint},
     jobs::{JobActivity, JobKind},
-    profile::ProfileClient,
+    profile::{ProfileClient, ProfileError},
     supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
-    supervisor::{SupervisorError, SupervisorMsg},
+    supervisor::{SupervisorError, SupervisorMsg, error_chain},
 };
 
 pub const DURABLE: &str = "indexer";
@@ -116,11 +116,13 @@ async fn index_batch(ctx: &IndexerContext, deliveries: Vec<Delivery>) {
             Ok(Step::Apply) => {
                 flush(ctx, std::mem::take(&mut run)).await;
                 let result = apply(ctx, &delivery).instrument(span.clone()).await;
-                settle(ctx, delivery, result).instrument(span).await;
+                settle(ctx, delivery, result.as_ref().map(|_| ()))
+                    .instrument(span)
+                    .await;
             }
             Err(e) => {
                 flush(ctx, std::mem::take(&mut run)).await;
-                settle(ctx, delivery, Err(e)).instrument(span).await;
+                settle(ctx, delivery, Err(&e)).instrument(span).await;
             }
         }
     }
@@ -135,17 +137,27 @@ enum Step {
     Apply,
 }
 
-async fn settle(ctx: &IndexerContext, delivery: Delivery, result: Result<(), IndexError>) {
+async fn settle(ctx: &IndexerContext, delivery: Delivery, result: Result<(), &IndexError>) {
     let attempt = delivery.attempt;
     let settled = match result {
         Ok(()) => delivery.ack().await,
-        Err(IndexError::Malformed(reason)) => {
-            tracing::error!(event_id = %delivery.event.event_id, %reason, "event cannot be indexed; dropping it");
+        Err(error) if !error.is_retryable() => {
+            tracing::error!(
+                event_id = %delivery.event.event_id,
+                error.cause_chain = %error_chain(error),
+                "event cannot be indexed; dropping it"
+            );
             delivery.term().await
         }
-        Err(IndexError::Retry(reason)) => {
+        Err(error) => {
             let delay = (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(10))).min(ctx.max_retry_delay);
-            tracing::warn!(event_id = %delivery.event.event_id, attempt, %reason, ?delay, "indexing failed; retrying");
+            tracing::warn!(
+                event_id = %delivery.event.event_id,
+                attempt,
+                error.cause_chain = %error_chain(error),
+                ?delay,
+                "indexing failed; retrying"
+            );
             delivery.nak(delay).await
         }
     };
@@ -166,25 +178,36 @@ async fn flush(ctx: &IndexerContext, run: Vec<(Delivery, Option<SearchDocument>)
         ctx.engine.upsert_many(docs).await.map(|_| ()).map_err(IndexError::from)
     };
     for (delivery, _) in run {
-        let outcome = match &result {
-            Ok(()) => Ok(()),
-            Err(IndexError::Malformed(r)) => Err(IndexError::Malformed(r.clone())),
-            Err(IndexError::Retry(r)) => Err(IndexError::Retry(r.clone())),
-        };
-        settle(ctx, delivery, outcome).await;
+        settle(ctx, delivery, result.as_ref().map(|_| ())).await;
     }
 }
 
+/// Why an event could not be indexed (this time).
+#[derive(Debug, thiserror::Error)]
 enum IndexError {
-    Malformed(String),
-    Retry(String),
+    #[error("the search engine refused the document")]
+    Rejected(#[source] SearchError),
+    #[error("the search engine")]
+    Engine(#[source] SearchError),
+    #[error("reading the project")]
+    Database(#[source] DbErr),
+    #[error("asking the profile domain for the display name")]
+    Profile(#[source] ProfileError),
+}
+
+impl IndexError {
+    /// Everything but a document the engine refuses is worth another try: indexing
+    /// must not lose an event to an outage.
+    fn is_retryable(&self) -> bool {
+        !matches!(self, IndexError::Rejected(_))
+    }
 }
 
 impl From<SearchError> for IndexError {
     fn from(error: SearchError) -> Self {
         match error {
-            SearchError::Invalid(reason) => IndexError::Malformed(reason),
-            other => IndexError::Retry(other.to_string()),
+            SearchError::Invalid(_) => IndexError::Rejected(error),
+            other => IndexError::Engine(other),
         }
     }
 }
@@ -205,7 +228,7 @@ async fn project_document(ctx: &IndexerContext, project_id: Uuid) -> Result<Opti
     let row = projects::Entity::find_by_id(project_id)
         .one(&ctx.db)
         .await
-        .map_err(|e| IndexError::Retry(e.to_string()))?;
+        .map_err(IndexError::Database)?;
     // Gone: its project.deleted (with a newer version) takes care of the index.
     let Some(row) = row else { return Ok(None) };
     let Some(username) = display_name(ctx, row.user_id).await? else {
@@ -251,7 +274,7 @@ async fn display_name(ctx: &IndexerContext, user_id: Uuid) -> Result<Option<Stri
     match ctx.profiles.display_name(user_id).await {
         Ok(name) => Ok(Some(name)),
         Err(crate::profile::ProfileError::UserNotFound) => Ok(None),
-        Err(e) => Err(IndexError::Retry(e.to_string())),
+        Err(e) => Err(IndexError::Profile(e)),
     }
 }
 
