@@ -14,6 +14,7 @@ use clap::Subcommand;
 
 use crate::{Node, Settings};
 
+mod indexing;
 mod soak;
 
 #[derive(Subcommand, Clone)]
@@ -64,6 +65,20 @@ pub enum Which {
         #[arg(long, default_value = "nats://127.0.0.1:4222")]
         nats: String,
     },
+    /// Live indexing under a write burst: write rate, searchable share at the end of the
+    /// burst and the time until the last write is searchable, embedded and on
+    /// PostgreSQL + JetStream.
+    Indexing {
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Seconds of writing.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats: String,
+    },
     /// Login latency, and `/auth/verify` throughput idle vs. during a login storm.
     Auth {
         /// Concurrent logins in the storm (and concurrent verify clients).
@@ -98,6 +113,23 @@ pub async fn run(which: Which, base: &Settings) -> anyhow::Result<()> {
             .await
         }
         Which::Search { documents, samples } => search(base, documents, samples).await,
+        Which::Indexing {
+            concurrency,
+            seconds,
+            postgres,
+            nats,
+        } => {
+            indexing::indexing(
+                base,
+                indexing::IndexingOptions {
+                    concurrency,
+                    burst: Duration::from_secs(seconds),
+                    postgres,
+                    nats,
+                },
+            )
+            .await
+        }
         Which::Api {
             concurrency,
             seconds,
@@ -119,6 +151,58 @@ async fn bench_node(base: &Settings) -> anyhow::Result<(Node, tempfile::TempDir)
     settings.auth.login_max_failures = u32::MAX;
     let node = Node::start(&settings).await.context("starting the bench node")?;
     Ok((node, dir))
+}
+
+/// A node on a fresh PostgreSQL database of its own and JetStream streams of its own.
+struct PostgresBenchNode {
+    node: Node,
+    admin_url: String,
+    database: String,
+    _dir: tempfile::TempDir,
+}
+
+impl PostgresBenchNode {
+    /// Stops the node and drops its database.
+    async fn stop(self) {
+        self.node.shutdown().await;
+        use sea_orm::ConnectionTrait as _;
+        if let Ok(admin) = sea_orm::Database::connect(&self.admin_url).await {
+            let _ = admin
+                .execute_unprepared(&format!("drop database if exists {} with (force)", self.database))
+                .await;
+        }
+    }
+}
+
+async fn postgres_bench_node(base: &Settings, postgres: &str, nats: &str) -> anyhow::Result<PostgresBenchNode> {
+    let dir = tempfile::tempdir()?;
+    let mut settings = base.clone();
+    settings.http.addr = "127.0.0.1:0".parse()?;
+    settings.node.data_dir = dir.path().to_path_buf();
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let database = format!("folio_bench_{run_id}");
+    {
+        use sea_orm::ConnectionTrait as _;
+        let admin = sea_orm::Database::connect(postgres)
+            .await
+            .context("connecting to PostgreSQL")?;
+        admin.execute_unprepared(&format!("create database {database}")).await?;
+    }
+    let (server, _) = postgres.rsplit_once('/').context("postgres URL")?;
+    settings.database.url = Some(crate::configuration::Secret::new(format!("{server}/{database}")));
+    settings.auth.jwt_secret = Some(crate::configuration::Secret::new(
+        "bench-secret-bench-secret-bench-secret-0000",
+    ));
+    settings.bus.nats_url = Some(nats.to_string());
+    settings.bus.stream_prefix = format!("BENCH{run_id}_");
+    settings.bus.subject_prefix = format!("bench{run_id}.");
+    let node = Node::start(&settings).await.context("starting the PostgreSQL node")?;
+    Ok(PostgresBenchNode {
+        node,
+        admin_url: postgres.to_string(),
+        database,
+        _dir: dir,
+    })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -301,6 +385,8 @@ async fn auth(base: &Settings, concurrency: usize, phase: Duration) -> anyhow::R
 
 /// Throughput and latency of one request shape under a fixed number of clients.
 struct LoadResult {
+    /// Requests answered successfully.
+    completed: u64,
     requests_per_sec: f64,
     p50: Duration,
     p99: Duration,
@@ -346,6 +432,7 @@ where
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
     LoadResult {
+        completed: latencies.len() as u64,
         requests_per_sec: latencies.len() as f64 / elapsed,
         p50: percentile(&latencies, 50.0),
         p99: percentile(&latencies, 99.0),
