@@ -5,13 +5,17 @@
 //! failure is retried after a delay until it succeeds: nothing is dropped while the
 //! engine is down.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use folio_entities::projects;
 use folio_search::{SearchDocument, SearchEngine, SearchError};
 use futures::future::BoxFuture;
 use ractor::ActorRef;
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
@@ -106,12 +110,22 @@ pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: Arc<IndexerContext
 
 async fn index_batch(ctx: &IndexerContext, deliveries: Vec<Delivery>) {
     let job = ctx.activity.start(JobKind::Indexing);
+    // The documents of every project the batch touches, read with a few queries instead
+    // of three per event. A failure leaves the map empty: each event then reads its own
+    // document and settles on its own outcome.
+    let mut documents = match batch_documents(ctx, &deliveries).await {
+        Ok(documents) => documents,
+        Err(e) => {
+            tracing::warn!(error.cause_chain = %error_chain(&e), "reading a batch's projects; reading them one by one");
+            HashMap::new()
+        }
+    };
     // Upserts of a run are written with one commit; a delete or rename ends the run,
     // so every change still reaches the engine in the order it was delivered.
     let mut run: Vec<(Delivery, Option<SearchDocument>)> = Vec::new();
     for delivery in deliveries {
         let span = tracing::info_span!("index_event", event_id = %delivery.event.event_id, event_type = %delivery.event.event_type());
-        match prepare(ctx, &delivery).instrument(span.clone()).await {
+        match prepare(ctx, &delivery, &mut documents).instrument(span.clone()).await {
             Ok(Step::Upsert(doc)) => run.push((delivery, doc)),
             Ok(Step::Apply) => {
                 flush(ctx, std::mem::take(&mut run)).await;
@@ -177,9 +191,12 @@ async fn flush(ctx: &IndexerContext, run: Vec<(Delivery, Option<SearchDocument>)
     } else {
         ctx.engine.upsert_many(docs).await.map(|_| ()).map_err(IndexError::from)
     };
-    for (delivery, _) in run {
-        settle(ctx, delivery, result.as_ref().map(|_| ())).await;
-    }
+    // Settled together: on JetStream each acknowledgement is a round trip to the server.
+    futures::future::join_all(
+        run.into_iter()
+            .map(|(delivery, _)| settle(ctx, delivery, result.as_ref().map(|_| ()))),
+    )
+    .await;
 }
 
 /// Why an event could not be indexed (this time).
@@ -212,10 +229,54 @@ impl From<SearchError> for IndexError {
     }
 }
 
-async fn prepare(ctx: &IndexerContext, delivery: &Delivery) -> Result<Step, IndexError> {
+/// What the batch's project events need, read at once: `Some(doc)` for a project that
+/// exists, `None` for one that is gone (or whose owner is).
+type BatchDocuments = HashMap<Uuid, Option<SearchDocument>>;
+
+async fn batch_documents(ctx: &IndexerContext, deliveries: &[Delivery]) -> Result<BatchDocuments, IndexError> {
+    let project_ids: Vec<Uuid> = deliveries
+        .iter()
+        .filter_map(|d| match &d.event.event {
+            DomainEvent::ProjectCreated(p) | DomainEvent::ProjectUpdated(p) => Some(p.project_id),
+            _ => None,
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut documents: BatchDocuments = project_ids.iter().map(|id| (*id, None)).collect();
+    if project_ids.is_empty() {
+        return Ok(documents);
+    }
+    let rows = projects::Entity::find()
+        .filter(projects::Column::Id.is_in(project_ids))
+        .all(&ctx.db)
+        .await
+        .map_err(IndexError::Database)?;
+    let owners: Vec<Uuid> = rows
+        .iter()
+        .map(|r| r.user_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let names = ctx.profiles.display_names(&owners).await.map_err(IndexError::Profile)?;
+    for row in rows {
+        let document = names
+            .get(&row.user_id)
+            .map(|username| document(row.clone(), username.clone()));
+        documents.insert(row.id, document);
+    }
+    Ok(documents)
+}
+
+async fn prepare(ctx: &IndexerContext, delivery: &Delivery, batch: &mut BatchDocuments) -> Result<Step, IndexError> {
     match &delivery.event.event {
         DomainEvent::ProjectCreated(project) | DomainEvent::ProjectUpdated(project) => {
-            Ok(Step::Upsert(project_document(ctx, project.project_id).await?))
+            // A project appears once per batch in the engine: later events of the same
+            // project in this batch find its document already taken and add nothing.
+            match batch.get_mut(&project.project_id) {
+                Some(prefetched) => Ok(Step::Upsert(prefetched.take())),
+                None => Ok(Step::Upsert(project_document(ctx, project.project_id).await?)),
+            }
         }
         DomainEvent::ProjectDeleted(_) | DomainEvent::ProfileUpdated(_) => Ok(Step::Apply),
         // Media events are not the index's business (the subscription does not ask for them).
@@ -234,7 +295,11 @@ async fn project_document(ctx: &IndexerContext, project_id: Uuid) -> Result<Opti
     let Some(username) = display_name(ctx, row.user_id).await? else {
         return Ok(None);
     };
-    Ok(Some(SearchDocument {
+    Ok(Some(document(row, username)))
+}
+
+fn document(row: projects::Model, username: String) -> SearchDocument {
+    SearchDocument {
         project_id: row.id,
         user_id: row.user_id,
         username,
@@ -245,7 +310,7 @@ async fn project_document(ctx: &IndexerContext, project_id: Uuid) -> Result<Opti
         created_at: row.created_at,
         updated_at: row.updated_at,
         version: row.version,
-    }))
+    }
 }
 
 async fn apply(ctx: &IndexerContext, delivery: &Delivery) -> Result<(), IndexError> {

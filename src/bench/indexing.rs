@@ -40,7 +40,10 @@ pub async fn indexing(base: &Settings, options: IndexingOptions) -> anyhow::Resu
     node.shutdown().await;
     let embedded = embedded?;
 
-    eprintln!("[2/2] cluster node (PostgreSQL, JetStream at {}, embedded index)", options.nats);
+    eprintln!(
+        "[2/2] cluster node (PostgreSQL, JetStream at {}, embedded index)",
+        options.nats
+    );
     let cluster = postgres_bench_node(&cheap, &options.postgres, &options.nats).await?;
     let on_postgres = figures(&cluster.node, &options).await;
     cluster.stop().await;
@@ -57,7 +60,10 @@ pub async fn indexing(base: &Settings, options: IndexingOptions) -> anyhow::Resu
         "{:<34} {:>9} {:>9} {:>16} {:>12} {:>12}   reference",
         "node", "writes", "writes/s", "searchable@end", "docs/s", "catch-up"
     );
-    for (name, f) in [("SQLite + in-process bus", &embedded), ("PostgreSQL + JetStream", &on_postgres)] {
+    for (name, f) in [
+        ("SQLite + in-process bus", &embedded),
+        ("PostgreSQL + JetStream", &on_postgres),
+    ] {
         println!(
             "{:<34} {:>9} {:>9.0} {:>16} {:>12.0} {:>12}   goal: catch-up <= 1 s; docs/s >= writes/s",
             name,
@@ -145,7 +151,10 @@ async fn figures(node: &Node, options: &IndexingOptions) -> anyhow::Result<Index
             break;
         }
         if last_report.elapsed() >= Duration::from_secs(5) {
-            eprintln!("  … {now}/{writes} searchable after {:.0} s", burst_ended.elapsed().as_secs_f64());
+            eprintln!(
+                "  … {now}/{writes} searchable after {:.0} s",
+                burst_ended.elapsed().as_secs_f64()
+            );
             last_report = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -220,4 +220,12 @@ impl ProfileClient {
     pub async fn display_name(&self, user_id: Uuid) -> Result<String, ProfileError> {
         service::display_name(&self.ctx.db, user_id).await
     }
+
+    /// Display names of many users at once; users that do not exist are left out.
+    pub async fn display_names(
+        &self,
+        user_ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, String>, ProfileError> {
+        service::display_names(&self.ctx.db, user_ids).await
+    }
 }

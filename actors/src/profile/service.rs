@@ -1,8 +1,10 @@
+use std::collections::HashMap;
+
 use chrono::Utc;
 use folio_entities::{profiles, users};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
+    QuerySelect, Set, TransactionTrait,
     sea_query::{Expr, Func},
 };
 use serde_json::json;
@@ -144,6 +146,42 @@ pub async fn public(db: &DatabaseConnection, username: &str) -> Result<PublicPro
         projects: page.projects,
         project_count: page.total,
     })
+}
+
+/// The display names of many users with two queries (the indexer's batches): the
+/// profile's name where it has one, else the username. Users that do not exist are left
+/// out of the map.
+pub async fn display_names(db: &DatabaseConnection, user_ids: &[Uuid]) -> Result<HashMap<Uuid, String>, ProfileError> {
+    let mut names: HashMap<Uuid, String> = HashMap::with_capacity(user_ids.len());
+    if user_ids.is_empty() {
+        return Ok(names);
+    }
+    let named: Vec<(Uuid, Option<String>)> = profiles::Entity::find()
+        .select_only()
+        .column(profiles::Column::UserId)
+        .column(profiles::Column::Name)
+        .filter(profiles::Column::UserId.is_in(user_ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (user_id, name) in named {
+        if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
+            names.insert(user_id, name);
+        }
+    }
+    let unnamed: Vec<Uuid> = user_ids.iter().copied().filter(|id| !names.contains_key(id)).collect();
+    if !unnamed.is_empty() {
+        let usernames: Vec<(Uuid, String)> = users::Entity::find()
+            .select_only()
+            .column(users::Column::Id)
+            .column(users::Column::Username)
+            .filter(users::Column::Id.is_in(unnamed))
+            .into_tuple()
+            .all(db)
+            .await?;
+        names.extend(usernames);
+    }
+    Ok(names)
 }
 
 pub async fn display_name(db: &DatabaseConnection, user_id: Uuid) -> Result<String, ProfileError> {
