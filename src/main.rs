@@ -163,7 +163,11 @@ async fn reindex(settings: Settings) -> anyhow::Result<()> {
     let db = startup::connect_database(&settings).await?;
     startup::migrate(&db).await?;
     let outbox = OutboxSignal::default();
-    let context = ProjectContext { db, outbox };
+    let context = ProjectContext {
+        reads: db.clone(),
+        db,
+        outbox,
+    };
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} projects ({per_sec}, eta {eta})")?
             .progress_chars("=> "),

@@ -127,6 +127,35 @@ pub async fn connect_database(settings: &Settings) -> Result<DatabaseConnection,
     Ok(Database::connect(options).await?)
 }
 
+/// Connections for reads. SQLite's writer is a single connection (see
+/// [`connect_database`]), and a read queued behind every write is what made reads slow
+/// under load; in WAL mode readers on other connections see every committed write and
+/// never block the writer, so reads get a small pool of their own. PostgreSQL's pool
+/// serves both.
+pub async fn connect_read_pool(
+    settings: &Settings,
+    writer: &DatabaseConnection,
+) -> Result<DatabaseConnection, NodeError> {
+    let url = settings.database_url();
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if writer.get_database_backend() != sea_orm::DatabaseBackend::Sqlite || in_memory {
+        return Ok(writer.clone());
+    }
+    let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8) as u32;
+    let mut options = ConnectOptions::new(url);
+    options
+        .sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10))
+        .max_connections(readers)
+        .min_connections(1)
+        .map_sqlx_sqlite_opts(|opts| {
+            // The writer set WAL on the file; a reader only waits out a checkpoint.
+            opts.busy_timeout(Duration::from_secs(10)).foreign_keys(true)
+        });
+    Ok(Database::connect(options).await?)
+}
+
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), NodeError> {
     Migrator::up(db, None).await?;
     Ok(())
@@ -343,6 +372,8 @@ struct Listeners {
 /// What the node keeps its state in.
 struct Store {
     db: DatabaseConnection,
+    /// For reads that need no transaction: a pool of its own on SQLite, `db` otherwise.
+    reads: DatabaseConnection,
     blobs: SharedBlobStore,
     search: SearchClient,
 }
@@ -530,7 +561,13 @@ async fn store(settings: &Settings, db: DatabaseConnection) -> Result<Store, Nod
     let search = SearchClient {
         engine: search_engine(settings)?,
     };
-    Ok(Store { db, blobs, search })
+    let reads = connect_read_pool(settings, &db).await?;
+    Ok(Store {
+        db,
+        reads,
+        blobs,
+        search,
+    })
 }
 
 /// The node supervisor, and under it the session, profile, project and media actors.
@@ -586,6 +623,7 @@ async fn domains(settings: &Settings, store: &Store, public_url: String) -> Resu
         &supervisor,
         ProfileContext {
             db: store.db.clone(),
+            reads: store.reads.clone(),
             outbox: outbox.clone(),
         },
         workers,
@@ -595,6 +633,7 @@ async fn domains(settings: &Settings, store: &Store, public_url: String) -> Resu
         &supervisor,
         ProjectContext {
             db: store.db.clone(),
+            reads: store.reads.clone(),
             outbox: outbox.clone(),
         },
         workers,
@@ -658,7 +697,8 @@ async fn consumers(
     }
     if roles.indexer {
         let ctx = IndexerContext {
-            db: store.db.clone(),
+            // The indexer only reads.
+            db: store.reads.clone(),
             engine: store.search.engine.clone(),
             profiles: domains.profiles.clone(),
             bus: bus.clone(),

@@ -199,7 +199,7 @@ impl ProfileClient {
     }
 
     pub async fn me(&self, user_id: Uuid) -> Result<ProfileView, ProfileError> {
-        service::me(&self.ctx.db, user_id).await
+        service::me(&self.ctx.reads, user_id).await
     }
 
     pub async fn update(&self, user_id: Uuid, patch: ProfilePatch) -> Result<ProfileView, ProfileError> {
@@ -213,12 +213,12 @@ impl ProfileClient {
     }
 
     pub async fn public(&self, username: &str) -> Result<PublicProfile, ProfileError> {
-        service::public(&self.ctx.db, username).await
+        service::public(&self.ctx.reads, username).await
     }
 
     /// The name search shows for this user: the profile name if set, else the username.
     pub async fn display_name(&self, user_id: Uuid) -> Result<String, ProfileError> {
-        service::display_name(&self.ctx.db, user_id).await
+        service::display_name(&self.ctx.reads, user_id).await
     }
 
     /// Display names of many users at once; users that do not exist are left out.
@@ -226,6 +226,6 @@ impl ProfileClient {
         &self,
         user_ids: &[Uuid],
     ) -> Result<std::collections::HashMap<Uuid, String>, ProfileError> {
-        service::display_names(&self.ctx.db, user_ids).await
+        service::display_names(&self.ctx.reads, user_ids).await
     }
 }

@@ -18,6 +18,8 @@ use crate::{
 
 pub struct ProfileContext {
     pub db: DatabaseConnection,
+    /// For reads outside a transaction (a pool of its own on SQLite; see the node's startup).
+    pub reads: DatabaseConnection,
     pub outbox: OutboxSignal,
 }
 

@@ -178,11 +178,11 @@ impl ProjectClient {
     }
 
     pub async fn get(&self, project_id: Uuid) -> Result<ProjectView, ProjectError> {
-        service::get(&self.ctx.db, project_id).await
+        service::get(&self.ctx.reads, project_id).await
     }
 
     pub async fn list_by_user(&self, user_id: Uuid, page: PageRequest) -> Result<ProjectPage, ProjectError> {
-        service::list_by_user(&self.ctx.db, user_id, page).await
+        service::list_by_user(&self.ctx.reads, user_id, page).await
     }
 
     pub async fn update(

@@ -14,6 +14,8 @@ use crate::events::{DomainEvent, ProjectChanged, ProjectDeleted, append_event, o
 
 pub struct ProjectContext {
     pub db: DatabaseConnection,
+    /// For reads outside a transaction (a pool of its own on SQLite; see the node's startup).
+    pub reads: DatabaseConnection,
     pub outbox: OutboxSignal,
 }
 
