@@ -113,6 +113,15 @@ impl Metrics {
             &["type"],
         )?;
         registry.register(Box::new(events_malformed.clone()))?;
+        // Every series exists at 0 from the start, so that `increase()` sees the first
+        // malformed delivery of a type (the label set is the known types plus `unknown`).
+        for event_type in folio_actors::events::EventType::ALL
+            .map(|t| t.as_str())
+            .into_iter()
+            .chain(["unknown"])
+        {
+            events_malformed.with_label_values(&[event_type]);
+        }
         let jobs = JobMetrics::new(&registry)?;
         Ok(Self {
             registry,
