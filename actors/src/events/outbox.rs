@@ -2,6 +2,12 @@
 //! then publishes unpublished rows in order, waits for the bus's acknowledgement, and
 //! only then stamps the row. A crash or a bus outage at any point leaves the row
 //! unpublished, so it is sent again later; the bus deduplicates by event id.
+//!
+//! On PostgreSQL the relay has a small pool of its own (it must not queue behind the
+//! API's writers for a connection), nodes share the outbox by claiming rows with
+//! `FOR UPDATE SKIP LOCKED` for the length of one publish round, and they wake on any
+//! node's commit through `LISTEN/NOTIFY`. On SQLite (one node, one writer connection)
+//! the relay shares the node's connection and follows a cursor.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -10,17 +16,26 @@ use folio_entities::outbox_events;
 use futures::future::BoxFuture;
 use ractor::ActorRef;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+    sea_query::{Expr, LockBehavior, LockType},
+    sqlx::postgres::PgListener,
 };
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::{
+    sync::{Notify, mpsc, watch},
+    task::JoinHandle,
+};
 
-use super::{DomainEvent, EventBus, EventEnvelope};
+use super::{BusError, DomainEvent, EventBus, EventEnvelope};
 use crate::{
     faults::{self, FaultPoint},
     supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
     supervisor::{SupervisorError, SupervisorMsg},
 };
+
+/// The PostgreSQL channel every insert into the outbox notifies (migration
+/// `m20261126_000020_outbox_notify`).
+pub const OUTBOX_CHANNEL: &str = "folio_outbox";
 
 /// Writes the event in the caller's transaction and returns its envelope.
 pub async fn append_event<C: ConnectionTrait>(
@@ -85,7 +100,7 @@ impl OutboxSignal {
 }
 
 /// The relay: a supervised loop (see [`crate::supervised_loop`]). Every node relays;
-/// the bus drops the duplicates by event id.
+/// on PostgreSQL they share the rows, and the bus drops the duplicates a crash causes.
 pub struct OutboxRelay {
     db: DatabaseConnection,
     bus: Arc<dyn EventBus>,
@@ -94,8 +109,14 @@ pub struct OutboxRelay {
 
 const BATCH: u64 = 256;
 const RESCAN_BATCH: u64 = 2048;
-/// Other nodes' commits (PostgreSQL) are only seen by polling.
+/// SQLite: commits wake the relay through [`OutboxSignal`]; the poll is a safety net.
 const POLL: Duration = Duration::from_millis(200);
+/// PostgreSQL: rows claimed per round (one transaction, one publish round trip).
+const CLAIM_BATCH: u64 = 512;
+/// PostgreSQL: commits wake the relay through `NOTIFY`; the poll only catches rows
+/// whose notification was lost (the listener reconnecting) or that another node
+/// released without publishing (its bus failed).
+const SAFETY_POLL: Duration = Duration::from_secs(1);
 const RESCAN: Duration = Duration::from_secs(3);
 /// Publishes awaiting their acknowledgement at once.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -103,7 +124,8 @@ const MAX_IN_FLIGHT: usize = 4096;
 pub const RELAY_ACTOR: &str = "outbox-relay";
 
 impl OutboxRelay {
-    /// Starts the relay under the node supervisor.
+    /// Starts the relay under the node supervisor. On PostgreSQL `db` should be the
+    /// relay's own pool, of at least two connections (one listens for commits).
     pub async fn start(
         supervisor: &ActorRef<SupervisorMsg>,
         db: DatabaseConnection,
@@ -116,13 +138,179 @@ impl OutboxRelay {
 
 impl LoopBody for OutboxRelay {
     fn run(self: Arc<Self>, scope: LoopScope) -> BoxFuture<'static, Result<(), LoopError>> {
-        Box::pin(relay_loop(
-            self.db.clone(),
-            self.bus.clone(),
-            self.signal.clone(),
-            scope.stop_signal(),
-        ))
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => Box::pin(claiming_loop(
+                self.db.clone(),
+                self.bus.clone(),
+                self.signal.clone(),
+                scope.stop_signal(),
+            )),
+            _ => Box::pin(relay_loop(
+                self.db.clone(),
+                self.bus.clone(),
+                self.signal.clone(),
+                scope.stop_signal(),
+            )),
+        }
     }
+}
+
+/// Why a claiming round published nothing, or not everything it claimed.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error("reading or stamping the outbox")]
+    Database(#[from] DbErr),
+    #[error("publishing to the event bus")]
+    Bus(#[from] BusError),
+}
+
+/// What a claiming round left behind.
+enum Round {
+    /// Fewer rows than a batch were waiting: sleep until woken.
+    Drained,
+    /// A full batch: more rows may be waiting right now.
+    Full,
+}
+
+/// The PostgreSQL relay: claim, publish, wait for the acks, stamp, commit; again as soon
+/// as a commit (on any node) is notified.
+async fn claiming_loop(
+    db: DatabaseConnection,
+    bus: Arc<dyn EventBus>,
+    signal: OutboxSignal,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<(), LoopError> {
+    let _listener = AbortOnDrop(listen_for_commits(&db, signal.clone()));
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        faults::hit(FaultPoint::Relay);
+        // Stopping mid-round rolls the round back: its rows are published again later
+        // (the bus drops the ones it already has).
+        let round = tokio::select! {
+            _ = stopped.changed() => return Ok(()),
+            round = claim_and_publish(&db, bus.as_ref()) => round,
+        };
+        let failed = match round {
+            Ok(Round::Full) => continue,
+            Ok(Round::Drained) => false,
+            Err(e) => {
+                tracing::warn!(error.cause_chain = %crate::supervisor::error_chain(&e), "relaying the outbox; will retry");
+                true
+            }
+        };
+        let wait = if failed {
+            let wait = backoff;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            wait
+        } else {
+            backoff = Duration::from_millis(100);
+            SAFETY_POLL
+        };
+        tokio::select! {
+            _ = stopped.changed() => return Ok(()),
+            _ = signal.0.notified(), if !failed => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One round. The row locks are the claim: another node's round skips these rows
+/// instead of publishing them too, and a crash (or a stop) anywhere before the commit
+/// releases them unstamped, to be published again. Nothing but the relay locks outbox
+/// rows, so a round never waits on a writer.
+async fn claim_and_publish(db: &DatabaseConnection, bus: &dyn EventBus) -> Result<Round, RoundError> {
+    let txn = db.begin().await?;
+    let rows = outbox_events::Entity::find()
+        .filter(outbox_events::Column::PublishedAt.is_null())
+        .order_by_asc(outbox_events::Column::Seq)
+        .limit(CLAIM_BATCH)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(&txn)
+        .await?;
+    let round = if rows.len() as u64 == CLAIM_BATCH {
+        Round::Full
+    } else {
+        Round::Drained
+    };
+    let mut done = Vec::with_capacity(rows.len());
+    let mut acks = Vec::with_capacity(rows.len());
+    let mut failure = None;
+    for row in &rows {
+        let event: EventEnvelope = match serde_json::from_str(&row.envelope) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(seq = row.seq, error = %e, "outbox row is not an envelope; skipping it");
+                done.push(row.seq);
+                continue;
+            }
+        };
+        // Publishes go out back to back; their acks are awaited together below.
+        match bus.publish(&event).await {
+            Ok(ack) => acks.push(async move { (row.seq, ack.await) }),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    for (seq, acked) in futures::future::join_all(acks).await {
+        match acked {
+            Ok(_) => done.push(seq),
+            Err(e) => {
+                tracing::warn!(seq, error = %e, "publish not acknowledged; will retry");
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    if !done.is_empty() {
+        outbox_events::Entity::update_many()
+            .col_expr(outbox_events::Column::PublishedAt, Expr::value(Utc::now()))
+            .filter(outbox_events::Column::Seq.is_in(done))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(round),
+    }
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Turns every `NOTIFY` on [`OUTBOX_CHANNEL`] into a wake-up of the relay, for as long
+/// as the relay runs. While the listener is down the relay falls back on its poll, and
+/// each (re)connection wakes the relay once for what it may have missed.
+fn listen_for_commits(db: &DatabaseConnection, signal: OutboxSignal) -> JoinHandle<()> {
+    let pool = db.get_postgres_connection_pool().clone();
+    tokio::spawn(async move {
+        loop {
+            let error = match PgListener::connect_with(&pool).await {
+                Ok(mut listener) => match listener.listen(OUTBOX_CHANNEL).await {
+                    Ok(()) => {
+                        signal.notify();
+                        loop {
+                            match listener.recv().await {
+                                Ok(_) => signal.notify(),
+                                Err(e) => break e,
+                            }
+                        }
+                    }
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            tracing::warn!(error = %error, "listening for outbox commits; polling until listening again");
+            signal.notify();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
 }
 
 async fn relay_loop(
