@@ -4,9 +4,13 @@
 //! unpublished, so it is sent again later; the bus deduplicates by event id.
 //!
 //! On PostgreSQL the relay has a small pool of its own (it must not queue behind the
-//! API's writers for a connection), nodes share the outbox by claiming rows with
-//! `FOR UPDATE SKIP LOCKED` for the length of one publish round, and they wake on any
-//! node's commit through `LISTEN/NOTIFY`. On SQLite (one node, one writer connection)
+//! API's writers for a connection), and nodes share the outbox by claiming rows with
+//! `FOR UPDATE SKIP LOCKED` for the length of one publish round. A commit wakes the
+//! writing node's relay in process ([`OutboxSignal`]); that relay passes the wake-up on
+//! to the other nodes' relays with one `NOTIFY` per round. The writers never `NOTIFY`
+//! themselves: a notifying transaction holds a global lock from before its commit until
+//! its WAL flush, which serialises every writer's commit (pgbench here: 8 000 inserts/s
+//! without, 400/s with a notify trigger). On SQLite (one node, one writer connection)
 //! the relay shares the node's connection and follows a cursor.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
@@ -33,8 +37,8 @@ use crate::{
     supervisor::{SupervisorError, SupervisorMsg},
 };
 
-/// The PostgreSQL channel every insert into the outbox notifies (migration
-/// `m20261126_000020_outbox_notify`).
+/// The PostgreSQL channel on which relays tell each other that rows were committed. The
+/// payload is the sender's id, so a relay ignores its own notifications.
 pub const OUTBOX_CHANNEL: &str = "folio_outbox";
 
 /// Writes the event in the caller's transaction and returns its envelope.
@@ -105,6 +109,8 @@ pub struct OutboxRelay {
     db: DatabaseConnection,
     bus: Arc<dyn EventBus>,
     signal: OutboxSignal,
+    /// PostgreSQL: how often the relay looks without being woken.
+    safety_poll: Duration,
 }
 
 const BATCH: u64 = 256;
@@ -132,7 +138,25 @@ impl OutboxRelay {
         bus: Arc<dyn EventBus>,
         signal: OutboxSignal,
     ) -> Result<(), SupervisorError> {
-        LoopActor::start(supervisor, RELAY_ACTOR, Arc::new(OutboxRelay { db, bus, signal })).await
+        Self::start_with_poll(supervisor, db, bus, signal, SAFETY_POLL).await
+    }
+
+    /// [`OutboxRelay::start`] with another safety poll on PostgreSQL (tests that must
+    /// tell a wake-up from the poll set it to hours).
+    pub async fn start_with_poll(
+        supervisor: &ActorRef<SupervisorMsg>,
+        db: DatabaseConnection,
+        bus: Arc<dyn EventBus>,
+        signal: OutboxSignal,
+        safety_poll: Duration,
+    ) -> Result<(), SupervisorError> {
+        let relay = OutboxRelay {
+            db,
+            bus,
+            signal,
+            safety_poll,
+        };
+        LoopActor::start(supervisor, RELAY_ACTOR, Arc::new(relay)).await
     }
 }
 
@@ -143,6 +167,7 @@ impl LoopBody for OutboxRelay {
                 self.db.clone(),
                 self.bus.clone(),
                 self.signal.clone(),
+                self.safety_poll,
                 scope.stop_signal(),
             )),
             _ => Box::pin(relay_loop(
@@ -178,12 +203,19 @@ async fn claiming_loop(
     db: DatabaseConnection,
     bus: Arc<dyn EventBus>,
     signal: OutboxSignal,
+    safety_poll: Duration,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), LoopError> {
-    let _listener = AbortOnDrop(listen_for_commits(&db, signal.clone()));
+    let me = uuid::Uuid::new_v4().to_string();
+    let other_nodes = Arc::new(Notify::new());
+    let _listener = AbortOnDrop(listen_for_commits(&db, me.clone(), other_nodes.clone()));
     let mut backoff = Duration::from_millis(100);
+    let mut committed_here = false;
     loop {
         faults::hit(FaultPoint::Relay);
+        if std::mem::take(&mut committed_here) {
+            tell_other_nodes(&db, &me).await;
+        }
         // Stopping mid-round rolls the round back: its rows are published again later
         // (the bus drops the ones it already has).
         let round = tokio::select! {
@@ -204,13 +236,27 @@ async fn claiming_loop(
             wait
         } else {
             backoff = Duration::from_millis(100);
-            SAFETY_POLL
+            safety_poll
         };
         tokio::select! {
             _ = stopped.changed() => return Ok(()),
-            _ = signal.0.notified(), if !failed => {}
+            _ = signal.0.notified(), if !failed => committed_here = true,
+            _ = other_nodes.notified(), if !failed => {}
             _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// Wakes the other nodes' relays, so they share the rows this node's writers just
+/// committed. Best effort: a relay that misses it finds the rows at its next poll.
+async fn tell_other_nodes(db: &DatabaseConnection, me: &str) {
+    let notify = sea_orm::Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [OUTBOX_CHANNEL.into(), me.into()],
+    );
+    if let Err(e) = db.execute_raw(notify).await {
+        tracing::warn!(error = %e, "notifying other nodes of outbox rows");
     }
 }
 
@@ -284,20 +330,21 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Turns every `NOTIFY` on [`OUTBOX_CHANNEL`] into a wake-up of the relay, for as long
-/// as the relay runs. While the listener is down the relay falls back on its poll, and
+/// Turns another relay's `NOTIFY` on [`OUTBOX_CHANNEL`] into a wake-up, for as long as
+/// the relay runs. While the listener is down the relay falls back on its poll, and
 /// each (re)connection wakes the relay once for what it may have missed.
-fn listen_for_commits(db: &DatabaseConnection, signal: OutboxSignal) -> JoinHandle<()> {
+fn listen_for_commits(db: &DatabaseConnection, me: String, wake: Arc<Notify>) -> JoinHandle<()> {
     let pool = db.get_postgres_connection_pool().clone();
     tokio::spawn(async move {
         loop {
             let error = match PgListener::connect_with(&pool).await {
                 Ok(mut listener) => match listener.listen(OUTBOX_CHANNEL).await {
                     Ok(()) => {
-                        signal.notify();
+                        wake.notify_one();
                         loop {
                             match listener.recv().await {
-                                Ok(_) => signal.notify(),
+                                Ok(notification) if notification.payload() == me => {}
+                                Ok(_) => wake.notify_one(),
                                 Err(e) => break e,
                             }
                         }
@@ -306,8 +353,8 @@ fn listen_for_commits(db: &DatabaseConnection, signal: OutboxSignal) -> JoinHand
                 },
                 Err(e) => e,
             };
-            tracing::warn!(error = %error, "listening for outbox commits; polling until listening again");
-            signal.notify();
+            tracing::warn!(error = %error, "listening for other nodes' outbox rows; polling until listening again");
+            wake.notify_one();
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     })
