@@ -728,9 +728,7 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
     }
     lag_row("SQLite  commit -> consumers acked", &sqlite.stamped, sqlite.events);
     lag_row("Postgres commit -> JetStream ack", &pg.stamped, pg.events);
-    println!(
-        "goal: outbox lag p99 <= 20 ms (commit -> JetStream ack; on the in-process bus, commit -> delivered)"
-    );
+    println!("goal: outbox lag p99 <= 20 ms (commit -> JetStream ack; on the in-process bus, commit -> delivered)");
     Ok(())
 }
 

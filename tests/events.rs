@@ -504,11 +504,10 @@ impl EventBus for RecordingBus {
         }))
     }
 
-    async fn subscribe(
-        &self,
-        _spec: ConsumerSpec,
-    ) -> Result<Box<dyn Subscription>, folio_actors::events::BusError> {
-        Err(folio_actors::events::BusError::Rejected("a recording bus has no consumers".into()))
+    async fn subscribe(&self, _spec: ConsumerSpec) -> Result<Box<dyn Subscription>, folio_actors::events::BusError> {
+        Err(folio_actors::events::BusError::Rejected(
+            "a recording bus has no consumers".into(),
+        ))
     }
 
     async fn ping(&self) -> Result<(), folio_actors::events::BusError> {
@@ -598,9 +597,13 @@ async fn two_relays_on_one_database_publish_each_row_once_between_them() {
     let (signal_b, supervisor_b) = start_relay(&url, &bus_b, hour).await;
     let second = commit_events(&db, 20, 20).await;
     signal_b.notify();
-    eventually(Duration::from_secs(30), "relay B publishing and stamping the second rows", || async {
-        (bus_b.published().len() >= second.len() && unpublished(&db).await == first.len() as u64).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "relay B publishing and stamping the second rows",
+        || async {
+            (bus_b.published().len() >= second.len() && unpublished(&db).await == first.len() as u64).then_some(())
+        },
+    )
     .await;
     gate_a.send(true).unwrap();
     eventually(Duration::from_secs(30), "every row stamped", || async {
