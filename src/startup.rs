@@ -128,8 +128,8 @@ pub async fn connect_database(settings: &Settings) -> Result<DatabaseConnection,
 }
 
 /// The outbox relay's connections. On PostgreSQL a pool of its own: behind the API's
-/// writers it waited seconds for a connection under load, and one connection stays
-/// taken by its `LISTEN`. SQLite has one writer connection, which the relay shares.
+/// writers it waited seconds for a connection under load; one connection per round it
+/// runs at once, and one taken by its `LISTEN`. SQLite has one writer connection, which the relay shares.
 async fn relay_database(settings: &Settings, db: &DatabaseConnection) -> Result<DatabaseConnection, NodeError> {
     if db.get_database_backend() != sea_orm::DbBackend::Postgres {
         return Ok(db.clone());
@@ -137,7 +137,7 @@ async fn relay_database(settings: &Settings, db: &DatabaseConnection) -> Result<
     let mut options = ConnectOptions::new(settings.database_url());
     options
         .sqlx_logging(false)
-        .max_connections(2)
+        .max_connections(folio_actors::events::outbox::RELAY_CONNECTIONS)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(10));

@@ -531,7 +531,7 @@ async fn outbox_database() -> (String, sea_orm::DatabaseConnection) {
     (url, db)
 }
 
-/// A relay as a node starts it: its own pool of two, under a supervisor of its own.
+/// A relay as a node starts it: a pool of its own, under a supervisor of its own.
 async fn start_relay(
     url: &str,
     bus: &RecordingBus,
@@ -541,7 +541,9 @@ async fn start_relay(
     ractor::ActorRef<folio_actors::supervisor::SupervisorMsg>,
 ) {
     let mut options = sea_orm::ConnectOptions::new(url.to_string());
-    options.max_connections(2).sqlx_logging(false);
+    options
+        .max_connections(folio_actors::events::outbox::RELAY_CONNECTIONS)
+        .sqlx_logging(false);
     let pool = sea_orm::Database::connect(options).await.unwrap();
     let supervisor = folio_actors::NodeSupervisor::start().await.unwrap();
     let signal = folio_actors::events::outbox::OutboxSignal::default();
@@ -579,31 +581,32 @@ async fn unpublished(db: &sea_orm::DatabaseConnection) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relays_on_one_database_publish_each_row_once_between_them() {
+    use folio_actors::events::outbox::CONCURRENT_ROUNDS;
     let (url, db) = outbox_database().await;
     let hour = Duration::from_secs(3600);
     let (bus_a, gate_a) = RecordingBus::new(false);
     let (bus_b, _gate_b) = RecordingBus::new(true);
     let (signal_a, supervisor_a) = start_relay(&url, &bus_a, hour).await;
 
-    // Node A's writers commit; A claims the rows and waits for acks that do not come.
-    let first = commit_events(&db, 0, 20).await;
-    signal_a.notify();
-    eventually(Duration::from_secs(30), "relay A publishing the first rows", || async {
-        (bus_a.published().len() == first.len()).then_some(())
-    })
-    .await;
-    // Node B starts, and its writers commit: B publishes its rows past the ones A
-    // holds, instead of publishing A's too or waiting for A.
+    // Node A's writers commit, one batch per round A can run; each round claims its
+    // rows and waits for acks that do not come, until A has no round left.
+    let mut held_by_a = Vec::new();
+    for round in 0..CONCURRENT_ROUNDS as i64 {
+        held_by_a.extend(commit_events(&db, round * 20, 20).await);
+        signal_a.notify();
+        eventually(Duration::from_secs(30), "relay A publishing its rows", || async {
+            (bus_a.published().len() == held_by_a.len()).then_some(())
+        })
+        .await;
+    }
+    // Node B's writers commit: B publishes its rows past the ones A holds, instead of
+    // publishing A's too or waiting for A.
     let (signal_b, supervisor_b) = start_relay(&url, &bus_b, hour).await;
-    let second = commit_events(&db, 20, 20).await;
+    let for_b = commit_events(&db, 1000, 20).await;
     signal_b.notify();
-    eventually(
-        Duration::from_secs(30),
-        "relay B publishing and stamping the second rows",
-        || async {
-            (bus_b.published().len() >= second.len() && unpublished(&db).await == first.len() as u64).then_some(())
-        },
-    )
+    eventually(Duration::from_secs(30), "relay B publishing and stamping its rows", || async {
+        (bus_b.published().len() >= for_b.len() && unpublished(&db).await == held_by_a.len() as u64).then_some(())
+    })
     .await;
     gate_a.send(true).unwrap();
     eventually(Duration::from_secs(30), "every row stamped", || async {
@@ -611,9 +614,11 @@ async fn two_relays_on_one_database_publish_each_row_once_between_them() {
     })
     .await;
 
-    let (published_a, published_b) = (bus_a.published(), bus_b.published());
-    assert_eq!(published_a, first, "A published its claim, in order, once");
-    assert_eq!(published_b, second, "B published the rest, in order, once");
+    let mut published_a = bus_a.published();
+    published_a.sort();
+    held_by_a.sort();
+    assert_eq!(published_a, held_by_a, "A published the rows it claimed, once");
+    assert_eq!(bus_b.published(), for_b, "B published the rest, in order, once");
     supervisor_a.stop(None);
     supervisor_b.stop(None);
 }

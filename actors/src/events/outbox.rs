@@ -17,7 +17,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use folio_entities::outbox_events;
-use futures::future::BoxFuture;
+use futures::{StreamExt as _, future::BoxFuture, stream::FuturesUnordered};
 use ractor::ActorRef;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
@@ -119,6 +119,11 @@ const RESCAN_BATCH: u64 = 2048;
 const POLL: Duration = Duration::from_millis(200);
 /// PostgreSQL: rows claimed per round (one transaction, one publish round trip).
 const CLAIM_BATCH: u64 = 512;
+/// PostgreSQL: rounds open at once, each on a connection of its own.
+pub const CONCURRENT_ROUNDS: usize = 2;
+/// PostgreSQL: the connections the relay's own pool needs: one per concurrent round,
+/// and one that listens for other nodes' commits.
+pub const RELAY_CONNECTIONS: u32 = CONCURRENT_ROUNDS as u32 + 1;
 /// PostgreSQL: commits wake the relay through `NOTIFY`; the poll only catches rows
 /// whose notification was lost (the listener reconnecting) or that another node
 /// released without publishing (its bus failed).
@@ -209,40 +214,52 @@ async fn claiming_loop(
     let me = uuid::Uuid::new_v4().to_string();
     let other_nodes = Arc::new(Notify::new());
     let _listener = AbortOnDrop(listen_for_commits(&db, me.clone(), other_nodes.clone()));
-    let mut backoff = Duration::from_millis(100);
+    // A commit during a round starts another round at once instead of waiting for the
+    // first one's acks; it skips the rows the first one holds.
+    let mut rounds = FuturesUnordered::new();
+    let mut wanted = true;
     let mut committed_here = false;
+    let mut backoff = Duration::from_millis(100);
+    // After a failed round, no new round before this.
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    let mut next_poll = tokio::time::Instant::now() + safety_poll;
     loop {
         faults::hit(FaultPoint::Relay);
-        if std::mem::take(&mut committed_here) {
-            tell_other_nodes(&db, &me).await;
+        let backing_off = retry_at.is_some_and(|at| tokio::time::Instant::now() < at);
+        if wanted && !backing_off && rounds.len() < CONCURRENT_ROUNDS {
+            wanted = false;
+            retry_at = None;
+            let tell = std::mem::take(&mut committed_here);
+            let (db, bus, me) = (&db, bus.as_ref(), me.as_str());
+            rounds.push(async move {
+                if tell {
+                    tell_other_nodes(db, me).await;
+                }
+                claim_and_publish(db, bus).await
+            });
+            next_poll = tokio::time::Instant::now() + safety_poll;
         }
+        let wake_at = retry_at.unwrap_or(next_poll);
         // Stopping mid-round rolls the round back: its rows are published again later
         // (the bus drops the ones it already has).
-        let round = tokio::select! {
-            _ = stopped.changed() => return Ok(()),
-            round = claim_and_publish(&db, bus.as_ref()) => round,
-        };
-        let failed = match round {
-            Ok(Round::Full) => continue,
-            Ok(Round::Drained) => false,
-            Err(e) => {
-                tracing::warn!(error.cause_chain = %crate::supervisor::error_chain(&e), "relaying the outbox; will retry");
-                true
-            }
-        };
-        let wait = if failed {
-            let wait = backoff;
-            backoff = (backoff * 2).min(Duration::from_secs(2));
-            wait
-        } else {
-            backoff = Duration::from_millis(100);
-            safety_poll
-        };
         tokio::select! {
             _ = stopped.changed() => return Ok(()),
-            _ = signal.0.notified(), if !failed => committed_here = true,
-            _ = other_nodes.notified(), if !failed => {}
-            _ = tokio::time::sleep(wait) => {}
+            Some(round) = rounds.next() => match round {
+                Ok(Round::Full) => wanted = true,
+                Ok(Round::Drained) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::warn!(error.cause_chain = %crate::supervisor::error_chain(&e), "relaying the outbox; will retry");
+                    wanted = true;
+                    retry_at = Some(tokio::time::Instant::now() + backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            },
+            _ = signal.0.notified() => {
+                wanted = true;
+                committed_here = true;
+            }
+            _ = other_nodes.notified() => wanted = true,
+            _ = tokio::time::sleep_until(wake_at) => wanted = true,
         }
     }
 }
