@@ -604,9 +604,13 @@ async fn two_relays_on_one_database_publish_each_row_once_between_them() {
     let (signal_b, supervisor_b) = start_relay(&url, &bus_b, hour).await;
     let for_b = commit_events(&db, 1000, 20).await;
     signal_b.notify();
-    eventually(Duration::from_secs(30), "relay B publishing and stamping its rows", || async {
-        (bus_b.published().len() >= for_b.len() && unpublished(&db).await == held_by_a.len() as u64).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "relay B publishing and stamping its rows",
+        || async {
+            (bus_b.published().len() >= for_b.len() && unpublished(&db).await == held_by_a.len() as u64).then_some(())
+        },
+    )
     .await;
     gate_a.send(true).unwrap();
     eventually(Duration::from_secs(30), "every row stamped", || async {
