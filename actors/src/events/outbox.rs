@@ -124,9 +124,9 @@ pub const CONCURRENT_ROUNDS: usize = 2;
 /// PostgreSQL: the connections the relay's own pool needs: one per concurrent round,
 /// and one that listens for other nodes' commits.
 pub const RELAY_CONNECTIONS: u32 = CONCURRENT_ROUNDS as u32 + 1;
-/// PostgreSQL: commits wake the relay through `NOTIFY`; the poll only catches rows
-/// whose notification was lost (the listener reconnecting) or that another node
-/// released without publishing (its bus failed).
+/// PostgreSQL: commits wake the relay in process, or through another relay's `NOTIFY`;
+/// the poll only catches rows whose wake-up was lost (the listener reconnecting) or that
+/// another node released without publishing (its bus failed).
 const SAFETY_POLL: Duration = Duration::from_secs(1);
 const RESCAN: Duration = Duration::from_secs(3);
 /// Publishes awaiting their acknowledgement at once.
