@@ -156,6 +156,23 @@ pub async fn connect_read_pool(
     Ok(Database::connect(options).await?)
 }
 
+/// The outbox relay's connections. On PostgreSQL a pool of its own: behind the API's
+/// writers it waited seconds for a connection under load; one connection per round it
+/// runs at once, and one taken by its `LISTEN`. SQLite has one writer connection, which the relay shares.
+async fn relay_database(settings: &Settings, db: &DatabaseConnection) -> Result<DatabaseConnection, NodeError> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(db.clone());
+    }
+    let mut options = ConnectOptions::new(settings.database_url());
+    options
+        .sqlx_logging(false)
+        .max_connections(folio_actors::events::outbox::RELAY_CONNECTIONS)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10));
+    Ok(Database::connect(options).await?)
+}
+
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), NodeError> {
     Migrator::up(db, None).await?;
     Ok(())
@@ -708,10 +725,11 @@ async fn consumers(
         };
         indexer::start(&domains.supervisor, Arc::new(ctx)).await?;
     }
-    // Every node relays: the bus drops the duplicates by event id.
+    // Every node relays: on PostgreSQL the nodes share the rows, and the bus drops the
+    // duplicates a crash causes by event id.
     OutboxRelay::start(
         &domains.supervisor,
-        store.db.clone(),
+        relay_database(settings, &store.db).await?,
         bus.clone(),
         domains.outbox.clone(),
     )

@@ -461,3 +461,207 @@ async fn ready_is_degraded_not_down_while_nats_is_away_and_shutdown_stays_bounde
         .await
         .expect("shutdown with NATS away finishes within the grace period");
 }
+
+// ---- the outbox relay on PostgreSQL: nodes share the rows, and wake each other ----
+
+/// A bus that notes what it was asked to publish. While its gate is closed, acks wait:
+/// the relay's round stays open, holding the rows it claimed.
+#[derive(Clone)]
+struct RecordingBus {
+    published: Arc<std::sync::Mutex<Vec<uuid::Uuid>>>,
+    gate: tokio::sync::watch::Receiver<bool>,
+}
+
+impl RecordingBus {
+    /// A bus and the sender that opens (`true`) or closes its gate.
+    fn new(open: bool) -> (Self, tokio::sync::watch::Sender<bool>) {
+        let (gate_tx, gate) = tokio::sync::watch::channel(open);
+        let bus = Self {
+            published: Arc::default(),
+            gate,
+        };
+        (bus, gate_tx)
+    }
+
+    fn published(&self) -> Vec<uuid::Uuid> {
+        self.published.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl EventBus for RecordingBus {
+    async fn publish(
+        &self,
+        event: &EventEnvelope,
+    ) -> Result<folio_actors::events::PendingAck, folio_actors::events::BusError> {
+        self.published.lock().unwrap().push(event.event_id);
+        let mut gate = self.gate.clone();
+        Ok(Box::pin(async move {
+            gate.wait_for(|open| *open)
+                .await
+                .map_err(|_| folio_actors::events::BusError::Unavailable("gate dropped".into()))?;
+            Ok(folio_actors::events::Published { duplicate: false })
+        }))
+    }
+
+    async fn subscribe(&self, _spec: ConsumerSpec) -> Result<Box<dyn Subscription>, folio_actors::events::BusError> {
+        Err(folio_actors::events::BusError::Rejected(
+            "a recording bus has no consumers".into(),
+        ))
+    }
+
+    async fn ping(&self) -> Result<(), folio_actors::events::BusError> {
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "recording"
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// A migrated fresh PostgreSQL database, and a connection to it for writing.
+async fn outbox_database() -> (String, sea_orm::DatabaseConnection) {
+    let url = common::fresh_postgres_database().await;
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    folio::startup::migrate(&db).await.unwrap();
+    (url, db)
+}
+
+/// A relay as a node starts it: a pool of its own, under a supervisor of its own.
+async fn start_relay(
+    url: &str,
+    bus: &RecordingBus,
+    safety_poll: Duration,
+) -> (
+    folio_actors::events::outbox::OutboxSignal,
+    ractor::ActorRef<folio_actors::supervisor::SupervisorMsg>,
+) {
+    let mut options = sea_orm::ConnectOptions::new(url.to_string());
+    options
+        .max_connections(folio_actors::events::outbox::RELAY_CONNECTIONS)
+        .sqlx_logging(false);
+    let pool = sea_orm::Database::connect(options).await.unwrap();
+    let supervisor = folio_actors::NodeSupervisor::start().await.unwrap();
+    let signal = folio_actors::events::outbox::OutboxSignal::default();
+    folio_actors::events::OutboxRelay::start_with_poll(
+        &supervisor,
+        pool,
+        Arc::new(bus.clone()),
+        signal.clone(),
+        safety_poll,
+    )
+    .await
+    .unwrap();
+    (signal, supervisor)
+}
+
+/// Commits `n` events in one transaction and returns their ids.
+async fn commit_events(db: &sea_orm::DatabaseConnection, first: i64, n: i64) -> Vec<uuid::Uuid> {
+    use sea_orm::TransactionTrait as _;
+    let txn = db.begin().await.unwrap();
+    let events = folio_actors::events::append_events(&txn, (first..first + n).map(|i| sample("project.created", i)))
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    events.into_iter().map(|e| e.event_id).collect()
+}
+
+async fn unpublished(db: &sea_orm::DatabaseConnection) -> u64 {
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _};
+    folio_entities::outbox_events::Entity::find()
+        .filter(folio_entities::outbox_events::Column::PublishedAt.is_null())
+        .count(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_on_one_database_publish_each_row_once_between_them() {
+    use folio_actors::events::outbox::CONCURRENT_ROUNDS;
+    let (url, db) = outbox_database().await;
+    let hour = Duration::from_secs(3600);
+    let (bus_a, gate_a) = RecordingBus::new(false);
+    let (bus_b, _gate_b) = RecordingBus::new(true);
+    let (signal_a, supervisor_a) = start_relay(&url, &bus_a, hour).await;
+
+    // Node A's writers commit, one batch per round A can run; each round claims its
+    // rows and waits for acks that do not come, until A has no round left.
+    let mut held_by_a = Vec::new();
+    for round in 0..CONCURRENT_ROUNDS as i64 {
+        held_by_a.extend(commit_events(&db, round * 20, 20).await);
+        signal_a.notify();
+        eventually(Duration::from_secs(30), "relay A publishing its rows", || async {
+            (bus_a.published().len() == held_by_a.len()).then_some(())
+        })
+        .await;
+    }
+    // Node B's writers commit: B publishes its rows past the ones A holds, instead of
+    // publishing A's too or waiting for A.
+    let (signal_b, supervisor_b) = start_relay(&url, &bus_b, hour).await;
+    let for_b = commit_events(&db, 1000, 20).await;
+    signal_b.notify();
+    eventually(
+        Duration::from_secs(30),
+        "relay B publishing and stamping its rows",
+        || async {
+            (bus_b.published().len() >= for_b.len() && unpublished(&db).await == held_by_a.len() as u64).then_some(())
+        },
+    )
+    .await;
+    gate_a.send(true).unwrap();
+    eventually(Duration::from_secs(30), "every row stamped", || async {
+        (unpublished(&db).await == 0).then_some(())
+    })
+    .await;
+
+    let mut published_a = bus_a.published();
+    published_a.sort();
+    held_by_a.sort();
+    assert_eq!(published_a, held_by_a, "A published the rows it claimed, once");
+    assert_eq!(bus_b.published(), for_b, "B published the rest, in order, once");
+    supervisor_a.stop(None);
+    supervisor_b.stop(None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notify_from_another_node_wakes_the_relay() {
+    use sea_orm::ConnectionTrait as _;
+    let (url, db) = outbox_database().await;
+    let (bus, _gate) = RecordingBus::new(true);
+    // The poll would take an hour: only the notification can get the rows out.
+    let (_signal, supervisor) = start_relay(&url, &bus, Duration::from_secs(3600)).await;
+    eventually(Duration::from_secs(30), "the relay listening", || async {
+        let listening = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        (listening > 0).then_some(())
+    })
+    .await;
+    // Twice: the first rows may go out with the round the listener's start triggers.
+    let mut expected = Vec::new();
+    for round in 0..2 {
+        expected.extend(commit_events(&db, round * 10, 10).await);
+        // What another node's relay sends when its writers commit.
+        db.execute_unprepared("SELECT pg_notify('folio_outbox', 'another-node')")
+            .await
+            .unwrap();
+        eventually(Duration::from_secs(30), "the notified relay publishing", || async {
+            (bus.published().len() == expected.len()).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(bus.published(), expected);
+    supervisor.stop(None);
+}

@@ -49,9 +49,11 @@ async fn searchable(t: &TestNode, title: &str) {
     .await;
 }
 
-#[tokio::test]
-async fn a_relay_that_panics_is_restarted_and_events_still_flow() {
-    let t = TestNode::spawn(Backend::Sqlite).await;
+// Both relays: the cursor one on SQLite, the claiming one on PostgreSQL.
+on_every_backend!(a_relay_that_panics_is_restarted_and_events_still_flow);
+
+async fn a_relay_that_panics_is_restarted_and_events_still_flow(backend: Backend) {
+    let t = TestNode::spawn(backend).await;
     let user = t.user("ana").await;
     assert_eq!(restarts(&t, "outbox-relay").await, 0);
     faults::arm(FaultPoint::Relay, 1);
