@@ -488,7 +488,7 @@ pub enum PoolStartError {
 /// for one key runs in order while different keys run in parallel.
 ///
 /// Kept instead of ractor's key-persistent factory because it measured faster on the same
-/// workload (`actors/tests/keyed_routing_bench.rs`: 8 workers, 256 keys, 64 callers, dev
+/// workload (`actors/examples/keyed_routing.rs`: 8 workers, 256 keys, 64 callers, dev
 /// profile, 2 shared cores, two runs): routing alone 219,864 and 246,865 calls/s against
 /// the factory's 67,661 and 68,629; with a 1 ms handler the two tie (2,813 / 2,685 against
 /// 2,784 / 2,799), the handler being the bound. A call here goes straight to the worker's

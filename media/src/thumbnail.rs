@@ -371,7 +371,8 @@ fn finish(
         let (ow, oh) = rgb.dimensions();
         (rgb.into_raw(), ow, oh)
     };
-    let jpeg = encode_rgb(&out, ow, oh, spec.quality).map_err(|e| ThumbnailError::Corrupt(format!("encoding: {e}")))?;
+    let jpeg =
+        encode_rgb(&out, ow, oh, spec.quality).map_err(|e| ThumbnailError::Corrupt(format!("encoding: {}", e.0)))?;
     Ok(Thumbnail {
         jpeg,
         width: ow,
@@ -406,21 +407,26 @@ fn resize(rgb: &[u8], w: u32, h: u32, tw: u32, th: u32) -> Result<Vec<u8>, Thumb
     Ok(dst.into_vec())
 }
 
+/// The JPEG encoder failed: never the input's fault (the pixels are ours by then).
+#[derive(Debug, thiserror::Error)]
+#[error("encoding the thumbnail as JPEG")]
+pub(crate) struct EncodeError(#[source] pub(crate) Box<dyn std::error::Error + Send + Sync>);
+
 /// Encodes packed RGB as a JPEG with the compiled-in backend.
 #[cfg(feature = "turbojpeg")]
-fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, String> {
+fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, EncodeError> {
     turbo::encode_rgb(rgb, width, height, quality)
 }
 
 /// Encodes packed RGB as a JPEG with the compiled-in backend.
 #[cfg(not(feature = "turbojpeg"))]
-fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, String> {
+fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, EncodeError> {
     use image::codecs::jpeg::JpegEncoder;
     use image::{ExtendedColorType, ImageEncoder};
     let mut out = Vec::with_capacity(rgb.len() / 8 + 1024);
     JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100))
         .write_image(rgb, width, height, ExtendedColorType::Rgb8)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| EncodeError(Box::new(e)))?;
     Ok(out)
 }
 

@@ -140,7 +140,13 @@ impl Drop for Decoder {
 }
 
 /// Encodes packed RGB as a baseline JPEG (4:2:0, like libvips and Pillow by default).
-pub(crate) fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, String> {
+pub(crate) fn encode_rgb(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    quality: u8,
+) -> Result<Vec<u8>, crate::thumbnail::EncodeError> {
+    use crate::thumbnail::EncodeError;
     let image = turbojpeg::Image {
         pixels: rgb,
         width: width as usize,
@@ -148,8 +154,9 @@ pub(crate) fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Re
         height: height as usize,
         format: turbojpeg::PixelFormat::RGB,
     };
-    let mut c = turbojpeg::Compressor::new().map_err(|e| e.to_string())?;
-    c.set_quality(quality.clamp(1, 100) as i32).map_err(|e| e.to_string())?;
-    c.set_subsamp(turbojpeg::Subsamp::Sub2x2).map_err(|e| e.to_string())?;
-    c.compress_to_vec(image).map_err(|e| e.to_string())
+    let encode = |e: turbojpeg::Error| EncodeError(Box::new(e));
+    let mut c = turbojpeg::Compressor::new().map_err(encode)?;
+    c.set_quality(quality.clamp(1, 100) as i32).map_err(encode)?;
+    c.set_subsamp(turbojpeg::Subsamp::Sub2x2).map_err(encode)?;
+    c.compress_to_vec(image).map_err(encode)
 }

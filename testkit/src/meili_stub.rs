@@ -588,7 +588,7 @@ impl Stub {
         let filter = match body.get("filter").and_then(|v| v.as_str()) {
             Some(f) => match Filter::parse(f, &idx.filterable(), uid) {
                 Ok(f) => Some(f),
-                Err(m) => return err(400, "invalid_document_filter", "invalid_request", m),
+                Err(m) => return err(400, "invalid_document_filter", "invalid_request", m.to_string()),
             },
             None => None,
         };
@@ -640,7 +640,7 @@ impl Stub {
         let filter = match body.get("filter").and_then(|v| v.as_str()) {
             Some(f) => match Filter::parse(f, &idx.filterable(), uid) {
                 Ok(f) => Some(f),
-                Err(m) => return err(400, "invalid_search_filter", "invalid_request", m),
+                Err(m) => return err(400, "invalid_search_filter", "invalid_request", m.to_string()),
             },
             None => None,
         };
@@ -860,7 +860,7 @@ impl Stub {
         let filter = match body.get("filter").and_then(|v| v.as_str()) {
             Some(f) => match Filter::parse(f, &filterable, uid) {
                 Ok(f) => Some(f),
-                Err(m) => return err(400, "invalid_search_filter", "invalid_request", m),
+                Err(m) => return err(400, "invalid_search_filter", "invalid_request", m.to_string()),
             },
             None => None,
         };
@@ -1032,7 +1032,7 @@ enum Tok {
 }
 
 impl Filter {
-    fn parse(src: &str, filterable: &[String], index: &str) -> Result<Filter, String> {
+    fn parse(src: &str, filterable: &[String], index: &str) -> Result<Filter, FilterError> {
         let toks = lex(src)?;
         let mut p = Parser {
             toks,
@@ -1043,10 +1043,10 @@ impl Filter {
         };
         let f = p.or()?;
         if p.pos != p.toks.len() {
-            return Err(format!(
+            return Err(FilterError(format!(
                 "Found unexpected characters at the end of the filter: `{}`.\n{src}",
                 src
-            ));
+            )));
         }
         Ok(f)
     }
@@ -1070,7 +1070,19 @@ impl Filter {
     }
 }
 
-fn lex(src: &str) -> Result<Vec<Tok>, String> {
+/// A filter the stub cannot parse; the message is what Meilisearch answers.
+#[derive(Debug)]
+pub struct FilterError(String);
+
+impl std::fmt::Display for FilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+fn lex(src: &str) -> Result<Vec<Tok>, FilterError> {
     let mut out = Vec::new();
     let chars: Vec<char> = src.chars().collect();
     let mut i = 0;
@@ -1112,7 +1124,7 @@ fn lex(src: &str) -> Result<Vec<Tok>, String> {
                 i += 1;
                 loop {
                     match chars.get(i) {
-                        None => return Err(format!("Expression `{src}` is missing a closing quote.")),
+                        None => return Err(FilterError(format!("Expression `{src}` is missing a closing quote."))),
                         Some('\\') => {
                             if let Some(n) = chars.get(i + 1) {
                                 s.push(*n);
@@ -1160,7 +1172,7 @@ impl Parser<'_> {
         matches!(self.toks.get(self.pos), Some(Tok::Word(x)) if x.eq_ignore_ascii_case(w))
     }
 
-    fn or(&mut self) -> Result<Filter, String> {
+    fn or(&mut self) -> Result<Filter, FilterError> {
         let mut f = self.and()?;
         while self.peek_word("OR") {
             self.pos += 1;
@@ -1169,7 +1181,7 @@ impl Parser<'_> {
         Ok(f)
     }
 
-    fn and(&mut self) -> Result<Filter, String> {
+    fn and(&mut self) -> Result<Filter, FilterError> {
         let mut f = self.not()?;
         while self.peek_word("AND") {
             self.pos += 1;
@@ -1178,7 +1190,7 @@ impl Parser<'_> {
         Ok(f)
     }
 
-    fn not(&mut self) -> Result<Filter, String> {
+    fn not(&mut self) -> Result<Filter, FilterError> {
         if self.peek_word("NOT") {
             self.pos += 1;
             return Ok(Filter::Not(Box::new(self.not()?)));
@@ -1186,25 +1198,28 @@ impl Parser<'_> {
         self.primary()
     }
 
-    fn value(&mut self) -> Result<String, String> {
+    fn value(&mut self) -> Result<String, FilterError> {
         match self.toks.get(self.pos).cloned() {
             Some(Tok::Word(w)) | Some(Tok::Str(w)) => {
                 self.pos += 1;
                 Ok(w)
             }
-            _ => Err(format!("Was expecting a value but instead got nothing.\n{}", self.src)),
+            _ => Err(FilterError(format!(
+                "Was expecting a value but instead got nothing.\n{}",
+                self.src
+            ))),
         }
     }
 
-    fn primary(&mut self) -> Result<Filter, String> {
+    fn primary(&mut self) -> Result<Filter, FilterError> {
         if self.toks.get(self.pos) == Some(&Tok::LParen) {
             self.pos += 1;
             let f = self.or()?;
             if self.toks.get(self.pos) != Some(&Tok::RParen) {
-                return Err(format!(
+                return Err(FilterError(format!(
                     "Expression `{}` is missing the following closing delimiter: `)`.",
                     self.src
-                ));
+                )));
             }
             self.pos += 1;
             return Ok(f);
@@ -1212,10 +1227,10 @@ impl Parser<'_> {
         let attr = match self.toks.get(self.pos).cloned() {
             Some(Tok::Word(w)) | Some(Tok::Str(w)) => w,
             _ => {
-                return Err(format!(
+                return Err(FilterError(format!(
                     "Was expecting an operation `=`, `!=`, `>=`, `>`, `<=`, `<`, `IN`, `NOT IN`, `TO`, `EXISTS`, `NOT EXISTS`, `IS NULL`, `IS NOT NULL`, `IS EMPTY`, `IS NOT EMPTY`, `CONTAINS`, `NOT CONTAINS`, `STARTS WITH`, `NOT STARTS WITH`, `_geoRadius`, or `_geoBoundingBox` at `{}`.",
                     self.src
-                ));
+                )));
             }
         };
         self.pos += 1;
@@ -1226,10 +1241,10 @@ impl Parser<'_> {
                 .map(|f| format!("`{f}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            return Err(format!(
+            return Err(FilterError(format!(
                 "Index `{}`: Attribute `{attr}` is not filterable. Available filterable attribute patterns are: {list}.\n{}",
                 self.index, self.src
-            ));
+            )));
         }
         match self.toks.get(self.pos).cloned() {
             Some(Tok::Eq) => {
@@ -1243,7 +1258,7 @@ impl Parser<'_> {
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("IN") => {
                 self.pos += 1;
                 if self.toks.get(self.pos) != Some(&Tok::LBracket) {
-                    return Err(format!("Expected `[` after `IN` keyword.\n{}", self.src));
+                    return Err(FilterError(format!("Expected `[` after `IN` keyword.\n{}", self.src)));
                 }
                 self.pos += 1;
                 let mut vals = Vec::new();
@@ -1261,25 +1276,28 @@ impl Parser<'_> {
                                 Some(Tok::RBracket) => {}
                                 _ => {
                                     let n = self.src.chars().count();
-                                    return Err(format!(
+                                    return Err(FilterError(format!(
                                         "Expected matching `]` after the list of field names given to `IN[`\n{n}:{n} {}",
                                         self.src
-                                    ));
+                                    )));
                                 }
                             }
                         }
                         _ => {
                             let n = self.src.chars().count();
-                            return Err(format!(
+                            return Err(FilterError(format!(
                                 "Expected matching `]` after the list of field names given to `IN[`\n{n}:{n} {}",
                                 self.src
-                            ));
+                            )));
                         }
                     }
                 }
                 Ok(Filter::In(attr, vals))
             }
-            _ => Err(format!("Was expecting an operation `=`, `!=`, `IN` at `{}`.", self.src)),
+            _ => Err(FilterError(format!(
+                "Was expecting an operation `=`, `!=`, `IN` at `{}`.",
+                self.src
+            ))),
         }
     }
 }

@@ -222,10 +222,7 @@ impl ProfileClient {
     }
 
     /// Display names of many users at once; users that do not exist are left out.
-    pub async fn display_names(
-        &self,
-        user_ids: &[Uuid],
-    ) -> Result<std::collections::HashMap<Uuid, String>, ProfileError> {
+    pub async fn display_names(&self, user_ids: &[Uuid]) -> Result<service::DisplayNames, ProfileError> {
         service::display_names(&self.ctx.reads, user_ids).await
     }
 }

@@ -153,8 +153,11 @@ pub async fn public(db: &DatabaseConnection, username: &str) -> Result<PublicPro
 /// The display names of many users with two queries (the indexer's batches): the
 /// profile's name where it has one, else the username. Users that do not exist are left
 /// out of the map.
-pub async fn display_names(db: &DatabaseConnection, user_ids: &[Uuid]) -> Result<HashMap<Uuid, String>, ProfileError> {
-    let mut names: HashMap<Uuid, String> = HashMap::with_capacity(user_ids.len());
+/// Display names by user id.
+pub type DisplayNames = HashMap<Uuid, String>;
+
+pub async fn display_names(db: &DatabaseConnection, user_ids: &[Uuid]) -> Result<DisplayNames, ProfileError> {
+    let mut names = DisplayNames::with_capacity(user_ids.len());
     if user_ids.is_empty() {
         return Ok(names);
     }

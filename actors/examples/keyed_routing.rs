@@ -1,7 +1,7 @@
 //! The keyed pool against ractor's key-persistent factory on the same workload, to decide
-//! which one routes the domains' keyed requests. Ignored by default: it prints figures
-//! and asserts nothing about time. Run with
-//! `cargo nextest run -p folio-actors --test keyed_routing_bench --run-ignored only --no-capture`.
+//! which one routes the domains' keyed requests. It prints figures and asserts nothing
+//! about time. Run with
+//! `cargo run -p folio-actors --example keyed_routing` (add `--release` for release figures).
 
 use std::{
     sync::Arc,
@@ -167,9 +167,8 @@ async fn measure(label: &str, calls: u64, work: Duration) {
     println!("{label}: keyed pool {pool_rate:.0} calls/s, key-persistent factory {factory_rate:.0} calls/s");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a check; run by hand"]
-async fn keyed_pool_against_factory() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     measure("routing only", 200_000, Duration::ZERO).await;
     measure("1 ms handler", 20_000, Duration::from_millis(1)).await;
 }
