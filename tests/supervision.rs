@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Backend, TestNode, eventually, jpeg, nats_isolation, shared_nats_url};
+use common::{Backend, TestNode, bus_as_jetstream, eventually, jpeg, nats_isolation, shared_nats_url};
 use folio::NodeFailure;
 use folio_actors::{
     faults::{self, FaultPoint},
@@ -113,12 +113,7 @@ async fn a_consumer_whose_subscription_ends_subscribes_again() {
     let t = TestNode::spawn_with(Backend::Sqlite, |s| nats_isolation(s, &shared_nats_url())).await;
     let user = t.user("ana").await;
     // Deleting the durable consumer on the server ends the node's subscription.
-    let bus = t
-        .node()
-        .bus
-        .as_any()
-        .downcast_ref::<folio_actors::events::JetStreamBus>()
-        .expect("a JetStream bus");
+    let bus = bus_as_jetstream(&t.node().bus);
     let stream = bus.stream("media.uploaded").await.expect("the media stream");
     eventually(
         Duration::from_secs(10),
@@ -206,12 +201,7 @@ fn folio_serve_exits_non_zero_when_an_actor_keeps_failing() {
 async fn a_delivery_that_is_not_an_event_is_terminated_and_counted() {
     let t = TestNode::spawn_with(Backend::Sqlite, |s| nats_isolation(s, &shared_nats_url())).await;
     let user = t.user("ana").await;
-    let bus = t
-        .node()
-        .bus
-        .as_any()
-        .downcast_ref::<folio_actors::events::JetStreamBus>()
-        .expect("a JetStream bus");
+    let bus = bus_as_jetstream(&t.node().bus);
     let js = async_nats::jetstream::new(bus.client().clone());
     let broken = br#"{"event_id":"0190d6a8-7b5e-7cc0-8000-000000000009","event_type":"media.uploaded","data":{"file":"?"},"timestamp":"2026-11-26T08:00:00.000Z"}"#;
     js.publish(bus.subject_for("media.uploaded"), broken.as_slice().into())

@@ -253,7 +253,10 @@ pub async fn stream_events(node: &Node, event_type: &str) -> Vec<Value> {
     events
 }
 
-fn bus_as_jetstream(bus: &std::sync::Arc<dyn folio_actors::events::EventBus>) -> &folio_actors::events::JetStreamBus {
+/// The node's bus as JetStream, for tests that reach into NATS.
+pub fn bus_as_jetstream(
+    bus: &std::sync::Arc<dyn folio_actors::events::EventBus>,
+) -> &folio_actors::events::JetStreamBus {
     assert_eq!(bus.name(), "jetstream", "this test needs a node on NATS");
     bus.as_any().downcast_ref().expect("JetStreamBus")
 }
