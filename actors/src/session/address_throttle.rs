@@ -10,7 +10,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 
 use super::throttle::{LoginThrottle, ThrottlePolicy};
-use crate::supervisor::{Addressable, CallError, SupervisorError, SupervisorMsg};
+use crate::supervisor::{CallError, KeyedPool, PoolStartError, SupervisorMsg};
 
 pub const ACTOR: &str = "login-throttle";
 
@@ -77,20 +77,23 @@ impl Actor for AddressThrottle {
     }
 }
 
-/// How the session domain asks the per-address throttle.
+/// How the session domain asks the per-address throttle: a keyed pool of one worker,
+/// which keeps the live actor reachable across restarts.
 #[derive(Clone)]
-pub struct AddressThrottleClient(Addressable<AddressThrottleMsg>);
+pub struct AddressThrottleClient(KeyedPool<AddressThrottleMsg>);
 
 impl AddressThrottleClient {
-    pub async fn start(supervisor: &ActorRef<SupervisorMsg>, policy: ThrottlePolicy) -> Result<Self, SupervisorError> {
-        Addressable::start(supervisor, ACTOR, AddressThrottle, policy, Duration::from_secs(5))
-            .await
-            .map(Self)
+    pub async fn start(supervisor: &ActorRef<SupervisorMsg>, policy: ThrottlePolicy) -> Result<Self, PoolStartError> {
+        KeyedPool::start(supervisor, ACTOR, 1, Duration::from_secs(5), move || {
+            (AddressThrottle, policy)
+        })
+        .await
+        .map(Self)
     }
 
     pub async fn retry_after(&self, client: &str) -> Result<Option<u64>, CallError> {
         self.0
-            .call(|reply| AddressThrottleMsg::RetryAfter {
+            .call(&(), |reply| AddressThrottleMsg::RetryAfter {
                 client: client.to_string(),
                 reply,
             })
@@ -98,7 +101,8 @@ impl AddressThrottleClient {
     }
 
     pub fn record_failure(&self, client: &str) {
-        self.0.cast(AddressThrottleMsg::Failed {
+        // Lost only while the throttle restarts, which forgets every count anyway.
+        let _ = self.0.worker_for(&()).cast(AddressThrottleMsg::Failed {
             client: client.to_string(),
         });
     }

@@ -35,7 +35,7 @@ pub use tokens::{Claims, TokenKeyError, TokenKeys};
 
 use crate::{
     blocking::BlockingPool,
-    supervisor::{KeyedPool, PoolStartError, SupervisorError, SupervisorMsg},
+    supervisor::{KeyedPool, PoolStartError, SupervisorMsg},
 };
 use address_throttle::AddressThrottleClient;
 use throttle::{LoginThrottle, ThrottlePolicy};
@@ -147,7 +147,7 @@ pub enum SessionStartError {
     #[error("starting the session workers")]
     Workers(#[from] PoolStartError),
     #[error("starting the login throttle")]
-    Throttle(#[from] SupervisorError),
+    Throttle(#[source] PoolStartError),
 }
 
 impl SessionClient {
@@ -173,7 +173,8 @@ impl SessionClient {
                 window: config.lockout,
             },
         )
-        .await?;
+        .await
+        .map_err(SessionStartError::Throttle)?;
         let hash_queue = Arc::new(Semaphore::new(config.hash_queue_limit.max(1)));
         let ctx = Arc::new(SessionContext {
             db,
