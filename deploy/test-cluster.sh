@@ -152,6 +152,9 @@ node_env=(
   "FOLIO_PUBLIC_URL=$GATEWAY"
   "FOLIO_TRUSTED_PROXIES=127.0.0.1/32"
   "FOLIO_LOG_FILTER=info"
+  "FOLIO_CLUSTER_COOKIE=cluster-test-cookie-$RUN_ID"
+  "FOLIO_CLUSTER_ADDR=127.0.0.1:0"
+  "FOLIO_CLUSTER_BUCKET=nodes_$RUN_ID"
 )
 
 wait_http "http://127.0.0.1:$MEILI_PORT/health" "the Meilisearch stub"
@@ -170,15 +173,28 @@ start_node() {
   LAST_PID=$!
 }
 
-start_node edge-1 http "FOLIO_ADDR=127.0.0.1:$EDGE1_PORT"
+start_node edge-1 http "FOLIO_ADDR=127.0.0.1:$EDGE1_PORT" "FOLIO_CLUSTER_NODE_NAME=edge-1"
 EDGE1_PID=$LAST_PID
-start_node edge-2 http "FOLIO_ADDR=127.0.0.1:$EDGE2_PORT"
-start_node worker thumbnailer,indexer "FOLIO_OPS_ADDR=127.0.0.1:$WORKER_PORT"
+start_node edge-2 http "FOLIO_ADDR=127.0.0.1:$EDGE2_PORT" "FOLIO_CLUSTER_NODE_NAME=edge-2"
+start_node worker thumbnailer,indexer "FOLIO_OPS_ADDR=127.0.0.1:$WORKER_PORT" "FOLIO_CLUSTER_NODE_NAME=worker"
 
 wait_http "http://127.0.0.1:$EDGE1_PORT/ready" "edge-1"
 wait_http "http://127.0.0.1:$EDGE2_PORT/ready" "edge-2"
 wait_http "http://127.0.0.1:$WORKER_PORT/ready" "the worker's ops endpoint"
 pass "two edges (--roles http) and a worker (--roles thumbnailer,indexer) are ready"
+
+# The three nodes find each other through NATS; `folio cluster status` joins for a
+# moment and asks each one.
+for _ in $(seq 1 50); do
+  env -i "${node_env[@]}" "FOLIO_DATA_DIR=$WORK/cli" "FOLIO_LOG_FILTER=error" "$FOLIO" cluster status \
+    >"$WORK/cluster-status.txt" 2>&1 || true
+  [ "$(grep -cE '^(edge-1|edge-2|worker) +reachable' "$WORK/cluster-status.txt")" = 3 ] && break
+  sleep 0.2
+done
+cat "$WORK/cluster-status.txt"
+[ "$(grep -cE '^(edge-1|edge-2|worker) +reachable' "$WORK/cluster-status.txt")" = 3 ] ||
+  die "folio cluster status does not show the three nodes reachable"
+pass "folio cluster status shows edge-1, edge-2 and worker reachable"
 
 # ---------------------------------------------------------------- the gateway
 mkdir -p "$WORK/nginx"

@@ -14,6 +14,7 @@ use clap::Subcommand;
 
 use crate::{Node, Settings};
 
+mod cluster;
 mod indexing;
 mod soak;
 
@@ -79,6 +80,20 @@ pub enum Which {
         #[arg(long, default_value = "nats://127.0.0.1:4222")]
         nats: String,
     },
+    /// Two `folio serve` processes on PostgreSQL + NATS: thumbnail commit → SSE delivery
+    /// across nodes, and the `Describe` round trip across nodes next to in-process.
+    Cluster {
+        /// Uploads, one at a time.
+        #[arg(long, default_value_t = 200)]
+        uploads: usize,
+        /// `Describe` calls.
+        #[arg(long, default_value_t = 2000)]
+        calls: usize,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats: String,
+    },
     /// Login latency, and `/auth/verify` throughput idle vs. during a login storm.
     Auth {
         /// Concurrent logins in the storm (and concurrent verify clients).
@@ -113,6 +128,12 @@ pub async fn run(which: Which, base: &Settings) -> anyhow::Result<()> {
             .await
         }
         Which::Search { documents, samples } => search(base, documents, samples).await,
+        Which::Cluster {
+            uploads,
+            calls,
+            postgres,
+            nats,
+        } => cluster::cluster(&postgres, &nats, uploads, calls).await,
         Which::Indexing {
             concurrency,
             seconds,

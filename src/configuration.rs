@@ -59,7 +59,7 @@ pub struct Settings {
     pub media: MediaSettings,
     pub ops: OpsSettings,
     pub log: LogSettings,
-    // No `[cluster]` yet: issue 9 (membership between nodes) adds it.
+    pub cluster: ClusterSettings,
 }
 
 /// What this node is and where its embedded state lives.
@@ -321,6 +321,45 @@ impl Default for LogSettings {
     }
 }
 
+/// Membership in a cluster of nodes (ractor_cluster, discovery through NATS). A node
+/// joins when a cookie and a NATS URL are set; an embedded node is its own cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// Unique in the cluster; default: from the advertised address (`10-0-0-5-7946`),
+    /// so a node keeps its name across restarts.
+    pub node_name: Option<String>,
+    /// Where the node server listens; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// `host:port` the other nodes dial; default: `addr`, with the host name for an
+    /// unspecified IP.
+    pub advertise: Option<String>,
+    /// Shared by every node of the cluster; required outside embedded mode.
+    pub cookie: Option<Secret>,
+    /// PEM files for mutual TLS between nodes: all three or none.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_ca: Option<PathBuf>,
+    /// The NATS key-value bucket that lists the nodes.
+    pub bucket: String,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            node_name: None,
+            addr: SocketAddr::from(([0, 0, 0, 0], 7946)),
+            advertise: None,
+            cookie: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            bucket: "folio_nodes".into(),
+        }
+    }
+}
+
 /// What a node does besides hosting the domain actors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
@@ -380,6 +419,19 @@ impl Roles {
             return Err(RolesError::Empty);
         }
         Ok(roles)
+    }
+
+    /// The roles by name (`http`, `thumbnailer`, `indexer`), as the cluster view shows them.
+    pub fn names(self) -> Vec<String> {
+        [
+            (self.http, "http"),
+            (self.thumbnailer, "thumbnailer"),
+            (self.indexer, "indexer"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| name.to_string())
+        .collect()
     }
 }
 
@@ -571,6 +623,14 @@ pub const VARIABLES: &[Variable] = &[
     ),
     var("FOLIO_OPS_ADDR", "ops", "addr", Kind::Text),
     var("FOLIO_METRICS_TOKEN", "ops", "metrics_token", Kind::Text),
+    var("FOLIO_CLUSTER_NODE_NAME", "cluster", "node_name", Kind::Text),
+    var("FOLIO_CLUSTER_ADDR", "cluster", "addr", Kind::Text),
+    var("FOLIO_CLUSTER_ADVERTISE", "cluster", "advertise", Kind::Text),
+    var("FOLIO_CLUSTER_COOKIE", "cluster", "cookie", Kind::Text),
+    var("FOLIO_CLUSTER_TLS_CERT", "cluster", "tls_cert", Kind::Text),
+    var("FOLIO_CLUSTER_TLS_KEY", "cluster", "tls_key", Kind::Text),
+    var("FOLIO_CLUSTER_TLS_CA", "cluster", "tls_ca", Kind::Text),
+    var("FOLIO_CLUSTER_BUCKET", "cluster", "bucket", Kind::Text),
     var("FOLIO_LOG_FORMAT", "log", "format", Kind::Text),
     var("FOLIO_LOG_FILTER", "log", "filter", Kind::Text),
 ];
@@ -728,6 +788,27 @@ impl Settings {
                     .into(),
             ));
         }
+        if !self.is_embedded() && self.cluster.cookie.as_ref().is_none_or(|c| c.expose().is_empty()) {
+            return Err(SettingsError::Invalid(
+                "FOLIO_CLUSTER_COOKIE is required when the node is not in embedded mode: every node of a \
+                 cluster shares it, and a node with another cookie is refused"
+                    .into(),
+            ));
+        }
+        let tls = [&self.cluster.tls_cert, &self.cluster.tls_key, &self.cluster.tls_ca];
+        if tls.iter().any(|f| f.is_some()) && !tls.iter().all(|f| f.is_some()) {
+            return Err(SettingsError::Invalid(
+                "FOLIO_CLUSTER_TLS_CERT, FOLIO_CLUSTER_TLS_KEY and FOLIO_CLUSTER_TLS_CA go together: set all three or none"
+                    .into(),
+            ));
+        }
+        if let Some(name) = &self.cluster.node_name
+            && (name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Err(SettingsError::Invalid(
+                "FOLIO_CLUSTER_NODE_NAME may hold only letters, digits, '-' and '_'".into(),
+            ));
+        }
         if self.blobs.s3_endpoint.is_some()
             && (self.blobs.s3_access_key.is_none() || self.blobs.s3_secret_key.is_none())
         {
@@ -878,16 +959,35 @@ mod tests {
         let err = Settings::load_from(None, env(&[("FOLIO_DATABASE_URL", "postgres://db/folio")])).unwrap_err();
         assert!(err.to_string().contains("FOLIO_JWT_SECRET"));
         let secret = "s".repeat(40);
-        let s = Settings::load_from(
+        let err = Settings::load_from(
             None,
             env(&[
                 ("FOLIO_DATABASE_URL", "postgres://u:pw@db/folio"),
                 ("FOLIO_JWT_SECRET", &secret),
             ]),
         )
+        .unwrap_err();
+        assert!(err.to_string().contains("FOLIO_CLUSTER_COOKIE"), "{err}");
+        let cookie = "cookie-that-must-not-leak";
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("FOLIO_DATABASE_URL", "postgres://u:pw@db/folio"),
+                ("FOLIO_JWT_SECRET", &secret),
+                ("FOLIO_CLUSTER_COOKIE", cookie),
+            ]),
+        )
         .unwrap();
         let printed = format!("{s:?}");
-        assert!(!printed.contains(&secret) && !printed.contains("pw@"));
+        assert!(!printed.contains(&secret) && !printed.contains("pw@") && !printed.contains(cookie));
+    }
+
+    #[test]
+    fn cluster_tls_files_go_together() {
+        let err = Settings::load_from(None, env(&[("FOLIO_CLUSTER_TLS_CERT", "/etc/folio/node.pem")])).unwrap_err();
+        assert!(err.to_string().contains("FOLIO_CLUSTER_TLS_KEY"), "{err}");
+        let err = Settings::load_from(None, env(&[("FOLIO_CLUSTER_NODE_NAME", "a b")])).unwrap_err();
+        assert!(err.to_string().contains("FOLIO_CLUSTER_NODE_NAME"), "{err}");
     }
 
     #[test]
@@ -957,7 +1057,9 @@ mod tests {
                 (Kind::Bool, _) => "true",
                 (Kind::Integer, _) => "3",
                 (Kind::List, _) => "10.0.0.1",
-                (Kind::Text, "FOLIO_ADDR" | "FOLIO_OPS_ADDR") => "127.0.0.1:1",
+                (Kind::Text, "FOLIO_ADDR" | "FOLIO_OPS_ADDR" | "FOLIO_CLUSTER_ADDR") => "127.0.0.1:1",
+                // Checked together; `cluster_tls_files_go_together` covers them.
+                (Kind::Text, "FOLIO_CLUSTER_TLS_CERT" | "FOLIO_CLUSTER_TLS_KEY" | "FOLIO_CLUSTER_TLS_CA") => continue,
                 (Kind::Text, "FOLIO_DATABASE_URL") => "sqlite::memory:",
                 (Kind::Text, "FOLIO_JWT_SECRET") => "0123456789abcdef0123456789abcdef",
                 (Kind::Text, "FOLIO_LOG_FORMAT") => "json",

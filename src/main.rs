@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The cluster's nodes.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Benchmarks that print figures next to their reference.
     #[cfg(feature = "bench")]
     Bench {
@@ -69,6 +74,13 @@ enum JobsCommand {
     },
     /// Queue every image whose thumbnail is missing from storage.
     RegenerateMissing,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Every node (reachable or not, roles, uptime, actor restarts) and the shared queues,
+    /// asked over the cluster like `GET /admin/cluster`.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +132,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Reindex => reindex(settings).await,
         Command::Jobs { command } => jobs::run(command, settings).await,
+        Command::Cluster {
+            command: ClusterCommand::Status,
+        } => cluster_status(settings).await,
         Command::Admin {
             command: AdminCommand::Grant { email },
         } => {
@@ -293,6 +308,64 @@ mod jobs {
         }
         Ok(())
     }
+}
+
+async fn cluster_status(settings: Settings) -> anyhow::Result<()> {
+    let status = folio::startup::cluster_status(&settings).await?;
+    println!(
+        "{:<20} {:<12} {:<26} {:<9} {:>10}  {:<22} {:<22} restarts",
+        "node", "state", "roles", "version", "uptime", "http", "cluster"
+    );
+    for node in &status.nodes {
+        let state = match node.state {
+            folio_actors::cluster::status::Reachability::Reachable => "reachable",
+            folio_actors::cluster::status::Reachability::Unreachable => "UNREACHABLE",
+        };
+        let uptime = node
+            .uptime_secs
+            .map(|s| format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60))
+            .unwrap_or_else(|| "?".into());
+        let restarts = match &node.actor_restarts {
+            None => "?".to_string(),
+            Some(counts) => {
+                let failed: Vec<String> = counts
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(actor, n)| format!("{actor}={n}"))
+                    .collect();
+                if failed.is_empty() {
+                    "0".to_string()
+                } else {
+                    failed.join(" ")
+                }
+            }
+        };
+        println!(
+            "{:<20} {:<12} {:<26} {:<9} {:>10}  {:<22} {:<22} {}",
+            node.name,
+            state,
+            node.roles.join(","),
+            node.version,
+            uptime,
+            node.http_addr.as_deref().unwrap_or("-"),
+            node.cluster_addr.as_deref().unwrap_or("-"),
+            restarts
+        );
+    }
+    println!();
+    println!("{:<20} {:>9} {:>12}", "consumer", "pending", "ack pending");
+    for consumer in &status.consumers {
+        println!(
+            "{:<20} {:>9} {:>12}",
+            consumer.durable, consumer.pending, consumer.ack_pending
+        );
+    }
+    println!();
+    println!(
+        "media: {} waiting for a thumbnail, {} failed",
+        status.media_pending, status.media_failed
+    );
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -7,6 +7,13 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 use folio_actors::{
     NodeSupervisor,
     blocking::BlockingPool,
+    cluster::{
+        LiveHub, NodeAgentClient, NodeIdentity,
+        dialer::Dialer,
+        registry::{NodeEntry, NodeRegistry},
+        server::{ClusterConfig, ClusterError, ClusterServer, TlsFiles},
+        status::ClusterView,
+    },
     events::{EventBus, EventObserver, InProcessBus, JetStreamBus, JetStreamNames, OutboxRelay, outbox::OutboxSignal},
     indexer::{self, IndexerContext, SearchClient},
     jobs::{JobActivity, JobsContext, ReindexTracker},
@@ -62,6 +69,18 @@ pub enum NodeError {
     Blobs(String),
     #[error("search engine: {0}")]
     Search(String),
+    #[error("joining the cluster")]
+    Cluster(#[from] ClusterError),
+    #[error("the cluster's node registry")]
+    Registry(#[from] folio_actors::cluster::registry::RegistryError),
+    #[error(
+        "this node is not part of a cluster: FOLIO_CLUSTER_COOKIE and FOLIO_NATS_URL are needed (an embedded node is a cluster of one; see GET /admin/cluster)"
+    )]
+    NotClustered,
+    #[error("reading the shared queues")]
+    Jobs(#[source] folio_actors::jobs::JobsError),
+    #[error("finding a free port for the node server on {addr}")]
+    ClusterPort { addr: SocketAddr, source: std::io::Error },
 }
 
 /// JetStream when `nats_url` is set, otherwise the in-process bus.
@@ -366,6 +385,12 @@ pub struct Node {
     pub supervisor: ActorRef<SupervisorMsg>,
     /// Whether every supervised actor still runs.
     pub health: NodeHealth,
+    /// This node's agent and the registry of the others.
+    pub cluster: ClusterView,
+    /// The node server, on a node that is part of a cluster.
+    pub cluster_server: Option<ClusterServer>,
+    /// The live-event hub, on a node with the edge.
+    pub live: Option<LiveHub>,
     supervisor_stopped: Option<JoinHandle<()>>,
     stop_server: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -411,6 +436,16 @@ struct Domains {
     profiles: ProfileClient,
     projects: ProjectClient,
     media: MediaClient,
+    /// Answers `Describe` for this node.
+    agent: NodeAgentClient,
+    /// The live-event hub of a node with the edge.
+    live: Option<LiveHub>,
+}
+
+/// This node's place in the cluster.
+struct Membership {
+    view: ClusterView,
+    server: Option<ClusterServer>,
 }
 
 /// The HTTP (or ops) server.
@@ -433,10 +468,24 @@ impl Node {
         let listeners = bind(settings, roles).await?;
         let store = store(settings, db).await?;
         let bus = event_bus(settings).await?;
-        let domains = domains(settings, &store, settings.public_url(listeners.edge_addr)).await?;
+        let cluster = cluster_config(settings)?;
+        let identity = NodeIdentity {
+            name: cluster
+                .as_ref()
+                .map(|c| c.node_name.clone())
+                .or_else(|| settings.cluster.node_name.clone())
+                .unwrap_or_else(|| node_name_from(&listeners.addr.to_string())),
+            roles: roles.names(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: chrono::Utc::now(),
+            http_addr: (listeners.edge.is_some() || listeners.ops.is_some()).then(|| listeners.addr.to_string()),
+            cluster_addr: cluster.as_ref().map(|c| c.advertise.clone()),
+        };
+        let domains = domains(settings, &store, settings.public_url(listeners.edge_addr), identity).await?;
         consumers(settings, roles, &store, &bus, &domains).await?;
+        let membership = join_cluster(settings, cluster, &domains).await?;
         let addr = listeners.addr;
-        let edge = edge(settings, listeners, &store, &bus, &domains).await?;
+        let edge = edge(settings, listeners, &store, &bus, &domains, &membership).await?;
         tracing::info!(?roles, bus = bus.name(), "folio node started");
         Ok(Node {
             addr,
@@ -451,6 +500,9 @@ impl Node {
             search: store.search,
             supervisor: domains.supervisor,
             health: domains.health,
+            cluster: membership.view,
+            cluster_server: membership.server,
+            live: domains.live,
             supervisor_stopped: Some(domains.supervisor_stopped),
             stop_server: edge.stop_server,
             server: edge.server,
@@ -508,6 +560,10 @@ impl Node {
         let deadline = tokio::time::Instant::now() + self.shutdown_grace;
         if let Some(stop) = self.stop_server.take() {
             let _ = stop.send(());
+        }
+        // Open `/events` streams never finish on their own.
+        if let Some(live) = &self.live {
+            live.end_all();
         }
         if let Some(server) = self.server.take() {
             match tokio::time::timeout_at(deadline, server).await {
@@ -588,7 +644,12 @@ async fn store(settings: &Settings, db: DatabaseConnection) -> Result<Store, Nod
 }
 
 /// The node supervisor, and under it the session, profile, project and media actors.
-async fn domains(settings: &Settings, store: &Store, public_url: String) -> Result<Domains, NodeError> {
+async fn domains(
+    settings: &Settings,
+    store: &Store,
+    public_url: String,
+    identity: NodeIdentity,
+) -> Result<Domains, NodeError> {
     let keys = TokenKeys::new(
         &jwt_secret(settings)?,
         &settings.auth.jwt_issuer,
@@ -667,6 +728,12 @@ async fn domains(settings: &Settings, store: &Store, public_url: String) -> Resu
         workers,
     )
     .await?;
+    let agent = NodeAgentClient::start(&supervisor, identity, health.clone()).await?;
+    let live = if settings.node.roles.http {
+        Some(LiveHub::start(&supervisor).await?)
+    } else {
+        None
+    };
     Ok(Domains {
         supervisor,
         supervisor_stopped,
@@ -679,6 +746,8 @@ async fn domains(settings: &Settings, store: &Store, public_url: String) -> Resu
         profiles,
         projects,
         media,
+        agent,
+        live,
     })
 }
 
@@ -745,6 +814,7 @@ async fn edge(
     store: &Store,
     bus: &Arc<dyn EventBus>,
     domains: &Domains,
+    membership: &Membership,
 ) -> Result<Edge, NodeError> {
     let (acceptor, is_edge) = match (listeners.edge, listeners.ops) {
         (Some(acceptor), _) => (acceptor, true),
@@ -776,6 +846,8 @@ async fn edge(
         console: ConsoleSettings {
             secure_cookie: settings.http.console_secure_cookie,
         },
+        cluster: membership.view.clone(),
+        live: domains.live.clone(),
     };
     let app = if is_edge {
         UploadSweeper::new(domains.media.clone())
@@ -808,4 +880,175 @@ async fn edge(
         stop_server: Some(stop),
         server: Some(server),
     })
+}
+
+/// The node server's settings, on a node that joins a cluster: a cookie and a NATS URL
+/// (for discovery) are set. Port 0 is resolved here, so the address the registry
+/// advertises is one the node server really listens on.
+fn cluster_config(settings: &Settings) -> Result<Option<ClusterConfig>, NodeError> {
+    let cluster = &settings.cluster;
+    let (Some(cookie), Some(_)) = (&cluster.cookie, &settings.bus.nats_url) else {
+        return Ok(None);
+    };
+    let mut listen = cluster.addr;
+    if listen.port() == 0 {
+        let probe =
+            std::net::TcpListener::bind(listen).map_err(|source| NodeError::ClusterPort { addr: listen, source })?;
+        let port = probe
+            .local_addr()
+            .map_err(|source| NodeError::ClusterPort { addr: listen, source })?
+            .port();
+        listen.set_port(port);
+    }
+    // Listening on every interface, a node is reached by its host name (a container's
+    // on a compose network); set FOLIO_CLUSTER_ADVERTISE where that does not resolve.
+    let advertise = cluster.advertise.clone().unwrap_or_else(|| {
+        if listen.ip().is_unspecified() {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "127.0.0.1".to_string());
+            format!("{host}:{}", listen.port())
+        } else {
+            listen.to_string()
+        }
+    });
+    Ok(Some(ClusterConfig {
+        node_name: cluster.node_name.clone().unwrap_or_else(|| node_name_from(&advertise)),
+        listen,
+        advertise,
+        cookie: cookie.expose().to_string(),
+        tls: match (&cluster.tls_cert, &cluster.tls_key, &cluster.tls_ca) {
+            (Some(cert), Some(key), Some(ca)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: ca.clone(),
+            }),
+            _ => None,
+        },
+    }))
+}
+
+/// A registry key from an address: `10.0.0.5:7946` → `10-0-0-5-7946`.
+fn node_name_from(address: &str) -> String {
+    address
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_string()
+}
+
+/// Starts the node server and the membership loop on a node that joins a cluster; any
+/// other node is a cluster of one.
+async fn join_cluster(
+    settings: &Settings,
+    config: Option<ClusterConfig>,
+    domains: &Domains,
+) -> Result<Membership, NodeError> {
+    let (Some(config), Some(nats_url)) = (config, &settings.bus.nats_url) else {
+        return Ok(Membership {
+            view: ClusterView {
+                local: Some(domains.agent.clone()),
+                registry: None,
+            },
+            server: None,
+        });
+    };
+    let server = ClusterServer::start(&domains.supervisor, config).await?;
+    let registry = NodeRegistry::connect(nats_url, &settings.cluster.bucket).await?;
+    let identity = domains.agent.identity();
+    let entry = NodeEntry {
+        name: identity.name.clone(),
+        cluster_addr: server.config.advertise.clone(),
+        http_addr: identity.http_addr.clone(),
+        roles: identity.roles.clone(),
+        version: identity.version.clone(),
+        started_at: identity.started_at,
+    };
+    Dialer::start(
+        &domains.supervisor,
+        Dialer {
+            server: server.clone(),
+            registry: registry.clone(),
+            entry,
+        },
+    )
+    .await?;
+    Ok(Membership {
+        view: ClusterView {
+            local: Some(domains.agent.clone()),
+            registry: Some(registry),
+        },
+        server: Some(server),
+    })
+}
+
+/// The cluster as `folio cluster status` sees it: this process joins for a moment as a
+/// node of its own (not listed in the registry), dials every listed node, and asks each
+/// agent, as `GET /admin/cluster` does.
+pub async fn cluster_status(settings: &Settings) -> Result<folio_actors::cluster::status::ClusterStatus, NodeError> {
+    let (Some(cookie), Some(nats_url)) = (&settings.cluster.cookie, &settings.bus.nats_url) else {
+        return Err(NodeError::NotClustered);
+    };
+    let db = connect_database(settings).await?;
+    let bus = event_bus(settings).await?;
+    let registry = NodeRegistry::connect(nats_url, &settings.cluster.bucket).await?;
+    let supervisor = NodeSupervisor::start().await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|source| NodeError::ClusterPort {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            source,
+        })?
+        .port();
+    let server = ClusterServer::start(
+        &supervisor,
+        ClusterConfig {
+            node_name: format!("cli-{}", std::process::id()),
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            advertise: format!("127.0.0.1:{port}"),
+            cookie: cookie.expose().to_string(),
+            tls: settings
+                .cluster
+                .tls_cert
+                .clone()
+                .zip(settings.cluster.tls_key.clone())
+                .zip(settings.cluster.tls_ca.clone())
+                .map(|((cert, key), ca)| TlsFiles { cert, key, ca }),
+        },
+    )
+    .await?;
+    let nodes = registry.nodes().await?;
+    for node in &nodes {
+        if let Err(e) = server.dial(&node.cluster_addr).await {
+            tracing::warn!(node = %node.name, error.cause_chain = %folio_actors::supervisor::error_chain(&e), "dialing a node");
+        }
+    }
+    // Sessions authenticate and exchange their groups in the background; wait until
+    // every listed node's agent is known, or a moment for those that will not answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < deadline {
+        let remote_agents = ractor::pg::get_members(&folio_actors::cluster::NODE_GROUP.to_string())
+            .iter()
+            .filter(|m| !m.get_id().is_local())
+            .count();
+        if remote_agents >= nodes.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let view = ClusterView {
+        local: None,
+        registry: Some(registry),
+    };
+    let jobs = JobsContext {
+        db,
+        bus,
+        activity: JobActivity::default(),
+    };
+    let status = view.status(&jobs).await.map_err(NodeError::Jobs)?;
+    supervisor.stop(None);
+    Ok(status)
 }

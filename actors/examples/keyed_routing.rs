@@ -24,6 +24,7 @@ const CALLERS: u64 = 64;
 
 /// `work` stands in for the handler's own time: zero for pure routing cost, a short
 /// sleep for a database round trip.
+#[derive(ractor_cluster::RactorMessage)]
 struct Work {
     work: Duration,
     reply: RpcReplyPort<u64>,

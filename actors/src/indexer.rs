@@ -20,6 +20,7 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{
+    cluster::{LiveEvent, LiveEvents},
     events::{
         ConsumerSpec, Delivery, DomainEvent, EventBus, EventFamily, EventObserver, next_event, subscribe_until_stopped,
     },
@@ -186,11 +187,17 @@ async fn flush(ctx: &IndexerContext, run: Vec<(Delivery, Option<SearchDocument>)
         return;
     }
     let docs: Vec<SearchDocument> = run.iter().filter_map(|(_, doc)| doc.clone()).collect();
+    let indexed: Vec<(Uuid, Uuid, i64)> = docs.iter().map(|d| (d.user_id, d.project_id, d.version)).collect();
     let result = if docs.is_empty() {
         Ok(())
     } else {
         ctx.engine.upsert_many(docs).await.map(|_| ()).map_err(IndexError::from)
     };
+    if result.is_ok() {
+        for (user_id, project_id, version) in indexed {
+            LiveEvents.publish(user_id, LiveEvent::ProjectIndexed { project_id, version });
+        }
+    }
     // Settled together: on JetStream each acknowledgement is a round trip to the server.
     futures::future::join_all(
         run.into_iter()

@@ -183,7 +183,52 @@ fn indexed_events() -> Condition {
         .add(outbox_events::Column::EventType.like("profile.%"))
 }
 
+/// The queues every node shares, for the cluster view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterQueues {
+    pub consumers: Vec<crate::cluster::status::ConsumerStatus>,
+    pub media_pending: u64,
+    pub media_failed: u64,
+}
+
 impl JobsContext {
+    /// Each durable consumer's backlog (JetStream only) and the media rows waiting for
+    /// or failed at their thumbnail.
+    pub async fn cluster_queues(&self) -> Result<ClusterQueues, JobsError> {
+        let stored = || media_files::Entity::find().filter(media_files::Column::UploadState.eq(STORED));
+        let media_pending = stored()
+            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::PENDING))
+            .count(&self.db)
+            .await?;
+        let media_failed = stored()
+            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::FAILED))
+            .count(&self.db)
+            .await?;
+        let index_subjects = indexer::subjects();
+        let index_subjects: Vec<&str> = index_subjects.iter().map(String::as_str).collect();
+        let mut consumers = Vec::new();
+        for (durable, subjects) in [
+            (
+                thumbnailer::DURABLE,
+                vec![crate::events::EventType::MediaUploaded.as_str()],
+            ),
+            (indexer::DURABLE, index_subjects),
+        ] {
+            if let Some(backlog) = self.bus.consumer_backlog(durable, &subjects).await? {
+                consumers.push(crate::cluster::status::ConsumerStatus {
+                    durable: durable.to_string(),
+                    pending: backlog.pending,
+                    ack_pending: backlog.ack_pending,
+                });
+            }
+        }
+        Ok(ClusterQueues {
+            consumers,
+            media_pending,
+            media_failed,
+        })
+    }
+
     pub async fn status(&self) -> Result<Vec<JobKindStatus>, JobsError> {
         let now = Utc::now();
         let hour_ago = now - chrono::Duration::hours(1);

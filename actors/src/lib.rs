@@ -2,6 +2,7 @@
 //! HTTP edge and the CLI only translate into and out of these messages.
 
 pub mod blocking;
+pub mod cluster;
 pub mod events;
 pub mod faults;
 pub mod indexer;

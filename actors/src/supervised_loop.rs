@@ -80,6 +80,7 @@ impl LoopScope {
     }
 }
 
+#[derive(ractor_cluster::RactorMessage)]
 pub enum LoopMsg {
     Ended(LoopError),
 }

@@ -45,6 +45,7 @@ impl SupervisorError {
 /// Starts one child, linked to the given supervisor cell, and returns its cell.
 pub type SpawnChild = Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, SupervisorError>> + Send + Sync>;
 
+#[derive(ractor_cluster::RactorMessage)]
 pub enum SupervisorMsg {
     /// Start a child now and restart it whenever it fails.
     Start {
@@ -100,12 +101,15 @@ pub struct GaveUp {
 #[derive(Clone)]
 pub struct NodeHealth {
     state: Arc<watch::Sender<Option<GaveUp>>>,
+    /// Restarts per child since the node started, pool workers under their pool's name.
+    restarts: Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
 }
 
 impl Default for NodeHealth {
     fn default() -> Self {
         Self {
             state: Arc::new(watch::Sender::new(None)),
+            restarts: Arc::default(),
         }
     }
 }
@@ -127,6 +131,18 @@ impl NodeHealth {
                 // Unreachable while `self` holds the sender; never resolve rather than lie.
                 std::future::pending::<()>().await;
             }
+        }
+    }
+
+    /// Restarts per actor since the node started (pool workers count under their pool).
+    pub fn restarts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.restarts.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn count(&self, child: &str, restarted: bool) {
+        let pool = child.split('[').next().unwrap_or(child);
+        if let Ok(mut restarts) = self.restarts.lock() {
+            *restarts.entry(pool.to_string()).or_default() += u64::from(restarted);
         }
     }
 
@@ -268,6 +284,7 @@ impl Actor for NodeSupervisor {
                     if let Some(observer) = &state.args.observer {
                         observer.started(&name);
                     }
+                    state.args.health.count(&name, false);
                     state.children.insert(
                         cell.get_id(),
                         ChildSpec {
@@ -346,6 +363,7 @@ fn schedule_restart(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorStat
     if let Some(observer) = &state.args.observer {
         observer.restarted(&spec.name);
     }
+    state.args.health.count(&spec.name, true);
     let ticket = state.next_ticket;
     state.next_ticket += 1;
     state.waiting.insert(ticket, spec);

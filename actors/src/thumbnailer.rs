@@ -8,7 +8,8 @@
 //! until `max_attempts`, anything else fails the thumbnail for good at once. A
 //! redelivered job whose media is already settled is acknowledged without work, so
 //! redelivery is harmless. Outcomes are written by the media domain, which owns
-//! `media_files`; one job per file runs at a time on a node.
+//! `media_files`; one job per file runs at a time on a node. The owner hears of each
+//! settled thumbnail live (`/events`, through every node's hub).
 
 use std::{
     collections::HashSet,
@@ -26,6 +27,7 @@ use uuid::Uuid;
 
 use crate::{
     blocking::{BlockingError, BlockingPool},
+    cluster::{LiveEvent, LiveEvents},
     events::{
         ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, next_event, subscribe_until_stopped,
     },
@@ -260,8 +262,11 @@ async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
         }
     };
     let settle = match outcome {
-        Ok(()) => {
+        Ok(ready) => {
             job.finish(false);
+            if let Some(ready) = ready {
+                LiveEvents.publish(upload.owner_id, ready);
+            }
             delivery.ack().await
         }
         Err(error) if !error.is_retryable() || attempt >= ctx.config.max_attempts => {
@@ -269,6 +274,7 @@ async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
             tracing::warn!(%file_id, attempt, error.cause_chain = %error_chain(&error), "thumbnail failed for good");
             record_failure(ctx, file_id, &reason, attempt, true).await;
             job.finish(true);
+            LiveEvents.publish(upload.owner_id, LiveEvent::ThumbnailFailed { file_id, error: reason });
             delivery.term().await
         }
         Err(error) => {
@@ -285,19 +291,21 @@ async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
     }
 }
 
-async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<(), JobError> {
+/// Makes the thumbnail; the live event to tell the owner, when one was made now.
+async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Option<LiveEvent>, JobError> {
     let media = &ctx.media;
     // Gone, or settled by an earlier delivery: nothing to do.
     let Some(job) = thumbnails::pending_job(media, file_id)
         .await
         .map_err(JobError::Database)?
     else {
-        return Ok(());
+        return Ok(None);
     };
     if !job.mime_type.starts_with("image/") {
-        return thumbnails::mark_skipped(media, file_id)
+        thumbnails::mark_skipped(media, file_id)
             .await
-            .map_err(JobError::Database);
+            .map_err(JobError::Database)?;
+        return Ok(None);
     }
     let source = media.blobs.get(&job.source_key).await.map_err(|e| match e {
         BlobError::NotFound(_) => JobError::SourceMissing(e),
@@ -322,14 +330,19 @@ async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<(), J
         media,
         file_id,
         key,
-        url,
+        url.clone(),
         thumbnail.source_width,
         thumbnail.source_height,
     )
     .await
     .map_err(JobError::Database)?;
     tracing::info!(%file_id, "thumbnail ready");
-    Ok(())
+    Ok(Some(LiveEvent::ThumbnailReady {
+        file_id,
+        thumbnail_url: url,
+        width: thumbnail.source_width,
+        height: thumbnail.source_height,
+    }))
 }
 
 /// The project first: if this fails the job is retried and the media stays pending, so

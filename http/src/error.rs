@@ -71,6 +71,7 @@ pub enum ErrorCode {
     InvalidCredentials,
     InvalidRefreshToken,
     InvalidToken,
+    InvalidTicket,
     // 403
     Forbidden,
     CsrfFailed,
@@ -137,6 +138,7 @@ impl ErrorCode {
             Unauthorized => "unauthorized",
             InvalidCredentials => "invalid_credentials",
             InvalidToken => "invalid_token",
+            InvalidTicket => "invalid_ticket",
             Forbidden => "forbidden",
             CsrfFailed => "csrf_failed",
             NotFound => "not_found",
@@ -192,7 +194,9 @@ impl ErrorCode {
             | InvalidErrorContains
             | BadMultipart
             | EmptyFile => StatusCode::BAD_REQUEST,
-            Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidToken => StatusCode::UNAUTHORIZED,
+            Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidToken | InvalidTicket => {
+                StatusCode::UNAUTHORIZED
+            }
             Forbidden | CsrfFailed => StatusCode::FORBIDDEN,
             NotFound | UserNotFound | ProjectNotFound | MediaNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -461,6 +465,7 @@ impl From<SessionError> for ApiError {
             }
             InvalidRefreshToken => ApiError::new(ErrorCode::InvalidRefreshToken, message),
             InvalidAccessToken => ApiError::new(ErrorCode::InvalidToken, message),
+            InvalidTicket => ApiError::new(ErrorCode::InvalidTicket, message),
             UserNotFound => ApiError::new(ErrorCode::UserNotFound, message),
             Unavailable(e) => e.into(),
             Database(_) | Hashing(_) | PasswordHash(_) | Argon2Params(_) | Signing(_) => ApiError::internal_from(error),

@@ -50,6 +50,8 @@ pub enum ApiTags {
     Ops,
     /// Operators: job queues, failed thumbnails, reindexing (administrators only).
     Admin,
+    /// Live events for the signed-in user (Server-Sent Events).
+    Live,
 }
 
 /// What the edge needs to reach the rest of the node.
@@ -72,6 +74,10 @@ pub struct EdgeState {
     pub cors_origins: Vec<String>,
     /// When set, `/metrics` wants this bearer token.
     pub metrics_token: Option<String>,
+    /// The nodes this one knows of (`/admin/cluster`).
+    pub cluster: folio_actors::cluster::status::ClusterView,
+    /// This node's live-event hub (`/events`); `None` on a node without the edge.
+    pub live: Option<folio_actors::cluster::LiveHub>,
 }
 
 type Apis = (
@@ -82,6 +88,7 @@ type Apis = (
     routes::search::SearchApi,
     routes::ops::OpsApi,
     routes::admin::AdminApi,
+    routes::events::EventsApi,
 );
 
 pub fn api_service(state: &EdgeState) -> OpenApiService<Apis, ()> {
@@ -94,6 +101,7 @@ pub fn api_service(state: &EdgeState) -> OpenApiService<Apis, ()> {
             routes::search::SearchApi { state: state.clone() },
             routes::ops::OpsApi { state: state.clone() },
             routes::admin::AdminApi { state: state.clone() },
+            routes::events::EventsApi { state: state.clone() },
         ),
         "Folio",
         env!("CARGO_PKG_VERSION"),

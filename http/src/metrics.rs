@@ -4,7 +4,8 @@
 
 use folio_actors::jobs::{JobKind, JobKindStatus, JobObserver};
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 #[derive(Clone)]
@@ -15,6 +16,7 @@ pub struct Metrics {
     in_flight: IntGauge,
     actor_restarts: IntCounterVec,
     events_malformed: IntCounterVec,
+    cluster_decode_errors: IntCounter,
     jobs: JobMetrics,
 }
 
@@ -122,8 +124,14 @@ impl Metrics {
         {
             events_malformed.with_label_values(&[event_type]);
         }
+        let cluster_decode_errors = IntCounter::new(
+            "cluster_decode_errors_total",
+            "Messages from other nodes that did not decode (logged and dropped)",
+        )?;
+        registry.register(Box::new(cluster_decode_errors.clone()))?;
         let jobs = JobMetrics::new(&registry)?;
         Ok(Self {
+            cluster_decode_errors,
             registry,
             requests,
             latency,
@@ -184,6 +192,13 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
+        // Counted where ractor decodes, which knows no node's registry; brought up to date
+        // here. The count is per process, as ractor's node connections are.
+        let decoded_badly = folio_actors::cluster::wire::decode_errors();
+        let shown = self.cluster_decode_errors.get();
+        if decoded_badly > shown {
+            self.cluster_decode_errors.inc_by(decoded_badly - shown);
+        }
         let mut buffer = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
             tracing::error!(error = %e, "encoding metrics");

@@ -7,6 +7,7 @@ mod m20261125_000001_accounts;
 mod m20261125_000002_profiles_projects_outbox;
 mod m20261125_000003_media_files;
 mod m20261126_000010_media_thumbnail_jobs;
+mod m20261126_000020_event_tickets;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_profiles_projects_outbox::Migration),
             Box::new(m20261125_000003_media_files::Migration),
             Box::new(m20261126_000010_media_thumbnail_jobs::Migration),
+            Box::new(m20261126_000020_event_tickets::Migration),
         ]
     }
 }

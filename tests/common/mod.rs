@@ -62,6 +62,7 @@ pub struct TestNode {
     pub dir: tempfile::TempDir,
 }
 
+#[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
@@ -203,6 +204,7 @@ pub fn nats_isolation(settings: &mut Settings, nats_url: &str) {
     settings.bus.nats_url = Some(nats_url.to_string());
     settings.bus.stream_prefix = format!("T{}_", &id[..12]);
     settings.bus.subject_prefix = format!("t{}.", &id[..12]);
+    settings.cluster.bucket = format!("T{}_nodes", &id[..12]);
 }
 
 pub fn shared_nats_url() -> String {
@@ -322,5 +324,74 @@ impl TestNode {
             (reply.status == 200 && reply.body["thumbnail_status"] != "pending").then_some(reply.body)
         })
         .await
+    }
+}
+
+/// An open `GET /events` stream, read event by event.
+pub struct SseStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseStream {
+    /// Opens `url` (the whole `/events…` URL); the response must be a 200 stream.
+    pub async fn open(url: &str, bearer: Option<&str>) -> Result<Self, Reply> {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("events request sent");
+        if response.status() != StatusCode::OK {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let text = response.text().await.unwrap_or_default();
+            let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            return Err(Reply { status, body, headers });
+        }
+        Ok(Self {
+            response,
+            buffer: String::new(),
+        })
+    }
+
+    /// The next event as (name, data); `None` when none comes within `limit` or the
+    /// stream ends. Keep-alive comments are skipped.
+    pub async fn next_event(&mut self, limit: Duration) -> Option<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = None;
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("event:") {
+                        name = Some(value.trim().to_string());
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        data.push_str(value.trim_start());
+                    }
+                }
+                if let Some(name) = name {
+                    return Some((name, serde_json::from_str(&data).unwrap_or(Value::String(data))));
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?
+                .ok()??;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Waits for the named event whose data matches `wanted`, skipping others.
+    pub async fn expect_event(&mut self, name: &str, limit: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_event(left).await {
+                Some((event, data)) if event == name && wanted(&data) => return data,
+                Some(_) => continue,
+                None => panic!("no {name} event within {limit:?}"),
+            }
+        }
     }
 }

@@ -135,6 +135,7 @@ impl From<folio_media::BlobError> for MediaError {
 type Reply<T> = RpcReplyPort<Result<T, MediaError>>;
 
 /// Changes to one stored file, keyed by its id.
+#[derive(ractor_cluster::RactorMessage)]
 pub enum MediaMsg {
     Delete {
         actor: Uuid,

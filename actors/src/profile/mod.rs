@@ -139,6 +139,7 @@ pub enum ProfileError {
     Projects(#[source] crate::project::ProjectError),
 }
 
+#[derive(ractor_cluster::RactorMessage)]
 pub enum ProfileMsg {
     Update {
         user_id: Uuid,

@@ -79,6 +79,7 @@ pub enum ProjectError {
 type Reply<T> = RpcReplyPort<Result<T, ProjectError>>;
 
 /// Changes to one existing project, keyed by its id.
+#[derive(ractor_cluster::RactorMessage)]
 pub enum ProjectMsg {
     Update {
         actor: Uuid,

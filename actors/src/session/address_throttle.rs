@@ -18,6 +18,7 @@ pub const ACTOR: &str = "login-throttle";
 const ANY_ACCOUNT: &str = "*";
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
+#[derive(ractor_cluster::RactorMessage)]
 pub enum AddressThrottleMsg {
     /// `Some(seconds)` while the address is locked out.
     RetryAfter {

@@ -22,6 +22,8 @@ pub enum SessionError {
     InvalidRefreshToken,
     #[error("access token is invalid or expired")]
     InvalidAccessToken,
+    #[error("the ticket is unknown, expired or already used")]
+    InvalidTicket,
     #[error("no such user")]
     UserNotFound,
     #[error("session service unavailable")]

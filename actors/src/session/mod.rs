@@ -17,6 +17,7 @@ pub mod messages;
 pub mod password;
 pub mod service;
 pub mod throttle;
+pub mod tickets;
 pub mod tokens;
 
 use std::{sync::Arc, time::Duration};
@@ -64,6 +65,7 @@ impl SessionConfig {
 type Reply<T> = RpcReplyPort<Result<T, SessionError>>;
 
 /// Requests for one account, keyed by its email.
+#[derive(ractor_cluster::RactorMessage)]
 pub enum SessionMsg {
     Register(RegisterCmd, Reply<Registered>),
     Login(LoginCmd, Reply<LoginGrant>),
@@ -248,6 +250,16 @@ impl SessionClient {
     /// effect at once.
     pub async fn role_of(&self, user_id: Uuid) -> Result<Role, SessionError> {
         service::role_of(&self.ctx.db, user_id).await
+    }
+
+    /// A single-use ticket for `GET /events`, for a browser's `EventSource`.
+    pub async fn issue_event_ticket(&self, user_id: Uuid) -> Result<tickets::EventTicket, SessionError> {
+        tickets::issue(&self.ctx.db, user_id).await
+    }
+
+    /// Spends a ticket; the user it was issued to.
+    pub async fn redeem_event_ticket(&self, ticket: &str) -> Result<Uuid, SessionError> {
+        tickets::redeem(&self.ctx.db, ticket).await
     }
 
     pub fn workers(&self) -> usize {

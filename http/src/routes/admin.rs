@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use folio_actors::{
+    cluster::status::{ClusterStatus, Reachability},
     jobs::{JobKindStatus, ReindexProgress},
     project::PageRequest,
     session::{Claims, Role},
@@ -184,6 +185,85 @@ pub struct RegenerateReply {
     pub message: String,
 }
 
+/// One node of the cluster.
+#[derive(Debug, Object)]
+pub struct ClusterNodeReply {
+    pub name: String,
+    /// `reachable` (it answered within 1 s) or `unreachable`.
+    pub state: String,
+    pub roles: Vec<String>,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    /// Null when the node did not answer.
+    #[oai(nullable)]
+    pub uptime_secs: Option<u64>,
+    #[oai(nullable)]
+    pub http_addr: Option<String>,
+    #[oai(nullable)]
+    pub cluster_addr: Option<String>,
+    /// Restarts per supervised actor; null when the node did not answer.
+    #[oai(nullable)]
+    pub actor_restarts: Option<std::collections::BTreeMap<String, u64>>,
+}
+
+/// One JetStream durable consumer, over the whole cluster.
+#[derive(Debug, Object)]
+pub struct ConsumerReply {
+    pub durable: String,
+    /// In the stream, not yet delivered.
+    pub pending: u64,
+    /// Delivered, not yet acknowledged.
+    pub ack_pending: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct ClusterReply {
+    pub nodes: Vec<ClusterNodeReply>,
+    /// Empty on the in-process bus.
+    pub consumers: Vec<ConsumerReply>,
+    /// Uploads waiting for their thumbnail.
+    pub media_pending: u64,
+    /// Uploads whose thumbnail failed for good.
+    pub media_failed: u64,
+}
+
+impl From<ClusterStatus> for ClusterReply {
+    fn from(status: ClusterStatus) -> Self {
+        Self {
+            nodes: status
+                .nodes
+                .into_iter()
+                .map(|n| ClusterNodeReply {
+                    name: n.name,
+                    state: match n.state {
+                        Reachability::Reachable => "reachable",
+                        Reachability::Unreachable => "unreachable",
+                    }
+                    .to_string(),
+                    roles: n.roles,
+                    version: n.version,
+                    started_at: n.started_at,
+                    uptime_secs: n.uptime_secs,
+                    http_addr: n.http_addr,
+                    cluster_addr: n.cluster_addr,
+                    actor_restarts: n.actor_restarts,
+                })
+                .collect(),
+            consumers: status
+                .consumers
+                .into_iter()
+                .map(|c| ConsumerReply {
+                    durable: c.durable,
+                    pending: c.pending,
+                    ack_pending: c.ack_pending,
+                })
+                .collect(),
+            media_pending: status.media_pending,
+            media_failed: status.media_failed,
+        }
+    }
+}
+
 fn file_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::new(ErrorCode::MediaNotFound, "media file not found"))
 }
@@ -204,6 +284,14 @@ impl AdminApi {
             bus: self.state.jobs.bus.name().to_string(),
             reindex: self.state.reindex.progress().into(),
         }))
+    }
+
+    /// Every node of the cluster (an embedded node is a cluster of one): whether it
+    /// answers within 1 s, its actors' restarts, and the queues the nodes share.
+    #[oai(path = "/cluster", method = "get")]
+    async fn cluster(&self, auth: AdminAuth) -> Result<Json<ClusterReply>, ApiError> {
+        require_admin(&self.state, auth.claims()).await?;
+        Ok(Json(self.state.cluster.status(&self.state.jobs).await?.into()))
     }
 
     /// Thumbnails that failed for good, most recent first.

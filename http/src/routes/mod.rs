@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod auth;
+pub mod events;
 pub mod media;
 pub mod ops;
 pub mod profile;

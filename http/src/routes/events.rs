@@ -1,0 +1,216 @@
+//! `GET /events`: the signed-in user's live events as Server-Sent Events, from this
+//! node's hub (which every node's thumbnailer and indexer push to). Authenticated by the
+//! `Authorization` header, or, for browsers' `EventSource` (which cannot send headers),
+//! by a single-use ticket from `POST /events/ticket` in the `ticket` query parameter:
+//! an access token never goes in a URL.
+//!
+//! Events are pushes, not a log: one sent while a client is not connected is not kept.
+//! A client that (re)connects re-reads the state it shows (its media, its projects) and
+//! then applies the events that follow.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use folio_actors::cluster::{LiveEvent, LivePush};
+use futures::{StreamExt as _, stream::BoxStream};
+use poem::Request;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi, SecurityScheme, Union,
+    auth::ApiKey,
+    payload::{EventStream, Json},
+    types::ToJSON as _,
+};
+use uuid::Uuid;
+
+use crate::{
+    EdgeState,
+    auth::BearerAuth,
+    error::{ApiError, ErrorCode},
+};
+
+/// A comment line this often keeps proxies from closing an idle stream.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// A single-use ticket from `POST /events/ticket`, valid for 60 s.
+#[derive(SecurityScheme)]
+#[oai(ty = "api_key", key_name = "ticket", key_in = "query", checker = "redeem_ticket")]
+pub struct EventTicketAuth(pub Uuid);
+
+async fn redeem_ticket(req: &Request, key: ApiKey) -> poem::Result<Uuid> {
+    let state = req.data::<EdgeState>().ok_or_else(ApiError::internal)?;
+    Ok(state
+        .session
+        .redeem_event_ticket(&key.key)
+        .await
+        .map_err(ApiError::from)?)
+}
+
+/// The bearer token, or a ticket.
+#[derive(SecurityScheme)]
+pub enum EventsAuth {
+    Bearer(BearerAuth),
+    Ticket(EventTicketAuth),
+}
+
+impl EventsAuth {
+    fn user_id(&self) -> Uuid {
+        match self {
+            EventsAuth::Bearer(BearerAuth(claims)) => claims.sub,
+            EventsAuth::Ticket(EventTicketAuth(user_id)) => *user_id,
+        }
+    }
+}
+
+/// `media.thumbnail_ready`: the thumbnail of one of your uploads is ready.
+#[derive(Debug, Object)]
+pub struct ThumbnailReadyEvent {
+    pub file_id: Uuid,
+    pub thumbnail_url: String,
+    /// The uploaded image's size, in pixels.
+    pub width: u32,
+    pub height: u32,
+    /// When the thumbnail was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// `media.thumbnail_failed`: no thumbnail will be made for this upload.
+#[derive(Debug, Object)]
+pub struct ThumbnailFailedEvent {
+    pub file_id: Uuid,
+    pub error: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `project.indexed`: this version of one of your projects is searchable.
+#[derive(Debug, Object)]
+pub struct ProjectIndexedEvent {
+    pub project_id: Uuid,
+    pub version: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// One live event; the SSE event name is the same as `type`.
+#[derive(Debug, Union)]
+#[oai(discriminator_name = "type")]
+pub enum LiveEventBody {
+    #[oai(mapping = "media.thumbnail_ready")]
+    ThumbnailReady(ThumbnailReadyEvent),
+    #[oai(mapping = "media.thumbnail_failed")]
+    ThumbnailFailed(ThumbnailFailedEvent),
+    #[oai(mapping = "project.indexed")]
+    ProjectIndexed(ProjectIndexedEvent),
+}
+
+impl LiveEventBody {
+    fn name(&self) -> &'static str {
+        match self {
+            LiveEventBody::ThumbnailReady(_) => "media.thumbnail_ready",
+            LiveEventBody::ThumbnailFailed(_) => "media.thumbnail_failed",
+            LiveEventBody::ProjectIndexed(_) => "project.indexed",
+        }
+    }
+}
+
+impl From<LivePush> for LiveEventBody {
+    fn from(push: LivePush) -> Self {
+        let at = push.at;
+        match push.event {
+            LiveEvent::ThumbnailReady {
+                file_id,
+                thumbnail_url,
+                width,
+                height,
+            } => LiveEventBody::ThumbnailReady(ThumbnailReadyEvent {
+                file_id,
+                thumbnail_url,
+                width,
+                height,
+                at,
+            }),
+            LiveEvent::ThumbnailFailed { file_id, error } => {
+                LiveEventBody::ThumbnailFailed(ThumbnailFailedEvent { file_id, error, at })
+            }
+            LiveEvent::ProjectIndexed { project_id, version } => LiveEventBody::ProjectIndexed(ProjectIndexedEvent {
+                project_id,
+                version,
+                at,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct EventTicketReply {
+    /// Pass as `GET /events?ticket=…`; it works once.
+    pub ticket: String,
+    pub expires_in: u64,
+}
+
+#[derive(ApiResponse)]
+pub enum TicketResponse {
+    /// A new ticket.
+    #[oai(status = 201)]
+    Created(Json<EventTicketReply>),
+}
+
+fn ticket_in(req: &Request) -> Option<String> {
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "ticket")
+        .map(|(_, value)| value.to_string())
+}
+
+pub struct EventsApi {
+    pub state: EdgeState,
+}
+
+#[OpenApi(tag = "crate::ApiTags::Live")]
+impl EventsApi {
+    /// Your live events, as Server-Sent Events (`media.thumbnail_ready`,
+    /// `media.thumbnail_failed`, `project.indexed`), with a keep-alive comment every 15 s.
+    /// Events sent while you are not connected are not kept: re-read your state when
+    /// you (re)connect.
+    #[oai(path = "/events", method = "get")]
+    async fn events(
+        &self,
+        req: &Request,
+        auth: EventsAuth,
+    ) -> Result<EventStream<BoxStream<'static, LiveEventBody>>, ApiError> {
+        // A ticket next to a bearer token must be the same user's: a stream is never
+        // opened on a ticket someone else was given. The ticket is spent either way.
+        if let EventsAuth::Bearer(BearerAuth(claims)) = &auth
+            && let Some(ticket) = ticket_in(req)
+            && self.state.session.redeem_event_ticket(&ticket).await? != claims.sub
+        {
+            return Err(ApiError::forbidden("the ticket was issued to another user"));
+        }
+        let hub = self
+            .state
+            .live
+            .as_ref()
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "this node serves no live events"))?;
+        let pushes = hub
+            .subscribe(auth.user_id())
+            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+        let stream = futures::stream::unfold(pushes, |mut pushes| async move {
+            pushes.recv().await.map(|push| (LiveEventBody::from(push), pushes))
+        })
+        .boxed();
+        Ok(EventStream::new(stream)
+            .keep_alive(KEEP_ALIVE)
+            .to_event(|body| poem::web::sse::Event::message(body.to_json_string()).event_type(body.name())))
+    }
+
+    /// A single-use ticket for `GET /events?ticket=…`, valid for 60 s: browsers'
+    /// `EventSource` cannot send an `Authorization` header.
+    #[oai(path = "/events/ticket", method = "post")]
+    async fn ticket(&self, auth: BearerAuth) -> Result<TicketResponse, ApiError> {
+        let ticket = self.state.session.issue_event_ticket(auth.0.sub).await?;
+        Ok(TicketResponse::Created(Json(EventTicketReply {
+            ticket: ticket.ticket,
+            expires_in: ticket.expires_in_secs,
+        })))
+    }
+}

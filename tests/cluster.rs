@@ -1,0 +1,500 @@
+//! Nodes that know each other, as real OS processes (ractor's process groups are global
+//! to a process, so two nodes must be two processes): PostgreSQL, NATS JetStream and
+//! S3 (s3s-fs), an HTTP-only node and a thumbnailer-only node.
+
+mod common;
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use common::{SseStream, TEST_JWT_SECRET, eventually, fresh_postgres_database, jpeg, shared_nats_url};
+use folio_testkit::blobs::S3sFs;
+use serde_json::{Value, json};
+
+const COOKIE: &str = "cluster-test-cookie";
+
+/// What every node of one test's cluster shares.
+struct Cluster {
+    database_url: String,
+    nats_url: String,
+    /// Streams, subjects and the node bucket of this test only.
+    id: String,
+    s3: S3sFs,
+    bucket: String,
+    dirs: tempfile::TempDir,
+}
+
+struct NodeProcess {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    name: String,
+}
+
+impl NodeProcess {
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl Cluster {
+    async fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        Self {
+            database_url: fresh_postgres_database().await,
+            nats_url: shared_nats_url(),
+            bucket: format!("cluster-{id}"),
+            id,
+            s3: S3sFs::start(),
+            dirs: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// `folio serve` as its own process; `http` is the edge's (or ops) address.
+    fn spawn(&self, name: &str, roles: &str, http: &str, cookie: &str, public_url: &str) -> NodeProcess {
+        self.spawn_with(name, roles, http, cookie, public_url, &[])
+    }
+
+    fn spawn_with(
+        &self,
+        name: &str,
+        roles: &str,
+        http: &str,
+        cookie: &str,
+        public_url: &str,
+        extra: &[(&str, String)],
+    ) -> NodeProcess {
+        let s3 = self.s3.settings(&self.bucket);
+        let data_dir = self.dirs.path().join(name);
+        let http_var = if roles.contains("http") {
+            "FOLIO_ADDR"
+        } else {
+            "FOLIO_OPS_ADDR"
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_folio"))
+            .args(["serve", "--roles", roles])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FOLIO_DATA_DIR", &data_dir)
+            .env(http_var, http)
+            .env("FOLIO_DATABASE_URL", &self.database_url)
+            .env("FOLIO_JWT_SECRET", TEST_JWT_SECRET)
+            .env("FOLIO_NATS_URL", &self.nats_url)
+            .env("FOLIO_NATS_STREAM_PREFIX", format!("C{}_", self.id))
+            .env("FOLIO_NATS_SUBJECT_PREFIX", format!("c{}.", self.id))
+            .env("FOLIO_S3_ENDPOINT", &s3.endpoint)
+            .env("FOLIO_S3_ACCESS_KEY", &s3.access_key)
+            .env("FOLIO_S3_SECRET_KEY", &s3.secret_key)
+            .env("FOLIO_S3_BUCKET", &s3.bucket)
+            .env("FOLIO_PUBLIC_URL", public_url)
+            .env("FOLIO_ADMIN_EMAILS", "admin@folio.test")
+            .env("FOLIO_CLUSTER_COOKIE", cookie)
+            .env("FOLIO_CLUSTER_ADDR", "127.0.0.1:0")
+            .env("FOLIO_CLUSTER_NODE_NAME", name)
+            .env("FOLIO_CLUSTER_BUCKET", format!("C{}_nodes", self.id))
+            .env("FOLIO_THUMBNAIL_ACK_WAIT_SECS", "5")
+            .env("FOLIO_LOG_FILTER", "info")
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting folio serve");
+        let log = Arc::new(Mutex::new(String::new()));
+        for pipe in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        NodeProcess {
+            child,
+            log,
+            name: name.to_string(),
+        }
+    }
+}
+
+/// Waits until `url/health` answers.
+async fn healthy(url: &str, node: &NodeProcess) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        if let Ok(reply) = client.get(format!("{url}/health")).send().await
+            && reply.status() == 200
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} did not come up:\n{}",
+            node.name,
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn sign_up(base: &str, name: &str) -> String {
+    let client = reqwest::Client::new();
+    let email = format!("{name}@folio.test");
+    let registered = client
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"username": name, "email": email, "password": "password-123"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    let login: Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": email, "password": "password-123"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    login["access_token"].as_str().expect("access token").to_string()
+}
+
+async fn cluster_view(base: &str, admin: &str) -> Value {
+    let reply = reqwest::Client::new()
+        .get(format!("{base}/admin/cluster"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("cluster view");
+    assert_eq!(reply.status(), 200);
+    reply.json().await.expect("cluster body")
+}
+
+fn state_of(view: &Value, name: &str) -> Option<String> {
+    view["nodes"]
+        .as_array()?
+        .iter()
+        .find(|n| n["name"] == name)
+        .map(|n| n["state"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_see_each_other_and_a_thumbnail_made_on_one_reaches_a_client_on_the_other() {
+    let cluster = Cluster::new().await;
+    let http = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{http}");
+    let edge = cluster.spawn("edge-1", "http,indexer", &http, COOKIE, &base);
+    healthy(&base, &edge).await;
+    let worker_ops = format!("127.0.0.1:{}", free_port());
+    let worker = cluster.spawn("thumbs-1", "thumbnailer", &worker_ops, COOKIE, &base);
+    healthy(&format!("http://{worker_ops}"), &worker).await;
+    let admin = sign_up(&base, "admin").await;
+
+    let joined = Instant::now();
+    let view = eventually(Duration::from_secs(10), "both nodes reachable", || async {
+        let view = cluster_view(&base, &admin).await;
+        (state_of(&view, "edge-1").as_deref() == Some("reachable")
+            && state_of(&view, "thumbs-1").as_deref() == Some("reachable"))
+        .then_some(view)
+    })
+    .await;
+    println!("both nodes reachable {:?} after the worker was up", joined.elapsed());
+    let thumbs = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "thumbs-1")
+        .unwrap();
+    assert_eq!(thumbs["roles"], json!(["thumbnailer"]), "{view}");
+    assert_eq!(thumbs["http_addr"], worker_ops);
+    assert!(thumbs["actor_restarts"]["thumbnailer"].is_u64(), "{view}");
+    assert!(
+        thumbs["cluster_addr"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:"))
+    );
+    let durables: Vec<&str> = view["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["durable"].as_str())
+        .collect();
+    assert!(
+        durables.contains(&"thumbnailer") && durables.contains(&"indexer"),
+        "{view}"
+    );
+
+    // A client on the HTTP node hears of a thumbnail made on the other node.
+    let user = sign_up(&base, "uploader").await;
+    let mut events = SseStream::open(&format!("{base}/events"), Some(&user))
+        .await
+        .expect("events");
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(jpeg(800, 600)).file_name("p.jpg"),
+    );
+    let upload: Value = reqwest::Client::new()
+        .post(format!("{base}/media/upload"))
+        .bearer_auth(&user)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("upload body");
+    let file_id = upload["file_id"].as_str().expect("file id").to_string();
+    let ready = events
+        .expect_event("media.thumbnail_ready", Duration::from_secs(30), |d| {
+            d["file_id"] == file_id.as_str()
+        })
+        .await;
+    assert_eq!(
+        (ready["width"].as_u64(), ready["height"].as_u64()),
+        (Some(800), Some(600))
+    );
+    assert!(worker.log().contains("thumbnail ready"), "{}", worker.log());
+    assert!(
+        !edge.log().contains("thumbnail ready"),
+        "the HTTP node made a thumbnail"
+    );
+
+    // SIGKILL: unreachable within 20 s, then gone when its entry expires.
+    let mut worker = worker;
+    worker.kill();
+    let killed = Instant::now();
+    eventually(
+        Duration::from_secs(20),
+        "the killed node unreachable or gone",
+        || async {
+            let view = cluster_view(&base, &admin).await;
+            (state_of(&view, "thumbs-1").as_deref() != Some("reachable")).then_some(())
+        },
+    )
+    .await;
+    println!("unreachable {:?} after SIGKILL", killed.elapsed());
+    eventually(Duration::from_secs(40), "the killed node gone", || async {
+        state_of(&cluster_view(&base, &admin).await, "thumbs-1")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    println!("gone {:?} after SIGKILL", killed.elapsed());
+
+    // Started again, it rejoins.
+    let again = cluster.spawn("thumbs-1", "thumbnailer", &worker_ops, COOKIE, &base);
+    healthy(&format!("http://{worker_ops}"), &again).await;
+    eventually(Duration::from_secs(10), "the restarted node reachable", || async {
+        (state_of(&cluster_view(&base, &admin).await, "thumbs-1").as_deref() == Some("reachable")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_with_the_wrong_cookie_never_joins() {
+    let cluster = Cluster::new().await;
+    let http = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{http}");
+    let edge = cluster.spawn("edge-1", "http,indexer", &http, COOKIE, &base);
+    healthy(&base, &edge).await;
+    let intruder_ops = format!("127.0.0.1:{}", free_port());
+    let intruder = cluster.spawn("intruder", "thumbnailer", &intruder_ops, "not-the-cookie", &base);
+    healthy(&format!("http://{intruder_ops}"), &intruder).await;
+    let admin = sign_up(&base, "admin").await;
+
+    eventually(Duration::from_secs(20), "the refused handshake in the log", || async {
+        edge.log().contains("cluster handshake refused").then_some(())
+    })
+    .await;
+    // Listed (it announces itself), never reachable.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        let view = cluster_view(&base, &admin).await;
+        assert_eq!(state_of(&view, "edge-1").as_deref(), Some("reachable"), "{view}");
+        assert_ne!(state_of(&view, "intruder").as_deref(), Some("reachable"), "{view}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        intruder.log().contains("cluster handshake refused"),
+        "{}",
+        intruder.log()
+    );
+}
+
+/// The test process joins the cluster as a node and asks a `folio` process's agent
+/// directly, over ractor_cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_test_process_joins_and_calls_a_node_agent() {
+    join_and_describe(None).await;
+}
+
+/// The same over mutual TLS: certificates signed by one CA, checked on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_talk_over_mutual_tls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tls = test_certificates(dir.path());
+    join_and_describe(Some(tls)).await;
+}
+
+/// A CA and one node certificate for 127.0.0.1 (server and client use), by openssl.
+fn test_certificates(dir: &std::path::Path) -> folio_actors::cluster::server::TlsFiles {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs (Debian's openssl package)");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=folio-test-ca",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &["-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=folio-node"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("node.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("extensions file");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "node.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "node.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "node.ext",
+    ]);
+    folio_actors::cluster::server::TlsFiles {
+        cert: dir.join("node.pem"),
+        key: dir.join("node.key"),
+        ca: dir.join("ca.pem"),
+    }
+}
+
+async fn join_and_describe(tls: Option<folio_actors::cluster::server::TlsFiles>) {
+    use folio_actors::{
+        NodeSupervisor,
+        cluster::{
+            NODE_GROUP, NodeAgentMsg,
+            agent::{Described, describe},
+            registry::NodeRegistry,
+            server::{ClusterConfig, ClusterServer},
+        },
+    };
+
+    let cluster = Cluster::new().await;
+    let http = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{http}");
+    let tls_env: Vec<(&str, String)> = match &tls {
+        Some(files) => vec![
+            ("FOLIO_CLUSTER_TLS_CERT", files.cert.display().to_string()),
+            ("FOLIO_CLUSTER_TLS_KEY", files.key.display().to_string()),
+            ("FOLIO_CLUSTER_TLS_CA", files.ca.display().to_string()),
+        ],
+        None => vec![],
+    };
+    let edge = cluster.spawn_with("edge-1", "http,indexer,thumbnailer", &http, COOKIE, &base, &tls_env);
+    healthy(&base, &edge).await;
+
+    let supervisor = NodeSupervisor::start().await.expect("supervisor");
+    let port = free_port();
+    let server = ClusterServer::start(
+        &supervisor,
+        ClusterConfig {
+            node_name: "test-process".into(),
+            listen: format!("127.0.0.1:{port}").parse().unwrap(),
+            advertise: format!("127.0.0.1:{port}"),
+            cookie: COOKIE.into(),
+            tls,
+        },
+    )
+    .await
+    .expect("node server");
+    let registry = NodeRegistry::connect(&cluster.nats_url, &format!("C{}_nodes", cluster.id))
+        .await
+        .expect("registry");
+    let entry = eventually(Duration::from_secs(10), "the node's registry entry", || async {
+        registry.nodes().await.ok()?.into_iter().find(|n| n.name == "edge-1")
+    })
+    .await;
+    server.dial(&entry.cluster_addr).await.expect("dial");
+    let agent = eventually(Duration::from_secs(10), "the remote agent in folio.node", || async {
+        ractor::pg::get_members(&NODE_GROUP.to_string())
+            .into_iter()
+            .find(|m| !m.get_id().is_local())
+            .map(ractor::ActorRef::<NodeAgentMsg>::from)
+    })
+    .await;
+    match describe(&agent, Duration::from_secs(1)).await {
+        Described::Answered(description) => {
+            assert_eq!(description.name, "edge-1");
+            assert_eq!(description.roles, vec!["http", "thumbnailer", "indexer"]);
+            assert_eq!(description.http_addr.as_deref(), Some(http.as_str()));
+            assert!(
+                description.actor_restarts.contains_key("outbox-relay"),
+                "{description:?}"
+            );
+        }
+        other => panic!("the agent did not answer: {other:?}\n{}", edge.log()),
+    }
+    supervisor.stop(None);
+}
