@@ -14,6 +14,8 @@ use crate::jobs::{JobsContext, JobsError};
 
 /// How long a node has to answer `Describe` before it is called unreachable.
 pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the registry has to list the nodes.
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,31 +69,36 @@ impl ClusterView {
     pub async fn status(&self, jobs: &JobsContext) -> Result<ClusterStatus, JobsError> {
         let answers = agent::describe_all(DESCRIBE_TIMEOUT).await;
         let mut nodes: BTreeMap<String, NodeStatus> = BTreeMap::new();
-        match &self.registry {
-            Some(registry) => match registry.nodes().await {
-                Ok(entries) => {
-                    for entry in entries {
-                        nodes.insert(
-                            entry.name.clone(),
-                            NodeStatus {
-                                name: entry.name,
-                                state: Reachability::Unreachable,
-                                roles: entry.roles,
-                                version: entry.version,
-                                started_at: entry.started_at,
-                                uptime_secs: None,
-                                http_addr: entry.http_addr,
-                                cluster_addr: Some(entry.cluster_addr),
-                                actor_restarts: None,
-                            },
-                        );
-                    }
+        let listed = match &self.registry {
+            // A registry that does not answer (NATS away) must not hold the view up.
+            Some(registry) => match tokio::time::timeout(REGISTRY_TIMEOUT, registry.nodes()).await {
+                Ok(Ok(entries)) => entries,
+                Ok(Err(e)) => {
+                    tracing::warn!(error.cause_chain = %crate::supervisor::error_chain(&e), "listing the cluster's nodes; showing those that answer");
+                    Vec::new()
                 }
-                Err(e) => {
-                    tracing::warn!(error.cause_chain = %crate::supervisor::error_chain(&e), "listing the cluster's nodes; showing those that answer")
+                Err(_) => {
+                    tracing::warn!("the node registry did not answer in time; showing the nodes that answer");
+                    Vec::new()
                 }
             },
-            None => {}
+            None => Vec::new(),
+        };
+        for entry in listed {
+            nodes.insert(
+                entry.name.clone(),
+                NodeStatus {
+                    name: entry.name,
+                    state: Reachability::Unreachable,
+                    roles: entry.roles,
+                    version: entry.version,
+                    started_at: entry.started_at,
+                    uptime_secs: None,
+                    http_addr: entry.http_addr,
+                    cluster_addr: Some(entry.cluster_addr),
+                    actor_restarts: None,
+                },
+            );
         }
         let mut answered: Vec<_> = answers
             .into_iter()
