@@ -16,6 +16,7 @@ use crate::{Node, Settings};
 
 mod cluster;
 mod indexing;
+mod memory;
 mod soak;
 
 #[derive(Subcommand, Clone)]
@@ -94,6 +95,16 @@ pub enum Which {
         #[arg(long, default_value = "nats://127.0.0.1:4222")]
         nats: String,
     },
+    /// Resident memory of an embedded node (a process of its own): idle, after N
+    /// projects, after M uploads with their thumbnails; goal ≤ 150 MB.
+    Memory {
+        #[arg(long, default_value_t = 10_000)]
+        projects: usize,
+        #[arg(long, default_value_t = 1_000)]
+        uploads: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// Login latency, and `/auth/verify` throughput idle vs. during a login storm.
     Auth {
         /// Concurrent logins in the storm (and concurrent verify clients).
@@ -128,6 +139,11 @@ pub async fn run(which: Which, base: &Settings) -> anyhow::Result<()> {
             .await
         }
         Which::Search { documents, samples } => search(base, documents, samples).await,
+        Which::Memory {
+            projects,
+            uploads,
+            concurrency,
+        } => memory::memory(projects, uploads, concurrency).await,
         Which::Cluster {
             uploads,
             calls,

@@ -157,6 +157,23 @@ async fn operator_console_in_chromium() {
     browser
         .wait_text("#jobs-body", "the jobs table", |text| text.contains("thumbnails"))
         .await;
+    // The cluster of one, from /admin/cluster.
+    let node = t
+        .node()
+        .cluster
+        .local
+        .as_ref()
+        .expect("the node's agent")
+        .identity()
+        .name
+        .clone();
+    let nodes = browser
+        .wait_text("#nodes-body", "the nodes table", |text| text.contains("reachable"))
+        .await;
+    assert!(
+        nodes.contains(&node) && nodes.contains("http, thumbnailer, indexer"),
+        "{nodes}"
+    );
 
     // 2. A truncated JPEG and a good image, through the API.
     let full = jpeg(800, 600);

@@ -56,6 +56,37 @@
     renderReindex(reply.reindex);
   }
 
+  function uptime(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    if (seconds < 3600) return Math.floor(seconds / 60) + " min";
+    if (seconds < 86400) return (seconds / 3600).toFixed(1) + " h";
+    return (seconds / 86400).toFixed(1) + " d";
+  }
+
+  function renderNodes(reply) {
+    const rows = reply.nodes.map((node) => {
+      const tr = document.createElement("tr");
+      tr.dataset.node = node.name;
+      tr.dataset.state = node.state;
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = node.name;
+      const state = cell(node.state);
+      state.className = node.state === "reachable" ? "state-up" : "state-down";
+      let restarts = "–";
+      if (node.actor_restarts) {
+        const failing = Object.entries(node.actor_restarts).filter(([, n]) => n > 0);
+        restarts = failing.length === 0 ? "0" : failing.map(([actor, n]) => actor + " " + n).join(", ");
+      }
+      tr.append(th, state, cell(node.roles.join(", ")), cell(uptime(node.uptime_secs)),
+        cell(node.http_addr || node.cluster_addr || "–"), cell(restarts));
+      return tr;
+    });
+    document.getElementById("nodes-body").replaceChildren(...rows);
+    document.getElementById("nodes-media").textContent =
+      "media: " + reply.media_pending + " waiting, " + reply.media_failed + " failed";
+  }
+
   function renderReindex(progress) {
     document.getElementById("reindex-progress").value = progress.percent;
     document.getElementById("reindex-progress").textContent = progress.percent + " %";
@@ -122,12 +153,14 @@
 
   async function refresh() {
     try {
-      const [jobs, failed] = await Promise.all([
+      const [jobs, failed, cluster] = await Promise.all([
         api("GET", "/admin/jobs"),
         api("GET", "/admin/media/failed?page=1&size=50"),
+        api("GET", "/admin/cluster"),
       ]);
       renderJobs(jobs);
       renderFailed(failed);
+      renderNodes(cluster);
     } catch (e) {
       say("Could not refresh: " + e.message, true);
     }
