@@ -496,5 +496,32 @@ async fn join_and_describe(tls: Option<folio_actors::cluster::server::TlsFiles>)
         }
         other => panic!("the agent did not answer: {other:?}\n{}", edge.log()),
     }
+
+    // Listed, then gone from the registry while the session stays up (a half-open peer,
+    // or one cut off from NATS): the node ends the session itself.
+    let me = folio_actors::cluster::registry::NodeEntry {
+        name: "test-process".into(),
+        cluster_addr: format!("127.0.0.1:{port}"),
+        http_addr: None,
+        roles: vec![],
+        version: "test".into(),
+        started_at: chrono::Utc::now(),
+    };
+    registry.announce(&me).await.expect("announce");
+    // The node's dialer ticks every 0.5 s: let it see the entry.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(server.sessions().await.expect("sessions").contains_key("edge-1"));
+    registry.withdraw(&me.name).await;
+    eventually(
+        Duration::from_secs(10),
+        "the node to end the session of an unlisted peer",
+        || async { (!server.sessions().await.ok()?.contains_key("edge-1")).then_some(()) },
+    )
+    .await;
+    assert!(
+        edge.log().contains("its registry entry expired; ending the session"),
+        "{}",
+        edge.log()
+    );
     supervisor.stop(None);
 }

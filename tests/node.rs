@@ -98,6 +98,8 @@ async fn operations_endpoints() {
     let text = metrics.body.as_str().unwrap();
     assert!(text.contains("folio_http_requests_total"), "{text}");
     assert!(text.contains("route=\"/health\""), "{text}");
+    // At 0 from the start, so an alert sees the first message that does not decode.
+    assert!(text.contains("folio_cluster_decode_errors_total 0"), "{text}");
 
     let spec = t.get("/openapi.json", None).await;
     assert_eq!(spec.status, 200);
@@ -109,6 +111,9 @@ async fn operations_endpoints() {
         "/auth/verify",
         "/health",
         "/ready",
+        "/events",
+        "/events/ticket",
+        "/admin/cluster",
     ] {
         assert!(
             spec.body["paths"].get(path).is_some(),
