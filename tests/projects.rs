@@ -13,6 +13,7 @@ on_every_backend!(
     pagination_bounds,
     ownership_matrix,
     reindex_is_for_admins,
+    project_reads_are_conditional,
 );
 
 async fn profile_flow(backend: Backend) {
@@ -368,5 +369,45 @@ async fn reindex_is_for_admins(backend: Backend) {
         .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.body["republished"], 3);
+    t.shutdown().await;
+}
+
+async fn project_reads_are_conditional(backend: Backend) {
+    let t = TestNode::spawn(backend).await;
+    let u = t.user("alice").await;
+    let project = t
+        .create_project(&u.access, json!({"title": "Tagged", "description": "d"}))
+        .await;
+    let path = format!("{}/projects/{}", t.url, project["id"].as_str().unwrap());
+    let read = |tag: Option<&str>| {
+        let mut request = t.client.get(&path);
+        if let Some(tag) = tag {
+            request = request.header("if-none-match", tag);
+        }
+        request.send()
+    };
+    let first = read(None).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(etag, format!("\"v{}\"", project["version"]));
+
+    let unchanged = read(Some(&etag)).await.unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert_eq!(unchanged.headers()["etag"].to_str().unwrap(), etag);
+    assert!(unchanged.text().await.unwrap().is_empty());
+    assert_eq!(read(Some(&format!("W/{etag}"))).await.unwrap().status(), 304);
+
+    let changed = t
+        .put(
+            &format!("/projects/{}", project["id"].as_str().unwrap()),
+            Some(&u.access),
+            json!({"title": "Retagged"}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let after = read(Some(&etag)).await.unwrap();
+    assert_eq!(after.status(), 200, "a changed project is read again");
+    assert_ne!(after.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(after.json::<serde_json::Value>().await.unwrap()["title"], "Retagged");
     t.shutdown().await;
 }

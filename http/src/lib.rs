@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client_address;
 pub mod console;
 pub mod error;
+pub mod etag;
 pub mod hygiene;
 pub mod metrics;
 pub mod middleware;

@@ -10,7 +10,7 @@ use folio_actors::{
 };
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
 };
 use uuid::Uuid;
@@ -22,6 +22,16 @@ use crate::{
     routes::auth::MessageReply,
     text::{Bounded, HttpUrl, JsonText, ListOf, MediaUrl, NonBlank, Required, TextRule, UuidText, strict_uuid},
 };
+
+#[derive(ApiResponse)]
+pub enum ProjectRead {
+    /// The project.
+    #[oai(status = 200)]
+    Found(Json<Box<ProjectReply>>, #[oai(header = "ETag")] String),
+    /// Unchanged since the `ETag` given in `If-None-Match`.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
 
 /// `page` as the OpenAPI document declares it (the domain answers past the bounds).
 pub type PageNumber = Bounded<1, { folio_actors::project::MAX_PAGE }>;
@@ -177,11 +187,27 @@ impl ProjectApi {
         Ok(CreatedProject::Created(Json(project.into())))
     }
 
-    /// One project, with its owner's username.
+    /// One project, with its owner's username. The `ETag` is the project's version
+    /// (every change bumps it, usernames never change); `If-None-Match` with it answers
+    /// 304 without a body while the project is unchanged.
     #[oai(path = "/projects/:project_id", method = "get")]
-    async fn get(&self, project_id: Path<UuidText>) -> Result<Json<ProjectReply>, ApiError> {
+    async fn get(
+        &self,
+        project_id: Path<UuidText>,
+        /// An `ETag` from an earlier read.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> Result<ProjectRead, ApiError> {
         let project = self.state.projects.get(self::project_id(&project_id)?).await?;
-        Ok(Json(project.into()))
+        let etag = format!("\"v{}\"", project.version);
+        if if_none_match
+            .0
+            .as_deref()
+            .is_some_and(|tags| crate::etag::matches(tags, &etag))
+        {
+            return Ok(ProjectRead::NotModified(etag));
+        }
+        Ok(ProjectRead::Found(Json(Box::new(project.into())), etag))
     }
 
     /// A user's projects, newest first.
