@@ -930,6 +930,19 @@ fn cluster_config(settings: &Settings) -> Result<Option<ClusterConfig>, NodeErro
     }))
 }
 
+/// `addr`, with port 0 replaced by a port that is free now (the node server binds it
+/// itself, after the address has been advertised).
+fn with_free_port(mut addr: SocketAddr) -> Result<SocketAddr, NodeError> {
+    if addr.port() == 0 {
+        let port = std::net::TcpListener::bind(addr)
+            .and_then(|probe| probe.local_addr())
+            .map_err(|source| NodeError::ClusterPort { addr, source })?
+            .port();
+        addr.set_port(port);
+    }
+    Ok(addr)
+}
+
 /// A registry key from an address: `10.0.0.5:7946` → `10-0-0-5-7946`.
 fn node_name_from(address: &str) -> String {
     address
@@ -996,19 +1009,13 @@ pub async fn cluster_status(settings: &Settings) -> Result<folio_actors::cluster
     let bus = event_bus(settings).await?;
     let registry = NodeRegistry::connect(nats_url, &settings.cluster.bucket).await?;
     let supervisor = NodeSupervisor::start().await?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|source| NodeError::ClusterPort {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            source,
-        })?
-        .port();
+    let listen = with_free_port(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let server = ClusterServer::start(
         &supervisor,
         ClusterConfig {
             node_name: format!("cli-{}", std::process::id()),
-            listen: SocketAddr::from(([127, 0, 0, 1], port)),
-            advertise: format!("127.0.0.1:{port}"),
+            listen,
+            advertise: listen.to_string(),
             cookie: cookie.expose().to_string(),
             tls: settings
                 .cluster
@@ -1030,11 +1037,7 @@ pub async fn cluster_status(settings: &Settings) -> Result<folio_actors::cluster
     // every listed node's agent is known, or a moment for those that will not answer.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while tokio::time::Instant::now() < deadline {
-        let remote_agents = ractor::pg::get_members(&folio_actors::cluster::NODE_GROUP.to_string())
-            .iter()
-            .filter(|m| !m.get_id().is_local())
-            .count();
-        if remote_agents >= nodes.len() {
+        if folio_actors::cluster::agent::remote_agents().len() >= nodes.len() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

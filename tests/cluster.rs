@@ -434,8 +434,7 @@ async fn join_and_describe(tls: Option<folio_actors::cluster::server::TlsFiles>)
     use folio_actors::{
         NodeSupervisor,
         cluster::{
-            NODE_GROUP, NodeAgentMsg,
-            agent::{Described, describe},
+            agent::{Described, describe, remote_agents},
             registry::NodeRegistry,
             server::{ClusterConfig, ClusterServer},
         },
@@ -478,10 +477,7 @@ async fn join_and_describe(tls: Option<folio_actors::cluster::server::TlsFiles>)
     .await;
     server.dial(&entry.cluster_addr).await.expect("dial");
     let agent = eventually(Duration::from_secs(10), "the remote agent in folio.node", || async {
-        ractor::pg::get_members(&NODE_GROUP.to_string())
-            .into_iter()
-            .find(|m| !m.get_id().is_local())
-            .map(ractor::ActorRef::<NodeAgentMsg>::from)
+        remote_agents().into_iter().next()
     })
     .await;
     match describe(&agent, Duration::from_secs(1)).await {

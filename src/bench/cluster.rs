@@ -14,8 +14,7 @@ use anyhow::{Context as _, bail};
 use folio_actors::{
     NodeSupervisor,
     cluster::{
-        NODE_GROUP, NodeAgentMsg,
-        agent::{Described, describe},
+        agent::{Described, describe, remote_agents},
         registry::NodeRegistry,
         server::{ClusterConfig, ClusterServer},
     },
@@ -230,11 +229,8 @@ pub async fn cluster(postgres: &str, nats: &str, uploads: usize, calls: usize) -
     member.dial(&edge_entry.cluster_addr).await?;
     let started = Instant::now();
     let remote = loop {
-        if let Some(agent) = ractor::pg::get_members(&NODE_GROUP.to_string())
-            .into_iter()
-            .find(|m| !m.get_id().is_local())
-        {
-            break ractor::ActorRef::<NodeAgentMsg>::from(agent);
+        if let Some(agent) = remote_agents().into_iter().next() {
+            break agent;
         }
         if started.elapsed() > Duration::from_secs(10) {
             bail!("the HTTP node's agent did not show up in folio.node");

@@ -165,6 +165,15 @@ impl NodeAgentClient {
     }
 }
 
+/// The agents of other nodes this node has a session with (their `folio.node` members).
+pub fn remote_agents() -> Vec<ActorRef<NodeAgentMsg>> {
+    ractor::pg::get_members(&NODE_GROUP.to_string())
+        .into_iter()
+        .filter(|member| !member.get_id().is_local())
+        .map(ActorRef::from)
+        .collect()
+}
+
 /// Asks every agent in the `folio.node` group at once; none is waited on for longer than
 /// `timeout`.
 pub async fn describe_all(timeout: Duration) -> Vec<Described> {
