@@ -195,38 +195,53 @@ impl JobsContext {
     /// Each durable consumer's backlog (JetStream only) and the media rows waiting for
     /// or failed at their thumbnail.
     pub async fn cluster_queues(&self) -> Result<ClusterQueues, JobsError> {
-        let stored = || media_files::Entity::find().filter(media_files::Column::UploadState.eq(STORED));
-        let media_pending = stored()
-            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::PENDING))
-            .count(&self.db)
-            .await?;
-        let media_failed = stored()
-            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::FAILED))
-            .count(&self.db)
-            .await?;
-        let index_subjects = indexer::subjects();
-        let index_subjects: Vec<&str> = index_subjects.iter().map(String::as_str).collect();
-        let mut consumers = Vec::new();
-        for (durable, subjects) in [
-            (
-                thumbnailer::DURABLE,
-                vec![crate::events::EventType::MediaUploaded.as_str()],
-            ),
-            (indexer::DURABLE, index_subjects),
-        ] {
-            if let Some(backlog) = self.bus.consumer_backlog(durable, &subjects).await? {
-                consumers.push(crate::cluster::status::ConsumerStatus {
+        let (media_pending, media_failed) = self.thumbnail_counts().await?;
+        let (thumbnails, indexing) = self.consumer_backlogs().await?;
+        let consumers = [(thumbnailer::DURABLE, thumbnails), (indexer::DURABLE, indexing)]
+            .into_iter()
+            .filter_map(|(durable, backlog)| {
+                backlog.map(|b| crate::cluster::status::ConsumerStatus {
                     durable: durable.to_string(),
-                    pending: backlog.pending,
-                    ack_pending: backlog.ack_pending,
-                });
-            }
-        }
+                    pending: b.pending,
+                    ack_pending: b.ack_pending,
+                })
+            })
+            .collect();
         Ok(ClusterQueues {
             consumers,
             media_pending,
             media_failed,
         })
+    }
+
+    /// Stored uploads whose thumbnail is pending, and those whose thumbnail failed for good.
+    async fn thumbnail_counts(&self) -> Result<(u64, u64), JobsError> {
+        let stored = || media_files::Entity::find().filter(media_files::Column::UploadState.eq(STORED));
+        let pending = stored()
+            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::PENDING))
+            .count(&self.db)
+            .await?;
+        let failed = stored()
+            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::FAILED))
+            .count(&self.db)
+            .await?;
+        Ok((pending, failed))
+    }
+
+    /// The backlogs of the thumbnailer's and the indexer's durable consumers (`None` where
+    /// the bus has no such consumer).
+    async fn consumer_backlogs(&self) -> Result<(Option<ConsumerBacklog>, Option<ConsumerBacklog>), JobsError> {
+        let thumbnails = self
+            .bus
+            .consumer_backlog(
+                thumbnailer::DURABLE,
+                &[crate::events::EventType::MediaUploaded.as_str()],
+            )
+            .await?;
+        let index_subjects = indexer::subjects();
+        let index_subjects: Vec<&str> = index_subjects.iter().map(String::as_str).collect();
+        let indexing = self.bus.consumer_backlog(indexer::DURABLE, &index_subjects).await?;
+        Ok((thumbnails, indexing))
     }
 
     pub async fn status(&self) -> Result<Vec<JobKindStatus>, JobsError> {
@@ -237,14 +252,7 @@ impl JobsContext {
 
         // Thumbnails: the media rows are the truth; the consumer tells what is in flight.
         let stored = || media_files::Entity::find().filter(media_files::Column::UploadState.eq(STORED));
-        let thumbnails_pending = stored()
-            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::PENDING))
-            .count(db)
-            .await?;
-        let thumbnails_failed = stored()
-            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::FAILED))
-            .count(db)
-            .await?;
+        let (thumbnails_pending, thumbnails_failed) = self.thumbnail_counts().await?;
         let thumbnails_done = stored()
             .filter(media_files::Column::ThumbnailStatus.is_in([thumbnail_status::READY, thumbnail_status::SKIPPED]))
             .filter(media_files::Column::UpdatedAt.gte(hour_ago))
@@ -258,13 +266,7 @@ impl JobsContext {
             .one(db)
             .await?
             .flatten();
-        let thumbnail_consumer = self
-            .bus
-            .consumer_backlog(
-                thumbnailer::DURABLE,
-                &[crate::events::EventType::MediaUploaded.as_str()],
-            )
-            .await?;
+        let (thumbnail_consumer, index_consumer) = self.consumer_backlogs().await?;
 
         // Indexing: events still in the outbox, plus (JetStream) what the consumer has
         // not yet acknowledged. On the in-process bus an event stays in the outbox until
@@ -284,9 +286,6 @@ impl JobsContext {
             .filter(outbox_events::Column::PublishedAt.gte(hour_ago))
             .count(db)
             .await?;
-        let index_subjects = indexer::subjects();
-        let index_subjects: Vec<&str> = index_subjects.iter().map(String::as_str).collect();
-        let index_consumer = self.bus.consumer_backlog(indexer::DURABLE, &index_subjects).await?;
 
         let outbox_pending = unpublished().count(db).await?;
         let oldest_outbox: Option<DateTime<Utc>> = unpublished()

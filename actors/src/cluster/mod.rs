@@ -67,17 +67,6 @@ pub enum LiveEvent {
     ProjectIndexed { project_id: Uuid, version: i64 },
 }
 
-impl LiveEvent {
-    /// The SSE event name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            LiveEvent::ThumbnailReady { .. } => "media.thumbnail_ready",
-            LiveEvent::ThumbnailFailed { .. } => "media.thumbnail_failed",
-            LiveEvent::ProjectIndexed { .. } => "project.indexed",
-        }
-    }
-}
-
 /// A live event on its way to the hubs: whose it is, and when the change it reports
 /// was committed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -51,12 +51,8 @@ pub fn call<T: Serialize, R: DeserializeOwned + Send + 'static>(
     let (bytes_tx, bytes_rx) = concurrency::oneshot::<Vec<u8>>();
     let reply_variant = variant.to_string();
     tokio::spawn(async move {
-        let answer = match timeout {
-            Some(timeout) => tokio::time::timeout(timeout, bytes_rx).await.ok().and_then(Result::ok),
-            None => bytes_rx.await.ok(),
-        };
         // No answer: dropping `reply` tells the caller.
-        if let Some(bytes) = answer {
+        if let Some(bytes) = answer_within(bytes_rx, timeout).await {
             match serde_json::from_slice::<R>(&bytes) {
                 Ok(value) => {
                     let _ = reply.send(value);
@@ -67,14 +63,10 @@ pub fn call<T: Serialize, R: DeserializeOwned + Send + 'static>(
             }
         }
     });
-    let bytes_port = match timeout {
-        Some(timeout) => RpcReplyPort::from((bytes_tx, timeout)),
-        None => RpcReplyPort::from(bytes_tx),
-    };
     Ok(SerializedMessage::Call {
         variant: variant.to_string(),
         args,
-        reply: bytes_port,
+        reply: port(bytes_tx, timeout),
         metadata: None,
     })
 }
@@ -89,11 +81,7 @@ pub fn reply_port<R: Serialize + Send + 'static>(bytes: RpcReplyPort<Vec<u8>>) -
     let timeout = bytes.get_timeout();
     let (typed_tx, typed_rx) = concurrency::oneshot::<R>();
     tokio::spawn(async move {
-        let answer = match timeout {
-            Some(timeout) => tokio::time::timeout(timeout, typed_rx).await.ok().and_then(Result::ok),
-            None => typed_rx.await.ok(),
-        };
-        if let Some(value) = answer {
+        if let Some(value) = answer_within(typed_rx, timeout).await {
             match serde_json::to_vec(&value) {
                 Ok(encoded) => {
                     let _ = bytes.send(encoded);
@@ -102,9 +90,22 @@ pub fn reply_port<R: Serialize + Send + 'static>(bytes: RpcReplyPort<Vec<u8>>) -
             }
         }
     });
+    port(typed_tx, timeout)
+}
+
+/// The answer on `rx`, if it comes within the caller's timeout (or at all, without one).
+async fn answer_within<T>(rx: concurrency::OneshotReceiver<T>, timeout: Option<std::time::Duration>) -> Option<T> {
     match timeout {
-        Some(timeout) => RpcReplyPort::from((typed_tx, timeout)),
-        None => RpcReplyPort::from(typed_tx),
+        Some(timeout) => tokio::time::timeout(timeout, rx).await.ok()?.ok(),
+        None => rx.await.ok(),
+    }
+}
+
+/// A reply port that keeps the caller's timeout across the conversion.
+fn port<T>(tx: concurrency::OneshotSender<T>, timeout: Option<std::time::Duration>) -> RpcReplyPort<T> {
+    match timeout {
+        Some(timeout) => RpcReplyPort::from((tx, timeout)),
+        None => RpcReplyPort::from(tx),
     }
 }
 
