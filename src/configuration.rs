@@ -12,6 +12,7 @@ use std::{
     time::Duration,
 };
 
+use folio_actors::project::views::ViewLimits;
 use folio_http::client_address::{TrustedProxies, TrustedProxyError};
 use serde::Deserialize;
 
@@ -79,6 +80,21 @@ pub struct NodeSettings {
     /// gives up on it: `/ready` answers 503 and `folio serve` exits non-zero.
     pub actor_max_restarts: usize,
     pub actor_restart_window_secs: u64,
+    /// Memory for project views kept for `GET /projects/{id}` (estimated MiB; 0 turns
+    /// the cache off).
+    pub project_cache_mb: usize,
+    /// The longest a cached project view is served after it was read: the bound on how
+    /// stale a read can be when a change on another node did not reach this one.
+    pub project_cache_ttl_ms: u64,
+}
+
+impl NodeSettings {
+    pub fn project_view_limits(&self) -> ViewLimits {
+        ViewLimits {
+            max_bytes: self.project_cache_mb.saturating_mul(1024 * 1024),
+            ttl: Duration::from_millis(self.project_cache_ttl_ms),
+        }
+    }
 }
 
 impl Default for NodeSettings {
@@ -90,6 +106,8 @@ impl Default for NodeSettings {
             shutdown_grace_secs: 30,
             actor_max_restarts: 10,
             actor_restart_window_secs: 60,
+            project_cache_mb: 32,
+            project_cache_ttl_ms: 1000,
         }
     }
 }
@@ -524,6 +542,13 @@ pub const VARIABLES: &[Variable] = &[
         "FOLIO_ACTOR_RESTART_WINDOW_SECS",
         "node",
         "actor_restart_window_secs",
+        Kind::Integer,
+    ),
+    var("FOLIO_PROJECT_CACHE_MB", "node", "project_cache_mb", Kind::Integer),
+    var(
+        "FOLIO_PROJECT_CACHE_TTL_MS",
+        "node",
+        "project_cache_ttl_ms",
         Kind::Integer,
     ),
     var("FOLIO_ADDR", "http", "addr", Kind::Text),

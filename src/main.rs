@@ -7,7 +7,10 @@ use folio::bench;
 use folio::{Node, Settings, startup, telemetry};
 use folio_actors::{
     events::outbox::OutboxSignal,
-    project::{ProjectContext, service as project_service},
+    project::{
+        ProjectContext, service as project_service,
+        views::{ProjectViews, ViewLimits},
+    },
     session::{Email, service},
 };
 
@@ -201,6 +204,11 @@ async fn reindex(settings: Settings) -> anyhow::Result<()> {
         reads: db.clone(),
         db,
         outbox,
+        // Republishing reads nothing through the views.
+        views: std::sync::Arc::new(ProjectViews::new(ViewLimits {
+            max_bytes: 0,
+            ttl: std::time::Duration::ZERO,
+        })),
     };
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} projects ({per_sec}, eta {eta})")?

@@ -19,7 +19,7 @@ use folio_actors::{
     jobs::{JobActivity, JobsContext, ReindexTracker},
     media::{MediaClient, MediaContext, sweeper::UploadSweeper},
     profile::{ProfileClient, ProfileContext},
-    project::{ProjectClient, ProjectContext},
+    project::{ProjectClient, ProjectContext, views::ProjectViews},
     session::{Argon2Cost, SessionClient, SessionConfig, TokenKeys},
     supervisor::{
         GaveUp, NodeHealth, RestartPolicy, SupervisionObserver, SupervisorArgs, SupervisorError, SupervisorMsg,
@@ -81,6 +81,8 @@ pub enum NodeError {
     Jobs(#[source] folio_actors::jobs::JobsError),
     #[error("finding a free port for the node server on {addr}")]
     ClusterPort { addr: SocketAddr, source: std::io::Error },
+    #[error("holding the migration lock")]
+    MigrationLock(#[source] sea_orm::sqlx::Error),
 }
 
 /// JetStream when `nats_url` is set, otherwise the in-process bus.
@@ -192,9 +194,30 @@ async fn relay_database(settings: &Settings, db: &DatabaseConnection) -> Result<
     Ok(Database::connect(options).await?)
 }
 
+/// Nodes of a cluster start together on one database: on PostgreSQL they take turns
+/// through an advisory lock (held on a connection of its own), so that two nodes never
+/// run the same migration at once and fail on each other's half-made tables.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), NodeError> {
-    Migrator::up(db, None).await?;
-    Ok(())
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        Migrator::up(db, None).await?;
+        return Ok(());
+    }
+    use sea_orm::sqlx::{Connection as _, postgres::PgConnection};
+    /// Any constant, the same on every node: "folio" in ASCII.
+    const MIGRATION_LOCK: i64 = 0x666f_6c69_6f;
+    let options = db.get_postgres_connection_pool().connect_options();
+    let mut lock = PgConnection::connect_with(&options)
+        .await
+        .map_err(NodeError::MigrationLock)?;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await
+        .map_err(NodeError::MigrationLock)?;
+    let migrated = Migrator::up(db, None).await;
+    // Closing the connection releases the lock, whatever happened above.
+    let _ = lock.close().await;
+    Ok(migrated?)
 }
 
 /// Outside embedded mode the secret comes from settings (startup refuses to go on
@@ -713,6 +736,7 @@ async fn domains(
             db: store.db.clone(),
             reads: store.reads.clone(),
             outbox: outbox.clone(),
+            views: Arc::new(ProjectViews::new(settings.node.project_view_limits())),
         },
         workers,
     )
@@ -799,6 +823,7 @@ async fn consumers(
     OutboxRelay::start(
         &domains.supervisor,
         relay_database(settings, &store.db).await?,
+        store.reads.clone(),
         bus.clone(),
         domains.outbox.clone(),
     )

@@ -521,3 +521,112 @@ async fn join_and_describe(tls: Option<folio_actors::cluster::server::TlsFiles>)
     );
     supervisor.stop(None);
 }
+
+/// The staleness bound of the in-memory project views across nodes: a change made on
+/// node A reaches node B's views by the notice A sends after its commit. The views'
+/// time to live is set to ten minutes here, so only the notice can make B see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_on_one_node_reaches_the_project_views_of_the_other() {
+    let cluster = Cluster::new().await;
+    let never_expire = [("FOLIO_PROJECT_CACHE_TTL_MS", "600000".to_string())];
+    let a_http = format!("127.0.0.1:{}", free_port());
+    let a = format!("http://{a_http}");
+    let node_a = cluster.spawn_with("views-a", "http", &a_http, COOKIE, &a, &never_expire);
+    let b_http = format!("127.0.0.1:{}", free_port());
+    let b = format!("http://{b_http}");
+    let node_b = cluster.spawn_with("views-b", "http", &b_http, COOKIE, &b, &never_expire);
+    healthy(&a, &node_a).await;
+    healthy(&b, &node_b).await;
+    let admin = sign_up(&a, "admin").await;
+    eventually(Duration::from_secs(20), "the two nodes connected", || async {
+        let view = cluster_view(&b, &admin).await;
+        (state_of(&view, "views-a").as_deref() == Some("reachable")
+            && state_of(&view, "views-b").as_deref() == Some("reachable"))
+        .then_some(())
+    })
+    .await;
+
+    let owner = sign_up(&a, "owner").await;
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{a}/projects"))
+        .bearer_auth(&owner)
+        .json(&json!({"title": "First title", "tags": ["rust"]}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("created body");
+    let id = created["id"].as_str().expect("project id").to_string();
+    let read_on_b = |id: String| {
+        let client = client.clone();
+        let b = b.clone();
+        async move {
+            let reply = client
+                .get(format!("{b}/projects/{id}"))
+                .send()
+                .await
+                .expect("read on B");
+            let status = reply.status().as_u16();
+            let etag = reply
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body: Value = reply.json().await.unwrap_or(Value::Null);
+            (status, etag, body)
+        }
+    };
+    // B reads (and keeps) version 1, twice: the second read is answered from memory.
+    for _ in 0..2 {
+        let (status, etag, body) = read_on_b(id.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(etag.as_deref(), Some("\"v1\""));
+        assert_eq!(body["title"], "First title");
+    }
+    let metrics = client
+        .get(format!("{b}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("folio_project_view_reads_total{result=\"hit\"}") && !l.ends_with(" 0")),
+        "B never answered from memory:\n{metrics}"
+    );
+
+    let updated = client
+        .put(format!("{a}/projects/{id}"))
+        .bearer_auth(&owner)
+        .json(&json!({"title": "Second title"}))
+        .send()
+        .await
+        .expect("update on A");
+    assert_eq!(updated.status(), 200);
+    let changed = Instant::now();
+    let (etag, body) = eventually(Duration::from_secs(10), "the change visible on B", || async {
+        let (status, etag, body) = read_on_b(id.clone()).await;
+        (status == 200 && body["title"] == "Second title").then_some((etag, body))
+    })
+    .await;
+    println!("the change was visible on B {:?} after A answered", changed.elapsed());
+    assert_eq!(body["version"], 2);
+    assert_eq!(etag.as_deref(), Some("\"v2\""), "the ETag follows the version");
+
+    let deleted = client
+        .delete(format!("{a}/projects/{id}"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .expect("delete on A");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    eventually(Duration::from_secs(10), "the delete visible on B", || async {
+        (read_on_b(id.clone()).await.0 == 404).then_some(())
+    })
+    .await;
+}

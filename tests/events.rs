@@ -549,6 +549,7 @@ async fn start_relay(
     let signal = folio_actors::events::outbox::OutboxSignal::default();
     folio_actors::events::OutboxRelay::start_with_poll(
         &supervisor,
+        pool.clone(),
         pool,
         Arc::new(bus.clone()),
         signal.clone(),

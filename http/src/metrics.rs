@@ -2,7 +2,10 @@
 //! kind (`folio_jobs_pending{kind}`, `folio_jobs_failed_total{kind}`, …); the queue
 //! gauges are read from the job state when scraped, so any node shows the cluster's backlog.
 
-use folio_actors::jobs::{JobKind, JobKindStatus, JobObserver};
+use folio_actors::{
+    jobs::{JobKind, JobKindStatus, JobObserver},
+    project::views::ViewStats,
+};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -17,7 +20,41 @@ pub struct Metrics {
     actor_restarts: IntCounterVec,
     events_malformed: IntCounterVec,
     cluster_decode_errors: IntCounter,
+    project_views: ProjectViewMetrics,
     jobs: JobMetrics,
+}
+
+/// The project domain's in-memory views, read from its counters at scrape time.
+#[derive(Clone)]
+struct ProjectViewMetrics {
+    reads: IntCounterVec,
+    bytes: IntGauge,
+    max_bytes: IntGauge,
+}
+
+impl ProjectViewMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let reads = IntCounterVec::new(
+            Opts::new(
+                "project_view_reads_total",
+                "Project reads answered from memory (hit) or from the database (miss)",
+            ),
+            &["result"],
+        )?;
+        let bytes = IntGauge::new("project_views_bytes", "Estimated memory held by cached project views")?;
+        let max_bytes = IntGauge::new("project_views_max_bytes", "The budget of the cached project views")?;
+        registry.register(Box::new(reads.clone()))?;
+        registry.register(Box::new(bytes.clone()))?;
+        registry.register(Box::new(max_bytes.clone()))?;
+        for result in ["hit", "miss"] {
+            reads.with_label_values(&[result]);
+        }
+        Ok(Self {
+            reads,
+            bytes,
+            max_bytes,
+        })
+    }
 }
 
 /// Background jobs per kind (thumbnails, indexing, outbox).
@@ -130,7 +167,9 @@ impl Metrics {
         )?;
         registry.register(Box::new(cluster_decode_errors.clone()))?;
         let jobs = JobMetrics::new(&registry)?;
+        let project_views = ProjectViewMetrics::new(&registry)?;
         Ok(Self {
+            project_views,
             cluster_decode_errors,
             registry,
             requests,
@@ -171,6 +210,20 @@ impl Metrics {
                 .with_label_values(&label)
                 .set(kind.oldest_pending_age_secs.unwrap_or(0.0));
         }
+    }
+
+    /// Brings the project view series up to the domain's own counters.
+    pub fn record_project_views(&self, stats: ViewStats) {
+        let views = &self.project_views;
+        for (result, total) in [("hit", stats.hits), ("miss", stats.misses)] {
+            let counter = views.reads.with_label_values(&[result]);
+            let shown = counter.get();
+            if total > shown {
+                counter.inc_by(total - shown);
+            }
+        }
+        views.bytes.set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
+        views.max_bytes.set(i64::try_from(stats.max_bytes).unwrap_or(i64::MAX));
     }
 
     pub fn registry(&self) -> &Registry {

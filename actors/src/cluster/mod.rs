@@ -33,6 +33,8 @@ pub use hub::{EdgeHubMsg, LiveHub};
 pub const NODE_GROUP: &str = "folio.node";
 /// The live-event hub of every HTTP node.
 pub const EDGE_GROUP: &str = "folio.edge";
+/// The keeper of every node's in-memory project views.
+pub const PROJECT_VIEWS_GROUP: &str = "folio.project-views";
 
 /// What a node says about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,10 +6,13 @@
 //! thumbnailer's update of the same row. The workers hold no state of their own.
 //!
 //! What is not ordered: creating a project has nothing to be ordered after (the id is
-//! new), and reads change nothing; both run in the caller's task.
+//! new), and reads change nothing; both run in the caller's task. Reads of one project
+//! are answered from the in-memory views ([`views`]) while they are fresh.
 
 pub mod domain;
 pub mod service;
+pub mod view_keeper;
+pub mod views;
 
 use std::{sync::Arc, time::Duration};
 
@@ -165,6 +168,12 @@ impl ProjectClient {
         ctx: ProjectContext,
         workers: usize,
     ) -> Result<Self, PoolStartError> {
+        view_keeper::start(supervisor, ctx.views.clone())
+            .await
+            .map_err(|source| PoolStartError::Supervise {
+                worker: view_keeper::ACTOR.to_string(),
+                source,
+            })?;
         let ctx = Arc::new(ctx);
         let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "project", workers, Duration::from_secs(30), move || {
@@ -179,7 +188,17 @@ impl ProjectClient {
     }
 
     pub async fn get(&self, project_id: Uuid) -> Result<ProjectView, ProjectError> {
-        service::get(&self.ctx.reads, project_id).await
+        if let Some(view) = self.ctx.views.get(&project_id) {
+            return Ok(view);
+        }
+        let read_started = std::time::Instant::now();
+        let view = service::get(&self.ctx.reads, project_id).await?;
+        self.ctx.views.admit(&view, read_started);
+        Ok(view)
+    }
+
+    pub fn view_stats(&self) -> views::ViewStats {
+        self.ctx.views.stats()
     }
 
     pub async fn list_by_user(&self, user_id: Uuid, page: PageRequest) -> Result<ProjectPage, ProjectError> {

@@ -9,7 +9,12 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ProjectError, ProjectPage, ProjectView, ThumbnailSetter, domain::*};
+use super::{
+    ProjectError, ProjectPage, ProjectView, ThumbnailSetter,
+    domain::*,
+    view_keeper,
+    views::{ProjectViews, ViewNotice},
+};
 use crate::events::{DomainEvent, ProjectChanged, ProjectDeleted, append_event, outbox::OutboxSignal};
 
 pub struct ProjectContext {
@@ -17,6 +22,31 @@ pub struct ProjectContext {
     /// For reads outside a transaction (a pool of its own on SQLite; see the node's startup).
     pub reads: DatabaseConnection,
     pub outbox: OutboxSignal,
+    /// Current views for reads; every commit here keeps them true.
+    pub views: std::sync::Arc<ProjectViews>,
+}
+
+impl ProjectContext {
+    /// A change this node committed: its view replaces the cached one here, and every
+    /// node drops older views of the project.
+    fn changed(&self, project: &ProjectView) {
+        self.views.committed(project);
+        view_keeper::tell_every_node(ViewNotice {
+            project_id: project.id,
+            version: project.version,
+            deleted: false,
+        });
+    }
+
+    fn deleted(&self, project_id: Uuid, version: i64) {
+        let notice = ViewNotice {
+            project_id,
+            version,
+            deleted: true,
+        };
+        self.views.notice(notice);
+        view_keeper::tell_every_node(notice);
+    }
 }
 
 fn tags_of(model: &projects::Model) -> Vec<String> {
@@ -89,6 +119,7 @@ pub async fn create(ctx: &ProjectContext, owner: Uuid, draft: ProjectDraft) -> R
     .await?;
     txn.commit().await?;
     ctx.outbox.notify();
+    ctx.views.committed(&project);
     Ok(project)
 }
 
@@ -229,6 +260,7 @@ async fn apply_patch(
         .await?;
         txn.commit().await?;
         ctx.outbox.notify();
+        ctx.changed(&project);
         return Ok(project);
     }
     Err(ProjectError::Conflict)
@@ -277,14 +309,16 @@ pub async fn delete(ctx: &ProjectContext, actor: Uuid, project_id: Uuid) -> Resu
         return Err(ProjectError::Conflict);
     }
     // The delete is one more change: consumers drop anything older than it.
+    let deleted_version = current.version + 1;
     append_event(
         &txn,
         DomainEvent::ProjectDeleted(ProjectDeleted { project_id }),
-        Some(current.version + 1),
+        Some(deleted_version),
     )
     .await?;
     txn.commit().await?;
     ctx.outbox.notify();
+    ctx.deleted(project_id, deleted_version);
     Ok(())
 }
 

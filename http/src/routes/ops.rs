@@ -117,6 +117,9 @@ impl OpsApi {
             Ok(status) => self.state.metrics.record_job_status(&status),
             Err(e) => tracing::warn!(error = %e, "reading job state for metrics"),
         }
+        self.state
+            .metrics
+            .record_project_views(self.state.projects.view_stats());
         Ok(PlainText(self.state.metrics.render()))
     }
 }
