@@ -15,9 +15,11 @@ use clap::Subcommand;
 use crate::{Node, Settings};
 
 mod cluster;
+mod embedded;
 mod indexing;
 mod memory;
 mod soak;
+mod thumbnails_node;
 
 #[derive(Subcommand, Clone)]
 pub enum Which {
@@ -29,6 +31,10 @@ pub enum Which {
         /// Internal: thumbnail the corpus in this process (the measured child).
         #[arg(long, num_args = 2, value_names = ["CORPUS", "OUT"], hide = true)]
         child: Option<Vec<std::path::PathBuf>>,
+        /// Upload the corpus to an embedded node (a process of its own) and compare the
+        /// node's CPU time for the whole path with vipsthumbnail's.
+        #[arg(long)]
+        through_node: bool,
     },
     /// Search: bulk indexing and query latency at N projects (embedded engine), and
     /// write-to-searchable latency through a running node.
@@ -119,7 +125,12 @@ pub enum Which {
 pub async fn run(which: Which, base: &Settings) -> anyhow::Result<()> {
     match which {
         Which::Auth { concurrency, seconds } => auth(base, concurrency, Duration::from_secs(seconds)).await,
-        Which::Thumbnails { corpus, child } => thumbnails(&corpus, child),
+        Which::Thumbnails {
+            corpus,
+            through_node: true,
+            ..
+        } => thumbnails_node::through_node(&corpus).await,
+        Which::Thumbnails { corpus, child, .. } => thumbnails(&corpus, child),
         Which::Soak {
             minutes,
             concurrency,
@@ -504,6 +515,8 @@ async fn bare_poem_server() -> anyhow::Result<(String, tokio::task::JoinHandle<(
 struct ApiFigures {
     post: LoadResult,
     get: LoadResult,
+    /// The in-memory project views after the GET phase.
+    views: folio_actors::project::views::ViewStats,
     /// Commit to the outbox stamp: the bus's acknowledgement, which on the in-process bus
     /// waits for every consumer to have processed the event.
     stamped: Lag,
@@ -639,6 +652,7 @@ async fn api_figures(node: &Node, concurrency: usize, phase: Duration) -> anyhow
         })
         .await
     };
+    let views = node.projects.view_stats();
     // Commit to publish acknowledgement, as stamped by the relay; events not yet
     // stamped by now are left out (the sample count says how many there are).
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -667,6 +681,7 @@ async fn api_figures(node: &Node, concurrency: usize, phase: Duration) -> anyhow
     Ok(ApiFigures {
         post,
         get,
+        views,
         stamped,
         delivered,
         events: rows.len(),
@@ -853,6 +868,21 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
     lag_row("SQLite  commit -> consumers acked", &sqlite.stamped, sqlite.events);
     lag_row("Postgres commit -> JetStream ack", &pg.stamped, pg.events);
     println!("goal: outbox lag p99 <= 20 ms (commit -> JetStream ack; on the in-process bus, commit -> delivered)");
+    for (name, views) in [("SQLite", &sqlite.views), ("Postgres", &pg.views)] {
+        println!(
+            "{name} project views: {} hits, {} misses (database reads), {} views in {:.1} KiB of {:.0} MiB{}",
+            views.hits,
+            views.misses,
+            views.views,
+            views.bytes as f64 / 1024.0,
+            views.max_bytes as f64 / (1024.0 * 1024.0),
+            if views.max_bytes == 0 {
+                " (off: FOLIO_PROJECT_CACHE_MB=0)"
+            } else {
+                ""
+            }
+        );
+    }
     Ok(())
 }
 

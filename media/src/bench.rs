@@ -290,6 +290,45 @@ for i, path in enumerate(sys.argv[2:]):
         im.save(os.path.join(out, "%d_thumb.jpg" % i), quality=85)
 "#;
 
+/// `vipsthumbnail` over `files`: once per image (into `per_image_out`), then one process
+/// for all of them with one worker thread (into `batch_out`).
+pub fn run_vips(files: &[PathBuf], per_image_out: &Path, batch_out: &Path) -> Result<(ToolRun, ToolRun), BenchError> {
+    // vipsthumbnail, one process per image.
+    eprintln!("[bench] vipsthumbnail per image …");
+    let mut vips = ToolRun::default();
+    let t = Instant::now();
+    for (i, f) in files.iter().enumerate() {
+        let mut cmd = Command::new("vipsthumbnail");
+        cmd.args(["-s", "300x300", "-o"])
+            .arg(format!("{}/{i}_%s_thumb.jpg[Q=85]", per_image_out.display()))
+            .arg(f);
+        let (ru, _) = run_measured(cmd, "vipsthumbnail")?;
+        vips.cpu_seconds += cpu_of(&ru);
+        vips.peak_rss_kib = vips.peak_rss_kib.max(ru.ru_maxrss as u64);
+    }
+    vips.wall_seconds = t.elapsed().as_secs_f64();
+    eprintln!("[bench] vipsthumbnail: {:.3} s CPU", vips.cpu_seconds);
+
+    // vipsthumbnail, one process for everything.
+    eprintln!("[bench] vipsthumbnail batch …");
+    let mut cmd = Command::new("vipsthumbnail");
+    cmd.args(["-s", "300x300", "-o"])
+        .arg(format!("{}/%s_thumb.jpg[Q=85]", batch_out.display()))
+        .args(files)
+        // one worker thread, like Folio's single-threaded run
+        .env("VIPS_CONCURRENCY", "1");
+    let t = Instant::now();
+    let (ru, _) = run_measured(cmd, "vipsthumbnail (batch)")?;
+    let vips_batch = ToolRun {
+        cpu_seconds: cpu_of(&ru),
+        wall_seconds: t.elapsed().as_secs_f64(),
+        peak_rss_kib: ru.ru_maxrss as u64,
+    };
+    eprintln!("[bench] vipsthumbnail batch: {:.3} s CPU", vips_batch.cpu_seconds);
+
+    Ok((vips, vips_batch))
+}
+
 /// Runs the whole benchmark. `out` receives one folder per tool with its thumbnails.
 pub fn run_corpus(corpus: &Path, out: &Path, folio: FolioMode) -> Result<CorpusReport, BenchError> {
     check_reference_tools()?;
@@ -358,38 +397,7 @@ pub fn run_corpus(corpus: &Path, out: &Path, folio: FolioMode) -> Result<CorpusR
     };
     eprintln!("[bench] folio ({backend}): {:.3} s CPU", folio_run.cpu_seconds);
 
-    // vipsthumbnail, one process per image.
-    eprintln!("[bench] vipsthumbnail per image …");
-    let mut vips = ToolRun::default();
-    let t = Instant::now();
-    for (i, f) in files.iter().enumerate() {
-        let mut cmd = Command::new("vipsthumbnail");
-        cmd.args(["-s", "300x300", "-o"])
-            .arg(format!("{}/{i}_%s_thumb.jpg[Q=85]", dirs[1].display()))
-            .arg(f);
-        let (ru, _) = run_measured(cmd, "vipsthumbnail")?;
-        vips.cpu_seconds += cpu_of(&ru);
-        vips.peak_rss_kib = vips.peak_rss_kib.max(ru.ru_maxrss as u64);
-    }
-    vips.wall_seconds = t.elapsed().as_secs_f64();
-    eprintln!("[bench] vipsthumbnail: {:.3} s CPU", vips.cpu_seconds);
-
-    // vipsthumbnail, one process for everything.
-    eprintln!("[bench] vipsthumbnail batch …");
-    let mut cmd = Command::new("vipsthumbnail");
-    cmd.args(["-s", "300x300", "-o"])
-        .arg(format!("{}/%s_thumb.jpg[Q=85]", dirs[2].display()))
-        .args(&files)
-        // one worker thread, like Folio's single-threaded run
-        .env("VIPS_CONCURRENCY", "1");
-    let t = Instant::now();
-    let (ru, _) = run_measured(cmd, "vipsthumbnail (batch)")?;
-    let vips_batch = ToolRun {
-        cpu_seconds: cpu_of(&ru),
-        wall_seconds: t.elapsed().as_secs_f64(),
-        peak_rss_kib: ru.ru_maxrss as u64,
-    };
-    eprintln!("[bench] vipsthumbnail batch: {:.3} s CPU", vips_batch.cpu_seconds);
+    let (vips, vips_batch) = run_vips(&files, &dirs[1], &dirs[2])?;
 
     // Pillow, one process for everything.
     eprintln!("[bench] pillow …");

@@ -20,7 +20,7 @@ use folio_actors::{
     },
 };
 use futures::StreamExt as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::percentile;
 
@@ -140,20 +140,7 @@ pub async fn cluster(postgres: &str, nats: &str, uploads: usize, calls: usize) -
     )?;
     healthy(&client, &format!("http://{ops}")).await?;
 
-    client
-        .post(format!("{base}/auth/register"))
-        .json(&json!({"username": "bencher", "email": "bench@folio.test", "password": "password-123"}))
-        .send()
-        .await?
-        .error_for_status()?;
-    let login: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": "bench@folio.test", "password": "password-123"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["access_token"].as_str().context("access token")?.to_string();
+    let token = super::embedded::sign_up(&client, &base, "bencher").await?;
     let mut stream = client
         .get(format!("{base}/events"))
         .bearer_auth(&token)

@@ -3,7 +3,6 @@
 //! uploads with their thumbnails, next to the goal of 150 MB.
 
 use std::{
-    process::{Child, Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -11,34 +10,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use serde_json::{Value, json};
 
+use super::embedded::EmbeddedNode;
+
 const GOAL_MB: f64 = 150.0;
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Resident set size of a process, in MB (`VmRSS`), and its anonymous share (`RssAnon`:
-/// the heap, as opposed to mapped files such as the SQLite and index files).
-fn rss_mb(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (field("VmRSS:"), field("RssAnon:"))
-}
 
 fn jpeg(seed: u32) -> anyhow::Result<Vec<u8>> {
     let image = image::RgbImage::from_fn(1024, 768, |x, y| {
@@ -50,51 +27,11 @@ fn jpeg(seed: u32) -> anyhow::Result<Vec<u8>> {
 }
 
 pub async fn memory(projects: usize, uploads: usize, concurrency: usize) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let base = format!("http://127.0.0.1:{port}");
-    let node = Process(
-        Command::new(std::env::current_exe()?)
-            .arg("serve")
-            .env("FOLIO_DATA_DIR", dir.path())
-            .env("FOLIO_ADDR", format!("127.0.0.1:{port}"))
-            .env("FOLIO_LOG_FILTER", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting folio serve")?,
-    );
-    let pid = node.0.id();
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(reply) = client.get(format!("{base}/ready")).send().await
-            && reply.status() == 200
-        {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("the node did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let node = EmbeddedNode::start().await?;
+    let (base, client) = (node.base.clone(), node.client.clone());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle = rss_mb(pid);
-
-    client
-        .post(format!("{base}/auth/register"))
-        .json(&json!({"username": "memory", "email": "memory@folio.test", "password": "password-123"}))
-        .send()
-        .await?
-        .error_for_status()?;
-    let login: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": "memory@folio.test", "password": "password-123"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = Arc::new(login["access_token"].as_str().context("access token")?.to_string());
+    let idle = node.rss_mb();
+    let token = Arc::new(node.sign_up("memory").await?);
 
     let bar = indicatif::ProgressBar::new(projects as u64).with_message("projects");
     let next = Arc::new(AtomicUsize::new(0));
@@ -140,20 +77,20 @@ pub async fn memory(projects: usize, uploads: usize, concurrency: usize) -> anyh
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let after_projects = rss_mb(pid);
+    let after_projects = node.rss_mb();
 
     let images: Vec<Vec<u8>> = (0..8).map(jpeg).collect::<anyhow::Result<_>>()?;
     let images = Arc::new(images);
+    let node = Arc::new(node);
     let bar = indicatif::ProgressBar::new(uploads as u64).with_message("uploads");
     let next = Arc::new(AtomicUsize::new(0));
     let ids = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let mut workers = Vec::new();
     for _ in 0..concurrency.min(8) {
-        let (client, token, next, base, bar, images, ids) = (
-            client.clone(),
+        let (node, token, next, bar, images, ids) = (
+            node.clone(),
             token.clone(),
             next.clone(),
-            base.clone(),
             bar.clone(),
             images.clone(),
             ids.clone(),
@@ -164,19 +101,7 @@ pub async fn memory(projects: usize, uploads: usize, concurrency: usize) -> anyh
                 if i >= uploads {
                     break;
                 }
-                let form = reqwest::multipart::Form::new().part(
-                    "file",
-                    reqwest::multipart::Part::bytes(images[i % images.len()].clone()).file_name("m.jpg"),
-                );
-                let reply: Value = client
-                    .post(format!("{base}/media/upload"))
-                    .bearer_auth(token.as_str())
-                    .multipart(form)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                let id = reply["file_id"].as_str().context("file id")?.to_string();
+                let id = node.upload(&token, images[i % images.len()].clone(), "m.jpg").await?;
                 ids.lock().await.push(id);
                 bar.inc(1);
             }
@@ -187,28 +112,9 @@ pub async fn memory(projects: usize, uploads: usize, concurrency: usize) -> anyh
         worker.await??;
     }
     bar.finish_and_clear();
-    // Every thumbnail settled.
     let ids = ids.lock().await.clone();
-    let settle = Instant::now();
-    for id in &ids {
-        loop {
-            let media: Value = client
-                .get(format!("{base}/media/{id}"))
-                .bearer_auth(token.as_str())
-                .send()
-                .await?
-                .json()
-                .await?;
-            if media["thumbnail_status"] != "pending" {
-                break;
-            }
-            if settle.elapsed() > Duration::from_secs(600) {
-                bail!("thumbnails still pending after 10 minutes");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    let after_uploads = rss_mb(pid);
+    node.settle_thumbnails(&token, &ids).await?;
+    let after_uploads = node.rss_mb();
 
     println!("memory: an embedded node (folio serve, default settings), resident set size");
     println!("{:<34} {:>10} {:>12}", "", "RSS MB", "of it heap");
