@@ -4,7 +4,8 @@
 //! unpublished, so it is sent again later; the bus deduplicates by event id.
 //!
 //! On PostgreSQL the relay has a small pool of its own (it must not queue behind the
-//! API's writers for a connection), and nodes share the outbox by claiming rows with
+//! API's writers for a connection; the node opens it with `synchronous_commit=off`, as a
+//! lost stamp only republishes rows the bus drops by id), and nodes share the outbox by claiming rows with
 //! `FOR UPDATE SKIP LOCKED` for the length of one publish round. A commit wakes the
 //! writing node's relay in process ([`OutboxSignal`]); that relay passes the wake-up on
 //! to the other nodes' relays with one `NOTIFY` per round. The writers never `NOTIFY`
@@ -122,8 +123,9 @@ const RESCAN_BATCH: u64 = 2048;
 const POLL: Duration = Duration::from_millis(200);
 /// PostgreSQL: rows claimed per round (one transaction, one publish round trip).
 const CLAIM_BATCH: u64 = 512;
-/// PostgreSQL: rounds open at once, each on a connection of its own.
-pub const CONCURRENT_ROUNDS: usize = 2;
+/// PostgreSQL: rounds open at once, each on a connection of its own. A commit that
+/// lands while every round waits for its acks waits for the first to finish.
+pub const CONCURRENT_ROUNDS: usize = 4;
 /// PostgreSQL: the connections the relay's own pool needs: one per concurrent round,
 /// and one that listens for other nodes' commits.
 pub const RELAY_CONNECTIONS: u32 = CONCURRENT_ROUNDS as u32 + 1;
@@ -291,10 +293,6 @@ async fn tell_other_nodes(db: &DatabaseConnection, me: &str) {
 /// rows, so a round never waits on a writer.
 async fn claim_and_publish(db: &DatabaseConnection, bus: &dyn EventBus) -> Result<Round, RoundError> {
     let txn = db.begin().await?;
-    // The stamp need not wait for its WAL flush: a stamp lost in a crash only sends the
-    // rows again, and the bus drops them by event id. Not waiting frees the round (and
-    // its claim slot) a flush earlier, which is what new rows queue for under load.
-    txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
     let rows = outbox_events::Entity::find()
         .filter(outbox_events::Column::PublishedAt.is_null())
         .order_by_asc(outbox_events::Column::Seq)
