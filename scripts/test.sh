@@ -68,10 +68,15 @@ ensure_s3s_fs() {
 }
 
 ensure_jpeg_build_tools() {
-  # folio-media builds libjpeg-turbo 3 from the turbojpeg crate's vendored sources
-  # (Debian 12's libturbojpeg is 2.1, without the tj3 API): that needs cmake and nasm.
-  command -v cmake >/dev/null && command -v nasm >/dev/null && return 0
-  apt_install cmake nasm
+  # `--features turbojpeg` builds libjpeg-turbo 3 from the turbojpeg crate's vendored
+  # sources (Debian 12's libturbojpeg is 2.1, without the tj3 API): that needs cmake and
+  # nasm. The default build loads the system's libjpeg-turbo at run time, and its tests
+  # check that path against the pure-Rust one: that needs libturbojpeg0.
+  local missing=()
+  command -v cmake >/dev/null || missing+=(cmake)
+  command -v nasm >/dev/null || missing+=(nasm)
+  ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so\.0' || missing+=(libturbojpeg0)
+  if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 }
 
 ensure_chromium() {

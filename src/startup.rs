@@ -208,7 +208,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), NodeError> {
     }
     use sea_orm::sqlx::{Connection as _, postgres::PgConnection};
     /// Any constant, the same on every node: "folio" in ASCII.
-    const MIGRATION_LOCK: i64 = 0x666f_6c69_6f;
+    const MIGRATION_LOCK: i64 = 0x0066_6f6c_696f;
     let options = db.get_postgres_connection_pool().connect_options();
     let mut lock = PgConnection::connect_with(&options)
         .await
@@ -802,7 +802,10 @@ async fn consumers(
                 backoff_base: Duration::from_millis(media.thumbnail_backoff_base_ms),
                 ack_wait: Duration::from_secs(media.thumbnail_ack_wait_secs.max(1)),
                 concurrency,
-                spec: ThumbnailSpec::default(),
+                spec: ThumbnailSpec {
+                    system_libjpeg_turbo: media.system_libjpeg_turbo,
+                    ..ThumbnailSpec::default()
+                },
             },
         )
         .with_activity(domains.activity.clone())

@@ -35,11 +35,19 @@ fn sniff_corpus() {
     assert!(recognised >= 3, "the seeds hold PNG, GIF and WebP");
 }
 
+/// Through both JPEG paths of the build: pure Rust, and the system's libjpeg-turbo (the
+/// node's default where it is installed; scripts/test.sh installs it).
 #[test]
 fn thumbnail_corpus() {
+    thumbnail_corpus_with(false);
+    thumbnail_corpus_with(true);
+}
+
+fn thumbnail_corpus_with(system_libjpeg_turbo: bool) {
     let spec = ThumbnailSpec {
         max_pixels: 4_000_000,
         max_alloc: 64 * 1024 * 1024,
+        system_libjpeg_turbo,
         ..ThumbnailSpec::default()
     };
     let mut made = 0;

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ImageKind, JPEG_BACKEND, ThumbnailSpec, make_thumbnail, sniff_image};
+use crate::{ImageKind, ThumbnailSpec, jpeg_backend, make_thumbnail, sniff_image};
 
 /// Files larger than this are left out of the corpus.
 pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
@@ -70,7 +70,7 @@ pub struct CorpusReport {
     pub folio: ToolRun,
     /// How Folio was measured: `child` or `in-process`.
     pub folio_mode: String,
-    /// The JPEG backend Folio ran with ([`crate::JPEG_BACKEND`] of the measured process):
+    /// The JPEG backend Folio ran with ([`crate::jpeg_backend`] in the measured process):
     /// `libjpeg-turbo (scaled decode)` or `image/zune-jpeg`.
     pub backend: String,
     /// Files Folio could not thumbnail (path and reason); expected empty.
@@ -240,16 +240,24 @@ fn run_measured(mut cmd: Command, tool: &str) -> Result<(libc::rusage, String), 
 pub struct ChildSummary {
     pub images: usize,
     pub failures: Vec<String>,
-    /// The child's [`crate::JPEG_BACKEND`] (absent from children built before it existed).
+    /// The child's [`crate::jpeg_backend`] (absent from children built before it existed).
     #[serde(default)]
     pub backend: Option<String>,
+}
+
+/// The spec a node thumbnails with by default (the system's libjpeg-turbo allowed).
+fn node_spec() -> ThumbnailSpec {
+    ThumbnailSpec {
+        system_libjpeg_turbo: true,
+        ..ThumbnailSpec::default()
+    }
 }
 
 /// Thumbnails every file single-threaded, writing `<out>/<index>_thumb.jpg`. Returns the
 /// failures (path: reason).
 pub fn thumbnail_files(files: &[PathBuf], out: &Path) -> Result<Vec<String>, BenchError> {
     std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
-    let spec = ThumbnailSpec::default();
+    let spec = node_spec();
     let mut failures = Vec::new();
     for (i, path) in files.iter().enumerate() {
         let bytes = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
@@ -269,7 +277,7 @@ pub fn thumbnail_corpus_child(corpus: &Path, out: &Path) -> Result<ChildSummary,
     let summary = ChildSummary {
         images: files.len(),
         failures,
-        backend: Some(JPEG_BACKEND.to_owned()),
+        backend: Some(jpeg_backend(&node_spec()).to_owned()),
     };
     println!(
         "{}",
@@ -363,7 +371,7 @@ pub fn run_corpus(corpus: &Path, out: &Path, folio: FolioMode) -> Result<CorpusR
                 wall_seconds: wall,
                 peak_rss_kib: after.ru_maxrss as u64,
             };
-            (run, failures, "in-process", JPEG_BACKEND.to_owned())
+            (run, failures, "in-process", jpeg_backend(&node_spec()).to_owned())
         }
         FolioMode::Child(mut cmd) => {
             cmd.arg(corpus).arg(&dirs[0]);

@@ -13,6 +13,8 @@ mod jpeg;
 mod local;
 mod s3;
 mod sniff;
+#[cfg(not(feature = "turbojpeg"))]
+mod system_turbo;
 mod thumbnail;
 #[cfg(feature = "turbojpeg")]
 mod turbo;
@@ -21,4 +23,4 @@ pub use blob::{Blob, BlobError, BlobMeta, BlobStore, SharedBlobStore, content_et
 pub use local::LocalDirStore;
 pub use s3::{S3Settings, S3Store};
 pub use sniff::{ImageKind, sniff_image};
-pub use thumbnail::{JPEG_BACKEND, Thumbnail, ThumbnailError, ThumbnailSpec, make_thumbnail};
+pub use thumbnail::{JPEG_BACKEND, Thumbnail, ThumbnailError, ThumbnailSpec, jpeg_backend, make_thumbnail};

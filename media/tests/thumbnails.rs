@@ -80,8 +80,39 @@ fn assert_same_layout(got: &RgbImage, want: &RgbImage, what: &str) {
     }
 }
 
+/// The pure-Rust result. In the default build every image also goes through the system's
+/// libjpeg-turbo (what a node uses where `libturbojpeg0` is installed, as
+/// scripts/test.sh makes sure), and the two paths must agree on the outcome and sizes.
 fn thumb(bytes: &[u8]) -> Result<Thumbnail, ThumbnailError> {
-    make_thumbnail(bytes, &ThumbnailSpec::default())
+    let rust = make_thumbnail(bytes, &ThumbnailSpec::default());
+    #[cfg(not(feature = "turbojpeg"))]
+    {
+        let system = make_thumbnail(bytes, &system_libjpeg_spec(ThumbnailSpec::default()));
+        match (&rust, &system) {
+            (Ok(a), Ok(b)) => assert_eq!(
+                (a.width, a.height, a.source_width, a.source_height),
+                (b.width, b.height, b.source_width, b.source_height),
+                "sizes from Rust and from the system's libjpeg-turbo"
+            ),
+            (Err(a), Err(b)) => assert_eq!(a.code(), b.code(), "Rust: {a}; system libjpeg-turbo: {b}"),
+            _ => panic!("the JPEG paths disagree: Rust {rust:?}, system libjpeg-turbo {system:?}"),
+        }
+    }
+    rust
+}
+
+/// `spec` with the system's libjpeg-turbo, which must be installed.
+#[cfg(not(feature = "turbojpeg"))]
+fn system_libjpeg_spec(spec: ThumbnailSpec) -> ThumbnailSpec {
+    let spec = ThumbnailSpec {
+        system_libjpeg_turbo: true,
+        ..spec
+    };
+    assert!(
+        folio_media::jpeg_backend(&spec).starts_with("system libjpeg-turbo"),
+        "libturbojpeg0 is not installed (scripts/test.sh installs it)"
+    );
+    spec
 }
 
 #[test]
@@ -376,7 +407,10 @@ fn random_garbage_never_panics() {
             let i = (x as usize) % b.len();
             b[i] = (x >> 32) as u8;
         }
-        let _ = thumb(&b);
+        // Damaged data: each decoder may give up or carry on, but none may panic.
+        let _ = make_thumbnail(&b, &ThumbnailSpec::default());
+        #[cfg(not(feature = "turbojpeg"))]
+        let _ = make_thumbnail(&b, &system_libjpeg_spec(ThumbnailSpec::default()));
     }
     let png = encode(&DynamicImage::ImageRgb8(quadrants(120, 80)), ImageFormat::Png);
     for i in (8..png.len()).step_by(7) {
@@ -394,6 +428,11 @@ fn backend_matches_the_feature() {
         assert_eq!(folio_media::JPEG_BACKEND, "libjpeg-turbo (scaled decode)");
     } else {
         assert_eq!(folio_media::JPEG_BACKEND, "jpeg-decoder (scaled decode)");
+        assert_eq!(
+            folio_media::jpeg_backend(&ThumbnailSpec::default()),
+            folio_media::JPEG_BACKEND,
+            "a bare spec stays pure Rust"
+        );
     }
 }
 
@@ -459,4 +498,10 @@ fn large_jpeg_keeps_layout_on_both_backends() {
         (160, 80, 3200, 1600)
     );
     assert_same_layout(&decode(&t), &quadrants(160, 80), "large");
+    #[cfg(not(feature = "turbojpeg"))]
+    {
+        let t = make_thumbnail(&jpeg(&quadrants(3200, 1600)), &system_libjpeg_spec(spec)).unwrap();
+        assert_eq!((t.width, t.height), (160, 80));
+        assert_same_layout(&decode(&t), &quadrants(160, 80), "large, system libjpeg-turbo");
+    }
 }

@@ -82,7 +82,10 @@ pub async fn through_node(corpus: &std::path::Path) -> anyhow::Result<()> {
         "folio bench thumbnails --through-node: {} images, {} uploads at once, JPEG backend: {}",
         files.len(),
         clients,
-        folio_media::JPEG_BACKEND
+        folio_media::jpeg_backend(&folio_media::ThumbnailSpec {
+            system_libjpeg_turbo: true,
+            ..folio_media::ThumbnailSpec::default()
+        })
     );
     println!("{:<44} {:>10} {:>10}", "", "CPU s", "wall s");
     println!(
