@@ -129,7 +129,7 @@ pub async fn run(which: Which, base: &Settings) -> anyhow::Result<()> {
             corpus,
             through_node: true,
             ..
-        } => thumbnails_node::through_node(&corpus).await,
+        } => thumbnails_node::through_node(&corpus, base.media.system_libjpeg_turbo).await,
         Which::Thumbnails { corpus, child, .. } => thumbnails(&corpus, child),
         Which::Soak {
             minutes,

@@ -19,7 +19,8 @@ use super::embedded::EmbeddedNode;
 /// Goal: the node's CPU for the whole path at most half of vipsthumbnail's.
 const GOAL: f64 = 0.5;
 
-pub async fn through_node(corpus: &std::path::Path) -> anyhow::Result<()> {
+/// `system_libjpeg_turbo`: the node's setting (it inherits this process's environment).
+pub async fn through_node(corpus: &std::path::Path, system_libjpeg_turbo: bool) -> anyhow::Result<()> {
     check_reference_tools().map_err(|e| anyhow::anyhow!("{e}"))?;
     let found = find_corpus(corpus).map_err(|e| anyhow::anyhow!("{e}"))?;
     let files: Vec<std::path::PathBuf> = found.iter().map(|f| f.0.clone()).collect();
@@ -83,7 +84,7 @@ pub async fn through_node(corpus: &std::path::Path) -> anyhow::Result<()> {
         files.len(),
         clients,
         folio_media::jpeg_backend(&folio_media::ThumbnailSpec {
-            system_libjpeg_turbo: true,
+            system_libjpeg_turbo,
             ..folio_media::ThumbnailSpec::default()
         })
     );
