@@ -843,7 +843,10 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
     }
     let pg = pg?;
 
-    eprintln!("[4/4] pgbench -S and -N, {concurrency} clients, {}s each", phase.as_secs());
+    eprintln!(
+        "[4/4] pgbench -S and -N, {concurrency} clients, {}s each",
+        phase.as_secs()
+    );
     let pgbench = pgbench(postgres, concurrency, phase);
 
     let row = |name: &str, r: &LoadResult, reference: String| {
