@@ -184,6 +184,18 @@ fn cpu_of(ru: &libc::rusage) -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// Runs one measured tool process: its CPU, wall time and peak RSS, and its stdout.
+fn run_tool(cmd: Command, tool: &str) -> Result<(ToolRun, String), BenchError> {
+    let started = Instant::now();
+    let (ru, stdout) = run_measured(cmd, tool)?;
+    let run = ToolRun {
+        cpu_seconds: cpu_of(&ru),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        peak_rss_kib: ru.ru_maxrss as u64,
+    };
+    Ok((run, stdout))
+}
+
 /// Runs a command to its end and returns its own rusage (via `wait4`) and stdout.
 fn run_measured(mut cmd: Command, tool: &str) -> Result<(libc::rusage, String), BenchError> {
     let mut child = cmd
@@ -325,13 +337,7 @@ pub fn run_vips(files: &[PathBuf], per_image_out: &Path, batch_out: &Path) -> Re
         .args(files)
         // one worker thread, like Folio's single-threaded run
         .env("VIPS_CONCURRENCY", "1");
-    let t = Instant::now();
-    let (ru, _) = run_measured(cmd, "vipsthumbnail (batch)")?;
-    let vips_batch = ToolRun {
-        cpu_seconds: cpu_of(&ru),
-        wall_seconds: t.elapsed().as_secs_f64(),
-        peak_rss_kib: ru.ru_maxrss as u64,
-    };
+    let (vips_batch, _) = run_tool(cmd, "vipsthumbnail (batch)")?;
     eprintln!("[bench] vipsthumbnail batch: {:.3} s CPU", vips_batch.cpu_seconds);
 
     Ok((vips, vips_batch))
@@ -375,9 +381,7 @@ pub fn run_corpus(corpus: &Path, out: &Path, folio: FolioMode) -> Result<CorpusR
         }
         FolioMode::Child(mut cmd) => {
             cmd.arg(corpus).arg(&dirs[0]);
-            let t = Instant::now();
-            let (ru, stdout) = run_measured(cmd, "folio child")?;
-            let wall = t.elapsed().as_secs_f64();
+            let (run, stdout) = run_tool(cmd, "folio child")?;
             let summary: ChildSummary = stdout
                 .lines()
                 .rev()
@@ -394,11 +398,6 @@ pub fn run_corpus(corpus: &Path, out: &Path, folio: FolioMode) -> Result<CorpusR
                     stderr: String::new(),
                 });
             }
-            let run = ToolRun {
-                cpu_seconds: cpu_of(&ru),
-                wall_seconds: wall,
-                peak_rss_kib: ru.ru_maxrss as u64,
-            };
             let backend = summary.backend.unwrap_or_else(|| "unknown".to_owned());
             (run, summary.failures, "child", backend)
         }
@@ -411,13 +410,7 @@ pub fn run_corpus(corpus: &Path, out: &Path, folio: FolioMode) -> Result<CorpusR
     eprintln!("[bench] pillow …");
     let mut cmd = Command::new("python3");
     cmd.args(["-c", PILLOW_SCRIPT]).arg(&dirs[3]).args(&files);
-    let t = Instant::now();
-    let (ru, _) = run_measured(cmd, "pillow")?;
-    let pillow = ToolRun {
-        cpu_seconds: cpu_of(&ru),
-        wall_seconds: t.elapsed().as_secs_f64(),
-        peak_rss_kib: ru.ru_maxrss as u64,
-    };
+    let (pillow, _) = run_tool(cmd, "pillow")?;
     eprintln!("[bench] pillow: {:.3} s CPU", pillow.cpu_seconds);
 
     Ok(CorpusReport {

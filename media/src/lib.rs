@@ -18,6 +18,7 @@ mod system_turbo;
 mod thumbnail;
 #[cfg(feature = "turbojpeg")]
 mod turbo;
+mod turbo_common;
 
 pub use blob::{Blob, BlobError, BlobMeta, BlobStore, SharedBlobStore, content_etag, validate_key};
 pub use local::LocalDirStore;

@@ -97,13 +97,13 @@ fn resolve(library: libloading::Library) -> Result<Library, libloading::Error> {
     }
 }
 
-/// Why libjpeg-turbo could not decode.
-#[derive(Debug)]
-pub(crate) enum JpegError {
-    /// libjpeg-turbo cannot turn this colour space into RGB (CMYK/YCCK): decode otherwise.
-    UnsupportedColorspace,
-    Corrupt(String),
-}
+use crate::turbo_common::refuse_truncation;
+pub(crate) use crate::turbo_common::{Header, JpegError};
+
+/// A failure libjpeg-turbo reported, in its words.
+#[derive(Debug, thiserror::Error)]
+#[error("libjpeg-turbo: {0}")]
+pub(crate) struct LibraryError(String);
 
 /// One TurboJPEG handle, destroyed on drop.
 struct Session<'l> {
@@ -112,7 +112,7 @@ struct Session<'l> {
 }
 
 impl<'l> Session<'l> {
-    fn new(library: &'l Library, compress: bool) -> Result<Self, String> {
+    fn new(library: &'l Library, compress: bool) -> Result<Self, LibraryError> {
         // SAFETY: the init functions have no preconditions; a null handle is handled.
         let handle = unsafe {
             if compress {
@@ -122,7 +122,7 @@ impl<'l> Session<'l> {
             }
         };
         if handle.is_null() {
-            return Err("cannot initialise libjpeg-turbo".into());
+            return Err(LibraryError("cannot initialise".into()));
         }
         Ok(Self { library, handle })
     }
@@ -150,17 +150,14 @@ impl Drop for Session<'_> {
     }
 }
 
-pub(crate) struct Header {
-    pub width: u32,
-    pub height: u32,
-}
-
 /// A decompressor for one image.
 pub(crate) struct Decoder<'l>(Session<'l>);
 
 impl<'l> Decoder<'l> {
     pub fn new(library: &'l Library) -> Result<Self, JpegError> {
-        Session::new(library, false).map(Self).map_err(JpegError::Corrupt)
+        Session::new(library, false)
+            .map(Self)
+            .map_err(|e| JpegError::Corrupt(e.to_string()))
     }
 
     pub fn read_header(&mut self, jpeg: &[u8]) -> Result<Header, JpegError> {
@@ -180,16 +177,7 @@ impl<'l> Decoder<'l> {
         if result != 0 {
             return Err(JpegError::Corrupt(self.0.error()));
         }
-        if width <= 0 || height <= 0 {
-            return Err(JpegError::Corrupt("JPEG header without dimensions".into()));
-        }
-        if colorspace == TJCS_CMYK || colorspace == TJCS_YCCK {
-            return Err(JpegError::UnsupportedColorspace);
-        }
-        Ok(Header {
-            width: width as u32,
-            height: height as u32,
-        })
+        Header::checked(width, height, colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
     }
 
     /// Decodes to packed RGB at `num/8` scale (num ∈ 1, 2, 4, 8). Must follow a
@@ -231,14 +219,9 @@ impl<'l> Decoder<'l> {
         if result != 0 {
             return Err(JpegError::Corrupt(self.0.error()));
         }
-        // Warnings do not fail the call (benign ones such as extraneous bytes pass), but
-        // a truncated file must not become a half-grey thumbnail.
         // SAFETY: valid handle.
         if unsafe { (self.0.library.error_code)(self.0.handle) } == TJERR_WARNING {
-            let message = self.0.error();
-            if message.contains("Premature end") {
-                return Err(JpegError::Corrupt(message));
-            }
+            refuse_truncation(self.0.error())?;
         }
         Ok((out, width, height))
     }
@@ -251,12 +234,13 @@ pub(crate) fn encode_rgb(
     width: u32,
     height: u32,
     quality: u8,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, LibraryError> {
     let session = Session::new(library, true)?;
-    let as_int = |v: u32| c_int::try_from(v).map_err(|_| "image too large".to_string());
-    let pitch = width.checked_mul(3).ok_or("image too large")?;
+    let too_large = || LibraryError("image too large".into());
+    let as_int = |v: u32| c_int::try_from(v).map_err(|_| too_large());
+    let pitch = width.checked_mul(3).ok_or_else(too_large)?;
     if rgb.len() as u64 != u64::from(pitch) * u64::from(height) {
-        return Err("pixel buffer of the wrong size".into());
+        return Err(LibraryError("pixel buffer of the wrong size".into()));
     }
     let mut buffer: *mut u8 = std::ptr::null_mut();
     let mut size: c_ulong = 0;
@@ -281,7 +265,7 @@ pub(crate) fn encode_rgb(
         // SAFETY: on success the buffer holds `size` bytes.
         Ok(unsafe { std::slice::from_raw_parts(buffer, size as usize) }.to_vec())
     } else {
-        Err(session.error())
+        Err(LibraryError(session.error()))
     };
     if !buffer.is_null() {
         // SAFETY: allocated by tjCompress2, freed once.

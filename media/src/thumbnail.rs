@@ -478,7 +478,7 @@ fn encode_rgb(rgb: &[u8], width: u32, height: u32, spec: &ThumbnailSpec) -> Resu
     use image::codecs::jpeg::JpegEncoder;
     let quality = spec.quality;
     if let Some(library) = system_libjpeg(spec) {
-        return libjpeg::encode_rgb(library, rgb, width, height, quality).map_err(|e| EncodeError(e.into()));
+        return libjpeg::encode_rgb(library, rgb, width, height, quality).map_err(|e| EncodeError(Box::new(e)));
     }
     use image::{ExtendedColorType, ImageEncoder};
     let mut out = Vec::with_capacity(rgb.len() / 8 + 1024);

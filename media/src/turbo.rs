@@ -6,22 +6,12 @@ use std::ffi::CStr;
 
 use turbojpeg::raw;
 
-/// Errors from libjpeg-turbo, with its message.
-#[derive(Debug)]
-pub(crate) enum JpegError {
-    /// libjpeg-turbo cannot convert this colour space to RGB (CMYK/YCCK): decode otherwise.
-    UnsupportedColorspace,
-    Corrupt(String),
-}
+use crate::turbo_common::refuse_truncation;
+pub(crate) use crate::turbo_common::{Header, JpegError};
 
 /// A TurboJPEG decompressor handle.
 pub(crate) struct Decoder {
     handle: raw::tjhandle,
-}
-
-pub(crate) struct Header {
-    pub width: u32,
-    pub height: u32,
 }
 
 impl Decoder {
@@ -59,19 +49,12 @@ impl Decoder {
         if res != 0 {
             return Err(JpegError::Corrupt(self.error()));
         }
-        let width = self.get(raw::TJPARAM_TJPARAM_JPEGWIDTH);
-        let height = self.get(raw::TJPARAM_TJPARAM_JPEGHEIGHT);
-        if width <= 0 || height <= 0 {
-            return Err(JpegError::Corrupt("JPEG header without dimensions".into()));
-        }
         let cs = self.get(raw::TJPARAM_TJPARAM_COLORSPACE);
-        if cs == raw::TJCS_TJCS_CMYK as libc::c_int || cs == raw::TJCS_TJCS_YCCK as libc::c_int {
-            return Err(JpegError::UnsupportedColorspace);
-        }
-        Ok(Header {
-            width: width as u32,
-            height: height as u32,
-        })
+        Header::checked(
+            self.get(raw::TJPARAM_TJPARAM_JPEGWIDTH),
+            self.get(raw::TJPARAM_TJPARAM_JPEGHEIGHT),
+            cs == raw::TJCS_TJCS_CMYK as libc::c_int || cs == raw::TJCS_TJCS_YCCK as libc::c_int,
+        )
     }
 
     /// Decodes to packed RGB at `num/8` scale (num ∈ 1, 2, 4, 8). Must follow a successful
@@ -118,15 +101,10 @@ impl Decoder {
         if res != 0 {
             return Err(JpegError::Corrupt(self.error()));
         }
-        // Warnings do not fail the call (TJPARAM_STOPONWARNING is off, so benign ones like
-        // "extraneous bytes before marker" pass), but a truncated file must not become a
-        // half-grey thumbnail.
+        // TJPARAM_STOPONWARNING is off: a warning leaves the call successful.
         // SAFETY: valid handle.
         if unsafe { raw::tj3GetErrorCode(self.handle) } == raw::TJERR_TJERR_WARNING as libc::c_int {
-            let msg = self.error();
-            if msg.contains("Premature end") {
-                return Err(JpegError::Corrupt(msg));
-            }
+            refuse_truncation(self.error())?;
         }
         Ok((out, w, h))
     }
