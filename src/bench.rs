@@ -547,12 +547,13 @@ impl Lag {
     }
 }
 
-type DeliveryTimes = Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>>>>;
+/// When something happened to each event or project (its delivery, its 201), by id.
+type TimesById = Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>>>>;
 
 /// A consumer of the bench's own on `project.>` that acknowledges at once and notes when
 /// each event first reached it: commit to delivery, apart from what the node's
 /// consumers then spend on the event.
-async fn delivery_probe(node: &Node) -> anyhow::Result<(DeliveryTimes, tokio::task::JoinHandle<()>)> {
+async fn delivery_probe(node: &Node) -> anyhow::Result<(TimesById, tokio::task::JoinHandle<()>)> {
     use folio_actors::events::{ConsumerSpec, next_event};
     let mut subscription = node
         .bus
@@ -564,7 +565,7 @@ async fn delivery_probe(node: &Node) -> anyhow::Result<(DeliveryTimes, tokio::ta
         })
         .await
         .context("subscribing the delivery probe")?;
-    let times: DeliveryTimes = Arc::default();
+    let times: TimesById = Arc::default();
     let probe = {
         let times = times.clone();
         tokio::spawn(async move {
@@ -603,7 +604,7 @@ async fn api_figures(node: &Node, concurrency: usize, phase: Duration) -> anyhow
     };
     eprintln!("  POST /projects, {concurrency} clients, {}s", phase.as_secs());
     // When each project's 201 reached the client: its commit happened before that.
-    let answered: DeliveryTimes = Arc::default();
+    let answered: TimesById = Arc::default();
     let post = {
         let (client, url, token, answered) = (client.clone(), url.clone(), token.clone(), answered.clone());
         load(concurrency, phase, move |i| {

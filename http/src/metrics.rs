@@ -216,11 +216,7 @@ impl Metrics {
     pub fn record_project_views(&self, stats: ViewStats) {
         let views = &self.project_views;
         for (result, total) in [("hit", stats.hits), ("miss", stats.misses)] {
-            let counter = views.reads.with_label_values(&[result]);
-            let shown = counter.get();
-            if total > shown {
-                counter.inc_by(total - shown);
-            }
+            raise_to(&views.reads.with_label_values(&[result]), total);
         }
         views.bytes.set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
         views.max_bytes.set(i64::try_from(stats.max_bytes).unwrap_or(i64::MAX));
@@ -247,16 +243,23 @@ impl Metrics {
     pub fn render(&self) -> String {
         // Counted where ractor decodes, which knows no node's registry; brought up to date
         // here. The count is per process, as ractor's node connections are.
-        let decoded_badly = folio_actors::cluster::wire::decode_errors();
-        let shown = self.cluster_decode_errors.get();
-        if decoded_badly > shown {
-            self.cluster_decode_errors.inc_by(decoded_badly - shown);
-        }
+        raise_to(
+            &self.cluster_decode_errors,
+            folio_actors::cluster::wire::decode_errors(),
+        );
         let mut buffer = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
             tracing::error!(error = %e, "encoding metrics");
         }
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// Brings a counter up to a total kept elsewhere (counted where no registry is known).
+fn raise_to(counter: &IntCounter, total: u64) {
+    let shown = counter.get();
+    if total > shown {
+        counter.inc_by(total - shown);
     }
 }
 

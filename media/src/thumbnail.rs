@@ -133,6 +133,17 @@ impl From<ThumbnailError> for Fallback {
     }
 }
 
+/// A JPEG cut short is corrupt whatever a decoder would make of it (zune-jpeg pads the
+/// missing scan data, libjpeg-turbo only warns), and it gets the same words on every
+/// path. Checked after the frame size, so that a bomb's header still reads as too large.
+fn require_end_of_image(bytes: &[u8]) -> Result<(), ThumbnailError> {
+    if jpeg::has_eoi(bytes) {
+        Ok(())
+    } else {
+        Err(ThumbnailError::Corrupt("truncated JPEG: no end-of-image marker".into()))
+    }
+}
+
 fn check_size(width: u32, height: u32, spec: &ThumbnailSpec) -> Result<(), ThumbnailError> {
     if width == 0 || height == 0 {
         return Err(ThumbnailError::Corrupt("image of zero size".into()));
@@ -237,10 +248,7 @@ fn thumbnail_jpeg_rust(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, 
     let (width, height) = jpeg::frame_dimensions(bytes)
         .ok_or_else(|| ThumbnailError::Corrupt("JPEG without a readable frame header".into()))?;
     check_size(width, height, spec)?;
-    // A cut-off file is corrupt whatever the decoder would make of it (zune-jpeg pads it).
-    if !jpeg::has_eoi(bytes) {
-        return Err(ThumbnailError::Corrupt("truncated JPEG: no end-of-image marker".into()));
-    }
+    require_end_of_image(bytes)?;
     let orientation = jpeg_orientation(bytes);
     let ((tw, th), (sw, sh)) = targets(width, height, orientation, spec);
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
@@ -269,11 +277,7 @@ fn thumbnail_jpeg_rust(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, 
 fn thumbnail_jpeg_scaled(mut dec: libjpeg::Decoder, bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, Fallback> {
     let header = dec.read_header(bytes).map_err(jpeg_err)?;
     check_size(header.width, header.height, spec)?;
-    // The same check and words as the pure-Rust path, whichever decoder runs (the
-    // decoders' own messages for a cut-off file differ from one build to the next).
-    if !jpeg::has_eoi(bytes) {
-        return Err(ThumbnailError::Corrupt("truncated JPEG: no end-of-image marker".into()).into());
-    }
+    require_end_of_image(bytes)?;
     let orientation = jpeg_orientation(bytes);
     let ((tw, th), (sw, sh)) = targets(header.width, header.height, orientation, spec);
 
@@ -320,10 +324,8 @@ fn thumbnail_generic(bytes: &[u8], format: ImageFormat, spec: &ThumbnailSpec) ->
     if let Some((w, h)) = peek_dimensions(bytes, format) {
         check_size(w, h, spec)?;
     }
-    // zune-jpeg pads a cut-off scan instead of failing: a JPEG without its end-of-image
-    // marker must not become a half-grey thumbnail.
-    if format == ImageFormat::Jpeg && !jpeg::has_eoi(bytes) {
-        return Err(ThumbnailError::Corrupt("truncated JPEG: no end-of-image marker".into()));
+    if format == ImageFormat::Jpeg {
+        require_end_of_image(bytes)?;
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // Header-sized limits while reading the header; the real ones follow below.

@@ -59,9 +59,8 @@ struct Slot {
     bytes: usize,
 }
 
-#[derive(Default)]
 struct Shard {
-    slots: Option<LruCache<Uuid, Slot>>,
+    slots: LruCache<Uuid, Slot>,
     bytes: usize,
 }
 
@@ -101,10 +100,23 @@ fn estimated_bytes(view: &ProjectView) -> usize {
             .sum::<usize>()
 }
 
+/// A panic while holding the lock cannot leave a slot half-written (each update is a
+/// single insert or field store), so a poisoned shard is still sound.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl ProjectViews {
     pub fn new(limits: ViewLimits) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        slots: LruCache::unbounded(),
+                        bytes: 0,
+                    })
+                })
+                .collect(),
             limits,
             hasher: std::collections::hash_map::RandomState::new(),
             hits: AtomicU64::new(0),
@@ -117,12 +129,7 @@ impl ProjectViews {
     }
 
     fn shard(&self, id: &Uuid) -> MutexGuard<'_, Shard> {
-        let index = (self.hasher.hash_one(id) as usize) % SHARDS;
-        // A panic while holding the lock cannot leave a slot half-written (each update
-        // is a single insert or field store), so a poisoned shard is still sound.
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.shards[(self.hasher.hash_one(id) as usize) % SHARDS])
     }
 
     fn shard_budget(&self) -> usize {
@@ -138,8 +145,7 @@ impl ProjectViews {
             let mut shard = self.shard(id);
             shard
                 .slots
-                .as_mut()
-                .and_then(|slots| slots.get(id))
+                .get(id)
                 .filter(|slot| slot.expires > Instant::now())
                 .and_then(|slot| slot.view.clone())
         };
@@ -183,7 +189,7 @@ impl ProjectViews {
         }
         let mut shard = self.shard(&view.id);
         let shard = &mut *shard;
-        let slots = shard.slots.get_or_insert_with(LruCache::unbounded);
+        let slots = &mut shard.slots;
         if let Some(slot) = slots.get_mut(&view.id) {
             let cached = slot.view.as_ref().map(|v| v.version);
             if view.version < slot.floor || cached.is_some_and(|cached| view.version < cached) {
@@ -217,7 +223,7 @@ impl ProjectViews {
         let budget = self.shard_budget();
         let mut shard = self.shard(&notice.project_id);
         let shard = &mut *shard;
-        let slots = shard.slots.get_or_insert_with(LruCache::unbounded);
+        let slots = &mut shard.slots;
         if let Some(slot) = slots.get_mut(&notice.project_id) {
             if slot.view.as_ref().is_some_and(|v| v.version < notice.version) || notice.deleted {
                 slot.view = None;
@@ -242,9 +248,8 @@ impl ProjectViews {
     }
 
     fn evict(shard: &mut Shard, budget: usize) {
-        let Some(slots) = shard.slots.as_mut() else { return };
         while shard.bytes > budget {
-            match slots.pop_lru() {
+            match shard.slots.pop_lru() {
                 Some((_, slot)) => shard.bytes -= slot.bytes,
                 None => break,
             }
@@ -254,8 +259,8 @@ impl ProjectViews {
     /// Forgets everything: notices may have been missed (the keeper restarted).
     pub fn clear(&self) {
         for shard in self.shards.iter() {
-            let mut shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            shard.slots = None;
+            let mut shard = lock(shard);
+            shard.slots.clear();
             shard.bytes = 0;
         }
     }
@@ -268,12 +273,9 @@ impl ProjectViews {
             ..ViewStats::default()
         };
         for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let shard = lock(shard);
             stats.bytes += shard.bytes;
-            stats.views += shard
-                .slots
-                .as_ref()
-                .map_or(0, |slots| slots.iter().filter(|(_, s)| s.view.is_some()).count());
+            stats.views += shard.slots.iter().filter(|(_, slot)| slot.view.is_some()).count();
         }
         stats
     }
