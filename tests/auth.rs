@@ -1,4 +1,4 @@
-//! The auth contract (SPEC §3 "Auth") over HTTP, on SQLite and on PostgreSQL.
+//! The auth contract (docs/contract.md §4 "Accounts and sessions") over HTTP, on SQLite and on PostgreSQL.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Events (SPEC §4): the envelope on JetStream, the outbox surviving a NATS outage, and
+//! Events (docs/contract.md §5): the envelope on JetStream, the outbox surviving a NATS outage, and
 //! one conformance suite for both event bus implementations.
 
 mod common;

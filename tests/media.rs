@@ -1,4 +1,4 @@
-//! Media (SPEC §3 "Media", §4 thumbnails) end to end on an embedded-style node: uploads,
+//! Media (docs/contract.md §4 "Media", §6) end to end on an embedded-style node: uploads,
 //! limits, type by content, thumbnails made by the thumbnailer actor, serving, deletion.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Profiles and projects (SPEC §3) over HTTP, on SQLite and on PostgreSQL.
+//! Profiles and projects (docs/contract.md §4) over HTTP, on SQLite and on PostgreSQL.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Search (SPEC §3 "Search"): the indexer keeps the embedded index in step with every
+//! Search (docs/contract.md §4 "Search", §7): the indexer keeps the embedded index in step with every
 //! change, `/search` answers with the seed's shapes, and a Meilisearch outage gives 503
 //! and then converges.
 

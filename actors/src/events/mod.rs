@@ -17,7 +17,7 @@ pub use in_process::InProcessBus;
 pub use jetstream::{JetStreamBus, JetStreamNames};
 pub use outbox::{OutboxRelay, append_event, append_events};
 
-/// Every event Folio produces, one variant per type (SPEC §4). Producers build these and
+/// Every event Folio produces, one variant per type (docs/contract.md §5). Producers build these and
 /// consumers match on them; the serde attributes are the wire, so renaming a field
 /// breaks the golden tests (tests/golden/events) instead of silently dropping events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
