@@ -366,6 +366,18 @@ pub struct ClusterSettings {
     pub tls_ca: Option<PathBuf>,
     /// The NATS key-value bucket that lists the nodes.
     pub bucket: String,
+    /// A connection to the cluster port that has not authenticated by then is closed.
+    pub handshake_timeout_secs: u64,
+    /// Connections to the cluster port not yet authenticated, all addresses together.
+    pub max_unauthenticated: usize,
+    /// Connections to the cluster port not yet authenticated, from one address.
+    pub max_unauthenticated_per_address: usize,
+    /// Failed handshakes an address may have within a minute before the cluster port
+    /// refuses it for the rest of that minute.
+    pub max_failed_handshakes: u32,
+    /// The largest frame an authenticated node may send (before authentication, only a
+    /// handshake's size, 64 KiB, is allowed).
+    pub max_frame_bytes: u64,
 }
 
 impl Default for ClusterSettings {
@@ -379,6 +391,11 @@ impl Default for ClusterSettings {
             tls_key: None,
             tls_ca: None,
             bucket: "folio_nodes".into(),
+            handshake_timeout_secs: 5,
+            max_unauthenticated: 64,
+            max_unauthenticated_per_address: 8,
+            max_failed_handshakes: 10,
+            max_frame_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -667,6 +684,31 @@ pub const VARIABLES: &[Variable] = &[
     var("FOLIO_CLUSTER_TLS_KEY", "cluster", "tls_key", Kind::Text),
     var("FOLIO_CLUSTER_TLS_CA", "cluster", "tls_ca", Kind::Text),
     var("FOLIO_CLUSTER_BUCKET", "cluster", "bucket", Kind::Text),
+    var(
+        "FOLIO_CLUSTER_HANDSHAKE_TIMEOUT_SECS",
+        "cluster",
+        "handshake_timeout_secs",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_CLUSTER_MAX_UNAUTHENTICATED",
+        "cluster",
+        "max_unauthenticated",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_CLUSTER_MAX_UNAUTHENTICATED_PER_ADDRESS",
+        "cluster",
+        "max_unauthenticated_per_address",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_CLUSTER_MAX_FAILED_HANDSHAKES",
+        "cluster",
+        "max_failed_handshakes",
+        Kind::Integer,
+    ),
+    var("FOLIO_CLUSTER_MAX_FRAME_BYTES", "cluster", "max_frame_bytes", Kind::Integer),
     var("FOLIO_LOG_FORMAT", "log", "format", Kind::Text),
     var("FOLIO_LOG_FILTER", "log", "filter", Kind::Text),
 ];
@@ -829,6 +871,35 @@ impl Settings {
                 "FOLIO_CLUSTER_COOKIE is required when the node is not in embedded mode: every node of a \
                  cluster shares it, and a node with another cookie is refused"
                     .into(),
+            ));
+        }
+        // A short cookie is guessed: the handshake answers a guess in well under a
+        // millisecond, and a three-letter cookie fell in 0.6 s.
+        if let Some(cookie) = &self.cluster.cookie
+            && !cookie.expose().is_empty()
+            && cookie.expose().len() < 32
+        {
+            return Err(SettingsError::Invalid(
+                "FOLIO_CLUSTER_COOKIE must be at least 32 bytes (a short cookie is guessed in seconds); \
+                 generate one with `openssl rand -hex 32`"
+                    .into(),
+            ));
+        }
+        let cluster = &self.cluster;
+        if cluster.handshake_timeout_secs == 0
+            || cluster.max_unauthenticated == 0
+            || cluster.max_unauthenticated_per_address == 0
+            || cluster.max_failed_handshakes == 0
+        {
+            return Err(SettingsError::Invalid(
+                "FOLIO_CLUSTER_HANDSHAKE_TIMEOUT_SECS, FOLIO_CLUSTER_MAX_UNAUTHENTICATED, \
+                 FOLIO_CLUSTER_MAX_UNAUTHENTICATED_PER_ADDRESS and FOLIO_CLUSTER_MAX_FAILED_HANDSHAKES must be at least 1"
+                    .into(),
+            ));
+        }
+        if cluster.max_frame_bytes < folio_actors::cluster::gate::HANDSHAKE_FRAME_LIMIT {
+            return Err(SettingsError::Invalid(
+                "FOLIO_CLUSTER_MAX_FRAME_BYTES must be at least 65536".into(),
             ));
         }
         let tls = [&self.cluster.tls_cert, &self.cluster.tls_key, &self.cluster.tls_ca];
@@ -1004,7 +1075,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("FOLIO_CLUSTER_COOKIE"), "{err}");
-        let cookie = "cookie-that-must-not-leak";
+        let cookie = "cookie-that-must-not-leak-32-bytes-or-more";
         let s = Settings::load_from(
             None,
             env(&[
@@ -1016,6 +1087,25 @@ mod tests {
         .unwrap();
         let printed = format!("{s:?}");
         assert!(!printed.contains(&secret) && !printed.contains("pw@") && !printed.contains(cookie));
+    }
+
+    #[test]
+    fn a_cookie_shorter_than_32_bytes_is_refused() {
+        let secret = "s".repeat(40);
+        let with_cookie = |cookie: &str| {
+            Settings::load_from(
+                None,
+                env(&[
+                    ("FOLIO_DATABASE_URL", "postgres://db/folio"),
+                    ("FOLIO_JWT_SECRET", &secret),
+                    ("FOLIO_CLUSTER_COOKIE", cookie),
+                ]),
+            )
+        };
+        let err = with_cookie("cab").unwrap_err();
+        assert!(err.to_string().contains("FOLIO_CLUSTER_COOKIE must be at least 32 bytes"), "{err}");
+        assert!(with_cookie(&"c".repeat(31)).is_err());
+        assert!(with_cookie(&"c".repeat(32)).is_ok());
     }
 
     #[test]
