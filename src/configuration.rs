@@ -126,6 +126,8 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<String>,
     /// Mark the operator console's cookies `Secure` (the console is reached over TLS).
     pub console_secure_cookie: bool,
+    /// `GET /events` streams one user may have open on this node; one more is 429.
+    pub events_max_streams_per_user: usize,
 }
 
 impl Default for HttpSettings {
@@ -136,6 +138,7 @@ impl Default for HttpSettings {
             cors_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             console_secure_cookie: false,
+            events_max_streams_per_user: 16,
         }
     }
 }
@@ -147,6 +150,9 @@ pub struct DatabaseSettings {
     /// `postgres://…` for a cluster node; unset means SQLite in the data dir.
     pub url: Option<Secret>,
     pub max_connections: u32,
+    /// How long a request waits for a pooled PostgreSQL connection before it is
+    /// answered 503 `database_unavailable` (a restart must not hold requests for long).
+    pub acquire_timeout_secs: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -154,6 +160,7 @@ impl Default for DatabaseSettings {
         Self {
             url: None,
             max_connections: 16,
+            acquire_timeout_secs: 3,
         }
     }
 }
@@ -578,6 +585,12 @@ pub const VARIABLES: &[Variable] = &[
     var("FOLIO_CORS_ORIGINS", "http", "cors_origins", Kind::List),
     var("FOLIO_TRUSTED_PROXIES", "http", "trusted_proxies", Kind::List),
     var(
+        "FOLIO_EVENTS_MAX_STREAMS_PER_USER",
+        "http",
+        "events_max_streams_per_user",
+        Kind::Integer,
+    ),
+    var(
         "FOLIO_CONSOLE_SECURE_COOKIE",
         "http",
         "console_secure_cookie",
@@ -588,6 +601,12 @@ pub const VARIABLES: &[Variable] = &[
         "FOLIO_DATABASE_MAX_CONNECTIONS",
         "database",
         "max_connections",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_DATABASE_ACQUIRE_TIMEOUT_SECS",
+        "database",
+        "acquire_timeout_secs",
         Kind::Integer,
     ),
     var("FOLIO_NATS_URL", "bus", "nats_url", Kind::Text),
@@ -853,6 +872,16 @@ impl Settings {
                     "FOLIO_DATABASE_URL must be a postgres:// or sqlite: URL".into(),
                 ));
             }
+        }
+        if self.http.events_max_streams_per_user == 0 {
+            return Err(SettingsError::Invalid(
+                "FOLIO_EVENTS_MAX_STREAMS_PER_USER must be at least 1".into(),
+            ));
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            return Err(SettingsError::Invalid(
+                "FOLIO_DATABASE_ACQUIRE_TIMEOUT_SECS must be at least 1".into(),
+            ));
         }
         if self.auth.session_workers == 0 || self.node.domain_workers == 0 {
             return Err(SettingsError::Invalid(

@@ -144,7 +144,9 @@ pub async fn connect_database(settings: &Settings) -> Result<DatabaseConnection,
                     .foreign_keys(true)
             });
     } else {
-        options.max_connections(settings.database.max_connections);
+        options
+            .max_connections(settings.database.max_connections)
+            .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs));
     }
     Ok(Database::connect(options).await?)
 }
@@ -759,7 +761,7 @@ async fn domains(
     .await?;
     let agent = NodeAgentClient::start(&supervisor, identity, health.clone()).await?;
     let live = if settings.node.roles.http {
-        Some(LiveHub::start(&supervisor).await?)
+        Some(LiveHub::start(&supervisor, settings.http.events_max_streams_per_user).await?)
     } else {
         None
     };
