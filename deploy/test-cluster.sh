@@ -152,7 +152,7 @@ node_env=(
   "FOLIO_PUBLIC_URL=$GATEWAY"
   "FOLIO_TRUSTED_PROXIES=127.0.0.1/32"
   "FOLIO_LOG_FILTER=info"
-  "FOLIO_CLUSTER_COOKIE=cluster-test-cookie-$RUN_ID"
+  "FOLIO_CLUSTER_COOKIE=cluster-test-cookie-of-at-least-32-bytes-$RUN_ID"
   "FOLIO_CLUSTER_ADDR=127.0.0.1:0"
   "FOLIO_CLUSTER_BUCKET=nodes_$RUN_ID"
 )

@@ -126,6 +126,8 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<String>,
     /// Mark the operator console's cookies `Secure` (the console is reached over TLS).
     pub console_secure_cookie: bool,
+    /// `GET /events` streams one user may have open on this node; one more is 429.
+    pub events_max_streams_per_user: usize,
 }
 
 impl Default for HttpSettings {
@@ -136,6 +138,7 @@ impl Default for HttpSettings {
             cors_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             console_secure_cookie: false,
+            events_max_streams_per_user: 16,
         }
     }
 }
@@ -147,6 +150,9 @@ pub struct DatabaseSettings {
     /// `postgres://…` for a cluster node; unset means SQLite in the data dir.
     pub url: Option<Secret>,
     pub max_connections: u32,
+    /// How long a request waits for a pooled PostgreSQL connection before it is
+    /// answered 503 `database_unavailable` (a restart must not hold requests for long).
+    pub acquire_timeout_secs: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -154,6 +160,7 @@ impl Default for DatabaseSettings {
         Self {
             url: None,
             max_connections: 16,
+            acquire_timeout_secs: 3,
         }
     }
 }
@@ -366,6 +373,18 @@ pub struct ClusterSettings {
     pub tls_ca: Option<PathBuf>,
     /// The NATS key-value bucket that lists the nodes.
     pub bucket: String,
+    /// A connection to the cluster port that has not authenticated by then is closed.
+    pub handshake_timeout_secs: u64,
+    /// Connections to the cluster port not yet authenticated, all addresses together.
+    pub max_unauthenticated: usize,
+    /// Connections to the cluster port not yet authenticated, from one address.
+    pub max_unauthenticated_per_address: usize,
+    /// Failed handshakes an address may have within a minute before the cluster port
+    /// refuses it for the rest of that minute.
+    pub max_failed_handshakes: u32,
+    /// The largest frame an authenticated node may send (before authentication, only a
+    /// handshake's size, 64 KiB, is allowed).
+    pub max_frame_bytes: u64,
 }
 
 impl Default for ClusterSettings {
@@ -379,6 +398,11 @@ impl Default for ClusterSettings {
             tls_key: None,
             tls_ca: None,
             bucket: "folio_nodes".into(),
+            handshake_timeout_secs: 5,
+            max_unauthenticated: 64,
+            max_unauthenticated_per_address: 8,
+            max_failed_handshakes: 10,
+            max_frame_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -561,6 +585,12 @@ pub const VARIABLES: &[Variable] = &[
     var("FOLIO_CORS_ORIGINS", "http", "cors_origins", Kind::List),
     var("FOLIO_TRUSTED_PROXIES", "http", "trusted_proxies", Kind::List),
     var(
+        "FOLIO_EVENTS_MAX_STREAMS_PER_USER",
+        "http",
+        "events_max_streams_per_user",
+        Kind::Integer,
+    ),
+    var(
         "FOLIO_CONSOLE_SECURE_COOKIE",
         "http",
         "console_secure_cookie",
@@ -571,6 +601,12 @@ pub const VARIABLES: &[Variable] = &[
         "FOLIO_DATABASE_MAX_CONNECTIONS",
         "database",
         "max_connections",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_DATABASE_ACQUIRE_TIMEOUT_SECS",
+        "database",
+        "acquire_timeout_secs",
         Kind::Integer,
     ),
     var("FOLIO_NATS_URL", "bus", "nats_url", Kind::Text),
@@ -667,6 +703,31 @@ pub const VARIABLES: &[Variable] = &[
     var("FOLIO_CLUSTER_TLS_KEY", "cluster", "tls_key", Kind::Text),
     var("FOLIO_CLUSTER_TLS_CA", "cluster", "tls_ca", Kind::Text),
     var("FOLIO_CLUSTER_BUCKET", "cluster", "bucket", Kind::Text),
+    var(
+        "FOLIO_CLUSTER_HANDSHAKE_TIMEOUT_SECS",
+        "cluster",
+        "handshake_timeout_secs",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_CLUSTER_MAX_UNAUTHENTICATED",
+        "cluster",
+        "max_unauthenticated",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_CLUSTER_MAX_UNAUTHENTICATED_PER_ADDRESS",
+        "cluster",
+        "max_unauthenticated_per_address",
+        Kind::Integer,
+    ),
+    var(
+        "FOLIO_CLUSTER_MAX_FAILED_HANDSHAKES",
+        "cluster",
+        "max_failed_handshakes",
+        Kind::Integer,
+    ),
+    var("FOLIO_CLUSTER_MAX_FRAME_BYTES", "cluster", "max_frame_bytes", Kind::Integer),
     var("FOLIO_LOG_FORMAT", "log", "format", Kind::Text),
     var("FOLIO_LOG_FILTER", "log", "filter", Kind::Text),
 ];
@@ -812,6 +873,16 @@ impl Settings {
                 ));
             }
         }
+        if self.http.events_max_streams_per_user == 0 {
+            return Err(SettingsError::Invalid(
+                "FOLIO_EVENTS_MAX_STREAMS_PER_USER must be at least 1".into(),
+            ));
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            return Err(SettingsError::Invalid(
+                "FOLIO_DATABASE_ACQUIRE_TIMEOUT_SECS must be at least 1".into(),
+            ));
+        }
         if self.auth.session_workers == 0 || self.node.domain_workers == 0 {
             return Err(SettingsError::Invalid(
                 "FOLIO_SESSION_WORKERS and FOLIO_DOMAIN_WORKERS must be at least 1".into(),
@@ -829,6 +900,35 @@ impl Settings {
                 "FOLIO_CLUSTER_COOKIE is required when the node is not in embedded mode: every node of a \
                  cluster shares it, and a node with another cookie is refused"
                     .into(),
+            ));
+        }
+        // A short cookie is guessed: the handshake answers a guess in well under a
+        // millisecond, and a three-letter cookie fell in 0.6 s.
+        if let Some(cookie) = &self.cluster.cookie
+            && !cookie.expose().is_empty()
+            && cookie.expose().len() < 32
+        {
+            return Err(SettingsError::Invalid(
+                "FOLIO_CLUSTER_COOKIE must be at least 32 bytes (a short cookie is guessed in seconds); \
+                 generate one with `openssl rand -hex 32`"
+                    .into(),
+            ));
+        }
+        let cluster = &self.cluster;
+        if cluster.handshake_timeout_secs == 0
+            || cluster.max_unauthenticated == 0
+            || cluster.max_unauthenticated_per_address == 0
+            || cluster.max_failed_handshakes == 0
+        {
+            return Err(SettingsError::Invalid(
+                "FOLIO_CLUSTER_HANDSHAKE_TIMEOUT_SECS, FOLIO_CLUSTER_MAX_UNAUTHENTICATED, \
+                 FOLIO_CLUSTER_MAX_UNAUTHENTICATED_PER_ADDRESS and FOLIO_CLUSTER_MAX_FAILED_HANDSHAKES must be at least 1"
+                    .into(),
+            ));
+        }
+        if cluster.max_frame_bytes < folio_actors::cluster::gate::HANDSHAKE_FRAME_LIMIT {
+            return Err(SettingsError::Invalid(
+                "FOLIO_CLUSTER_MAX_FRAME_BYTES must be at least 65536".into(),
             ));
         }
         let tls = [&self.cluster.tls_cert, &self.cluster.tls_key, &self.cluster.tls_ca];
@@ -1004,7 +1104,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("FOLIO_CLUSTER_COOKIE"), "{err}");
-        let cookie = "cookie-that-must-not-leak";
+        let cookie = "cookie-that-must-not-leak-32-bytes-or-more";
         let s = Settings::load_from(
             None,
             env(&[
@@ -1016,6 +1116,25 @@ mod tests {
         .unwrap();
         let printed = format!("{s:?}");
         assert!(!printed.contains(&secret) && !printed.contains("pw@") && !printed.contains(cookie));
+    }
+
+    #[test]
+    fn a_cookie_shorter_than_32_bytes_is_refused() {
+        let secret = "s".repeat(40);
+        let with_cookie = |cookie: &str| {
+            Settings::load_from(
+                None,
+                env(&[
+                    ("FOLIO_DATABASE_URL", "postgres://db/folio"),
+                    ("FOLIO_JWT_SECRET", &secret),
+                    ("FOLIO_CLUSTER_COOKIE", cookie),
+                ]),
+            )
+        };
+        let err = with_cookie("cab").unwrap_err();
+        assert!(err.to_string().contains("FOLIO_CLUSTER_COOKIE must be at least 32 bytes"), "{err}");
+        assert!(with_cookie(&"c".repeat(31)).is_err());
+        assert!(with_cookie(&"c".repeat(32)).is_ok());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use folio_actors::{
     cluster::{
         LiveHub, NodeAgentClient, NodeIdentity,
         dialer::Dialer,
+        gate::GateLimits,
         registry::{NodeEntry, NodeRegistry},
         server::{ClusterConfig, ClusterError, ClusterServer, TlsFiles},
         status::ClusterView,
@@ -143,7 +144,9 @@ pub async fn connect_database(settings: &Settings) -> Result<DatabaseConnection,
                     .foreign_keys(true)
             });
     } else {
-        options.max_connections(settings.database.max_connections);
+        options
+            .max_connections(settings.database.max_connections)
+            .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs));
     }
     Ok(Database::connect(options).await?)
 }
@@ -758,7 +761,7 @@ async fn domains(
     .await?;
     let agent = NodeAgentClient::start(&supervisor, identity, health.clone()).await?;
     let live = if settings.node.roles.http {
-        Some(LiveHub::start(&supervisor).await?)
+        Some(LiveHub::start(&supervisor, settings.http.events_max_streams_per_user).await?)
     } else {
         None
     };
@@ -959,7 +962,20 @@ fn cluster_config(settings: &Settings) -> Result<Option<ClusterConfig>, NodeErro
             }),
             _ => None,
         },
+        limits: cluster_limits(cluster),
     }))
+}
+
+/// The cluster port's limits, from the settings.
+fn cluster_limits(cluster: &crate::configuration::ClusterSettings) -> GateLimits {
+    GateLimits {
+        handshake_timeout: Duration::from_secs(cluster.handshake_timeout_secs),
+        max_unauthenticated: cluster.max_unauthenticated,
+        max_unauthenticated_per_address: cluster.max_unauthenticated_per_address,
+        max_failed_handshakes: cluster.max_failed_handshakes,
+        failure_window: Duration::from_secs(60),
+        max_frame_bytes: cluster.max_frame_bytes,
+    }
 }
 
 /// `addr`, with port 0 replaced by a port that is free now (the node server binds it
@@ -1056,6 +1072,7 @@ pub async fn cluster_status(settings: &Settings) -> Result<folio_actors::cluster
                 .zip(settings.cluster.tls_key.clone())
                 .zip(settings.cluster.tls_ca.clone())
                 .map(|((cert, key), ca)| TlsFiles { cert, key, ca }),
+            limits: cluster_limits(&settings.cluster),
         },
     )
     .await?;

@@ -15,7 +15,7 @@ use common::{SseStream, TEST_JWT_SECRET, eventually, fresh_postgres_database, jp
 use folio_testkit::blobs::S3sFs;
 use serde_json::{Value, json};
 
-const COOKIE: &str = "cluster-test-cookie";
+const COOKIE: &str = "cluster-test-cookie-of-at-least-32-bytes";
 
 /// What every node of one test's cluster shares.
 struct Cluster {
@@ -323,7 +323,7 @@ async fn a_node_with_the_wrong_cookie_never_joins() {
     let edge = cluster.spawn("edge-1", "http,indexer", &http, COOKIE, &base);
     healthy(&base, &edge).await;
     let intruder_ops = format!("127.0.0.1:{}", free_port());
-    let intruder = cluster.spawn("intruder", "thumbnailer", &intruder_ops, "not-the-cookie", &base);
+    let intruder = cluster.spawn("intruder", "thumbnailer", &intruder_ops, "not-the-cookie-but-at-least-32-bytes-long", &base);
     healthy(&format!("http://{intruder_ops}"), &intruder).await;
     let admin = sign_up(&base, "admin").await;
 
@@ -464,6 +464,7 @@ async fn join_and_describe(tls: Option<folio_actors::cluster::server::TlsFiles>)
             advertise: format!("127.0.0.1:{port}"),
             cookie: COOKIE.into(),
             tls,
+            limits: Default::default(),
         },
     )
     .await

@@ -44,7 +44,7 @@ fn spawn_thumbnailer(
         .env("FOLIO_S3_SECRET_KEY", &s3.secret_key)
         .env("FOLIO_S3_BUCKET", &s3.bucket)
         .env("FOLIO_PUBLIC_URL", public_url)
-        .env("FOLIO_CLUSTER_COOKIE", "scale-out-test-cookie")
+        .env("FOLIO_CLUSTER_COOKIE", "scale-out-test-cookie-of-at-least-32-bytes")
         .env("FOLIO_CLUSTER_ADDR", "127.0.0.1:0")
         .env("FOLIO_CLUSTER_BUCKET", format!("{}nodes", settings.bus.stream_prefix))
         .env("FOLIO_THUMBNAIL_CONCURRENCY", "1")

@@ -3,6 +3,7 @@
 
 pub mod blocking;
 pub mod cluster;
+pub mod database;
 pub mod events;
 pub mod faults;
 pub mod indexer;

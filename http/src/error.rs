@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use folio_actors::{
+    database::is_unavailable,
     jobs::JobsError,
     media::MediaError,
     profile::ProfileError,
@@ -93,12 +94,14 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     TooManyAttempts,
+    TooManyStreams,
     // 500
     Internal,
     // 503
     Unavailable,
     Overloaded,
     StorageUnavailable,
+    DatabaseUnavailable,
     BusUnavailable,
     SearchUnavailable,
     /// A framework error with a status none of the above has; it keeps that status.
@@ -155,10 +158,12 @@ impl ErrorCode {
             PayloadTooLarge => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             TooManyAttempts => "too_many_attempts",
+            TooManyStreams => "too_many_streams",
             Internal => "internal",
             Unavailable => "unavailable",
             Overloaded => "overloaded",
             StorageUnavailable => "storage_unavailable",
+            DatabaseUnavailable => "database_unavailable",
             BusUnavailable => "bus_unavailable",
             SearchUnavailable => "search_unavailable",
             Other => "error",
@@ -204,9 +209,9 @@ impl ErrorCode {
             LengthRequired => StatusCode::LENGTH_REQUIRED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            TooManyAttempts | TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Internal | Other => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable | Overloaded | StorageUnavailable | BusUnavailable | SearchUnavailable => {
+            Unavailable | Overloaded | StorageUnavailable | DatabaseUnavailable | BusUnavailable | SearchUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -238,6 +243,9 @@ impl ErrorCode {
 /// Why a request failed, kept for the edge's log line and never sent to the client.
 pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
+/// `Retry-After` of a 503 whose cause does not know better.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
@@ -250,13 +258,21 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let status = code.status();
         Self {
-            status: code.status(),
+            status,
             code,
             message: message.into(),
-            retry_after_secs: None,
+            // A dependency that is down is worth trying again: every 503 says when.
+            retry_after_secs: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(UNAVAILABLE_RETRY_AFTER_SECS),
             cause: None,
         }
+    }
+
+    /// The database could not be reached (a restart, a lost connection, no pooled
+    /// connection within the acquire timeout).
+    pub fn database_unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::new(ErrorCode::DatabaseUnavailable, "the database is unavailable; try again").caused_by(cause)
     }
 
     pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -365,6 +381,7 @@ impl From<MediaError> for ApiError {
                 ApiError::new(ErrorCode::StorageUnavailable, "file storage is unavailable; try again").caused_by(error)
             }
             MediaError::Unavailable(e) => e.into(),
+            MediaError::Database(ref e) if is_unavailable(e) => ApiError::database_unavailable(error),
             MediaError::Database(_) => ApiError::internal_from(error),
         }
     }
@@ -468,6 +485,7 @@ impl From<SessionError> for ApiError {
             InvalidTicket => ApiError::new(ErrorCode::InvalidTicket, message),
             UserNotFound => ApiError::new(ErrorCode::UserNotFound, message),
             Unavailable(e) => e.into(),
+            Database(ref e) if is_unavailable(e) => ApiError::database_unavailable(error),
             Database(_) | Hashing(_) | PasswordHash(_) | Argon2Params(_) | Signing(_) => ApiError::internal_from(error),
         }
     }
@@ -495,6 +513,7 @@ impl From<ProjectError> for ApiError {
             ProjectError::Forbidden => ApiError::new(ErrorCode::Forbidden, message),
             ProjectError::Conflict => ApiError::new(ErrorCode::Conflict, message),
             ProjectError::Unavailable(e) => e.into(),
+            ProjectError::Database(ref e) if is_unavailable(e) => ApiError::database_unavailable(error),
             ProjectError::Database(_) => ApiError::internal_from(error),
         }
     }
@@ -507,6 +526,10 @@ impl From<ProfileError> for ApiError {
             ProfileError::Invalid(v) => v.into(),
             ProfileError::UserNotFound => ApiError::new(ErrorCode::UserNotFound, message),
             ProfileError::Unavailable(e) => e.into(),
+            ProfileError::Database(ref e) if is_unavailable(e) => ApiError::database_unavailable(error),
+            ProfileError::Projects(ProjectError::Database(ref e)) if is_unavailable(e) => {
+                ApiError::database_unavailable(error)
+            }
             ProfileError::Database(_) | ProfileError::Projects(_) => ApiError::internal_from(error),
         }
     }
@@ -518,6 +541,7 @@ impl From<JobsError> for ApiError {
         match error {
             JobsError::ReindexRunning => ApiError::new(ErrorCode::ReindexRunning, message),
             JobsError::Bus(_) => ApiError::new(ErrorCode::BusUnavailable, message).caused_by(error),
+            JobsError::Database(ref e) if is_unavailable(e) => ApiError::database_unavailable(error),
             JobsError::Database(_) | JobsError::ProgressPoisoned => ApiError::internal_from(error),
         }
     }

@@ -20,6 +20,7 @@ pub struct Metrics {
     actor_restarts: IntCounterVec,
     events_malformed: IntCounterVec,
     cluster_decode_errors: IntCounter,
+    cluster_port: ClusterPortMetrics,
     project_views: ProjectViewMetrics,
     jobs: JobMetrics,
 }
@@ -54,6 +55,63 @@ impl ProjectViewMetrics {
             bytes,
             max_bytes,
         })
+    }
+}
+
+/// The cluster port's door (see `folio_actors::cluster::gate`), read from its counters
+/// at scrape time.
+#[derive(Clone)]
+struct ClusterPortMetrics {
+    failed_handshakes: IntCounter,
+    refused: IntCounterVec,
+    accept_errors: IntCounter,
+}
+
+impl ClusterPortMetrics {
+    const REASONS: [&'static str; 4] = ["over_capacity", "throttled", "handshake_timeout", "oversized_frame"];
+
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let failed_handshakes = IntCounter::new(
+            "cluster_failed_handshakes_total",
+            "Incoming cluster sessions that closed before they authenticated (a wrong cookie, a stranger, the deadline)",
+        )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "cluster_connections_refused_total",
+                "Connections to the cluster port closed by its limits, by reason",
+            ),
+            &["reason"],
+        )?;
+        let accept_errors = IntCounter::new(
+            "cluster_accept_errors_total",
+            "Failed accepts on the cluster port (e.g. out of file handles)",
+        )?;
+        registry.register(Box::new(failed_handshakes.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
+        registry.register(Box::new(accept_errors.clone()))?;
+        for reason in Self::REASONS {
+            refused.with_label_values(&[reason]);
+        }
+        Ok(Self {
+            failed_handshakes,
+            refused,
+            accept_errors,
+        })
+    }
+
+    fn catch_up(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = &folio_actors::cluster::gate::COUNTERS;
+        raise_to(&self.failed_handshakes, counters.failed_handshakes.load(Relaxed));
+        raise_to(&self.accept_errors, counters.accept_errors.load(Relaxed));
+        for (reason, counter) in Self::REASONS.into_iter().zip([
+            &counters.over_capacity,
+            &counters.throttled,
+            &counters.timed_out,
+            &counters.oversized_frames,
+        ]) {
+            raise_to(&self.refused.with_label_values(&[reason]), counter.load(Relaxed));
+        }
     }
 }
 
@@ -166,11 +224,13 @@ impl Metrics {
             "Messages from other nodes that did not decode (logged and dropped)",
         )?;
         registry.register(Box::new(cluster_decode_errors.clone()))?;
+        let cluster_port = ClusterPortMetrics::new(&registry)?;
         let jobs = JobMetrics::new(&registry)?;
         let project_views = ProjectViewMetrics::new(&registry)?;
         Ok(Self {
             project_views,
             cluster_decode_errors,
+            cluster_port,
             registry,
             requests,
             latency,
@@ -247,6 +307,7 @@ impl Metrics {
             &self.cluster_decode_errors,
             folio_actors::cluster::wire::decode_errors(),
         );
+        self.cluster_port.catch_up();
         let mut buffer = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
             tracing::error!(error = %e, "encoding metrics");

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::percentile;
 
-const COOKIE: &str = "bench-cluster-cookie";
+const COOKIE: &str = "bench-cluster-cookie-of-at-least-32-bytes";
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0000";
 
 struct Process(Child);
@@ -203,6 +203,7 @@ pub async fn cluster(postgres: &str, nats: &str, uploads: usize, calls: usize) -
             advertise: format!("127.0.0.1:{port}"),
             cookie: COOKIE.into(),
             tls: None,
+            limits: Default::default(),
         },
     )
     .await?;

@@ -1,10 +1,15 @@
 //! The live-event hub of an HTTP node, in the `folio.edge` group. It owns the open
 //! `/events` streams of this node, by user; a push for a user goes to that user's
-//! streams only. A stream that is closed is forgotten at the next push, and one that
-//! does not keep up loses the event (its client re-reads state when it reconnects)
-//! rather than holding the hub up.
+//! streams only. A stream that is closed is forgotten when it closes (a user whose last
+//! stream closed leaves no entry behind), and one that does not keep up loses the event
+//! (its client re-reads state when it reconnects) rather than holding the hub up. A
+//! user may have only so many streams open on one node.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use ractor::{
     Actor, ActorProcessingErr, ActorRef, Message,
@@ -29,6 +34,10 @@ pub enum EdgeHubMsg {
         user_id: Uuid,
         stream: mpsc::Sender<LivePush>,
     },
+    /// From this node's edge: one of the user's streams closed.
+    Closed { user_id: Uuid },
+    /// How many users have an entry (an open stream); for tests and diagnostics.
+    CountUsers(ractor::RpcReplyPort<usize>),
     /// The node is shutting down: end every stream, so that open `/events` requests
     /// finish instead of holding the graceful shutdown for its whole grace period.
     EndAll,
@@ -43,7 +52,10 @@ impl Message for EdgeHubMsg {
         match self {
             EdgeHubMsg::Push(push) => wire::cast("Push", &push),
             // A stream lives on its own node; there is nothing to send.
-            EdgeHubMsg::Subscribe { .. } | EdgeHubMsg::EndAll => Err(BoxedDowncastErr),
+            EdgeHubMsg::Subscribe { .. }
+            | EdgeHubMsg::Closed { .. }
+            | EdgeHubMsg::CountUsers(_)
+            | EdgeHubMsg::EndAll => Err(BoxedDowncastErr),
         }
     }
 
@@ -102,6 +114,17 @@ impl Actor for EdgeHub {
                 streams.retain(|s| !s.is_closed());
                 streams.push(stream);
             }
+            EdgeHubMsg::Closed { user_id } => {
+                if let Some(streams) = state.streams.get_mut(&user_id) {
+                    streams.retain(|s| !s.is_closed());
+                    if streams.is_empty() {
+                        state.streams.remove(&user_id);
+                    }
+                }
+            }
+            EdgeHubMsg::CountUsers(reply) => {
+                let _ = reply.send(state.streams.len());
+            }
             EdgeHubMsg::EndAll => state.streams.clear(),
         }
         Ok(())
@@ -110,32 +133,115 @@ impl Actor for EdgeHub {
 
 /// How the edge opens `/events` streams on its node's hub.
 #[derive(Clone)]
-pub struct LiveHub(KeyedPool<EdgeHubMsg>);
+pub struct LiveHub {
+    pool: KeyedPool<EdgeHubMsg>,
+    /// Open streams per user on this node; a user with none has no entry.
+    open: Arc<Mutex<HashMap<Uuid, usize>>>,
+    max_streams_per_user: usize,
+}
 
 #[derive(Debug, thiserror::Error)]
-#[error("the live-event hub is restarting; try again")]
-pub struct HubUnavailable;
+pub enum SubscribeError {
+    #[error("the live-event hub is restarting; try again")]
+    HubUnavailable,
+    #[error("too many open event streams for this user (at most {max} per node); close one first")]
+    TooManyStreams { max: usize },
+}
+
+/// One open `/events` stream: its events, and its place among the user's streams,
+/// given back when it is dropped.
+pub struct LiveStream {
+    // Dropped first, so the hub finds the stream closed when told of it.
+    events: mpsc::Receiver<LivePush>,
+    _slot: StreamSlot,
+}
+
+impl LiveStream {
+    pub async fn recv(&mut self) -> Option<LivePush> {
+        self.events.recv().await
+    }
+}
+
+struct StreamSlot {
+    user_id: Uuid,
+    hub: LiveHub,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.hub.open.lock()
+            && let Some(n) = open.get_mut(&self.user_id)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.user_id);
+            }
+        }
+        let _ = self
+            .hub
+            .pool
+            .worker_for(&())
+            .cast(EdgeHubMsg::Closed { user_id: self.user_id });
+    }
+}
 
 impl LiveHub {
-    pub async fn start(supervisor: &ActorRef<SupervisorMsg>) -> Result<Self, PoolStartError> {
-        KeyedPool::start(supervisor, ACTOR, 1, Duration::from_secs(5), || (EdgeHub, ()))
-            .await
-            .map(Self)
+    pub async fn start(supervisor: &ActorRef<SupervisorMsg>, max_streams_per_user: usize) -> Result<Self, PoolStartError> {
+        let pool = KeyedPool::start(supervisor, ACTOR, 1, Duration::from_secs(5), || (EdgeHub, ())).await?;
+        Ok(Self {
+            pool,
+            open: Arc::default(),
+            max_streams_per_user,
+        })
     }
 
     /// Ends every open stream (shutdown).
     pub fn end_all(&self) {
-        let _ = self.0.worker_for(&()).cast(EdgeHubMsg::EndAll);
+        let _ = self.pool.worker_for(&()).cast(EdgeHubMsg::EndAll);
+    }
+
+    /// Users with at least one open stream on this node, as the edge counts them and
+    /// as the hub keeps them (`None` when the hub did not answer).
+    pub async fn users_with_streams(&self) -> (usize, Option<usize>) {
+        let counted = self.open.lock().map(|open| open.len()).unwrap_or(0);
+        let kept = match self
+            .pool
+            .worker_for(&())
+            .call(EdgeHubMsg::CountUsers, Some(Duration::from_secs(2)))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(n)) => Some(n),
+            _ => None,
+        };
+        (counted, kept)
     }
 
     /// A stream of the user's live events. It ends when the hub restarts (the client
     /// reconnects and re-reads state).
-    pub fn subscribe(&self, user_id: Uuid) -> Result<mpsc::Receiver<LivePush>, HubUnavailable> {
+    pub fn subscribe(&self, user_id: Uuid) -> Result<LiveStream, SubscribeError> {
+        {
+            let mut open = self.open.lock().map_err(|_| SubscribeError::HubUnavailable)?;
+            let count = open.entry(user_id).or_insert(0);
+            if *count >= self.max_streams_per_user {
+                if *count == 0 {
+                    open.remove(&user_id);
+                }
+                return Err(SubscribeError::TooManyStreams {
+                    max: self.max_streams_per_user,
+                });
+            }
+            *count += 1;
+        }
+        // From here the slot gives the count back, whatever happens.
+        let slot = StreamSlot {
+            user_id,
+            hub: self.clone(),
+        };
         let (stream, events) = mpsc::channel(STREAM_BUFFER);
-        self.0
+        self.pool
             .worker_for(&())
             .cast(EdgeHubMsg::Subscribe { user_id, stream })
-            .map_err(|_| HubUnavailable)?;
-        Ok(events)
+            .map_err(|_| SubscribeError::HubUnavailable)?;
+        Ok(LiveStream { events, _slot: slot })
     }
 }

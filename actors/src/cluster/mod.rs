@@ -14,6 +14,7 @@
 
 pub mod agent;
 pub mod dialer;
+pub mod gate;
 pub mod hub;
 pub mod registry;
 pub mod server;

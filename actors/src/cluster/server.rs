@@ -17,6 +17,7 @@ use ractor_cluster::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject as _};
 
+use super::gate::{self, Gate, GateLimits, Transport};
 use crate::supervisor::{KeyedPool, PoolStartError, SupervisorMsg};
 
 pub const ACTOR: &str = "cluster-server";
@@ -32,6 +33,8 @@ pub struct ClusterConfig {
     pub advertise: String,
     pub cookie: String,
     pub tls: Option<TlsFiles>,
+    /// The cluster port's limits before and after authentication.
+    pub limits: GateLimits,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -42,6 +45,7 @@ impl std::fmt::Debug for ClusterConfig {
             .field("advertise", &self.advertise)
             .field("cookie", &"<redacted>")
             .field("tls", &self.tls)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -78,6 +82,12 @@ pub enum ClusterError {
         addr: String,
         #[source]
         source: ractor_cluster::ClientConnectErr,
+    },
+    #[error("listening on the cluster port {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
     },
     #[error("the node registry")]
     Registry(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -144,7 +154,7 @@ struct HandshakeWatch {
     refused: std::sync::atomic::AtomicU64,
 }
 
-struct HandshakeSubscription(Arc<HandshakeWatch>);
+struct HandshakeSubscription(Arc<HandshakeWatch>, Arc<Gate>);
 
 impl NodeEventSubscription for HandshakeSubscription {
     fn node_session_opened(&self, _ses: NodeServerSessionInformation) {}
@@ -152,6 +162,9 @@ impl NodeEventSubscription for HandshakeSubscription {
     fn node_session_authenticated(&self, ses: NodeServerSessionInformation) {
         if let Ok(mut authenticated) = self.0.authenticated.lock() {
             authenticated.insert(ses.actor.get_id());
+        }
+        if ses.is_server {
+            self.1.authenticated(&ses.peer_addr);
         }
         tracing::info!(peer = ?ses.peer_name.as_ref().map(|n| &n.name), addr = %ses.peer_addr, "cluster session authenticated");
     }
@@ -167,6 +180,9 @@ impl NodeEventSubscription for HandshakeSubscription {
             tracing::info!(peer = ?ses.peer_name.as_ref().map(|n| &n.name), addr = %ses.peer_addr, "cluster session closed");
         } else {
             self.0.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if ses.is_server {
+                self.1.handshake_failed(&ses.peer_addr);
+            }
             tracing::warn!(
                 peer = ?ses.peer_name.as_ref().map(|n| &n.name),
                 addr = %ses.peer_addr,
@@ -190,6 +206,7 @@ pub struct ClusterServer {
     server: KeyedPool<NodeServerMessage>,
     connector: Option<tokio_rustls::TlsConnector>,
     handshakes: Arc<HandshakeWatch>,
+    gate: Arc<Gate>,
     /// The server instance the handshake watch is subscribed to.
     subscribed: Arc<Mutex<Option<ractor::ActorId>>>,
     pub config: ClusterConfig,
@@ -201,35 +218,55 @@ impl ClusterServer {
         let host = host_of(&config.advertise)
             .ok_or_else(|| ClusterError::Advertise(config.advertise.clone()))?
             .to_string();
-        let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+        let transport = match &tls {
+            Some(t) => Transport::Tls(t.acceptor.clone()),
+            None => Transport::Raw,
+        };
+        // The cluster port is Folio's own listener (see `gate`); ractor_cluster's listener
+        // cannot be turned off, so it listens on a loopback port nobody is told about.
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ClusterError::Listen {
+                addr: config.listen,
+                source,
+            })?;
         let make_config = config.clone();
         let server = KeyedPool::start(supervisor, ACTOR, 1, Duration::from_secs(5), move || {
-            let encryption = match &acceptor {
-                Some(acceptor) => IncomingEncryptionMode::Tls(acceptor.clone()),
-                None => IncomingEncryptionMode::Raw,
-            };
             (
                 NodeServer::new(
-                    make_config.listen.port(),
+                    0,
                     make_config.cookie.clone(),
                     make_config.node_name.clone(),
                     host.clone(),
-                    Some(encryption),
+                    Some(IncomingEncryptionMode::Raw),
                     Some(NodeConnectionMode::Isolated),
                 )
-                .with_listen_addr(make_config.listen.ip()),
+                .with_listen_addr(std::net::IpAddr::from([127, 0, 0, 1]))
+                .with_max_inbound_frame_size(make_config.limits.max_frame_bytes),
                 (),
             )
         })
         .await
         .map_err(ClusterError::Start)?;
+        let gate = Gate::new(config.limits.clone());
         let server = Self {
             server,
             connector: tls.map(|t| t.connector),
             handshakes: Arc::default(),
+            gate: gate.clone(),
             subscribed: Arc::default(),
             config,
         };
+        let current = server.server.clone();
+        gate::serve(listener, gate, transport, move |stream| {
+            let sent = current.worker_for(&()).cast(NodeServerMessage::ConnectionOpenedExternal {
+                stream,
+                is_server: true,
+            });
+            if sent.is_err() {
+                tracing::warn!("cluster port: the node server is down, connection dropped");
+            }
+        });
         server.watch_handshakes();
         tracing::info!(node = %server.config.node_name, listen = %server.config.listen, advertise = %server.config.advertise, tls = server.connector.is_some(), "cluster node server started");
         Ok(server)
@@ -250,7 +287,7 @@ impl ClusterServer {
         }
         let sent = server.cast(NodeServerMessage::SubscribeToEvents {
             id: "folio-handshakes".to_string(),
-            subscription: Box::new(HandshakeSubscription(self.handshakes.clone())),
+            subscription: Box::new(HandshakeSubscription(self.handshakes.clone(), self.gate.clone())),
         });
         if sent.is_ok() {
             *subscribed = Some(server.get_id());

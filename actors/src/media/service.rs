@@ -66,14 +66,25 @@ pub fn view(model: media_files::Model) -> MediaView {
 }
 
 /// The client's name, reduced to something harmless to display: its last path segment,
-/// without control characters, at most 255 characters.
+/// without control characters (bidirectional ones included: U+202E shows `gpj.exe` as
+/// `exe.jpg`), at most 255 characters.
 fn display_name(raw: Option<&str>, fallback: &str) -> String {
     let name = raw
         .and_then(|n| n.rsplit(['/', '\\']).next())
-        .map(|n| n.chars().filter(|c| !c.is_control()).take(255).collect::<String>())
+        .map(|n| {
+            n.chars()
+                .filter(|c| !c.is_control() && !is_bidi_control(*c))
+                .take(255)
+                .collect::<String>()
+        })
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty() && n != "." && n != "..");
     name.unwrap_or_else(|| fallback.to_string())
+}
+
+/// Marks and embeddings that reorder how text is shown (Unicode's Bidi_Control).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, MediaError> {
@@ -458,6 +469,8 @@ mod tests {
     fn client_names_are_reduced_to_a_harmless_label() {
         use super::display_name;
         assert_eq!(display_name(Some("../../etc/passwd"), "f"), "passwd");
+        assert_eq!(display_name(Some("invoice\u{202E}gpj.exe"), "f"), "invoicegpj.exe");
+        assert_eq!(display_name(Some("\u{2066}a\u{2069}\u{200F}.png"), "f"), "a.png");
         assert_eq!(display_name(Some("C:\\Users\\a\\cat.png"), "f"), "cat.png");
         assert_eq!(display_name(Some("a\u{0}b\nc.png"), "f"), "abc.png");
         assert_eq!(display_name(Some(".."), "f"), "f");

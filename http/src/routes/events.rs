@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use folio_actors::cluster::{LiveEvent, LivePush};
+use folio_actors::cluster::{LiveEvent, LivePush, hub::SubscribeError};
 use futures::{StreamExt as _, stream::BoxStream};
 use poem::Request;
 use poem_openapi::{
@@ -191,9 +191,10 @@ impl EventsApi {
             .live
             .as_ref()
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "this node serves no live events"))?;
-        let pushes = hub
-            .subscribe(auth.user_id())
-            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+        let pushes = hub.subscribe(auth.user_id()).map_err(|e| match e {
+            SubscribeError::TooManyStreams { .. } => ApiError::new(ErrorCode::TooManyStreams, e.to_string()),
+            SubscribeError::HubUnavailable => ApiError::new(ErrorCode::Unavailable, e.to_string()),
+        })?;
         let stream = futures::stream::unfold(pushes, |mut pushes| async move {
             pushes.recv().await.map(|push| (LiveEventBody::from(push), pushes))
         })

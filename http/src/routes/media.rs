@@ -373,7 +373,7 @@ impl MediaApi {
 
 /// `GET /media/uploads/…` and `GET /media/thumbnails/…`: the stored bytes, with their
 /// content type, a strong ETag (304 on `If-None-Match`) and a year of caching (the
-/// names never get new content).
+/// names never get new content); an error is `no-store`.
 #[handler]
 pub async fn serve_blob(
     req: &Request,
@@ -398,11 +398,15 @@ pub async fn serve_blob(
     } else {
         fetch(&state, &key).await
     };
+    // Only the bytes of a blob that exists never change; an error (a 404 for a name not
+    // there yet, a 503 while storage is down) must not be kept by a CDN.
+    let cache_control = if matches!(response.status(), StatusCode::OK | StatusCode::NOT_MODIFIED) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-store"
+    };
     let headers = response.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
