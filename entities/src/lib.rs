@@ -6,4 +6,5 @@ pub mod outbox_events;
 pub mod profiles;
 pub mod projects;
 pub mod refresh_tokens;
+pub mod sessions;
 pub mod users;

@@ -315,6 +315,11 @@ pub async fn sign_in(req: &Request, state: Data<&EdgeState>, Form(form): Form<Si
             email,
             password,
             client: crate::client_address::client_address(req, &state.trusted_proxies),
+            user_agent: req
+                .headers()
+                .get(poem::http::header::USER_AGENT)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string),
         })
         .await;
     match grant {

@@ -75,11 +75,14 @@ pub enum ErrorCode {
     // 403
     Forbidden,
     CsrfFailed,
+    /// The current password given to confirm an account change is wrong.
+    WrongPassword,
     // 404
     NotFound,
     UserNotFound,
     ProjectNotFound,
     MediaNotFound,
+    SessionNotFound,
     // 405
     MethodNotAllowed,
     // 409
@@ -141,10 +144,12 @@ impl ErrorCode {
             InvalidTicket => "invalid_ticket",
             Forbidden => "forbidden",
             CsrfFailed => "csrf_failed",
+            WrongPassword => "wrong_password",
             NotFound => "not_found",
             UserNotFound => "user_not_found",
             ProjectNotFound => "project_not_found",
             MediaNotFound => "media_not_found",
+            SessionNotFound => "session_not_found",
             MethodNotAllowed => "method_not_allowed",
             UsernameTaken => "username_taken",
             EmailTaken => "email_taken",
@@ -197,8 +202,8 @@ impl ErrorCode {
             Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidToken | InvalidTicket => {
                 StatusCode::UNAUTHORIZED
             }
-            Forbidden | CsrfFailed => StatusCode::FORBIDDEN,
-            NotFound | UserNotFound | ProjectNotFound | MediaNotFound => StatusCode::NOT_FOUND,
+            Forbidden | CsrfFailed | WrongPassword => StatusCode::FORBIDDEN,
+            NotFound | UserNotFound | ProjectNotFound | MediaNotFound | SessionNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UsernameTaken | EmailTaken | Conflict | NotFailed | ReindexRunning => StatusCode::CONFLICT,
             LengthRequired => StatusCode::LENGTH_REQUIRED,
@@ -467,6 +472,8 @@ impl From<SessionError> for ApiError {
             InvalidAccessToken => ApiError::new(ErrorCode::InvalidToken, message),
             InvalidTicket => ApiError::new(ErrorCode::InvalidTicket, message),
             UserNotFound => ApiError::new(ErrorCode::UserNotFound, message),
+            WrongPassword => ApiError::new(ErrorCode::WrongPassword, message),
+            SessionNotFound => ApiError::new(ErrorCode::SessionNotFound, message),
             Unavailable(e) => e.into(),
             Database(_) | Hashing(_) | PasswordHash(_) | Argon2Params(_) | Signing(_) => ApiError::internal_from(error),
         }

@@ -26,6 +26,10 @@ pub enum SessionError {
     InvalidTicket,
     #[error("no such user")]
     UserNotFound,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("no such session")]
+    SessionNotFound,
     #[error("session service unavailable")]
     Unavailable(#[from] CallError),
     #[error("session storage failed")]

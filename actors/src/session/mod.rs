@@ -69,6 +69,9 @@ type Reply<T> = RpcReplyPort<Result<T, SessionError>>;
 pub enum SessionMsg {
     Register(RegisterCmd, Reply<Registered>),
     Login(LoginCmd, Reply<LoginGrant>),
+    /// Keyed by the account's email like a login, so a wrong current password meets
+    /// the same failed-login counter.
+    ChangePassword(Email, ChangePasswordCmd, Reply<()>),
     /// Makes the worker panic, so tests can watch the supervisor replace it.
     #[cfg(feature = "fault-injection")]
     Crash,
@@ -115,6 +118,9 @@ impl Actor for SessionWorker {
             }
             SessionMsg::Login(cmd, reply) => {
                 let _ = reply.send(service::login(&ctx, &mut state.throttle, cmd).await);
+            }
+            SessionMsg::ChangePassword(email, cmd, reply) => {
+                let _ = reply.send(service::change_password(&ctx, &mut state.throttle, &email, cmd).await);
             }
             #[cfg(feature = "fault-injection")]
             SessionMsg::Crash => panic!("session worker crash requested by a test"),
@@ -238,6 +244,38 @@ impl SessionClient {
 
     pub async fn logout(&self, cmd: LogoutCmd) -> Result<(), SessionError> {
         service::logout(&self.ctx, cmd).await
+    }
+
+    /// Sets a new password when the current one is right, then ends every session but
+    /// the caller's through [`SessionClient::logout`]. A wrong current password counts
+    /// in both failed-login throttles (the account's and the client address's).
+    pub async fn change_password(&self, cmd: ChangePasswordCmd) -> Result<(), SessionError> {
+        if let Some(retry_after_secs) = self.address_throttle.retry_after(&cmd.client).await? {
+            return Err(SessionError::TooManyAttempts { retry_after_secs });
+        }
+        let _permit = self.hash_permit()?;
+        let email = service::email_of(&self.ctx.db, cmd.user_id).await?;
+        let client = cmd.client.clone();
+        let (user_id, keep) = (cmd.user_id, cmd.keep_session);
+        let result = self
+            .pool
+            .call(&email, |reply| {
+                SessionMsg::ChangePassword(email.clone(), cmd.clone(), reply)
+            })
+            .await?;
+        if matches!(result, Err(SessionError::WrongPassword)) {
+            self.address_throttle.record_failure(&client);
+        }
+        result?;
+        self.logout(LogoutCmd {
+            user_id,
+            scope: LogoutScope::AllExcept(keep),
+        })
+        .await
+    }
+
+    pub async fn sessions(&self, user_id: Uuid) -> Result<Vec<SessionInfo>, SessionError> {
+        service::list_sessions(&self.ctx.db, user_id).await
     }
 
     /// Verification is pure computation on the shared key, so it runs in the caller's
