@@ -474,6 +474,7 @@ impl From<SessionError> for ApiError {
             UserNotFound => ApiError::new(ErrorCode::UserNotFound, message),
             WrongPassword => ApiError::new(ErrorCode::WrongPassword, message),
             SessionNotFound => ApiError::new(ErrorCode::SessionNotFound, message),
+            DeletionNotPending => ApiError::new(ErrorCode::NotFailed, message),
             Unavailable(e) => e.into(),
             Database(_) | Hashing(_) | PasswordHash(_) | Argon2Params(_) | Signing(_) => ApiError::internal_from(error),
         }

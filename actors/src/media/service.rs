@@ -465,3 +465,15 @@ mod tests {
         assert_eq!(display_name(Some(&"x".repeat(400)), "f").len(), 255);
     }
 }
+
+/// Up to `limit` ids of the owner's files.
+pub async fn file_ids_of(ctx: &MediaContext, owner: Uuid, limit: u64) -> Result<Vec<Uuid>, MediaError> {
+    Ok(media_files::Entity::find()
+        .select_only()
+        .column(media_files::Column::Id)
+        .filter(media_files::Column::UserId.eq(owner))
+        .limit(limit)
+        .into_tuple::<Uuid>()
+        .all(&ctx.db)
+        .await?)
+}

@@ -30,6 +30,8 @@ pub enum SessionError {
     WrongPassword,
     #[error("no such session")]
     SessionNotFound,
+    #[error("no deletion of that account is pending")]
+    DeletionNotPending,
     #[error("session service unavailable")]
     Unavailable(#[from] CallError),
     #[error("session storage failed")]

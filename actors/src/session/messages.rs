@@ -99,3 +99,23 @@ pub struct SessionInfo {
     pub client_address: Option<String>,
     pub user_agent: Option<String>,
 }
+
+/// Deleting one's own account: the current password proves it is the holder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteAccountCmd {
+    pub user_id: Uuid,
+    pub password: Password,
+    /// For the failed-login throttles, which count a wrong password.
+    pub client: String,
+}
+
+/// An account deletion as the operator console shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountDeletion {
+    pub user_id: Uuid,
+    pub username: String,
+    pub requested_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}

@@ -4,13 +4,15 @@
 use chrono::Utc;
 use std::collections::HashSet;
 
-use folio_entities::{refresh_tokens, sessions, users};
+use folio_entities::{account_deletions, event_tickets, refresh_tokens, sessions, users};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
     sea_query::{Expr, Func},
 };
 use uuid::Uuid;
+
+use crate::events::{DomainEvent, UserDeleted, append_event, outbox::OutboxSignal};
 
 use super::{
     SessionConfig,
@@ -28,6 +30,8 @@ pub struct SessionContext {
     pub hasher: PasswordHasher,
     pub keys: TokenKeys,
     pub config: SessionConfig,
+    /// Woken when an account deletion commits its event.
+    pub outbox: OutboxSignal,
 }
 
 async fn find_by_username<C: ConnectionTrait>(db: &C, username: &str) -> Result<Option<users::Model>, SessionError> {
@@ -50,6 +54,15 @@ pub async fn register(ctx: &SessionContext, cmd: RegisterCmd) -> Result<Register
     }
     if find_by_email(&ctx.db, &cmd.email).await?.is_some() {
         return Err(SessionError::EmailTaken);
+    }
+    // A deleted account's names stay taken for the hold period, so nobody can pose as
+    // the person who just left.
+    if let Some(held) = held_names(&ctx.db, cmd.username.as_str(), &cmd.email).await? {
+        return Err(if held.email == cmd.email.as_str() {
+            SessionError::EmailTaken
+        } else {
+            SessionError::UsernameTaken
+        });
     }
     let password_hash = ctx.hasher.hash(&cmd.password).await?;
     let role = if ctx.config.is_admin_email(cmd.email.as_str()) {
@@ -108,6 +121,14 @@ pub async fn login(
         }
     };
     throttle.record_success(email, &cmd.client);
+    // An account being deleted is gone for its holder already.
+    if account_deletions::Entity::find_by_id(user.id)
+        .one(&ctx.db)
+        .await?
+        .is_some()
+    {
+        return Err(SessionError::InvalidCredentials);
+    }
     if verified.needs_rehash {
         let new_hash = ctx.hasher.hash(&cmd.password).await?;
         users::Entity::update_many()
@@ -396,6 +417,181 @@ async fn verify_password(ctx: &SessionContext, user: &users::Model, password: &P
         .verify(password, Some(user.password_hash.as_str()))
         .await?
         .matches)
+}
+
+/// The hold on a deleted account's username or email, while it lasts.
+async fn held_names<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+    email: &Email,
+) -> Result<Option<account_deletions::Model>, SessionError> {
+    Ok(account_deletions::Entity::find()
+        .filter(
+            Expr::expr(Func::lower(Expr::col(account_deletions::Column::Username)))
+                .eq(username.to_lowercase())
+                .or(account_deletions::Column::Email.eq(email.as_str())),
+        )
+        .filter(account_deletions::Column::HeldUntil.gt(Utc::now()))
+        .one(db)
+        .await?)
+}
+
+/// Checks the password like a login does, then commits in one transaction the
+/// deletion record (which also holds the names back) and the `user.deleted` event,
+/// and ends the account's tickets. A second request while one is pending changes
+/// nothing.
+pub async fn request_deletion(
+    ctx: &SessionContext,
+    throttle: &mut LoginThrottle,
+    email: &Email,
+    cmd: DeleteAccountCmd,
+) -> Result<(), SessionError> {
+    if let Some(retry_after_secs) = throttle.retry_after(email.as_str(), &cmd.client) {
+        return Err(SessionError::TooManyAttempts { retry_after_secs });
+    }
+    let user = users::Entity::find_by_id(cmd.user_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(SessionError::UserNotFound)?;
+    if !verify_password(ctx, &user, &cmd.password).await? {
+        throttle.record_failure(email.as_str(), &cmd.client);
+        tracing::info!("wrong password on an account deletion, counted against the account");
+        return Err(SessionError::WrongPassword);
+    }
+    throttle.record_success(email.as_str(), &cmd.client);
+    let txn = ctx.db.begin().await?;
+    if account_deletions::Entity::find_by_id(user.id)
+        .one(&txn)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let hold = chrono::Duration::from_std(ctx.config.account_hold).unwrap_or(chrono::Duration::days(30));
+    account_deletions::ActiveModel {
+        user_id: Set(user.id),
+        username: Set(user.username.clone()),
+        email: Set(user.email.clone()),
+        requested_at: Set(now),
+        held_until: Set(now + hold),
+        completed_at: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    append_event(
+        &txn,
+        DomainEvent::UserDeleted(UserDeleted {
+            user_id: user.id,
+            username: user.username,
+        }),
+        None,
+    )
+    .await?;
+    event_tickets::Entity::delete_many()
+        .filter(event_tickets::Column::UserId.eq(user.id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    ctx.outbox.notify();
+    tracing::info!(user_id = %user.id, "account deletion requested");
+    Ok(())
+}
+
+/// The session domain's part of a deletion, last: tickets, tokens, sessions, then the
+/// account itself; the deletion is marked done (the record stays as the names' hold).
+pub async fn finish_deletion(db: &DatabaseConnection, user_id: Uuid) -> Result<(), SessionError> {
+    let txn = db.begin().await?;
+    event_tickets::Entity::delete_many()
+        .filter(event_tickets::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    refresh_tokens::Entity::delete_many()
+        .filter(refresh_tokens::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    sessions::Entity::delete_many()
+        .filter(sessions::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    users::Entity::delete_by_id(user_id).exec(&txn).await?;
+    account_deletions::Entity::update_many()
+        .col_expr(account_deletions::Column::CompletedAt, Expr::value(Utc::now()))
+        .col_expr(
+            account_deletions::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(account_deletions::Column::UserId.eq(user_id))
+        .filter(account_deletions::Column::CompletedAt.is_null())
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+pub async fn deletion_failed(db: &DatabaseConnection, user_id: Uuid, error: &str) -> Result<(), SessionError> {
+    account_deletions::Entity::update_many()
+        .col_expr(
+            account_deletions::Column::Attempts,
+            Expr::col(account_deletions::Column::Attempts).add(1),
+        )
+        .col_expr(account_deletions::Column::LastError, Expr::value(error.to_string()))
+        .filter(account_deletions::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn pending_deletions(db: &DatabaseConnection) -> Result<Vec<AccountDeletion>, SessionError> {
+    Ok(account_deletions::Entity::find()
+        .filter(account_deletions::Column::CompletedAt.is_null())
+        .order_by_asc(account_deletions::Column::RequestedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| AccountDeletion {
+            user_id: row.user_id,
+            username: row.username,
+            requested_at: row.requested_at,
+            completed_at: row.completed_at,
+            attempts: row.attempts,
+            last_error: row.last_error,
+        })
+        .collect())
+}
+
+/// A deletion that gave up (or whose event the operator wants sent again) starts over:
+/// its `user.deleted` is committed again, and every step skips what is already gone.
+pub async fn retry_deletion(ctx: &SessionContext, user_id: Uuid) -> Result<(), SessionError> {
+    let txn = ctx.db.begin().await?;
+    let pending = account_deletions::Entity::find_by_id(user_id)
+        .filter(account_deletions::Column::CompletedAt.is_null())
+        .one(&txn)
+        .await?
+        .ok_or(SessionError::DeletionNotPending)?;
+    account_deletions::Entity::update_many()
+        .col_expr(account_deletions::Column::Attempts, Expr::value(0))
+        .col_expr(
+            account_deletions::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(account_deletions::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    append_event(
+        &txn,
+        DomainEvent::UserDeleted(UserDeleted {
+            user_id,
+            username: pending.username,
+        }),
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox.notify();
+    Ok(())
 }
 
 /// Makes the account with this email an administrator.
