@@ -55,6 +55,7 @@ deletion_matrix! {
 on_every_backend!(
     names_are_held_back_for_the_hold_period,
     a_wrong_password_deletes_nothing_and_counts_as_a_failed_login,
+    operators_see_pending_deletions_and_retry_them,
 );
 
 /// Every file under `root`, as paths relative to it.
@@ -539,4 +540,76 @@ impl RemoteNode {
         let body: Value = response.json().await.expect("upload body");
         body["file_id"].as_str().expect("file id").to_string()
     }
+}
+
+/// A deletion that cannot finish (its runner fails at every pass) is listed for the
+/// operator, who starts it again once the cause is gone.
+async fn operators_see_pending_deletions_and_retry_them(backend: Backend) {
+    use folio_actors::faults::{self, FaultPoint};
+    let t = TestNode::spawn_with(backend, |s| {
+        s.auth.admin_emails = vec!["root@folio.test".into()];
+        s.node.actor_max_restarts = 1000;
+    })
+    .await;
+    let admin = t.user("root").await;
+    let u = t.user("ursula").await;
+    t.get("/admin/deletions", Some(&u.access))
+        .await
+        .assert_error(403, "forbidden");
+
+    // One failure is enough: the delivery it dropped comes back only after its ack wait.
+    faults::arm(FaultPoint::AccountDeletion, 1);
+    assert_eq!(delete_account(&t, &u.access, "password-123").await.status, 202);
+    eventually(Duration::from_secs(30), "the deletion runner to fail once", || async {
+        let text = t
+            .client
+            .get(format!("{}/metrics", t.url))
+            .send()
+            .await
+            .expect("metrics answered")
+            .text()
+            .await
+            .expect("metrics read");
+        text.lines()
+            .find_map(|line| line.strip_prefix("folio_actor_restarts_total{actor=\"account-deleter\"} "))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .filter(|restarts| *restarts >= 1.0)
+            .map(|_| ())
+    })
+    .await;
+    let listed = t.get("/admin/deletions", Some(&admin.access)).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let deletions = listed.body["deletions"].as_array().expect("deletions").clone();
+    assert_eq!(deletions.len(), 1, "{deletions:?}");
+    assert_eq!(deletions[0]["user_id"], u.user_id.as_str());
+    assert_eq!(deletions[0]["username"], "ursula");
+
+    faults::disarm(FaultPoint::AccountDeletion);
+    let retried = t
+        .request(
+            Method::POST,
+            &format!("/admin/deletions/{}/retry", u.user_id),
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    let db = t.node().db.clone();
+    let id: Uuid = u.user_id.parse().expect("a uuid");
+    eventually(Duration::from_secs(30), "the retried deletion to finish", || async {
+        deletion_done(&db, id).await.then_some(())
+    })
+    .await;
+    assert_eq!(rows_of(&db, id).await, vec![]);
+    let listed = t.get("/admin/deletions", Some(&admin.access)).await;
+    assert_eq!(listed.body["deletions"], json!([]), "{}", listed.body);
+    t.request(
+        Method::POST,
+        &format!("/admin/deletions/{}/retry", u.user_id),
+        Some(&admin.access),
+        None,
+    )
+    .await
+    .assert_error(409, "not_failed");
+    t.shutdown().await;
 }
