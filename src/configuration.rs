@@ -263,6 +263,9 @@ pub struct AuthSettings {
     /// Failed logins from one client address, over every account, before `429`.
     pub login_max_failures_per_address: u32,
     pub session_workers: usize,
+    /// How long a deleted account's username and email stay refused to registrations,
+    /// so nobody can pose as the person who just left.
+    pub account_hold_secs: u64,
 }
 
 impl Default for AuthSettings {
@@ -284,6 +287,7 @@ impl Default for AuthSettings {
             login_lockout_secs: 15 * 60,
             login_max_failures_per_address: 50,
             session_workers: 16,
+            account_hold_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -662,6 +666,7 @@ pub const VARIABLES: &[Variable] = &[
         Kind::Integer,
     ),
     var("FOLIO_SESSION_WORKERS", "auth", "session_workers", Kind::Integer),
+    var("FOLIO_ACCOUNT_HOLD_SECS", "auth", "account_hold_secs", Kind::Integer),
     var("FOLIO_PUBLIC_URL", "media", "public_url", Kind::Text),
     var(
         "FOLIO_THUMBNAIL_MAX_ATTEMPTS",

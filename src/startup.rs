@@ -6,6 +6,7 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 
 use folio_actors::{
     NodeSupervisor,
+    account_deleter::{self, AccountDeleter},
     blocking::BlockingPool,
     cluster::{
         LiveHub, NodeAgentClient, NodeIdentity,
@@ -703,6 +704,7 @@ async fn domains(
     let activity = JobActivity::new(Arc::new(metrics.clone()));
     let auth = &settings.auth;
     let hashing = BlockingPool::new(auth.hash_concurrency.unwrap_or_else(BlockingPool::default_size));
+    let outbox = OutboxSignal::default();
     let session = SessionClient::start(
         &supervisor,
         store.db.clone(),
@@ -722,10 +724,11 @@ async fn domains(
             lockout: Duration::from_secs(auth.login_lockout_secs),
             hash_queue_limit: auth.hash_queue_limit,
             workers: auth.session_workers,
+            account_hold: Duration::from_secs(auth.account_hold_secs),
         },
+        outbox.clone(),
     )
     .await?;
-    let outbox = OutboxSignal::default();
     let workers = settings.node.domain_workers;
     let profiles = ProfileClient::start(
         &supervisor,
@@ -828,6 +831,20 @@ async fn consumers(
         };
         indexer::start(&domains.supervisor, Arc::new(ctx)).await?;
     }
+    // Every node takes account deletions: they share one durable consumer, so each
+    // deletion runs on one node, and another takes it over if that one dies.
+    account_deleter::start(
+        &domains.supervisor,
+        Arc::new(AccountDeleter {
+            session: domains.session.clone(),
+            profiles: domains.profiles.clone(),
+            projects: domains.projects.clone(),
+            media: domains.media.clone(),
+            bus: bus.clone(),
+            events: Some(domains.events.clone()),
+        }),
+    )
+    .await?;
     // Every node relays: on PostgreSQL the nodes share the rows, and the bus drops the
     // duplicates a crash causes by event id.
     OutboxRelay::start(

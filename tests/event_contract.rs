@@ -55,6 +55,7 @@ fn payload_in_declared_order(event: &DomainEvent) -> String {
         DomainEvent::ProjectDeleted(p) => serde_json::to_string(p),
         DomainEvent::MediaUploaded(p) => serde_json::to_string(p),
         DomainEvent::MediaDeleted(p) => serde_json::to_string(p),
+        DomainEvent::UserDeleted(p) => serde_json::to_string(p),
     };
     encoded.expect("encodes")
 }

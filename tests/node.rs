@@ -25,6 +25,7 @@ fn login_cmd(name: &str) -> LoginCmd {
         email: Email::parse(&format!("{name}@folio.test")).unwrap(),
         password: Password::parse("password-123").unwrap(),
         client: "test".into(),
+        user_agent: None,
     }
 }
 

@@ -16,14 +16,17 @@ pub enum FaultPoint {
     Indexer,
     /// Each sweep for abandoned uploads.
     Sweeper,
+    /// Between the media and the project step of an account deletion.
+    AccountDeletion,
 }
 
 impl FaultPoint {
-    pub const ALL: [FaultPoint; 4] = [
+    pub const ALL: [FaultPoint; 5] = [
         FaultPoint::Relay,
         FaultPoint::ThumbnailerPump,
         FaultPoint::Indexer,
         FaultPoint::Sweeper,
+        FaultPoint::AccountDeletion,
     ];
 
     pub fn name(self) -> &'static str {
@@ -32,6 +35,7 @@ impl FaultPoint {
             FaultPoint::ThumbnailerPump => "thumbnailer",
             FaultPoint::Indexer => "indexer",
             FaultPoint::Sweeper => "sweeper",
+            FaultPoint::AccountDeletion => "account-deletion",
         }
     }
 }

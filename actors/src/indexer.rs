@@ -286,8 +286,12 @@ async fn prepare(ctx: &IndexerContext, delivery: &Delivery, batch: &mut BatchDoc
             }
         }
         DomainEvent::ProjectDeleted(_) | DomainEvent::ProfileUpdated(_) => Ok(Step::Apply),
-        // Media events are not the index's business (the subscription does not ask for them).
-        DomainEvent::MediaUploaded(_) | DomainEvent::MediaDeleted(_) => Ok(Step::Upsert(None)),
+        // Media and account events are not the index's business (the subscription does
+        // not ask for them); a deleted account's documents go with its projects'
+        // `project.deleted`.
+        DomainEvent::MediaUploaded(_) | DomainEvent::MediaDeleted(_) | DomainEvent::UserDeleted(_) => {
+            Ok(Step::Upsert(None))
+        }
     }
 }
 

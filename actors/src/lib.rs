@@ -1,6 +1,7 @@
 //! Folio's domain actors. Each domain owns its tables and answers typed messages; the
 //! HTTP edge and the CLI only translate into and out of these messages.
 
+pub mod account_deleter;
 pub mod blocking;
 pub mod cluster;
 pub mod database;

@@ -1,9 +1,11 @@
 //! sea-orm entities: one module per table, shared by every domain actor.
 
+pub mod account_deletions;
 pub mod event_tickets;
 pub mod media_files;
 pub mod outbox_events;
 pub mod profiles;
 pub mod projects;
 pub mod refresh_tokens;
+pub mod sessions;
 pub mod users;

@@ -203,6 +203,22 @@ pub async fn console_page(req: &Request, state: Data<&EdgeState>) -> Response {
         Ok(failed) => failed,
         Err(e) => return unavailable(e),
     };
+    let deletions = match state.session.pending_deletions().await {
+        Ok(deletions) => deletions,
+        Err(e) => return unavailable(e),
+    };
+    let deletion_rows: Vec<minijinja::Value> = deletions
+        .iter()
+        .map(|d| {
+            context! {
+                user_id => d.user_id.to_string(),
+                username => d.username,
+                requested_at => d.requested_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                attempts => d.attempts,
+                error => d.last_error,
+            }
+        })
+        .collect();
     let reindex = state.reindex.progress();
     let reindex_percent = crate::routes::admin::ReindexProgressReply::from(reindex.clone()).percent;
     let jobs: Vec<JobRow> = jobs
@@ -246,6 +262,7 @@ pub async fn console_page(req: &Request, state: Data<&EdgeState>) -> Response {
             jobs => jobs,
             failed => failed_rows,
             failed_total => failed.total,
+            deletions => deletion_rows,
             reindex => context! { percent => reindex_percent, detail => detail },
         },
         &cookies,
@@ -315,6 +332,11 @@ pub async fn sign_in(req: &Request, state: Data<&EdgeState>, Form(form): Form<Si
             email,
             password,
             client: crate::client_address::client_address(req, &state.trusted_proxies),
+            user_agent: req
+                .headers()
+                .get(poem::http::header::USER_AGENT)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string),
         })
         .await;
     match grant {
@@ -414,6 +436,7 @@ mod tests {
                     jobs => Vec::<JobRow>::new(),
                     failed => Vec::<minijinja::Value>::new(),
                     failed_total => 0,
+                    deletions => vec![context! { user_id => "u", username => "<b>zed</b>", requested_at => "t", attempts => 2, error => "boom" }],
                     reindex => context! { percent => 0, detail => "" },
                 })
                 .expect("renders");

@@ -76,11 +76,14 @@ pub enum ErrorCode {
     // 403
     Forbidden,
     CsrfFailed,
+    /// The current password given to confirm an account change is wrong.
+    WrongPassword,
     // 404
     NotFound,
     UserNotFound,
     ProjectNotFound,
     MediaNotFound,
+    SessionNotFound,
     // 405
     MethodNotAllowed,
     // 409
@@ -144,10 +147,12 @@ impl ErrorCode {
             InvalidTicket => "invalid_ticket",
             Forbidden => "forbidden",
             CsrfFailed => "csrf_failed",
+            WrongPassword => "wrong_password",
             NotFound => "not_found",
             UserNotFound => "user_not_found",
             ProjectNotFound => "project_not_found",
             MediaNotFound => "media_not_found",
+            SessionNotFound => "session_not_found",
             MethodNotAllowed => "method_not_allowed",
             UsernameTaken => "username_taken",
             EmailTaken => "email_taken",
@@ -202,8 +207,8 @@ impl ErrorCode {
             Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidToken | InvalidTicket => {
                 StatusCode::UNAUTHORIZED
             }
-            Forbidden | CsrfFailed => StatusCode::FORBIDDEN,
-            NotFound | UserNotFound | ProjectNotFound | MediaNotFound => StatusCode::NOT_FOUND,
+            Forbidden | CsrfFailed | WrongPassword => StatusCode::FORBIDDEN,
+            NotFound | UserNotFound | ProjectNotFound | MediaNotFound | SessionNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UsernameTaken | EmailTaken | Conflict | NotFailed | ReindexRunning => StatusCode::CONFLICT,
             LengthRequired => StatusCode::LENGTH_REQUIRED,
@@ -484,6 +489,9 @@ impl From<SessionError> for ApiError {
             InvalidAccessToken => ApiError::new(ErrorCode::InvalidToken, message),
             InvalidTicket => ApiError::new(ErrorCode::InvalidTicket, message),
             UserNotFound => ApiError::new(ErrorCode::UserNotFound, message),
+            WrongPassword => ApiError::new(ErrorCode::WrongPassword, message),
+            SessionNotFound => ApiError::new(ErrorCode::SessionNotFound, message),
+            DeletionNotPending => ApiError::new(ErrorCode::NotFailed, message),
             Unavailable(e) => e.into(),
             Database(ref e) if is_unavailable(e) => ApiError::database_unavailable(error),
             Database(_) | Hashing(_) | PasswordHash(_) | Argon2Params(_) | Signing(_) => ApiError::internal_from(error),

@@ -8,6 +8,8 @@ mod m20261125_000002_profiles_projects_outbox;
 mod m20261125_000003_media_files;
 mod m20261126_000010_media_thumbnail_jobs;
 mod m20261126_000020_event_tickets;
+mod m20261204_000030_sessions;
+mod m20261204_000031_account_deletions;
 
 pub struct Migrator;
 
@@ -20,6 +22,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_media_files::Migration),
             Box::new(m20261126_000010_media_thumbnail_jobs::Migration),
             Box::new(m20261126_000020_event_tickets::Migration),
+            Box::new(m20261204_000030_sessions::Migration),
+            Box::new(m20261204_000031_account_deletions::Migration),
         ]
     }
 }

@@ -39,6 +39,7 @@ fn stream_base(family: EventFamily) -> &'static str {
         EventFamily::Profile => "PROFILE_EVENTS",
         EventFamily::Project => "PROJECT_EVENTS",
         EventFamily::Media => "MEDIA_EVENTS",
+        EventFamily::User => "USER_EVENTS",
     }
 }
 

@@ -35,6 +35,8 @@ pub enum DomainEvent {
     MediaUploaded(MediaUploaded),
     #[serde(rename = "media.deleted")]
     MediaDeleted(MediaDeleted),
+    #[serde(rename = "user.deleted")]
+    UserDeleted(UserDeleted),
 }
 
 // Payload fields are declared in alphabetical order: that is the order the seed's
@@ -85,6 +87,14 @@ pub struct MediaDeleted {
     pub thumbnail_path: Option<String>,
 }
 
+/// `user.deleted`: the account holder asked for the account to go. Every domain that
+/// holds something of the user removes it on this event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserDeleted {
+    pub user_id: Uuid,
+    pub username: String,
+}
+
 /// The type of an event, without its payload: what subjects and metrics are named by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
@@ -94,16 +104,18 @@ pub enum EventType {
     ProjectDeleted,
     MediaUploaded,
     MediaDeleted,
+    UserDeleted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
         EventType::ProfileUpdated,
         EventType::ProjectCreated,
         EventType::ProjectUpdated,
         EventType::ProjectDeleted,
         EventType::MediaUploaded,
         EventType::MediaDeleted,
+        EventType::UserDeleted,
     ];
 
     /// The `event_type` on the wire, which is also the subject (after the deployment's prefix).
@@ -115,6 +127,7 @@ impl EventType {
             EventType::ProjectDeleted => "project.deleted",
             EventType::MediaUploaded => "media.uploaded",
             EventType::MediaDeleted => "media.deleted",
+            EventType::UserDeleted => "user.deleted",
         }
     }
 
@@ -127,6 +140,7 @@ impl EventType {
             EventType::ProfileUpdated => EventFamily::Profile,
             EventType::ProjectCreated | EventType::ProjectUpdated | EventType::ProjectDeleted => EventFamily::Project,
             EventType::MediaUploaded | EventType::MediaDeleted => EventFamily::Media,
+            EventType::UserDeleted => EventFamily::User,
         }
     }
 }
@@ -143,10 +157,17 @@ pub enum EventFamily {
     Profile,
     Project,
     Media,
+    /// Account-wide events.
+    User,
 }
 
 impl EventFamily {
-    pub const ALL: [EventFamily; 3] = [EventFamily::Profile, EventFamily::Project, EventFamily::Media];
+    pub const ALL: [EventFamily; 4] = [
+        EventFamily::Profile,
+        EventFamily::Project,
+        EventFamily::Media,
+        EventFamily::User,
+    ];
 
     /// The first token of the family's subjects.
     pub fn root(self) -> &'static str {
@@ -154,6 +175,7 @@ impl EventFamily {
             EventFamily::Profile => "profile",
             EventFamily::Project => "project",
             EventFamily::Media => "media",
+            EventFamily::User => "user",
         }
     }
 
@@ -172,6 +194,7 @@ impl DomainEvent {
             DomainEvent::ProjectDeleted(_) => EventType::ProjectDeleted,
             DomainEvent::MediaUploaded(_) => EventType::MediaUploaded,
             DomainEvent::MediaDeleted(_) => EventType::MediaDeleted,
+            DomainEvent::UserDeleted(_) => EventType::UserDeleted,
         }
     }
 }

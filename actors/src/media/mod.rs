@@ -181,6 +181,9 @@ impl Actor for MediaWorker {
     }
 }
 
+/// Files read at a time while deleting an account's.
+const DELETE_BATCH: u64 = 100;
+
 #[derive(Clone)]
 pub struct MediaClient {
     pool: KeyedPool<MediaMsg>,
@@ -220,6 +223,27 @@ impl MediaClient {
         self.pool
             .call(&file_id, |reply| MediaMsg::Delete { actor, file_id, reply })
             .await?
+    }
+
+    /// Deletes every file of `owner` (part of deleting the account), each through
+    /// [`MediaClient::delete`], the media domain's one delete path, so every blob it
+    /// stores for a file goes with it. A file already gone is skipped, so a repeated
+    /// run finishes what an interrupted one started.
+    pub async fn delete_all_of(&self, owner: Uuid) -> Result<u64, MediaError> {
+        let mut deleted = 0;
+        loop {
+            let ids = service::file_ids_of(&self.ctx, owner, DELETE_BATCH).await?;
+            if ids.is_empty() {
+                return Ok(deleted);
+            }
+            for file_id in ids {
+                match self.delete(owner, file_id).await {
+                    Ok(()) => deleted += 1,
+                    Err(MediaError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
     }
 
     pub async fn get(&self, viewer: Uuid, file_id: Uuid) -> Result<MediaView, MediaError> {

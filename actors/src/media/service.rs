@@ -218,6 +218,13 @@ pub async fn delete(ctx: &MediaContext, actor: Uuid, file_id: Uuid) -> Result<()
     if model.user_id != actor {
         return Err(MediaError::Forbidden);
     }
+    // Blobs first, the row last: the row is what says which blobs exist, so a failure
+    // or a crash in between leaves the row, and deleting again (a retry, or an account
+    // deletion finishing after a restart) removes what is left. Removing a blob that
+    // is already gone succeeds.
+    for key in std::iter::once(model.file_path.as_str()).chain(model.thumbnail_path.as_deref()) {
+        ctx.blobs.delete(key).await?;
+    }
     let txn = ctx.db.begin().await?;
     media_files::Entity::delete_by_id(file_id).exec(&txn).await?;
     append_event(
@@ -233,13 +240,6 @@ pub async fn delete(ctx: &MediaContext, actor: Uuid, file_id: Uuid) -> Result<()
     .await?;
     txn.commit().await?;
     ctx.outbox.notify();
-    // The row is gone, so nothing serves these any more; a failure here only leaves
-    // an unreachable blob behind, which is logged.
-    for key in std::iter::once(model.file_path.as_str()).chain(model.thumbnail_path.as_deref()) {
-        if let Err(e) = ctx.blobs.delete(key).await {
-            tracing::warn!(key, error = %e, "deleting a media blob");
-        }
-    }
     Ok(())
 }
 
@@ -461,6 +461,18 @@ pub async fn regenerate_missing(
         progress(report.checked, total.max(report.checked));
     }
     Ok(report)
+}
+
+/// Up to `limit` ids of the owner's files.
+pub async fn file_ids_of(ctx: &MediaContext, owner: Uuid, limit: u64) -> Result<Vec<Uuid>, MediaError> {
+    Ok(media_files::Entity::find()
+        .select_only()
+        .column(media_files::Column::Id)
+        .filter(media_files::Column::UserId.eq(owner))
+        .limit(limit)
+        .into_tuple::<Uuid>()
+        .all(&ctx.db)
+        .await?)
 }
 
 #[cfg(test)]

@@ -146,6 +146,11 @@ pub enum ProfileMsg {
         patch: ProfilePatch,
         reply: RpcReplyPort<Result<ProfileView, ProfileError>>,
     },
+    /// The account is being deleted: its profile goes.
+    DeleteOf {
+        user_id: Uuid,
+        reply: RpcReplyPort<Result<(), ProfileError>>,
+    },
 }
 
 pub struct ProfileWorker;
@@ -172,6 +177,9 @@ impl Actor for ProfileWorker {
         match message {
             ProfileMsg::Update { user_id, patch, reply } => {
                 let _ = reply.send(service::update(ctx, user_id, patch).await);
+            }
+            ProfileMsg::DeleteOf { user_id, reply } => {
+                let _ = reply.send(service::delete_of(&ctx.db, user_id).await);
             }
         }
         Ok(())
@@ -210,6 +218,14 @@ impl ProfileClient {
                 patch: patch.clone(),
                 reply,
             })
+            .await?
+    }
+
+    /// Removes the user's profile (part of deleting the account); nothing to remove is
+    /// success, so a repeated step changes nothing.
+    pub async fn delete_of(&self, user_id: Uuid) -> Result<(), ProfileError> {
+        self.pool
+            .call(&user_id, |reply| ProfileMsg::DeleteOf { user_id, reply })
             .await?
     }
 

@@ -206,3 +206,11 @@ pub async fn display_name(db: &DatabaseConnection, user_id: Uuid) -> Result<Stri
         other => ProfileError::Projects(other),
     })
 }
+
+pub async fn delete_of(db: &DatabaseConnection, user_id: Uuid) -> Result<(), ProfileError> {
+    profiles::Entity::delete_many()
+        .filter(profiles::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

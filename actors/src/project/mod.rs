@@ -153,6 +153,9 @@ impl Actor for ProjectWorker {
     }
 }
 
+/// Projects read at a time while deleting an account's.
+const DELETE_BATCH: u64 = 100;
+
 /// How the rest of the node talks to the project domain. Reads go straight to the
 /// database (they change nothing and need no ordering); changes go through the worker
 /// that owns the project.
@@ -245,6 +248,29 @@ impl ProjectClient {
                 reply,
             })
             .await?
+    }
+
+    /// Deletes every project of `owner` (part of deleting the account), each through
+    /// [`ProjectClient::delete`]: its `project.deleted` takes it out of the search index
+    /// and the cached views of every node. A project already gone is skipped, so a
+    /// repeated run finishes what an interrupted one started.
+    pub async fn delete_all_of(&self, owner: Uuid) -> Result<u64, ProjectError> {
+        let mut deleted = 0;
+        loop {
+            let ids = service::project_ids_of(&self.ctx.db, owner, DELETE_BATCH).await?;
+            if ids.is_empty() {
+                return Ok(deleted);
+            }
+            for project_id in ids {
+                match self.delete(owner, project_id).await {
+                    Ok(()) => deleted += 1,
+                    // Gone meanwhile; and a project that changed under the delete is
+                    // read again on the next round.
+                    Err(ProjectError::NotFound | ProjectError::Conflict) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
     }
 
     pub async fn republish_all(&self, progress: impl FnMut(u64, u64) + Send) -> Result<u64, ProjectError> {

@@ -358,3 +358,16 @@ pub async fn republish_all(
     }
     Ok(done)
 }
+
+/// Up to `limit` ids of the owner's projects (the primary, so a project just deleted
+/// is not read back from a lagging pool).
+pub async fn project_ids_of(db: &DatabaseConnection, owner: Uuid, limit: u64) -> Result<Vec<Uuid>, ProjectError> {
+    Ok(projects::Entity::find()
+        .select_only()
+        .column(projects::Column::Id)
+        .filter(projects::Column::UserId.eq(owner))
+        .limit(limit)
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?)
+}

@@ -26,6 +26,12 @@ pub enum SessionError {
     InvalidTicket,
     #[error("no such user")]
     UserNotFound,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("no such session")]
+    SessionNotFound,
+    #[error("no deletion of that account is pending")]
+    DeletionNotPending,
     #[error("session service unavailable")]
     Unavailable(#[from] CallError),
     #[error("session storage failed")]

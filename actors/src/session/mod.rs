@@ -36,6 +36,7 @@ pub use tokens::{Claims, TokenKeyError, TokenKeys};
 
 use crate::{
     blocking::BlockingPool,
+    events::outbox::OutboxSignal,
     supervisor::{KeyedPool, PoolStartError, SupervisorMsg},
 };
 use address_throttle::AddressThrottleClient;
@@ -54,6 +55,8 @@ pub struct SessionConfig {
     /// Logins and registrations that may wait for a password hash at once.
     pub hash_queue_limit: usize,
     pub workers: usize,
+    /// How long a deleted account's username and email stay refused to registrations.
+    pub account_hold: Duration,
 }
 
 impl SessionConfig {
@@ -69,6 +72,11 @@ type Reply<T> = RpcReplyPort<Result<T, SessionError>>;
 pub enum SessionMsg {
     Register(RegisterCmd, Reply<Registered>),
     Login(LoginCmd, Reply<LoginGrant>),
+    /// Keyed by the account's email like a login, so a wrong current password meets
+    /// the same failed-login counter.
+    ChangePassword(Email, ChangePasswordCmd, Reply<()>),
+    /// Keyed by email like a login, for the same reason.
+    DeleteAccount(Email, DeleteAccountCmd, Reply<()>),
     /// Makes the worker panic, so tests can watch the supervisor replace it.
     #[cfg(feature = "fault-injection")]
     Crash,
@@ -116,6 +124,12 @@ impl Actor for SessionWorker {
             SessionMsg::Login(cmd, reply) => {
                 let _ = reply.send(service::login(&ctx, &mut state.throttle, cmd).await);
             }
+            SessionMsg::ChangePassword(email, cmd, reply) => {
+                let _ = reply.send(service::change_password(&ctx, &mut state.throttle, &email, cmd).await);
+            }
+            SessionMsg::DeleteAccount(email, cmd, reply) => {
+                let _ = reply.send(service::request_deletion(&ctx, &mut state.throttle, &email, cmd).await);
+            }
             #[cfg(feature = "fault-injection")]
             SessionMsg::Crash => panic!("session worker crash requested by a test"),
         }
@@ -160,6 +174,7 @@ impl SessionClient {
         argon2: Argon2Cost,
         hashing: BlockingPool,
         config: SessionConfig,
+        outbox: OutboxSignal,
     ) -> Result<Self, SessionStartError> {
         service::promote_admin_emails(&db, &config.admin_emails)
             .await
@@ -183,6 +198,7 @@ impl SessionClient {
             hasher,
             keys,
             config,
+            outbox,
         });
         let worker_ctx = ctx.clone();
         let pool = KeyedPool::start(supervisor, "session", workers, Duration::from_secs(30), move || {
@@ -238,6 +254,87 @@ impl SessionClient {
 
     pub async fn logout(&self, cmd: LogoutCmd) -> Result<(), SessionError> {
         service::logout(&self.ctx, cmd).await
+    }
+
+    /// Sets a new password when the current one is right, then ends every session but
+    /// the caller's through [`SessionClient::logout`]. A wrong current password counts
+    /// in both failed-login throttles (the account's and the client address's).
+    pub async fn change_password(&self, cmd: ChangePasswordCmd) -> Result<(), SessionError> {
+        if let Some(retry_after_secs) = self.address_throttle.retry_after(&cmd.client).await? {
+            return Err(SessionError::TooManyAttempts { retry_after_secs });
+        }
+        let _permit = self.hash_permit()?;
+        let email = service::email_of(&self.ctx.db, cmd.user_id).await?;
+        let client = cmd.client.clone();
+        let (user_id, keep) = (cmd.user_id, cmd.keep_session);
+        let result = self
+            .pool
+            .call(&email, |reply| {
+                SessionMsg::ChangePassword(email.clone(), cmd.clone(), reply)
+            })
+            .await?;
+        if matches!(result, Err(SessionError::WrongPassword)) {
+            self.address_throttle.record_failure(&client);
+        }
+        result?;
+        self.logout(LogoutCmd {
+            user_id,
+            scope: LogoutScope::AllExcept(keep),
+        })
+        .await
+    }
+
+    /// Starts deleting the account when the password is right (a wrong one counts like
+    /// a failed login): the `user.deleted` event is committed, and every session ends
+    /// through [`SessionClient::logout`]. The domains remove the rest on that event.
+    pub async fn delete_account(&self, cmd: DeleteAccountCmd) -> Result<(), SessionError> {
+        if let Some(retry_after_secs) = self.address_throttle.retry_after(&cmd.client).await? {
+            return Err(SessionError::TooManyAttempts { retry_after_secs });
+        }
+        let _permit = self.hash_permit()?;
+        let email = service::email_of(&self.ctx.db, cmd.user_id).await?;
+        let client = cmd.client.clone();
+        let user_id = cmd.user_id;
+        let result = self
+            .pool
+            .call(&email, |reply| {
+                SessionMsg::DeleteAccount(email.clone(), cmd.clone(), reply)
+            })
+            .await?;
+        if matches!(result, Err(SessionError::WrongPassword)) {
+            self.address_throttle.record_failure(&client);
+        }
+        result?;
+        self.logout(LogoutCmd {
+            user_id,
+            scope: LogoutScope::AllSessions,
+        })
+        .await
+    }
+
+    /// The last step of deleting an account, once every other domain removed its part:
+    /// the session domain's own rows, then the account. Repeating it changes nothing.
+    pub async fn finish_deletion(&self, user_id: Uuid) -> Result<(), SessionError> {
+        service::finish_deletion(&self.ctx.db, user_id).await
+    }
+
+    /// A deletion step failed; the console shows how often and why.
+    pub async fn deletion_failed(&self, user_id: Uuid, error: &str) -> Result<(), SessionError> {
+        service::deletion_failed(&self.ctx.db, user_id, error).await
+    }
+
+    /// Deletions that have not finished, oldest first.
+    pub async fn pending_deletions(&self) -> Result<Vec<AccountDeletion>, SessionError> {
+        service::pending_deletions(&self.ctx.db).await
+    }
+
+    /// Commits `user.deleted` again for a deletion that has not finished.
+    pub async fn retry_deletion(&self, user_id: Uuid) -> Result<(), SessionError> {
+        service::retry_deletion(&self.ctx, user_id).await
+    }
+
+    pub async fn sessions(&self, user_id: Uuid) -> Result<Vec<SessionInfo>, SessionError> {
+        service::list_sessions(&self.ctx.db, user_id).await
     }
 
     /// Verification is pure computation on the shared key, so it runs in the caller's

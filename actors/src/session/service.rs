@@ -2,17 +2,21 @@
 //! for administration (`folio admin grant`).
 
 use chrono::Utc;
-use folio_entities::{refresh_tokens, users};
+use std::collections::HashSet;
+
+use folio_entities::{account_deletions, event_tickets, refresh_tokens, sessions, users};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, Set,
-    SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
     sea_query::{Expr, Func},
 };
 use uuid::Uuid;
 
+use crate::events::{DomainEvent, UserDeleted, append_event, outbox::OutboxSignal};
+
 use super::{
     SessionConfig,
-    domain::{Email, Role},
+    domain::{Email, Password, Role},
     error::SessionError,
     messages::*,
     password::PasswordHasher,
@@ -26,6 +30,8 @@ pub struct SessionContext {
     pub hasher: PasswordHasher,
     pub keys: TokenKeys,
     pub config: SessionConfig,
+    /// Woken when an account deletion commits its event.
+    pub outbox: OutboxSignal,
 }
 
 async fn find_by_username<C: ConnectionTrait>(db: &C, username: &str) -> Result<Option<users::Model>, SessionError> {
@@ -48,6 +54,15 @@ pub async fn register(ctx: &SessionContext, cmd: RegisterCmd) -> Result<Register
     }
     if find_by_email(&ctx.db, &cmd.email).await?.is_some() {
         return Err(SessionError::EmailTaken);
+    }
+    // A deleted account's names stay taken for the hold period, so nobody can pose as
+    // the person who just left.
+    if let Some(held) = held_names(&ctx.db, cmd.username.as_str(), &cmd.email).await? {
+        return Err(if held.email == cmd.email.as_str() {
+            SessionError::EmailTaken
+        } else {
+            SessionError::UsernameTaken
+        });
     }
     let password_hash = ctx.hasher.hash(&cmd.password).await?;
     let role = if ctx.config.is_admin_email(cmd.email.as_str()) {
@@ -106,6 +121,14 @@ pub async fn login(
         }
     };
     throttle.record_success(email, &cmd.client);
+    // An account being deleted is gone for its holder already.
+    if account_deletions::Entity::find_by_id(user.id)
+        .one(&ctx.db)
+        .await?
+        .is_some()
+    {
+        return Err(SessionError::InvalidCredentials);
+    }
     if verified.needs_rehash {
         let new_hash = ctx.hasher.hash(&cmd.password).await?;
         users::Entity::update_many()
@@ -116,9 +139,23 @@ pub async fn login(
             .await?;
     }
     let role = Role::from_db(&user.role);
-    let access = ctx.keys.issue(user.id, &user.username, role)?;
+    let session_id = Uuid::now_v7();
+    let access = ctx.keys.issue(user.id, &user.username, role, Some(session_id))?;
     let refresh_token = new_refresh_token();
-    insert_refresh_token(&ctx.db, ctx, user.id, Uuid::now_v7(), &refresh_token).await?;
+    let now = Utc::now();
+    let txn = ctx.db.begin().await?;
+    sessions::ActiveModel {
+        id: Set(session_id),
+        user_id: Set(user.id),
+        created_at: Set(now),
+        last_used_at: Set(now),
+        client_address: Set(Some(bounded(&cmd.client, MAX_CLIENT_ADDRESS))),
+        user_agent: Set(cmd.user_agent.as_deref().map(|agent| bounded(agent, MAX_USER_AGENT))),
+    }
+    .insert(&txn)
+    .await?;
+    insert_refresh_token(&txn, ctx, user.id, session_id, &refresh_token).await?;
+    txn.commit().await?;
     Ok(LoginGrant {
         access_token: access.token,
         refresh_token,
@@ -130,6 +167,14 @@ pub async fn login(
             role,
         },
     })
+}
+
+/// What the sessions table holds of the client: enough to recognise it, no more.
+const MAX_CLIENT_ADDRESS: usize = 64;
+const MAX_USER_AGENT: usize = 512;
+
+fn bounded(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
 }
 
 async fn insert_refresh_token<C: ConnectionTrait>(
@@ -191,7 +236,17 @@ pub async fn refresh(ctx: &SessionContext, cmd: RefreshCmd) -> Result<RefreshGra
     let Some(user) = users::Entity::find_by_id(stored.user_id).one(&txn).await? else {
         return Err(SessionError::InvalidRefreshToken);
     };
-    let access = ctx.keys.issue(user.id, &user.username, Role::from_db(&user.role))?;
+    let access = ctx.keys.issue(
+        user.id,
+        &user.username,
+        Role::from_db(&user.role),
+        Some(stored.family_id),
+    )?;
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::LastUsedAt, Expr::value(Utc::now()))
+        .filter(sessions::Column::Id.eq(stored.family_id))
+        .exec(&txn)
+        .await?;
     let rotated = if ctx.config.rotate_refresh_tokens {
         let next = new_refresh_token();
         let next_id = insert_refresh_token(&txn, ctx, user.id, stored.family_id, &next).await?;
@@ -220,30 +275,322 @@ pub async fn refresh(ctx: &SessionContext, cmd: RefreshCmd) -> Result<RefreshGra
     })
 }
 
+/// Ends sessions: their refresh tokens are deleted (so they stop working) with the
+/// session rows. Every way of ending sessions comes through here.
 pub async fn logout(ctx: &SessionContext, cmd: LogoutCmd) -> Result<(), SessionError> {
+    let txn = ctx.db.begin().await?;
+    let user_tokens = refresh_tokens::Column::UserId.eq(cmd.user_id);
+    let user_sessions = sessions::Column::UserId.eq(cmd.user_id);
     match cmd.scope {
         LogoutScope::AllSessions => {
-            refresh_tokens::Entity::delete_many()
-                .filter(refresh_tokens::Column::UserId.eq(cmd.user_id))
-                .exec(&ctx.db)
-                .await?;
+            end_sessions(&txn, user_tokens, user_sessions).await?;
+        }
+        LogoutScope::AllExcept(keep) => {
+            let (tokens, rows) = match keep {
+                Some(keep) => (
+                    user_tokens.and(refresh_tokens::Column::FamilyId.ne(keep)),
+                    user_sessions.and(sessions::Column::Id.ne(keep)),
+                ),
+                None => (user_tokens, user_sessions),
+            };
+            end_sessions(&txn, tokens, rows).await?;
+        }
+        LogoutScope::Session(session_id) => {
+            let ended = end_sessions(
+                &txn,
+                user_tokens.and(refresh_tokens::Column::FamilyId.eq(session_id)),
+                user_sessions.and(sessions::Column::Id.eq(session_id)),
+            )
+            .await?;
+            if ended == 0 {
+                return Err(SessionError::SessionNotFound);
+            }
         }
         LogoutScope::Token(token) => {
             let digest = refresh_token_digest(&token);
             let found = refresh_tokens::Entity::find()
                 .filter(refresh_tokens::Column::TokenHash.eq(digest))
                 .filter(refresh_tokens::Column::UserId.eq(cmd.user_id))
-                .one(&ctx.db)
+                .one(&txn)
                 .await?;
             // The whole family goes: its older, rotated members are useless anyway.
             if let Some(found) = found {
-                refresh_tokens::Entity::delete_many()
-                    .filter(refresh_tokens::Column::FamilyId.eq(found.family_id))
-                    .exec(&ctx.db)
-                    .await?;
+                end_sessions(
+                    &txn,
+                    refresh_tokens::Column::FamilyId.eq(found.family_id),
+                    sessions::Column::Id.eq(found.family_id),
+                )
+                .await?;
             }
         }
     }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Deletes the refresh tokens and session rows matched; how many of both went.
+async fn end_sessions<C: ConnectionTrait>(
+    db: &C,
+    tokens: sea_orm::sea_query::SimpleExpr,
+    rows: sea_orm::sea_query::SimpleExpr,
+) -> Result<u64, SessionError> {
+    let tokens = refresh_tokens::Entity::delete_many().filter(tokens).exec(db).await?;
+    let rows = sessions::Entity::delete_many().filter(rows).exec(db).await?;
+    Ok(tokens.rows_affected + rows.rows_affected)
+}
+
+/// The caller's sessions that can still be refreshed, newest first.
+pub async fn list_sessions(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<SessionInfo>, SessionError> {
+    let live: HashSet<Uuid> = refresh_tokens::Entity::find()
+        .select_only()
+        .column(refresh_tokens::Column::FamilyId)
+        .filter(refresh_tokens::Column::UserId.eq(user_id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .filter(refresh_tokens::Column::ExpiresAt.gt(Utc::now()))
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let rows = sessions::Entity::find()
+        .filter(sessions::Column::UserId.eq(user_id))
+        .order_by_desc(sessions::Column::CreatedAt)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| live.contains(&row.id))
+        .map(|row| SessionInfo {
+            id: row.id,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            client_address: row.client_address,
+            user_agent: row.user_agent,
+        })
+        .collect())
+}
+
+/// The email an account's requests are keyed by in the session workers.
+pub async fn email_of(db: &DatabaseConnection, user_id: Uuid) -> Result<Email, SessionError> {
+    let user = users::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .ok_or(SessionError::UserNotFound)?;
+    Ok(Email::parse(&user.email)?)
+}
+
+/// Checks the current password like a login does (a wrong one counts in the same
+/// throttle) and sets the new one. The caller then ends the other sessions through
+/// [`logout`], the one path every session end takes.
+pub async fn change_password(
+    ctx: &SessionContext,
+    throttle: &mut LoginThrottle,
+    email: &Email,
+    cmd: ChangePasswordCmd,
+) -> Result<(), SessionError> {
+    if let Some(retry_after_secs) = throttle.retry_after(email.as_str(), &cmd.client) {
+        return Err(SessionError::TooManyAttempts { retry_after_secs });
+    }
+    let user = users::Entity::find_by_id(cmd.user_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(SessionError::UserNotFound)?;
+    if !verify_password(ctx, &user, &cmd.current_password).await? {
+        throttle.record_failure(email.as_str(), &cmd.client);
+        tracing::info!("wrong current password on a password change, counted against the account");
+        return Err(SessionError::WrongPassword);
+    }
+    throttle.record_success(email.as_str(), &cmd.client);
+    let new_hash = ctx.hasher.hash(&cmd.new_password).await?;
+    users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(new_hash))
+        .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(users::Column::Id.eq(user.id))
+        .exec(&ctx.db)
+        .await?;
+    Ok(())
+}
+
+async fn verify_password(ctx: &SessionContext, user: &users::Model, password: &Password) -> Result<bool, SessionError> {
+    Ok(ctx
+        .hasher
+        .verify(password, Some(user.password_hash.as_str()))
+        .await?
+        .matches)
+}
+
+/// The hold on a deleted account's username or email, while it lasts.
+async fn held_names<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+    email: &Email,
+) -> Result<Option<account_deletions::Model>, SessionError> {
+    Ok(account_deletions::Entity::find()
+        .filter(
+            Expr::expr(Func::lower(Expr::col(account_deletions::Column::Username)))
+                .eq(username.to_lowercase())
+                .or(account_deletions::Column::Email.eq(email.as_str())),
+        )
+        .filter(account_deletions::Column::HeldUntil.gt(Utc::now()))
+        .one(db)
+        .await?)
+}
+
+/// Checks the password like a login does, then commits in one transaction the
+/// deletion record (which also holds the names back) and the `user.deleted` event,
+/// and ends the account's tickets. A second request while one is pending changes
+/// nothing.
+pub async fn request_deletion(
+    ctx: &SessionContext,
+    throttle: &mut LoginThrottle,
+    email: &Email,
+    cmd: DeleteAccountCmd,
+) -> Result<(), SessionError> {
+    if let Some(retry_after_secs) = throttle.retry_after(email.as_str(), &cmd.client) {
+        return Err(SessionError::TooManyAttempts { retry_after_secs });
+    }
+    let user = users::Entity::find_by_id(cmd.user_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(SessionError::UserNotFound)?;
+    if !verify_password(ctx, &user, &cmd.password).await? {
+        throttle.record_failure(email.as_str(), &cmd.client);
+        tracing::info!("wrong password on an account deletion, counted against the account");
+        return Err(SessionError::WrongPassword);
+    }
+    throttle.record_success(email.as_str(), &cmd.client);
+    let txn = ctx.db.begin().await?;
+    if account_deletions::Entity::find_by_id(user.id)
+        .one(&txn)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let hold = chrono::Duration::from_std(ctx.config.account_hold).unwrap_or(chrono::Duration::days(30));
+    account_deletions::ActiveModel {
+        user_id: Set(user.id),
+        username: Set(user.username.clone()),
+        email: Set(user.email.clone()),
+        requested_at: Set(now),
+        held_until: Set(now + hold),
+        completed_at: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    append_event(
+        &txn,
+        DomainEvent::UserDeleted(UserDeleted {
+            user_id: user.id,
+            username: user.username,
+        }),
+        None,
+    )
+    .await?;
+    event_tickets::Entity::delete_many()
+        .filter(event_tickets::Column::UserId.eq(user.id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    ctx.outbox.notify();
+    tracing::info!(user_id = %user.id, "account deletion requested");
+    Ok(())
+}
+
+/// The session domain's part of a deletion, last: tickets, tokens, sessions, then the
+/// account itself; the deletion is marked done (the record stays as the names' hold).
+pub async fn finish_deletion(db: &DatabaseConnection, user_id: Uuid) -> Result<(), SessionError> {
+    let txn = db.begin().await?;
+    event_tickets::Entity::delete_many()
+        .filter(event_tickets::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    refresh_tokens::Entity::delete_many()
+        .filter(refresh_tokens::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    sessions::Entity::delete_many()
+        .filter(sessions::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    users::Entity::delete_by_id(user_id).exec(&txn).await?;
+    account_deletions::Entity::update_many()
+        .col_expr(account_deletions::Column::CompletedAt, Expr::value(Utc::now()))
+        .col_expr(
+            account_deletions::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(account_deletions::Column::UserId.eq(user_id))
+        .filter(account_deletions::Column::CompletedAt.is_null())
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+pub async fn deletion_failed(db: &DatabaseConnection, user_id: Uuid, error: &str) -> Result<(), SessionError> {
+    account_deletions::Entity::update_many()
+        .col_expr(
+            account_deletions::Column::Attempts,
+            Expr::col(account_deletions::Column::Attempts).add(1),
+        )
+        .col_expr(account_deletions::Column::LastError, Expr::value(error.to_string()))
+        .filter(account_deletions::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn pending_deletions(db: &DatabaseConnection) -> Result<Vec<AccountDeletion>, SessionError> {
+    Ok(account_deletions::Entity::find()
+        .filter(account_deletions::Column::CompletedAt.is_null())
+        .order_by_asc(account_deletions::Column::RequestedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| AccountDeletion {
+            user_id: row.user_id,
+            username: row.username,
+            requested_at: row.requested_at,
+            completed_at: row.completed_at,
+            attempts: row.attempts,
+            last_error: row.last_error,
+        })
+        .collect())
+}
+
+/// A deletion that gave up (or whose event the operator wants sent again) starts over:
+/// its `user.deleted` is committed again, and every step skips what is already gone.
+pub async fn retry_deletion(ctx: &SessionContext, user_id: Uuid) -> Result<(), SessionError> {
+    let txn = ctx.db.begin().await?;
+    let pending = account_deletions::Entity::find_by_id(user_id)
+        .filter(account_deletions::Column::CompletedAt.is_null())
+        .one(&txn)
+        .await?
+        .ok_or(SessionError::DeletionNotPending)?;
+    account_deletions::Entity::update_many()
+        .col_expr(account_deletions::Column::Attempts, Expr::value(0))
+        .col_expr(
+            account_deletions::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(account_deletions::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?;
+    append_event(
+        &txn,
+        DomainEvent::UserDeleted(UserDeleted {
+            user_id,
+            username: pending.username,
+        }),
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox.notify();
     Ok(())
 }
 

@@ -20,6 +20,11 @@ pub struct Claims {
     pub iss: String,
     pub aud: String,
     pub jti: Uuid,
+    /// The session (refresh-token family) the token was issued for, so the caller's own
+    /// session can be told apart from the others. Absent in tokens issued before
+    /// sessions were tracked, which verify as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 /// Why the token keys could not be built from the configuration.
@@ -77,7 +82,13 @@ impl TokenKeys {
         self.access_ttl.num_seconds()
     }
 
-    pub fn issue(&self, user_id: Uuid, username: &str, role: Role) -> Result<IssuedAccess, SessionError> {
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        role: Role,
+        session: Option<Uuid>,
+    ) -> Result<IssuedAccess, SessionError> {
         let now = Utc::now();
         let claims = Claims {
             sub: user_id,
@@ -88,6 +99,7 @@ impl TokenKeys {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: Uuid::new_v4(),
+            sid: session,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(SessionError::Signing)?;
@@ -130,16 +142,17 @@ mod tests {
     fn round_trip() {
         let keys = keys();
         let id = Uuid::new_v4();
-        let issued = keys.issue(id, "alice", Role::User).unwrap();
+        let issued = keys.issue(id, "alice", Role::User, Some(id)).unwrap();
         let claims = keys.verify(&issued.token).unwrap();
         assert_eq!(claims.sub, id);
+        assert_eq!(claims.sid, Some(id));
         assert_eq!(claims.exp - claims.iat, 900);
     }
 
     #[test]
     fn rejects_other_secret_algorithm_none_and_wrong_audience() {
         let keys = keys();
-        let issued = keys.issue(Uuid::new_v4(), "alice", Role::User).unwrap();
+        let issued = keys.issue(Uuid::new_v4(), "alice", Role::User, None).unwrap();
         let other = TokenKeys::new(&[8u8; 32], "folio", "folio-api", Duration::from_secs(900)).unwrap();
         assert!(other.verify(&issued.token).is_err());
 

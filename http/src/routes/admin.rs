@@ -8,7 +8,7 @@ use folio_actors::{
     cluster::status::{ClusterStatus, Reachability},
     jobs::{JobKindStatus, ReindexProgress},
     project::PageRequest,
-    session::{Claims, Role},
+    session::{AccountDeletion, Claims, Role},
 };
 use poem::Request;
 use poem_openapi::{
@@ -264,6 +264,41 @@ impl From<ClusterStatus> for ClusterReply {
     }
 }
 
+/// An account deletion that has not finished.
+#[derive(Debug, Object)]
+pub struct PendingDeletionReply {
+    pub user_id: Uuid,
+    pub username: String,
+    pub requested_at: DateTime<Utc>,
+    /// Failed runs so far (each is retried with backoff on its own).
+    pub attempts: i32,
+    /// Why the last run failed.
+    #[oai(nullable)]
+    pub last_error: Option<String>,
+}
+
+impl From<AccountDeletion> for PendingDeletionReply {
+    fn from(d: AccountDeletion) -> Self {
+        Self {
+            user_id: d.user_id,
+            username: d.username,
+            requested_at: d.requested_at,
+            attempts: d.attempts,
+            last_error: d.last_error,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct PendingDeletionsReply {
+    pub deletions: Vec<PendingDeletionReply>,
+}
+
+#[derive(Debug, Object)]
+pub struct DeletionRetriedReply {
+    pub message: String,
+}
+
 fn file_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::new(ErrorCode::MediaNotFound, "media file not found"))
 }
@@ -327,6 +362,33 @@ impl AdminApi {
             page: listed.page,
             size: listed.size,
             total: listed.total,
+        }))
+    }
+
+    /// Account deletions that have not finished, oldest first.
+    #[oai(path = "/deletions", method = "get", operation_id = "listPendingDeletions")]
+    async fn deletions(&self, auth: AdminAuth) -> Result<Json<PendingDeletionsReply>, ApiError> {
+        require_admin(&self.state, auth.claims()).await?;
+        let pending = self.state.session.pending_deletions().await?;
+        Ok(Json(PendingDeletionsReply {
+            deletions: pending.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Run a pending account deletion again now: its `user.deleted` is committed again,
+    /// and every step skips what is already gone.
+    #[oai(path = "/deletions/:user_id/retry", method = "post", operation_id = "retryDeletion")]
+    async fn retry_deletion(
+        &self,
+        auth: AdminAuth,
+        user_id: Path<String>,
+    ) -> Result<Json<DeletionRetriedReply>, ApiError> {
+        require_admin(&self.state, auth.claims()).await?;
+        let user_id = Uuid::parse_str(&user_id)
+            .map_err(|_| ApiError::new(ErrorCode::NotFailed, "no deletion of that account is pending"))?;
+        self.state.session.retry_deletion(user_id).await?;
+        Ok(Json(DeletionRetriedReply {
+            message: "account deletion started again".to_string(),
         }))
     }
 

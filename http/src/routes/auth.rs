@@ -1,10 +1,12 @@
 //! `/auth/*`: the seed's field names, answered by the session domain.
 
+use chrono::{DateTime, Utc};
 use folio_actors::session::{
-    Email, Field, LoginCmd, LogoutCmd, LogoutScope, Password, RefreshCmd, RegisterCmd, Username, ValidationError,
+    ChangePasswordCmd, Email, Field, LoginCmd, LogoutCmd, LogoutScope, Password, RefreshCmd, RegisterCmd, SessionInfo,
+    Username, ValidationError,
 };
-use poem::Request;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem::{Request, http::header};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
 use crate::{
@@ -12,7 +14,7 @@ use crate::{
     auth::BearerAuth,
     client_address::client_address,
     error::{ApiError, ErrorCode},
-    text::{EmailText, JsonText, PasswordText, Present, Required, TextRule, UsernameText},
+    text::{EmailText, JsonText, PasswordText, Present, Required, TextRule, UsernameText, UuidText, strict_uuid},
 };
 
 /// A missing field still gets a message naming it.
@@ -109,6 +111,56 @@ pub struct VerifyReply {
     pub exp: i64,
 }
 
+/// The current password proves the caller holds the account.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangePasswordBody {
+    pub current_password: Required<JsonText<0, Present>>,
+    /// 8 to 128 characters.
+    pub new_password: Required<JsonText<128, PasswordText>>,
+}
+
+/// One session: a login and the refreshes that followed it.
+#[derive(Debug, Object)]
+pub struct SessionReply {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// The last login or refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// The address the session was started from (null for sessions older than this
+    /// record).
+    #[oai(nullable)]
+    pub client_address: Option<String>,
+    /// The `User-Agent` the session was started with.
+    #[oai(nullable)]
+    pub user_agent: Option<String>,
+    /// Whether this is the session of the access token that asked.
+    pub current: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct SessionListReply {
+    pub sessions: Vec<SessionReply>,
+}
+
+fn session_reply(info: SessionInfo, current: Option<Uuid>) -> SessionReply {
+    SessionReply {
+        current: Some(info.id) == current,
+        id: info.id,
+        created_at: info.created_at,
+        last_used_at: info.last_used_at,
+        client_address: info.client_address,
+        user_agent: info.user_agent,
+    }
+}
+
+fn user_agent(req: &Request) -> Option<String> {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+}
+
 fn required<const MAX: usize, R: TextRule>(
     field: Field,
     value: &Required<JsonText<MAX, R>>,
@@ -170,6 +222,7 @@ impl AuthApi {
                 email,
                 password,
                 client: client_address(req, &self.state.trusted_proxies),
+                user_agent: user_agent(req),
             })
             .await?;
         Ok(Json(LoginReply {
@@ -220,6 +273,82 @@ impl AuthApi {
             .await?;
         Ok(Json(MessageReply {
             message: "logged out".to_string(),
+        }))
+    }
+
+    /// Set a new password. The current password must be given; a wrong one is counted
+    /// like a failed login. Every other session ends (its refresh token stops
+    /// working); the caller's stays.
+    #[oai(path = "/password", method = "put", operation_id = "changePassword")]
+    async fn change_password(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<ChangePasswordBody>,
+    ) -> Result<Json<MessageReply>, ApiError> {
+        let current = required(Field::Password, &body.current_password)?;
+        let new_password = Password::parse(required(Field::Password, &body.new_password)?)?;
+        // A current password outside the length rules cannot be the right one.
+        let current_password = Password::parse(current)
+            .map_err(|_| ApiError::new(ErrorCode::WrongPassword, "the current password is wrong"))?;
+        self.state
+            .session
+            .change_password(ChangePasswordCmd {
+                user_id: auth.0.sub,
+                current_password,
+                new_password,
+                keep_session: auth.0.sid,
+                client: client_address(req, &self.state.trusted_proxies),
+            })
+            .await?;
+        Ok(Json(MessageReply {
+            message: "password changed".to_string(),
+        }))
+    }
+
+    /// The caller's sessions that are still signed in, newest first.
+    #[oai(path = "/sessions", method = "get", operation_id = "listSessions")]
+    async fn sessions(&self, auth: BearerAuth) -> Result<Json<SessionListReply>, ApiError> {
+        let sessions = self.state.session.sessions(auth.0.sub).await?;
+        Ok(Json(SessionListReply {
+            sessions: sessions.into_iter().map(|s| session_reply(s, auth.0.sid)).collect(),
+        }))
+    }
+
+    /// End one of the caller's sessions: its refresh token stops working.
+    #[oai(path = "/sessions/:session_id", method = "delete", operation_id = "revokeSession")]
+    async fn revoke_session(
+        &self,
+        auth: BearerAuth,
+        session_id: Path<UuidText>,
+    ) -> Result<Json<MessageReply>, ApiError> {
+        // A malformed id names no session: 404, like an unknown one.
+        let session_id =
+            strict_uuid(&session_id).ok_or_else(|| ApiError::new(ErrorCode::SessionNotFound, "no such session"))?;
+        self.state
+            .session
+            .logout(LogoutCmd {
+                user_id: auth.0.sub,
+                scope: LogoutScope::Session(session_id),
+            })
+            .await?;
+        Ok(Json(MessageReply {
+            message: "session ended".to_string(),
+        }))
+    }
+
+    /// End every session of the caller but the current one.
+    #[oai(path = "/sessions", method = "delete", operation_id = "revokeOtherSessions")]
+    async fn revoke_other_sessions(&self, auth: BearerAuth) -> Result<Json<MessageReply>, ApiError> {
+        self.state
+            .session
+            .logout(LogoutCmd {
+                user_id: auth.0.sub,
+                scope: LogoutScope::AllExcept(auth.0.sid),
+            })
+            .await?;
+        Ok(Json(MessageReply {
+            message: "other sessions ended".to_string(),
         }))
     }
 

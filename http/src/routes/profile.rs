@@ -1,17 +1,41 @@
 //! `/profile/me` and the public `/users/{username}`.
 
 use chrono::{DateTime, Utc};
-use folio_actors::profile::{ProfilePatch, ProfileView, PublicProfile};
-use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use folio_actors::{
+    profile::{ProfilePatch, ProfileView, PublicProfile},
+    session::{DeleteAccountCmd, Field, Password, ValidationError},
+};
+use poem::Request;
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
 use crate::{
     EdgeState,
     auth::BearerAuth,
-    error::ApiError,
+    client_address::client_address,
+    error::{ApiError, ErrorCode},
     routes::projects::ProjectReply,
-    text::{JsonText, MediaUrlOrEmpty, SocialLinksJson},
+    text::{JsonText, MediaUrlOrEmpty, Present, Required, SocialLinksJson},
 };
+
+/// The current password confirms that the account holder wants the account gone.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct DeleteAccountBody {
+    pub password: Required<JsonText<0, Present>>,
+}
+
+#[derive(Debug, Object)]
+pub struct DeletionReply {
+    pub message: String,
+}
+
+#[derive(ApiResponse)]
+pub enum DeletionResponse {
+    /// The deletion is committed; everything of the account is removed shortly.
+    #[oai(status = 202)]
+    Accepted(Json<DeletionReply>),
+}
 
 #[derive(Debug, Object)]
 pub struct ProfileReply {
@@ -130,6 +154,37 @@ impl ProfileApi {
             body.avatar_url.as_ref().map(JsonText::as_str),
         )?;
         Ok(Json(self.state.profiles.update(auth.0.sub, patch).await?.into()))
+    }
+
+    /// Delete your account and everything of it: profile, projects, media and their
+    /// files, search entries and sessions. The deletion is committed at once (`202`)
+    /// and carried out by the domains that hold the data; the username and email stay
+    /// refused to new registrations for a while.
+    #[oai(path = "/profile/me", method = "delete", operation_id = "deleteAccount")]
+    async fn delete_account(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<DeleteAccountBody>,
+    ) -> Result<DeletionResponse, ApiError> {
+        let password = match body.password.as_ref().map(JsonText::as_str) {
+            Some(p) if !p.is_empty() => p,
+            _ => return Err(ValidationError::missing(Field::Password).into()),
+        };
+        // A password outside the length rules cannot be the right one.
+        let password = Password::parse(password)
+            .map_err(|_| ApiError::new(ErrorCode::WrongPassword, "the current password is wrong"))?;
+        self.state
+            .session
+            .delete_account(DeleteAccountCmd {
+                user_id: auth.0.sub,
+                password,
+                client: client_address(req, &self.state.trusted_proxies),
+            })
+            .await?;
+        Ok(DeletionResponse::Accepted(Json(DeletionReply {
+            message: "account deletion started".to_string(),
+        })))
     }
 
     /// A user's public profile (no email) with their newest projects.

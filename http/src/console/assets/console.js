@@ -186,6 +186,13 @@
       () => "Queued again.");
   });
 
+  document.getElementById("deletions-body").addEventListener("click", (event) => {
+    const button = event.target.closest("button.retry-deletion");
+    if (!button) return;
+    act(button, "POST", "/admin/deletions/" + encodeURIComponent(button.dataset.userId) + "/retry",
+      (reply) => reply.message);
+  });
+
   document.getElementById("retry-all-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const filter = document.getElementById("error-contains").value.trim();
