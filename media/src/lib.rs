@@ -3,6 +3,8 @@
 //! * [`BlobStore`] with two implementations side by side: [`LocalDirStore`] (a directory)
 //!   and [`S3Store`] (any S3 server through the `minio` crate).
 //! * [`sniff_image`]: the upload's type decided from its bytes.
+//! * [`strip_metadata`]: EXIF, XMP, IPTC, comments and text chunks removed before an
+//!   upload is stored, the image data untouched.
 //! * [`make_thumbnail`]: bounded, orientation-aware, fast thumbnails.
 //! * [`bench`]: the thumbnail benchmark against libvips and Pillow.
 
@@ -13,6 +15,7 @@ mod jpeg;
 mod local;
 mod s3;
 mod sniff;
+mod strip;
 #[cfg(not(feature = "turbojpeg"))]
 mod system_turbo;
 mod thumbnail;
@@ -24,4 +27,5 @@ pub use blob::{Blob, BlobError, BlobMeta, BlobStore, SharedBlobStore, content_et
 pub use local::LocalDirStore;
 pub use s3::{S3Settings, S3Store};
 pub use sniff::{ImageKind, sniff_image};
+pub use strip::{StripError, Stripped, minimal_exif_tiff, strip_metadata};
 pub use thumbnail::{JPEG_BACKEND, Thumbnail, ThumbnailError, ThumbnailSpec, jpeg_backend, make_thumbnail};

@@ -107,6 +107,12 @@ pub enum MediaError {
     UnsupportedType,
     #[error("the file exceeds {MAX_UPLOAD_BYTES} bytes")]
     TooLarge,
+    /// The container cannot be followed, so its metadata cannot be removed: refused
+    /// rather than stored with it.
+    #[error("{0}")]
+    UnreadableImage(#[source] folio_media::StripError),
+    #[error("removing the image's metadata failed")]
+    StripWorker(#[source] tokio::task::JoinError),
     #[error("project not found")]
     ProjectNotFound,
     #[error("media file not found")]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use folio_entities::{media_files, projects, users};
-use folio_media::{Blob, BlobMeta, SharedBlobStore, sniff_image, validate_key};
+use folio_media::{Blob, BlobMeta, SharedBlobStore, StripError, sniff_image, strip_metadata, validate_key};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait, sea_query::Expr,
@@ -84,6 +84,9 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         return Err(MediaError::TooLarge);
     }
     let kind = sniff_image(&cmd.bytes).ok_or(MediaError::UnsupportedType)?;
+    // Metadata (EXIF with its GPS position, XMP, IPTC, comments, text chunks) goes
+    // before anything is stored, so no URL, bucket listing or backup ever holds it.
+    let bytes = strip_upload(cmd.bytes.clone()).await?;
     if let Some(project_id) = cmd.project_id {
         let owner = projects::Entity::find_by_id(project_id)
             .select_only()
@@ -108,7 +111,7 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         original_filename: Set(display_name(cmd.original_filename.as_deref(), &filename)),
         file_path: Set(key.clone()),
         file_url: Set(ctx.url_for(&key)),
-        file_size: Set(cmd.bytes.len() as i64),
+        file_size: Set(bytes.len() as i64),
         mime_type: Set(kind.mime().to_string()),
         width: Set(None),
         height: Set(None),
@@ -126,7 +129,7 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
     .insert(&ctx.db)
     .await?;
 
-    if let Err(e) = ctx.blobs.put(&key, cmd.bytes.clone(), kind.mime()).await {
+    if let Err(e) = ctx.blobs.put(&key, bytes, kind.mime()).await {
         let _ = media_files::Entity::delete_by_id(file_id).exec(&ctx.db).await;
         return Err(e.into());
     }
@@ -152,6 +155,19 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         upload_state: STORED.to_string(),
         ..row
     }))
+}
+
+/// The upload without its metadata, stripped on a blocking thread (a linear pass over
+/// at most [`super::MAX_UPLOAD_BYTES`]; the upload semaphore bounds how many run).
+async fn strip_upload(bytes: bytes::Bytes) -> Result<bytes::Bytes, MediaError> {
+    let stripped = tokio::task::spawn_blocking(move || strip_metadata(&bytes))
+        .await
+        .map_err(MediaError::StripWorker)?
+        .map_err(|e| match e {
+            StripError::Unsupported => MediaError::UnsupportedType,
+            e => MediaError::UnreadableImage(e),
+        })?;
+    Ok(stripped.bytes.into())
 }
 
 /// `media.uploaded` as the thumbnailer reads it; a retry sends the same event again.
