@@ -32,7 +32,11 @@ fn jpeg_loses_exif_xmp_iptc_and_comments_but_keeps_scans_icc_and_orientation() {
     assert_eq!(secrets_left(&source).len(), 7, "the fixture carries its secrets");
     let stripped = strip_metadata(&source).unwrap();
     assert_eq!(stripped.kind, ImageKind::Jpeg);
-    assert!(secrets_left(&stripped.bytes).is_empty(), "{:?}", secrets_left(&stripped.bytes));
+    assert!(
+        secrets_left(&stripped.bytes).is_empty(),
+        "{:?}",
+        secrets_left(&stripped.bytes)
+    );
     assert_eq!(stripped.removed, 5, "EXIF, XMP, IPTC, COM and the trailer");
     // The entropy-coded data is the uploaded bytes.
     assert_eq!(jpeg_scans(&stripped.bytes), jpeg_scans(&source));
@@ -40,7 +44,12 @@ fn jpeg_loses_exif_xmp_iptc_and_comments_but_keeps_scans_icc_and_orientation() {
     let segments = jpeg_segments(&stripped.bytes);
     assert_eq!(segments[0].0, 0xE0);
     assert_eq!(segments[1].0, 0xE1);
-    assert_eq!(segments[1].1.len(), 6 + 26, "Exif header and a one-tag TIFF: {:?}", segments[1].1);
+    assert_eq!(
+        segments[1].1.len(),
+        6 + 26,
+        "Exif header and a one-tag TIFF: {:?}",
+        segments[1].1
+    );
     assert!(segments.iter().any(|(m, b)| *m == 0xE2 && contains(b, ICC_PROFILE)));
     assert!(!segments.iter().any(|(m, _)| matches!(m, 0xED | 0xFE)));
     assert_eq!(stripped.orientation, Some(6));
@@ -64,7 +73,11 @@ fn upright_jpeg_keeps_no_exif_at_all() {
 fn png_loses_text_time_and_exif_but_keeps_idat_and_orientation() {
     let source = png_with_metadata(80, 50, 8);
     let stripped = strip_metadata(&source).unwrap();
-    assert!(secrets_left(&stripped.bytes).is_empty(), "{:?}", secrets_left(&stripped.bytes));
+    assert!(
+        secrets_left(&stripped.bytes).is_empty(),
+        "{:?}",
+        secrets_left(&stripped.bytes)
+    );
     assert_eq!(png_idat(&stripped.bytes), png_idat(&source));
     let kinds: Vec<[u8; 4]> = png_chunks(&stripped.bytes).into_iter().map(|(k, _)| k).collect();
     for gone in [b"tEXt", b"zTXt", b"iTXt", b"tIME"] {
@@ -86,7 +99,11 @@ fn png_loses_text_time_and_exif_but_keeps_idat_and_orientation() {
 fn webp_loses_exif_and_xmp_chunks_and_its_flags_say_so() {
     let source = webp_with_metadata(70, 40, 1);
     let stripped = strip_metadata(&source).unwrap();
-    assert!(secrets_left(&stripped.bytes).is_empty(), "{:?}", secrets_left(&stripped.bytes));
+    assert!(
+        secrets_left(&stripped.bytes).is_empty(),
+        "{:?}",
+        secrets_left(&stripped.bytes)
+    );
     let chunks = webp_chunks(&stripped.bytes);
     let kinds: Vec<&[u8; 4]> = chunks.iter().map(|(k, _)| k).collect();
     assert_eq!(kinds, [b"VP8X", b"ICCP", b"VP8L"]);
@@ -114,7 +131,11 @@ fn webp_loses_exif_and_xmp_chunks_and_its_flags_say_so() {
 fn gif_loses_comments_and_xmp_but_keeps_its_image_blocks() {
     let source = gif_with_metadata(33, 21);
     let stripped = strip_metadata(&source).unwrap();
-    assert!(secrets_left(&stripped.bytes).is_empty(), "{:?}", secrets_left(&stripped.bytes));
+    assert!(
+        secrets_left(&stripped.bytes).is_empty(),
+        "{:?}",
+        secrets_left(&stripped.bytes)
+    );
     assert_eq!(stripped.removed, 3, "comment, XMP and the trailing bytes");
     assert_eq!(gif_image_blocks(&stripped.bytes), gif_image_blocks(&source));
     assert_eq!(stripped.bytes.last(), Some(&0x3B));
@@ -131,7 +152,10 @@ fn unreadable_containers_are_refused_not_stored_with_their_metadata() {
     jpeg[app1 + 2] = 0xFF;
     jpeg[app1 + 3] = 0xFF;
     jpeg.truncate(app1 + 200);
-    assert!(matches!(strip_metadata(&jpeg), Err(StripError::Malformed { format: "JPEG", .. })));
+    assert!(matches!(
+        strip_metadata(&jpeg),
+        Err(StripError::Malformed { format: "JPEG", .. })
+    ));
     let mut png = png_with_metadata(16, 16, 1);
     png.truncate(8 + 25 + 20);
     // A PNG cut short inside its text chunk: the partial chunk goes with the rest.
@@ -141,13 +165,19 @@ fn unreadable_containers_are_refused_not_stored_with_their_metadata() {
     // A PNG chunk type that is not letters.
     let mut png = png_with_metadata(16, 16, 1);
     png[8 + 25 + 4] = 0;
-    assert!(matches!(strip_metadata(&png), Err(StripError::Malformed { format: "PNG", .. })));
+    assert!(matches!(
+        strip_metadata(&png),
+        Err(StripError::Malformed { format: "PNG", .. })
+    ));
     // A GIF block that is neither an image nor an extension.
     let mut gif = gif_with_metadata(8, 8);
     let packed = gif[10];
     let table = if packed & 0x80 != 0 { 3 << ((packed & 7) + 1) } else { 0 };
     gif[13 + table] = 0x42;
-    assert!(matches!(strip_metadata(&gif), Err(StripError::Malformed { format: "GIF", .. })));
+    assert!(matches!(
+        strip_metadata(&gif),
+        Err(StripError::Malformed { format: "GIF", .. })
+    ));
     assert_eq!(strip_metadata(b"plain text"), Err(StripError::Unsupported));
 }
 

@@ -21,7 +21,9 @@ pub const PNG_ZTXT: &[u8] = b"SECRET-PNG-ZTXT";
 pub const PNG_ITXT: &[u8] = b"SECRET-PNG-ITXT";
 pub const TRAILER: &[u8] = b"SECRET-AFTER-THE-END";
 /// Every secret the fixtures hide; none may survive stripping.
-pub const SECRETS: &[&[u8]] = &[MAKE, GPS_DATUM, XMP, IPTC, COMMENT, PNG_TEXT, PNG_ZTXT, PNG_ITXT, TRAILER];
+pub const SECRETS: &[&[u8]] = &[
+    MAKE, GPS_DATUM, XMP, IPTC, COMMENT, PNG_TEXT, PNG_ZTXT, PNG_ITXT, TRAILER,
+];
 /// The GPS latitude the EXIF fixtures carry (52° 22' 12.34" as rationals), as its bytes.
 pub const GPS_LATITUDE: [u32; 6] = [52, 1, 22, 1, 1234, 100];
 /// An ICC profile stand-in: kept by stripping, so it must survive.
@@ -185,7 +187,11 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

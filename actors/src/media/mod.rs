@@ -98,6 +98,21 @@ pub struct RegenerateReport {
     pub queued: u64,
 }
 
+/// What `folio media strip-metadata` did with the stored originals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StripReport {
+    /// Stored originals looked at.
+    pub checked: u64,
+    /// Of those, rewritten without their metadata.
+    pub rewritten: u64,
+    /// Already without metadata (uploaded since, or stripped by an earlier run).
+    pub already_clean: u64,
+    /// Left as they are: their structure cannot be followed (logged with their ids).
+    pub unreadable: u64,
+    /// Listed but not in the blob store.
+    pub missing: u64,
+}
+
 /// Internal failures keep their cause as the source; the edge logs the chain once.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {

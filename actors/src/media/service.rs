@@ -15,7 +15,7 @@ use sea_orm::{
 
 use uuid::Uuid;
 
-use super::{FailedMedia, FailedPage, MediaError, MediaPage, MediaView, RegenerateReport, UploadCmd};
+use super::{FailedMedia, FailedPage, MediaError, MediaPage, MediaView, RegenerateReport, StripReport, UploadCmd};
 use crate::{
     events::{DomainEvent, MediaDeleted, MediaUploaded, append_event, append_events, outbox::OutboxSignal},
     project::PageRequest,
@@ -466,6 +466,92 @@ pub async fn regenerate_missing(
         progress(report.checked, total.max(report.checked));
     }
     Ok(report)
+}
+
+/// What became of one stored original in [`strip_stored_metadata`].
+enum StripOutcome {
+    Rewritten,
+    AlreadyClean,
+    Unreadable,
+    Missing,
+}
+
+/// Rewrites every stored original that still carries metadata (uploads from before
+/// metadata was stripped on upload), a page at a time in id order; `progress(checked,
+/// total)` after each page. Each rewrite is one atomic `put` of the stripped bytes under
+/// the same key, and stripping is idempotent, so a run that is killed leaves every
+/// original either as it was or fully stripped, and running again finishes the job
+/// (what is already clean is only read). Originals whose structure cannot be followed
+/// are left as they are, logged with their id, and counted; a storage error stops the run.
+pub async fn strip_stored_metadata(
+    ctx: &MediaContext,
+    mut progress: impl FnMut(u64, u64) + Send,
+) -> Result<StripReport, MediaError> {
+    use futures::StreamExt as _;
+    let originals = || media_files::Entity::find().filter(media_files::Column::UploadState.eq(STORED));
+    let total = originals().count(&ctx.db).await?;
+    let mut report = StripReport::default();
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut query = originals().order_by_asc(media_files::Column::Id).limit(STRIP_PAGE);
+        if let Some(after) = after {
+            query = query.filter(media_files::Column::Id.gt(after));
+        }
+        let page = query.all(&ctx.db).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        let outcomes = futures::stream::iter(page)
+            .map(|row| strip_one(ctx, row))
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await;
+        for outcome in outcomes {
+            report.checked += 1;
+            match outcome? {
+                StripOutcome::Rewritten => report.rewritten += 1,
+                StripOutcome::AlreadyClean => report.already_clean += 1,
+                StripOutcome::Unreadable => report.unreadable += 1,
+                StripOutcome::Missing => report.missing += 1,
+            }
+        }
+        progress(report.checked, total.max(report.checked));
+    }
+    Ok(report)
+}
+
+const STRIP_PAGE: u64 = 100;
+
+async fn strip_one(ctx: &MediaContext, row: media_files::Model) -> Result<StripOutcome, MediaError> {
+    let blob = match ctx.blobs.get(&row.file_path).await {
+        Ok(blob) => blob,
+        Err(folio_media::BlobError::NotFound(_)) => return Ok(StripOutcome::Missing),
+        Err(e) => return Err(MediaError::Storage(e)),
+    };
+    let source = blob.bytes.clone();
+    let stripped = tokio::task::spawn_blocking(move || strip_metadata(&source))
+        .await
+        .map_err(MediaError::StripWorker)?;
+    let stripped = match stripped {
+        Ok(stripped) => stripped,
+        Err(error) => {
+            tracing::warn!(file_id = %row.id, key = %row.file_path, %error, "an original whose metadata cannot be removed; left as it is");
+            return Ok(StripOutcome::Unreadable);
+        }
+    };
+    if stripped.removed == 0 && stripped.bytes == blob.bytes {
+        return Ok(StripOutcome::AlreadyClean);
+    }
+    let size = stripped.bytes.len() as i64;
+    ctx.blobs
+        .put(&row.file_path, stripped.bytes.into(), &blob.content_type)
+        .await
+        .map_err(MediaError::Storage)?;
+    media_files::Entity::update_many()
+        .col_expr(media_files::Column::FileSize, Expr::value(size))
+        .filter(media_files::Column::Id.eq(row.id))
+        .exec(&ctx.db)
+        .await?;
+    Ok(StripOutcome::Rewritten)
 }
 
 #[cfg(test)]
