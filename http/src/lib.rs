@@ -11,6 +11,7 @@ pub mod hygiene;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod range;
 pub mod readiness;
 pub mod routes;
 pub mod text;

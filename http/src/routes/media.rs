@@ -372,8 +372,8 @@ impl MediaApi {
 }
 
 /// `GET /media/uploads/…` and `GET /media/thumbnails/…`: the stored bytes, with their
-/// content type, a strong ETag (304 on `If-None-Match`) and a year of caching (the
-/// names never get new content).
+/// content type, a strong ETag (304 on `If-None-Match`), a year of caching (the
+/// names never get new content) and byte ranges (`Range` → 206, see [`fetch`]).
 #[handler]
 pub async fn serve_blob(
     req: &Request,
@@ -392,11 +392,11 @@ pub async fn serve_blob(
                 .status(StatusCode::NOT_MODIFIED)
                 .header(header::ETAG, meta.etag)
                 .finish(),
-            Ok(_) => fetch(&state, &key).await,
+            Ok(_) => fetch(req, &state, &key).await,
             Err(e) => ApiError::from(e).as_response_owned(),
         }
     } else {
-        fetch(&state, &key).await
+        fetch(req, &state, &key).await
     };
     let headers = response.headers_mut();
     headers.insert(
@@ -407,14 +407,38 @@ pub async fn serve_blob(
     response
 }
 
-async fn fetch(state: &EdgeState, key: &str) -> Response {
-    match state.media.blob(key).await {
-        Ok(blob) => Response::builder()
+/// The blob, whole (200) or the one byte range asked for (206 with `Content-Range`; 416
+/// when it starts past the end). An `If-Range` that names another ETag gets the whole
+/// body, as RFC 9110 asks.
+async fn fetch(req: &Request, state: &EdgeState, key: &str) -> Response {
+    let blob = match state.media.blob(key).await {
+        Ok(blob) => blob,
+        Err(e) => return ApiError::from(e).as_response_owned(),
+    };
+    let len = blob.bytes.len() as u64;
+    let header_text = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let if_range_holds = header_text(header::IF_RANGE).is_none_or(|tag| tag.trim() == blob.etag);
+    let range = match header_text(header::RANGE) {
+        Some(range) if if_range_holds => crate::range::parse(range, len),
+        _ => crate::range::RangeRequest::Whole,
+    };
+    let builder = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, blob.etag);
+    match range {
+        crate::range::RangeRequest::Whole => builder
             .status(StatusCode::OK)
             .content_type(blob.content_type)
-            .header(header::ETAG, blob.etag)
             .body(blob.bytes),
-        Err(e) => ApiError::from(e).as_response_owned(),
+        crate::range::RangeRequest::Part { start, end } => builder
+            .status(StatusCode::PARTIAL_CONTENT)
+            .content_type(blob.content_type)
+            .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"))
+            .body(blob.bytes.slice(start as usize..=end as usize)),
+        crate::range::RangeRequest::Unsatisfiable => builder
+            .status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .header(header::CONTENT_RANGE, format!("bytes */{len}"))
+            .finish(),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Originals carry pixels, not secrets: on the local blob store and on S3 (s3s-fs), an
 //! upload's EXIF (with its GPS position), XMP, IPTC, comments and PNG text never reach
 //! storage, its image data is stored byte for byte, its orientation still displays; an
-//! image whose structure cannot be read is refused; and `folio media strip-metadata`
-//! cleans originals stored before, resuming after a kill.
+//! image whose structure cannot be read is refused; `folio media strip-metadata`
+//! cleans originals stored before, resuming after a kill; blob responses answer byte
+//! ranges.
 
 mod common;
 
@@ -396,5 +397,92 @@ async fn strip_metadata_command_cleans_old_originals(blobs: Blobs) {
     );
     // Only the unreadable one still holds secrets in the raw storage.
     assert_eq!(setup.secrets_in_storage().len(), 1, "{:?}", setup.secrets_in_storage());
+    setup.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_responses_answer_ranges_on_the_local_store() {
+    blob_responses_answer_ranges(Blobs::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_responses_answer_ranges_on_s3() {
+    blob_responses_answer_ranges(Blobs::S3).await;
+}
+
+async fn blob_responses_answer_ranges(blobs: Blobs) {
+    let setup = Setup::start(blobs).await;
+    let t = &setup.node;
+    let u = t.user("ranger").await;
+    let up = t
+        .upload(Some(&u.access), png_with_metadata(200, 150, 1), "r.png", None)
+        .await;
+    assert_eq!(up.status, 201, "{}", up.body);
+    let url = up.body["file_url"].as_str().unwrap();
+    let whole = t.client.get(url).send().await.unwrap();
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    let etag = whole.headers()["etag"].to_str().unwrap().to_string();
+    let cache = whole.headers()["cache-control"].to_str().unwrap().to_string();
+    let body = whole.bytes().await.unwrap();
+    let len = body.len();
+    let get = |range: String| t.client.get(url).header("range", range).send();
+
+    let part = get("bytes=0-99".into()).await.unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-range"], format!("bytes 0-99/{len}").as_str());
+    assert_eq!(part.headers()["etag"], etag.as_str());
+    assert_eq!(part.headers()["cache-control"], cache.as_str());
+    assert_eq!(part.headers()["content-type"], "image/png");
+    assert_eq!(part.bytes().await.unwrap(), body.slice(0..100));
+
+    let tail = get("bytes=-10".into()).await.unwrap();
+    assert_eq!(tail.status(), 206);
+    assert_eq!(
+        tail.headers()["content-range"],
+        format!("bytes {}-{}/{len}", len - 10, len - 1).as_str()
+    );
+    assert_eq!(tail.bytes().await.unwrap(), body.slice(len - 10..));
+
+    let open_ended = get(format!("bytes={}-", len - 3)).await.unwrap();
+    assert_eq!(open_ended.status(), 206);
+    assert_eq!(open_ended.bytes().await.unwrap(), body.slice(len - 3..));
+
+    let past_the_end = get(format!("bytes={len}-")).await.unwrap();
+    assert_eq!(past_the_end.status(), 416);
+    assert_eq!(
+        past_the_end.headers()["content-range"],
+        format!("bytes */{len}").as_str()
+    );
+
+    // An If-Range naming another version gets the whole body; the right one, the part.
+    let stale = t
+        .client
+        .get(url)
+        .header("range", "bytes=0-9")
+        .header("if-range", "\"something-else\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 200);
+    assert_eq!(stale.bytes().await.unwrap().len(), len);
+    let fresh = t
+        .client
+        .get(url)
+        .header("range", "bytes=0-9")
+        .header("if-range", etag.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 206);
+    // Conditional reads still answer 304.
+    let cached = t
+        .client
+        .get(url)
+        .header("if-none-match", etag.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
     setup.node.shutdown().await;
 }
