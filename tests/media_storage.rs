@@ -34,6 +34,7 @@ enum Blobs {
 struct Setup {
     node: TestNode,
     s3: Option<S3sFs>,
+    bucket: String,
 }
 
 impl Setup {
@@ -41,6 +42,7 @@ impl Setup {
         let s3 = (blobs == Blobs::S3).then(S3sFs::start);
         let bucket = format!("privacy-{}", &Uuid::new_v4().simple().to_string()[..12]);
         let settings = s3.as_ref().map(|s| s.settings(&bucket));
+        let bucket_name = bucket.clone();
         let node = TestNode::spawn_with(Backend::Sqlite, |s| {
             if let Some(s3) = settings {
                 s.blobs.s3_endpoint = Some(s3.endpoint);
@@ -50,7 +52,11 @@ impl Setup {
             }
         })
         .await;
-        Self { node, s3 }
+        Self {
+            node,
+            s3,
+            bucket: bucket_name,
+        }
     }
 
     /// Where the store keeps its bytes: the data dir's `media/`, or s3s-fs's root.
@@ -61,12 +67,27 @@ impl Setup {
         }
     }
 
+    /// The objects in the store, as files: the bucket's directory in s3s-fs (without its
+    /// hidden metadata files, which s3s-fs keeps even after a delete), or the local
+    /// store's files (without temporary ones).
+    fn objects(&self) -> Vec<PathBuf> {
+        let root = match &self.s3 {
+            Some(s3) => s3.root.path().join(&self.bucket),
+            None => self.node.dir.path().join("media"),
+        };
+        files_under(&root)
+            .into_iter()
+            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .collect()
+    }
+
     /// Every file of the raw storage that still holds a secret, with the secrets.
     fn secrets_in_storage(&self) -> Vec<(PathBuf, Vec<String>)> {
         files_under(&self.storage_root())
             .into_iter()
             .filter_map(|path| {
-                let left = secrets_left(&std::fs::read(&path).unwrap());
+                // A store's temporary file may be renamed away between listing and reading.
+                let left = secrets_left(&std::fs::read(&path).ok()?);
                 (!left.is_empty()).then_some((path, left))
             })
             .collect()
@@ -274,6 +295,8 @@ async fn store_old_originals(t: &TestNode, owner: &str, count: usize) -> Vec<(St
             thumbnail_attempts: Set(0),
             thumbnail_queued_at: Set(None),
             thumbnail_failed_at: Set(None),
+            renditions: Set(None),
+            thumbhash: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         });
@@ -484,5 +507,104 @@ async fn blob_responses_answer_ranges(blobs: Blobs) {
         .await
         .unwrap();
     assert_eq!(cached.status(), 304);
+    setup.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renditions_are_made_served_and_deleted_on_the_local_store() {
+    renditions_are_made_served_and_deleted(Blobs::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renditions_are_made_served_and_deleted_on_s3() {
+    renditions_are_made_served_and_deleted(Blobs::S3).await;
+}
+
+async fn renditions_are_made_served_and_deleted(blobs: Blobs) {
+    let setup = Setup::start(blobs).await;
+    let t = &setup.node;
+    let u = t.user("gallery").await;
+    let objects_before = setup.objects().len();
+    // 1600×1200 stored, orientation 6: displayed 1200×1600.
+    let up = t
+        .upload(Some(&u.access), jpeg_with_metadata(1600, 1200, 6), "tall.jpg", None)
+        .await;
+    assert_eq!(up.status, 201, "{}", up.body);
+    assert_eq!(up.body["renditions"], serde_json::json!([]), "none until made");
+    let file_id = up.body["file_id"].as_str().unwrap().to_string();
+    let mut events = common::SseStream::open(&format!("{}/events", t.url), Some(&u.access))
+        .await
+        .unwrap();
+    let settled = t.settled_media(&u.access, &file_id).await;
+    assert_eq!(settled["thumbnail_status"], "ready", "{settled}");
+    assert_eq!(
+        (settled["width"].as_i64(), settled["height"].as_i64()),
+        (Some(1200), Some(1600))
+    );
+    let renditions = settled["renditions"].as_array().unwrap();
+    let listed: Vec<(u64, u64, &str)> = renditions
+        .iter()
+        .map(|r| {
+            (
+                r["width"].as_u64().unwrap(),
+                r["height"].as_u64().unwrap(),
+                r["format"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(u64, u64, &str)> = [(240, 320), (480, 640), (960, 1280), (1200, 1600)]
+        .into_iter()
+        .flat_map(|(w, h)| [(w, h, "webp"), (w, h, "jpeg")])
+        .collect();
+    assert_eq!(listed, expected);
+    for r in renditions {
+        let response = t.client.get(r["url"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{r}");
+        let mime = format!("image/{}", r["format"].as_str().unwrap());
+        assert_eq!(response.headers()["content-type"], mime.as_str());
+        let body = response.bytes().await.unwrap();
+        assert_eq!(body.len() as u64, r["bytes"].as_u64().unwrap());
+        let decoded = image::load_from_memory(&body).unwrap();
+        assert_eq!(
+            (u64::from(decoded.width()), u64::from(decoded.height())),
+            (r["width"].as_u64().unwrap(), r["height"].as_u64().unwrap())
+        );
+    }
+    // The placeholder has the picture's shape (3:4).
+    let hash = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        settled["thumbhash"].as_str().unwrap(),
+    )
+    .unwrap();
+    let ratio = thumbhash::thumb_hash_to_approximate_aspect_ratio(&hash).unwrap();
+    assert!((ratio - 0.75).abs() < 0.1, "{ratio}");
+    // The live event carries the same renditions (it may have come before the stream
+    // opened; then the media read above is what a reconnecting client relies on).
+    if let Some((name, event)) = events.next_event(Duration::from_millis(500)).await {
+        assert_eq!(name, "media.thumbnail_ready");
+        assert_eq!(event["renditions"], settled["renditions"]);
+    }
+
+    // Original, thumbnail and eight renditions are stored (s3s-fs keeps each object's
+    // metadata in a file of its own beside it); delete removes them all.
+    let ours = || -> Vec<PathBuf> {
+        setup
+            .objects()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(&file_id))
+            .collect()
+    };
+    assert_eq!(ours().len(), 10, "{:?}", ours());
+    assert_eq!(setup.objects().len(), objects_before + 10);
+    let deleted = t.delete(&format!("/media/{file_id}"), Some(&u.access)).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert_eq!(ours(), Vec::<PathBuf>::new());
+    assert_eq!(setup.objects().len(), objects_before);
+    for r in renditions {
+        assert_eq!(
+            t.client.get(r["url"].as_str().unwrap()).send().await.unwrap().status(),
+            404
+        );
+    }
     setup.node.shutdown().await;
 }

@@ -6,6 +6,8 @@
 //! * [`strip_metadata`]: EXIF, XMP, IPTC, comments and text chunks removed before an
 //!   upload is stored, the image data untouched.
 //! * [`make_thumbnail`]: bounded, orientation-aware, fast thumbnails.
+//! * [`make_renditions`]: every size and format of an image, and its thumbhash, from one
+//!   decode.
 //! * [`bench`]: the thumbnail benchmark against libvips and Pillow.
 
 #[cfg(feature = "bench")]
@@ -13,6 +15,7 @@ pub mod bench;
 mod blob;
 mod jpeg;
 mod local;
+mod renditions;
 mod s3;
 mod sniff;
 mod strip;
@@ -25,6 +28,10 @@ mod turbo_common;
 
 pub use blob::{Blob, BlobError, BlobMeta, BlobStore, SharedBlobStore, content_etag, validate_key};
 pub use local::LocalDirStore;
+pub use renditions::{
+    RENDITION_EDGES, Rendition, RenditionFormat, RenditionSet, RenditionTimings, WEBP_QUALITY, make_renditions,
+    make_renditions_timed,
+};
 pub use s3::{S3Settings, S3Store};
 pub use sniff::{ImageKind, sniff_image};
 pub use strip::{StripError, Stripped, minimal_exif_tiff, strip_metadata};

@@ -8,6 +8,7 @@ mod m20261125_000002_profiles_projects_outbox;
 mod m20261125_000003_media_files;
 mod m20261126_000010_media_thumbnail_jobs;
 mod m20261126_000020_event_tickets;
+mod m20261204_000030_media_renditions;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_media_files::Migration),
             Box::new(m20261126_000010_media_thumbnail_jobs::Migration),
             Box::new(m20261126_000020_event_tickets::Migration),
+            Box::new(m20261204_000030_media_renditions::Migration),
         ]
     }
 }

@@ -59,7 +59,31 @@ pub struct MediaView {
     pub thumbnail_status: String,
     pub thumbnail_url: Option<String>,
     pub thumbnail_error: Option<String>,
+    /// Every size and format made from the image, smallest first; empty until made.
+    pub renditions: Vec<RenditionView>,
+    /// The thumbhash placeholder, base64.
+    pub thumbhash: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A rendition as the media row records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRendition {
+    pub width: u32,
+    pub height: u32,
+    pub format: folio_media::RenditionFormat,
+    pub key: String,
+    pub bytes: u64,
+}
+
+/// A rendition as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenditionView {
+    pub width: u32,
+    pub height: u32,
+    pub format: folio_media::RenditionFormat,
+    pub url: String,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -15,7 +15,10 @@ use sea_orm::{
 
 use uuid::Uuid;
 
-use super::{FailedMedia, FailedPage, MediaError, MediaPage, MediaView, RegenerateReport, StripReport, UploadCmd};
+use super::{
+    FailedMedia, FailedPage, MediaError, MediaPage, MediaView, RegenerateReport, RenditionView, StoredRendition,
+    StripReport, UploadCmd,
+};
 use crate::{
     events::{DomainEvent, MediaDeleted, MediaUploaded, append_event, append_events, outbox::OutboxSignal},
     project::PageRequest,
@@ -45,8 +48,30 @@ impl MediaContext {
     }
 }
 
-pub fn view(model: media_files::Model) -> MediaView {
+/// The renditions a row records (an unreadable record reads as none: they are made again
+/// by `regenerate-missing`).
+pub fn stored_renditions(model: &media_files::Model) -> Vec<StoredRendition> {
+    model
+        .renditions
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default()
+}
+
+pub fn view(ctx: &MediaContext, model: media_files::Model) -> MediaView {
+    let renditions = stored_renditions(&model)
+        .into_iter()
+        .map(|r| RenditionView {
+            url: ctx.url_for(&r.key),
+            width: r.width,
+            height: r.height,
+            format: r.format,
+            bytes: r.bytes,
+        })
+        .collect();
     MediaView {
+        renditions,
+        thumbhash: model.thumbhash,
         file_id: model.id,
         user_id: model.user_id,
         filename: model.filename,
@@ -123,6 +148,8 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         thumbnail_attempts: Set(0),
         thumbnail_queued_at: Set(Some(now)),
         thumbnail_failed_at: Set(None),
+        renditions: Set(None),
+        thumbhash: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -151,10 +178,13 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         return Err(e.into());
     }
     ctx.outbox.notify();
-    Ok(view(media_files::Model {
-        upload_state: STORED.to_string(),
-        ..row
-    }))
+    Ok(view(
+        ctx,
+        media_files::Model {
+            upload_state: STORED.to_string(),
+            ..row
+        },
+    ))
 }
 
 /// The upload without its metadata, stripped on a blocking thread (a linear pass over
@@ -195,7 +225,7 @@ pub async fn get(ctx: &MediaContext, viewer: Uuid, file_id: Uuid) -> Result<Medi
     if model.user_id != viewer {
         return Err(MediaError::Forbidden);
     }
-    Ok(view(model))
+    Ok(view(ctx, model))
 }
 
 pub async fn list(ctx: &MediaContext, owner: Uuid, page: PageRequest) -> Result<MediaPage, MediaError> {
@@ -211,7 +241,7 @@ pub async fn list(ctx: &MediaContext, owner: Uuid, page: PageRequest) -> Result<
         .all(&ctx.db)
         .await?;
     Ok(MediaPage {
-        files: files.into_iter().map(view).collect(),
+        files: files.into_iter().map(|f| view(ctx, f)).collect(),
         page: page.page,
         size: page.size,
         total,
@@ -240,7 +270,11 @@ pub async fn delete(ctx: &MediaContext, actor: Uuid, file_id: Uuid) -> Result<()
     ctx.outbox.notify();
     // The row is gone, so nothing serves these any more; a failure here only leaves
     // an unreachable blob behind, which is logged.
-    for key in std::iter::once(model.file_path.as_str()).chain(model.thumbnail_path.as_deref()) {
+    let renditions = stored_renditions(&model);
+    let keys = std::iter::once(model.file_path.as_str())
+        .chain(model.thumbnail_path.as_deref())
+        .chain(renditions.iter().map(|r| r.key.as_str()));
+    for key in keys {
         if let Err(e) = ctx.blobs.delete(key).await {
             tracing::warn!(key, error = %e, "deleting a media blob");
         }
@@ -248,9 +282,10 @@ pub async fn delete(ctx: &MediaContext, actor: Uuid, file_id: Uuid) -> Result<()
     Ok(())
 }
 
-/// Only our two public prefixes are served; the key rules stop traversal.
+/// Only our three public prefixes are served; the key rules stop traversal.
 fn public_key(key: &str) -> Result<&str, MediaError> {
-    if !(key.starts_with("uploads/") || key.starts_with("thumbnails/")) || validate_key(key).is_err() {
+    let public = ["uploads/", "thumbnails/", "renditions/"];
+    if !public.iter().any(|prefix| key.starts_with(prefix)) || validate_key(key).is_err() {
         return Err(MediaError::NotFound);
     }
     Ok(key)
@@ -353,10 +388,12 @@ async fn requeue(ctx: &MediaContext, rows: Vec<media_files::Model>, from_status:
         .col_expr(media_files::Column::ThumbnailQueuedAt, Expr::value(Some(now)))
         .col_expr(media_files::Column::UpdatedAt, Expr::value(now));
     if from_status == thumbnail_status::READY {
-        // The thumbnail is gone: stop pointing at it until it is made again.
+        // The thumbnail or a rendition is gone: stop pointing at them until they are
+        // made again (under the same keys).
         update = update
             .col_expr(media_files::Column::ThumbnailPath, Expr::value(Option::<String>::None))
-            .col_expr(media_files::Column::ThumbnailUrl, Expr::value(Option::<String>::None));
+            .col_expr(media_files::Column::ThumbnailUrl, Expr::value(Option::<String>::None))
+            .col_expr(media_files::Column::Renditions, Expr::value(Option::<String>::None));
     }
     update
         .filter(media_files::Column::Id.is_in(ids))
@@ -418,8 +455,9 @@ pub async fn retry_failed_all(
     Ok(done)
 }
 
-/// Requeues every image whose thumbnail is marked ready but is not in the blob store
-/// (after a storage loss, say); `progress(checked, total)` after each page. A storage
+/// Requeues every image whose thumbnail is marked ready but whose thumbnail or one of
+/// whose renditions is not in the blob store (after a storage loss, say), or that has no
+/// renditions at all (uploaded before them); `progress(checked, total)` after each page. A storage
 /// error stops the run rather than requeue everything it could not see.
 pub async fn regenerate_missing(
     ctx: &MediaContext,
@@ -445,15 +483,30 @@ pub async fn regenerate_missing(
         report.checked += page.len() as u64;
         let checks = futures::stream::iter(page)
             .map(|row| async move {
-                let present = match row.thumbnail_path.as_deref() {
-                    None => Ok(false),
-                    Some(key) => match ctx.blobs.head(key).await {
-                        Ok(_) => Ok(true),
-                        Err(folio_media::BlobError::NotFound(_)) => Ok(false),
-                        Err(e) => Err(MediaError::from(e)),
-                    },
-                };
-                present.map(|present| (!present).then_some(row))
+                // Images from before renditions have none recorded: missing too.
+                let renditions = stored_renditions(&row);
+                let keys: Option<Vec<&str>> = row.thumbnail_path.as_deref().and_then(|thumbnail| {
+                    (!renditions.is_empty()).then(|| {
+                        std::iter::once(thumbnail)
+                            .chain(renditions.iter().map(|r| r.key.as_str()))
+                            .collect()
+                    })
+                });
+                let mut present = Ok(keys.is_some());
+                for key in keys.unwrap_or_default() {
+                    match ctx.blobs.head(key).await {
+                        Ok(_) => {}
+                        Err(folio_media::BlobError::NotFound(_)) => {
+                            present = Ok(false);
+                            break;
+                        }
+                        Err(e) => {
+                            present = Err(MediaError::Storage(e));
+                            break;
+                        }
+                    }
+                }
+                present.map(|present| (!present).then_some(row.clone()))
             })
             .buffer_unordered(16)
             .collect::<Vec<_>>()

@@ -51,10 +51,62 @@ pub struct MediaReply {
     pub thumbnail_url: Option<String>,
     #[oai(nullable)]
     pub thumbnail_error: Option<String>,
+    /// The image's size as displayed (after EXIF orientation); null until its renditions
+    /// are made.
     #[oai(nullable)]
     pub width: Option<i32>,
     #[oai(nullable)]
     pub height: Option<i32>,
+    /// The image at fixed sizes (longest edge 320, 640, 1280 and 2048 pixels, never
+    /// upscaled: an image smaller than a size has its own size as its largest) in WebP
+    /// and JPEG, smallest first; empty until made (`thumbnail_status` `ready`).
+    pub renditions: Vec<RenditionReply>,
+    /// A [thumbhash](https://evanw.github.io/thumbhash/) placeholder (base64) to paint
+    /// before anything loads; null until the renditions are made.
+    #[oai(nullable)]
+    pub thumbhash: Option<String>,
+}
+
+/// A rendition's encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum RenditionFormat {
+    Webp,
+    Jpeg,
+}
+
+impl From<folio_media::RenditionFormat> for RenditionFormat {
+    fn from(format: folio_media::RenditionFormat) -> Self {
+        match format {
+            folio_media::RenditionFormat::Webp => RenditionFormat::Webp,
+            folio_media::RenditionFormat::Jpeg => RenditionFormat::Jpeg,
+        }
+    }
+}
+
+/// One size and format of an image.
+#[derive(Debug, Clone, Object)]
+pub struct RenditionReply {
+    /// Pixels, as displayed.
+    pub width: u32,
+    pub height: u32,
+    pub format: RenditionFormat,
+    /// Served with the same caching and byte ranges as `file_url`.
+    pub url: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl From<folio_actors::media::RenditionView> for RenditionReply {
+    fn from(r: folio_actors::media::RenditionView) -> Self {
+        Self {
+            width: r.width,
+            height: r.height,
+            format: r.format.into(),
+            url: r.url,
+            bytes: r.bytes,
+        }
+    }
 }
 
 impl From<MediaView> for MediaReply {
@@ -74,6 +126,8 @@ impl From<MediaView> for MediaReply {
             thumbnail_error: m.thumbnail_error,
             width: m.width,
             height: m.height,
+            renditions: m.renditions.into_iter().map(RenditionReply::from).collect(),
+            thumbhash: m.thumbhash,
         }
     }
 }
