@@ -41,6 +41,12 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Stored media: `strip-metadata` removes EXIF, XMP, IPTC and text chunks from
+    /// originals uploaded before this version (run it once after upgrading).
+    Media {
+        #[command(subcommand)]
+        command: MediaCommand,
+    },
     /// Administration.
     Admin {
         #[command(subcommand)]
@@ -77,6 +83,13 @@ enum JobsCommand {
     },
     /// Queue every image whose thumbnail is missing from storage.
     RegenerateMissing,
+}
+
+#[derive(Subcommand)]
+enum MediaCommand {
+    /// Rewrite every stored original that still carries metadata (idempotent; run it
+    /// again after an interruption to finish).
+    StripMetadata,
 }
 
 #[derive(Subcommand)]
@@ -154,6 +167,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Reindex => reindex(settings).await,
         Command::Jobs { command } => jobs::run(command, settings).await,
+        Command::Media {
+            command: MediaCommand::StripMetadata,
+        } => jobs::strip_metadata(settings).await,
         Command::Cluster {
             command: ClusterCommand::Status,
         } => cluster_status(settings).await,
@@ -274,6 +290,26 @@ mod jobs {
                 Ok(())
             }
         }
+    }
+
+    /// `folio media strip-metadata`.
+    pub async fn strip_metadata(settings: Settings) -> anyhow::Result<()> {
+        let db = startup::connect_database(&settings).await?;
+        startup::migrate(&db).await?;
+        let media = media_context(&settings, db).await?;
+        let bar = progress_bar("stripping metadata", "originals")?;
+        let report = media_service::strip_stored_metadata(&media, |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", folio_actors::supervisor::error_chain(&e)))?;
+        bar.finish();
+        println!(
+            "checked {} originals: {} rewritten without metadata, {} already clean, {} unreadable (left as they are; their ids are in the log), {} missing from storage",
+            report.checked, report.rewritten, report.already_clean, report.unreadable, report.missing
+        );
+        Ok(())
     }
 
     const PUBLISHED_BY_A_NODE: &str =

@@ -249,6 +249,8 @@ async fn insert_failed_rows(t: &TestNode, owner: &str, count: usize, error: &str
                 thumbnail_attempts: Set(5),
                 thumbnail_queued_at: Set(Some(now)),
                 thumbnail_failed_at: Set(Some(now)),
+                renditions: Set(None),
+                thumbhash: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             }

@@ -17,7 +17,7 @@ use std::{
     time::Duration,
 };
 
-use folio_media::{BlobError, ThumbnailError, ThumbnailSpec, make_thumbnail};
+use folio_media::{BlobError, ThumbnailError, ThumbnailSpec, make_renditions};
 use futures::future::BoxFuture;
 use ractor::ActorRef;
 use sea_orm::DbErr;
@@ -34,7 +34,7 @@ use crate::{
     faults::{self, FaultPoint},
     jobs::{JobActivity, JobKind},
     media::{
-        MediaContext,
+        MediaContext, RenditionView, StoredRendition,
         thumbnails::{self, ThumbnailJob},
     },
     project::{ProjectClient, ProjectError, ThumbnailSetter, ThumbnailUrl},
@@ -312,27 +312,60 @@ async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Optio
         e => JobError::ReadSource(e),
     })?;
     let spec = ctx.config.spec.clone();
-    let thumbnail = ctx
+    let set = ctx
         .cpu
-        .run(move || make_thumbnail(&source.bytes, &spec))
+        .run(move || make_renditions(&source.bytes, &spec))
         .await
         .map_err(JobError::Worker)?
         .map_err(JobError::Image)?;
+    // Renditions first, the seed's thumbnail last: a job that fails half-way is made
+    // again whole under the same keys.
+    let mut renditions = Vec::with_capacity(set.renditions.len());
+    for rendition in set.renditions {
+        let key = thumbnails::rendition_key(&job, rendition.width, rendition.height, rendition.format);
+        let bytes = rendition.bytes.len() as u64;
+        media
+            .blobs
+            .put(&key, rendition.bytes.into(), rendition.format.mime())
+            .await
+            .map_err(JobError::StoreThumbnail)?;
+        renditions.push(StoredRendition {
+            width: rendition.width,
+            height: rendition.height,
+            format: rendition.format,
+            key,
+            bytes,
+        });
+    }
     let key = thumbnails::thumbnail_key(&job);
     media
         .blobs
-        .put(&key, thumbnail.jpeg.into(), "image/jpeg")
+        .put(&key, set.thumbnail.bytes.into(), "image/jpeg")
         .await
         .map_err(JobError::StoreThumbnail)?;
     let url = media.url_for(&key);
     set_project_thumbnail(ctx, &job, &url).await?;
+    let links = renditions
+        .iter()
+        .map(|r| RenditionView {
+            url: media.url_for(&r.key),
+            width: r.width,
+            height: r.height,
+            format: r.format,
+            bytes: r.bytes,
+        })
+        .collect();
     thumbnails::mark_ready(
         media,
         file_id,
-        key,
-        url.clone(),
-        thumbnail.source_width,
-        thumbnail.source_height,
+        thumbnails::Ready {
+            thumbnail_key: key,
+            thumbnail_url: url.clone(),
+            width: set.source_width,
+            height: set.source_height,
+            renditions,
+            thumbhash: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &set.thumbhash),
+        },
     )
     .await
     .map_err(JobError::Database)?;
@@ -340,8 +373,9 @@ async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Optio
     Ok(Some(LiveEvent::ThumbnailReady {
         file_id,
         thumbnail_url: url,
-        width: thumbnail.source_width,
-        height: thumbnail.source_height,
+        width: set.source_width,
+        height: set.source_height,
+        renditions: links,
     }))
 }
 

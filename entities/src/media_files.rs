@@ -29,6 +29,11 @@ pub struct Model {
     pub thumbnail_queued_at: Option<DateTimeUtc>,
     /// When the thumbnail failed for good; cleared by a retry.
     pub thumbnail_failed_at: Option<DateTimeUtc>,
+    /// The renditions made from the image: a JSON list of `{width, height, format, key,
+    /// bytes}`; `None` until they are made (and for rows from before renditions).
+    pub renditions: Option<String>,
+    /// The thumbhash placeholder, base64.
+    pub thumbhash: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -64,6 +64,8 @@ pub enum ErrorCode {
     InvalidUserId,
     InvalidProjectId,
     InvalidFile,
+    /// An image whose structure cannot be followed, so its metadata cannot be removed.
+    UnreadableImage,
     InvalidErrorContains,
     BadMultipart,
     EmptyFile,
@@ -138,6 +140,7 @@ impl ErrorCode {
             InvalidUserId => "invalid_user_id",
             InvalidProjectId => "invalid_project_id",
             InvalidFile => "invalid_file",
+            UnreadableImage => "unreadable_image",
             InvalidErrorContains => "invalid_error_contains",
             BadMultipart => "bad_multipart",
             EmptyFile => "empty_file",
@@ -201,6 +204,7 @@ impl ErrorCode {
             | InvalidUserId
             | InvalidProjectId
             | InvalidFile
+            | UnreadableImage
             | InvalidErrorContains
             | BadMultipart
             | EmptyFile => StatusCode::BAD_REQUEST,
@@ -377,6 +381,8 @@ impl From<MediaError> for ApiError {
         match error {
             MediaError::Empty => ApiError::new(ErrorCode::EmptyFile, message),
             MediaError::UnsupportedType => ApiError::new(ErrorCode::UnsupportedMediaType, message),
+            MediaError::UnreadableImage(_) => ApiError::bad_request(ErrorCode::UnreadableImage, message),
+            MediaError::StripWorker(_) => ApiError::internal_from(error),
             MediaError::TooLarge => ApiError::new(ErrorCode::PayloadTooLarge, message),
             MediaError::ProjectNotFound => ApiError::new(ErrorCode::ProjectNotFound, message),
             MediaError::NotFound => ApiError::new(ErrorCode::MediaNotFound, message),

@@ -11,6 +11,7 @@ pub mod hygiene;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod range;
 pub mod readiness;
 pub mod routes;
 pub mod text;
@@ -147,7 +148,7 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .at(
-            "/media/:prefix<uploads|thumbnails>/:user/:name",
+            "/media/:prefix<uploads|thumbnails|renditions>/:user/:name",
             poem::get(routes::media::serve_blob),
         )
         .at("/admin", poem::get(console::console_page))

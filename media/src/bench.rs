@@ -310,6 +310,51 @@ for i, path in enumerate(sys.argv[2:]):
         im.save(os.path.join(out, "%d_thumb.jpg" % i), quality=85)
 "#;
 
+/// `vipsthumbnail` making Folio's rendition set (every longest edge of
+/// [`crate::RENDITION_EDGES`], in WebP at [`crate::WEBP_QUALITY`] and JPEG at `quality`)
+/// for all `files`: one process per size and format, one worker thread each (as the
+/// batch run above). Returns the CPU per format: (WebP, JPEG).
+pub fn run_vips_renditions(files: &[PathBuf], out: &Path, quality: u8) -> Result<(ToolRun, ToolRun), BenchError> {
+    let mut webp = ToolRun::default();
+    let mut jpeg = ToolRun::default();
+    for edge in crate::RENDITION_EDGES {
+        for (format, run) in [("webp", &mut webp), ("jpg", &mut jpeg)] {
+            let q = if format == "webp" {
+                crate::WEBP_QUALITY as u8
+            } else {
+                quality
+            };
+            eprintln!("[bench] vipsthumbnail -s {edge} → {format} …");
+            let mut cmd = Command::new("vipsthumbnail");
+            cmd.args(["-s", &edge.to_string(), "-o"])
+                .arg(format!("{}/%s_{edge}.{format}[Q={q},strip]", out.display()))
+                .args(files)
+                .env("VIPS_CONCURRENCY", "1");
+            let (done, _) = run_tool(cmd, "vipsthumbnail (renditions)")?;
+            run.cpu_seconds += done.cpu_seconds;
+            run.wall_seconds += done.wall_seconds;
+            run.peak_rss_kib = run.peak_rss_kib.max(done.peak_rss_kib);
+        }
+    }
+    Ok((webp, jpeg))
+}
+
+/// Folio's rendition set over `files` in this process, one image at a time: the CPU
+/// spent decoding and resizing, encoding WebP and encoding JPEG.
+pub fn folio_renditions(files: &[PathBuf], spec: &crate::ThumbnailSpec) -> Result<crate::RenditionTimings, BenchError> {
+    let mut total = crate::RenditionTimings::default();
+    for file in files {
+        let bytes = std::fs::read(file).map_err(io(format!("reading {}", file.display())))?;
+        // A file Folio refuses (as vips may too) is left out of both sides' work alike.
+        if let Ok((_, timings)) = crate::make_renditions_timed(&bytes, spec) {
+            total.decode_and_resize += timings.decode_and_resize;
+            total.webp += timings.webp;
+            total.jpeg += timings.jpeg;
+        }
+    }
+    Ok(total)
+}
+
 /// `vipsthumbnail` over `files`: once per image (into `per_image_out`), then one process
 /// for all of them with one worker thread (into `batch_out`).
 pub fn run_vips(files: &[PathBuf], per_image_out: &Path, batch_out: &Path) -> Result<(ToolRun, ToolRun), BenchError> {

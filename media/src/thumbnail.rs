@@ -110,6 +110,32 @@ impl ThumbnailError {
 
 /// Makes a thumbnail. CPU-bound and synchronous: run it on a blocking pool.
 pub fn make_thumbnail(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, ThumbnailError> {
+    let fitted = decode_fitted(bytes, spec)?;
+    let jpeg = encode_rgb(&fitted.rgb, fitted.width, fitted.height, spec)
+        .map_err(|e| ThumbnailError::Corrupt(format!("encoding: {}", e.0)))?;
+    Ok(Thumbnail {
+        jpeg,
+        width: fitted.width,
+        height: fitted.height,
+        source_width: fitted.source_width,
+        source_height: fitted.source_height,
+    })
+}
+
+/// Decoded pixels fitted inside the spec's box, turned upright: packed RGB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fitted {
+    pub rgb: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// The source image's size as displayed.
+    pub source_width: u32,
+    pub source_height: u32,
+}
+
+/// Decodes (at a reduced DCT scale where the format allows), fits inside the spec's box
+/// and turns upright: the pixels every output is made from.
+pub(crate) fn decode_fitted(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Fitted, ThumbnailError> {
     if spec.max_width == 0 || spec.max_height == 0 {
         return Err(ThumbnailError::Corrupt("thumbnail box of zero size".into()));
     }
@@ -189,7 +215,7 @@ fn targets(w: u32, h: u32, o: Orientation, spec: &ThumbnailSpec) -> ((u32, u32),
 
 /// libjpeg-turbo path; CMYK/YCCK JPEGs, which it cannot turn into RGB, go through `image`.
 #[cfg(feature = "turbojpeg")]
-fn thumbnail_jpeg(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, ThumbnailError> {
+fn thumbnail_jpeg(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Fitted, ThumbnailError> {
     let decoder = libjpeg::Decoder::new().map_err(|e| match jpeg_err(e) {
         Fallback::Error(e) => e,
         Fallback::Cmyk => ThumbnailError::Corrupt("libjpeg-turbo".into()),
@@ -199,7 +225,7 @@ fn thumbnail_jpeg(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, Thumb
 
 /// The system's libjpeg-turbo where it is installed and allowed; pure Rust otherwise.
 #[cfg(not(feature = "turbojpeg"))]
-fn thumbnail_jpeg(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, ThumbnailError> {
+fn thumbnail_jpeg(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Fitted, ThumbnailError> {
     if let Some(library) = system_libjpeg(spec) {
         match libjpeg::Decoder::new(library) {
             Ok(decoder) => return thumbnail_jpeg_libjpeg(decoder, bytes, spec),
@@ -230,7 +256,7 @@ fn thumbnail_jpeg_libjpeg(
     decoder: libjpeg::Decoder,
     bytes: &[u8],
     spec: &ThumbnailSpec,
-) -> Result<Thumbnail, ThumbnailError> {
+) -> Result<Fitted, ThumbnailError> {
     match thumbnail_jpeg_scaled(decoder, bytes, spec) {
         Err(Fallback::Cmyk) => thumbnail_generic(bytes, ImageFormat::Jpeg, spec),
         Err(Fallback::Error(e)) => Err(e),
@@ -242,7 +268,7 @@ fn thumbnail_jpeg_libjpeg(
 /// target size, the trick libjpeg's scaled decoding gives libvips and Pillow's `draft`.
 /// CMYK/YCCK and 16-bit JPEGs, rare in uploads, go through the `image` crate at full size.
 #[cfg(not(feature = "turbojpeg"))]
-fn thumbnail_jpeg_rust(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, ThumbnailError> {
+fn thumbnail_jpeg_rust(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Fitted, ThumbnailError> {
     use jpeg_decoder::PixelFormat;
 
     let (width, height) = jpeg::frame_dimensions(bytes)
@@ -271,10 +297,10 @@ fn thumbnail_jpeg_rust(bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, 
     if rgb.len() as u64 != u64::from(dw) * u64::from(dh) * 3 {
         return Err(ThumbnailError::Corrupt("decoded JPEG of an unexpected size".into()));
     }
-    finish(rgb, dw, dh, tw, th, sw, sh, orientation, spec)
+    finish(rgb, dw, dh, tw, th, sw, sh, orientation)
 }
 
-fn thumbnail_jpeg_scaled(mut dec: libjpeg::Decoder, bytes: &[u8], spec: &ThumbnailSpec) -> Result<Thumbnail, Fallback> {
+fn thumbnail_jpeg_scaled(mut dec: libjpeg::Decoder, bytes: &[u8], spec: &ThumbnailSpec) -> Result<Fitted, Fallback> {
     let header = dec.read_header(bytes).map_err(jpeg_err)?;
     check_size(header.width, header.height, spec)?;
     require_end_of_image(bytes)?;
@@ -295,7 +321,7 @@ fn thumbnail_jpeg_scaled(mut dec: libjpeg::Decoder, bytes: &[u8], spec: &Thumbna
         .into());
     }
     let (rgb, dw, dh) = dec.decode_rgb_scaled(bytes, &header, num).map_err(jpeg_err)?;
-    finish(rgb, dw, dh, tw, th, sw, sh, orientation, spec).map_err(Fallback::Error)
+    finish(rgb, dw, dh, tw, th, sw, sh, orientation).map_err(Fallback::Error)
 }
 
 fn jpeg_err(e: JpegError) -> Fallback {
@@ -319,7 +345,7 @@ fn image_err(e: ImageError, width: u32, height: u32) -> ThumbnailError {
     }
 }
 
-fn thumbnail_generic(bytes: &[u8], format: ImageFormat, spec: &ThumbnailSpec) -> Result<Thumbnail, ThumbnailError> {
+fn thumbnail_generic(bytes: &[u8], format: ImageFormat, spec: &ThumbnailSpec) -> Result<Fitted, ThumbnailError> {
     // A bomb's header is refused before the decoder (and its buffers) exists.
     if let Some((w, h)) = peek_dimensions(bytes, format) {
         check_size(w, h, spec)?;
@@ -354,7 +380,7 @@ fn thumbnail_generic(bytes: &[u8], format: ImageFormat, spec: &ThumbnailSpec) ->
     let image = DynamicImage::from_decoder(decoder).map_err(|e| image_err(e, width, height))?;
     let (w, h) = (image.width(), image.height());
     if !image.color().has_alpha() {
-        return finish(image.into_rgb8().into_raw(), w, h, tw, th, sw, sh, orientation, spec);
+        return finish(image.into_rgb8().into_raw(), w, h, tw, th, sw, sh, orientation);
     }
     // Resized first, flattened after: compositing onto white is linear in the
     // premultiplied colour the resize works in, so the order does not change the
@@ -366,7 +392,7 @@ fn thumbnail_generic(bytes: &[u8], format: ImageFormat, spec: &ThumbnailSpec) ->
     } else {
         resize(&rgba, w, h, tw, th, PixelType::U8x4)?
     };
-    finish(flatten_onto_white(&small), tw, th, tw, th, sw, sh, orientation, spec)
+    finish(flatten_onto_white(&small), tw, th, tw, th, sw, sh, orientation)
 }
 
 /// Dimensions straight from a PNG IHDR, a GIF logical screen descriptor or a JPEG frame
@@ -410,8 +436,7 @@ fn finish(
     source_width: u32,
     source_height: u32,
     orientation: Orientation,
-    spec: &ThumbnailSpec,
-) -> Result<Thumbnail, ThumbnailError> {
+) -> Result<Fitted, ThumbnailError> {
     let resized = if (w, h) == (tw, th) {
         rgb
     } else {
@@ -428,9 +453,8 @@ fn finish(
         let (ow, oh) = rgb.dimensions();
         (rgb.into_raw(), ow, oh)
     };
-    let jpeg = encode_rgb(&out, ow, oh, spec).map_err(|e| ThumbnailError::Corrupt(format!("encoding: {}", e.0)))?;
-    Ok(Thumbnail {
-        jpeg,
+    Ok(Fitted {
+        rgb: out,
         width: ow,
         height: oh,
         source_width,
@@ -445,7 +469,14 @@ const PRESHRINK_FACTOR: u32 = 3;
 /// times the target is first averaged down (box filter) to twice the target, as libvips
 /// does: the Lanczos kernel then spans a few source pixels instead of dozens, and the box
 /// average is itself a proper anti-aliasing filter, unlike a nearest-neighbour pre-step.
-fn resize(pixels: &[u8], w: u32, h: u32, tw: u32, th: u32, pixel: PixelType) -> Result<Vec<u8>, ThumbnailError> {
+pub(crate) fn resize(
+    pixels: &[u8],
+    w: u32,
+    h: u32,
+    tw: u32,
+    th: u32,
+    pixel: PixelType,
+) -> Result<Vec<u8>, ThumbnailError> {
     let buffer_err = |e: fast_image_resize::ImageBufferError| ThumbnailError::Corrupt(format!("pixel buffer: {e}"));
     let resize_err = |e: fast_image_resize::ResizeError| ThumbnailError::Corrupt(format!("resize: {e}"));
     let src = ImageRef::new(w, h, pixels, pixel).map_err(buffer_err)?;
@@ -470,13 +501,13 @@ pub(crate) struct EncodeError(#[source] pub(crate) Box<dyn std::error::Error + S
 
 /// Encodes packed RGB as a JPEG with the compiled-in backend.
 #[cfg(feature = "turbojpeg")]
-fn encode_rgb(rgb: &[u8], width: u32, height: u32, spec: &ThumbnailSpec) -> Result<Vec<u8>, EncodeError> {
+pub(crate) fn encode_rgb(rgb: &[u8], width: u32, height: u32, spec: &ThumbnailSpec) -> Result<Vec<u8>, EncodeError> {
     libjpeg::encode_rgb(rgb, width, height, spec.quality)
 }
 
 /// Encodes packed RGB as a JPEG with the compiled-in backend.
 #[cfg(not(feature = "turbojpeg"))]
-fn encode_rgb(rgb: &[u8], width: u32, height: u32, spec: &ThumbnailSpec) -> Result<Vec<u8>, EncodeError> {
+pub(crate) fn encode_rgb(rgb: &[u8], width: u32, height: u32, spec: &ThumbnailSpec) -> Result<Vec<u8>, EncodeError> {
     use image::codecs::jpeg::JpegEncoder;
     let quality = spec.quality;
     if let Some(library) = system_libjpeg(spec) {

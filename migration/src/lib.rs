@@ -10,6 +10,7 @@ mod m20261126_000010_media_thumbnail_jobs;
 mod m20261126_000020_event_tickets;
 mod m20261204_000030_sessions;
 mod m20261204_000031_account_deletions;
+mod m20261204_000030_media_renditions;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000020_event_tickets::Migration),
             Box::new(m20261204_000030_sessions::Migration),
             Box::new(m20261204_000031_account_deletions::Migration),
+            Box::new(m20261204_000030_media_renditions::Migration),
         ]
     }
 }

@@ -136,6 +136,16 @@ impl EmbeddedNode {
         Ok(ticks / per_second.max(1) as f64)
     }
 
+    /// The highest resident set size the node has had, in MB (`VmHWM`).
+    pub fn peak_rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    }
+
     /// Resident set size in MB (`VmRSS`), and its anonymous share (`RssAnon`: the heap,
     /// as opposed to mapped files such as the SQLite and index files).
     pub fn rss_mb(&self) -> (f64, f64) {

@@ -8,5 +8,6 @@
 //!   (s3s-fs) for tests.
 
 pub mod blobs;
+pub mod images;
 pub mod meili_stub;
 pub mod search;

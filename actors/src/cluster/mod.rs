@@ -63,6 +63,9 @@ pub enum LiveEvent {
         thumbnail_url: String,
         width: u32,
         height: u32,
+        /// Absent in pushes from nodes older than renditions: decoded as none.
+        #[serde(default)]
+        renditions: Vec<crate::media::RenditionView>,
     },
     #[serde(rename = "media.thumbnail_failed")]
     ThumbnailFailed { file_id: Uuid, error: String },

@@ -59,7 +59,31 @@ pub struct MediaView {
     pub thumbnail_status: String,
     pub thumbnail_url: Option<String>,
     pub thumbnail_error: Option<String>,
+    /// Every size and format made from the image, smallest first; empty until made.
+    pub renditions: Vec<RenditionView>,
+    /// The thumbhash placeholder, base64.
+    pub thumbhash: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A rendition as the media row records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRendition {
+    pub width: u32,
+    pub height: u32,
+    pub format: folio_media::RenditionFormat,
+    pub key: String,
+    pub bytes: u64,
+}
+
+/// A rendition as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenditionView {
+    pub width: u32,
+    pub height: u32,
+    pub format: folio_media::RenditionFormat,
+    pub url: String,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +122,21 @@ pub struct RegenerateReport {
     pub queued: u64,
 }
 
+/// What `folio media strip-metadata` did with the stored originals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StripReport {
+    /// Stored originals looked at.
+    pub checked: u64,
+    /// Of those, rewritten without their metadata.
+    pub rewritten: u64,
+    /// Already without metadata (uploaded since, or stripped by an earlier run).
+    pub already_clean: u64,
+    /// Left as they are: their structure cannot be followed (logged with their ids).
+    pub unreadable: u64,
+    /// Listed but not in the blob store.
+    pub missing: u64,
+}
+
 /// Internal failures keep their cause as the source; the edge logs the chain once.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -107,6 +146,12 @@ pub enum MediaError {
     UnsupportedType,
     #[error("the file exceeds {MAX_UPLOAD_BYTES} bytes")]
     TooLarge,
+    /// The container cannot be followed, so its metadata cannot be removed: refused
+    /// rather than stored with it.
+    #[error("{0}")]
+    UnreadableImage(#[source] folio_media::StripError),
+    #[error("removing the image's metadata failed")]
+    StripWorker(#[source] tokio::task::JoinError),
     #[error("project not found")]
     ProjectNotFound,
     #[error("media file not found")]

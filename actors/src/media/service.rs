@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use folio_entities::{media_files, projects, users};
-use folio_media::{Blob, BlobMeta, SharedBlobStore, sniff_image, validate_key};
+use folio_media::{Blob, BlobMeta, SharedBlobStore, StripError, sniff_image, strip_metadata, validate_key};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait, sea_query::Expr,
@@ -15,7 +15,10 @@ use sea_orm::{
 
 use uuid::Uuid;
 
-use super::{FailedMedia, FailedPage, MediaError, MediaPage, MediaView, RegenerateReport, UploadCmd};
+use super::{
+    FailedMedia, FailedPage, MediaError, MediaPage, MediaView, RegenerateReport, RenditionView, StoredRendition,
+    StripReport, UploadCmd,
+};
 use crate::{
     events::{DomainEvent, MediaDeleted, MediaUploaded, append_event, append_events, outbox::OutboxSignal},
     project::PageRequest,
@@ -45,8 +48,30 @@ impl MediaContext {
     }
 }
 
-pub fn view(model: media_files::Model) -> MediaView {
+/// The renditions a row records (an unreadable record reads as none: they are made again
+/// by `regenerate-missing`).
+pub fn stored_renditions(model: &media_files::Model) -> Vec<StoredRendition> {
+    model
+        .renditions
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default()
+}
+
+pub fn view(ctx: &MediaContext, model: media_files::Model) -> MediaView {
+    let renditions = stored_renditions(&model)
+        .into_iter()
+        .map(|r| RenditionView {
+            url: ctx.url_for(&r.key),
+            width: r.width,
+            height: r.height,
+            format: r.format,
+            bytes: r.bytes,
+        })
+        .collect();
     MediaView {
+        renditions,
+        thumbhash: model.thumbhash,
         file_id: model.id,
         user_id: model.user_id,
         filename: model.filename,
@@ -95,6 +120,9 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         return Err(MediaError::TooLarge);
     }
     let kind = sniff_image(&cmd.bytes).ok_or(MediaError::UnsupportedType)?;
+    // Metadata (EXIF with its GPS position, XMP, IPTC, comments, text chunks) goes
+    // before anything is stored, so no URL, bucket listing or backup ever holds it.
+    let bytes = strip_upload(cmd.bytes.clone()).await?;
     if let Some(project_id) = cmd.project_id {
         let owner = projects::Entity::find_by_id(project_id)
             .select_only()
@@ -119,7 +147,7 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         original_filename: Set(display_name(cmd.original_filename.as_deref(), &filename)),
         file_path: Set(key.clone()),
         file_url: Set(ctx.url_for(&key)),
-        file_size: Set(cmd.bytes.len() as i64),
+        file_size: Set(bytes.len() as i64),
         mime_type: Set(kind.mime().to_string()),
         width: Set(None),
         height: Set(None),
@@ -131,13 +159,15 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         thumbnail_attempts: Set(0),
         thumbnail_queued_at: Set(Some(now)),
         thumbnail_failed_at: Set(None),
+        renditions: Set(None),
+        thumbhash: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
     .insert(&ctx.db)
     .await?;
 
-    if let Err(e) = ctx.blobs.put(&key, cmd.bytes.clone(), kind.mime()).await {
+    if let Err(e) = ctx.blobs.put(&key, bytes, kind.mime()).await {
         let _ = media_files::Entity::delete_by_id(file_id).exec(&ctx.db).await;
         return Err(e.into());
     }
@@ -159,10 +189,26 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         return Err(e.into());
     }
     ctx.outbox.notify();
-    Ok(view(media_files::Model {
-        upload_state: STORED.to_string(),
-        ..row
-    }))
+    Ok(view(
+        ctx,
+        media_files::Model {
+            upload_state: STORED.to_string(),
+            ..row
+        },
+    ))
+}
+
+/// The upload without its metadata, stripped on a blocking thread (a linear pass over
+/// at most [`super::MAX_UPLOAD_BYTES`]; the upload semaphore bounds how many run).
+async fn strip_upload(bytes: bytes::Bytes) -> Result<bytes::Bytes, MediaError> {
+    let stripped = tokio::task::spawn_blocking(move || strip_metadata(&bytes))
+        .await
+        .map_err(MediaError::StripWorker)?
+        .map_err(|e| match e {
+            StripError::Unsupported => MediaError::UnsupportedType,
+            e => MediaError::UnreadableImage(e),
+        })?;
+    Ok(stripped.bytes.into())
 }
 
 /// `media.uploaded` as the thumbnailer reads it; a retry sends the same event again.
@@ -190,7 +236,7 @@ pub async fn get(ctx: &MediaContext, viewer: Uuid, file_id: Uuid) -> Result<Medi
     if model.user_id != viewer {
         return Err(MediaError::Forbidden);
     }
-    Ok(view(model))
+    Ok(view(ctx, model))
 }
 
 pub async fn list(ctx: &MediaContext, owner: Uuid, page: PageRequest) -> Result<MediaPage, MediaError> {
@@ -206,7 +252,7 @@ pub async fn list(ctx: &MediaContext, owner: Uuid, page: PageRequest) -> Result<
         .all(&ctx.db)
         .await?;
     Ok(MediaPage {
-        files: files.into_iter().map(view).collect(),
+        files: files.into_iter().map(|f| view(ctx, f)).collect(),
         page: page.page,
         size: page.size,
         total,
@@ -222,7 +268,11 @@ pub async fn delete(ctx: &MediaContext, actor: Uuid, file_id: Uuid) -> Result<()
     // or a crash in between leaves the row, and deleting again (a retry, or an account
     // deletion finishing after a restart) removes what is left. Removing a blob that
     // is already gone succeeds.
-    for key in std::iter::once(model.file_path.as_str()).chain(model.thumbnail_path.as_deref()) {
+    let renditions = stored_renditions(&model);
+    let keys = std::iter::once(model.file_path.as_str())
+        .chain(model.thumbnail_path.as_deref())
+        .chain(renditions.iter().map(|r| r.key.as_str()));
+    for key in keys {
         ctx.blobs.delete(key).await?;
     }
     let txn = ctx.db.begin().await?;
@@ -243,9 +293,10 @@ pub async fn delete(ctx: &MediaContext, actor: Uuid, file_id: Uuid) -> Result<()
     Ok(())
 }
 
-/// Only our two public prefixes are served; the key rules stop traversal.
+/// Only our three public prefixes are served; the key rules stop traversal.
 fn public_key(key: &str) -> Result<&str, MediaError> {
-    if !(key.starts_with("uploads/") || key.starts_with("thumbnails/")) || validate_key(key).is_err() {
+    let public = ["uploads/", "thumbnails/", "renditions/"];
+    if !public.iter().any(|prefix| key.starts_with(prefix)) || validate_key(key).is_err() {
         return Err(MediaError::NotFound);
     }
     Ok(key)
@@ -348,10 +399,12 @@ async fn requeue(ctx: &MediaContext, rows: Vec<media_files::Model>, from_status:
         .col_expr(media_files::Column::ThumbnailQueuedAt, Expr::value(Some(now)))
         .col_expr(media_files::Column::UpdatedAt, Expr::value(now));
     if from_status == thumbnail_status::READY {
-        // The thumbnail is gone: stop pointing at it until it is made again.
+        // The thumbnail or a rendition is gone: stop pointing at them until they are
+        // made again (under the same keys).
         update = update
             .col_expr(media_files::Column::ThumbnailPath, Expr::value(Option::<String>::None))
-            .col_expr(media_files::Column::ThumbnailUrl, Expr::value(Option::<String>::None));
+            .col_expr(media_files::Column::ThumbnailUrl, Expr::value(Option::<String>::None))
+            .col_expr(media_files::Column::Renditions, Expr::value(Option::<String>::None));
     }
     update
         .filter(media_files::Column::Id.is_in(ids))
@@ -413,8 +466,9 @@ pub async fn retry_failed_all(
     Ok(done)
 }
 
-/// Requeues every image whose thumbnail is marked ready but is not in the blob store
-/// (after a storage loss, say); `progress(checked, total)` after each page. A storage
+/// Requeues every image whose thumbnail is marked ready but whose thumbnail or one of
+/// whose renditions is not in the blob store (after a storage loss, say), or that has no
+/// renditions at all (uploaded before them); `progress(checked, total)` after each page. A storage
 /// error stops the run rather than requeue everything it could not see.
 pub async fn regenerate_missing(
     ctx: &MediaContext,
@@ -440,15 +494,30 @@ pub async fn regenerate_missing(
         report.checked += page.len() as u64;
         let checks = futures::stream::iter(page)
             .map(|row| async move {
-                let present = match row.thumbnail_path.as_deref() {
-                    None => Ok(false),
-                    Some(key) => match ctx.blobs.head(key).await {
-                        Ok(_) => Ok(true),
-                        Err(folio_media::BlobError::NotFound(_)) => Ok(false),
-                        Err(e) => Err(MediaError::from(e)),
-                    },
-                };
-                present.map(|present| (!present).then_some(row))
+                // Images from before renditions have none recorded: missing too.
+                let renditions = stored_renditions(&row);
+                let keys: Option<Vec<&str>> = row.thumbnail_path.as_deref().and_then(|thumbnail| {
+                    (!renditions.is_empty()).then(|| {
+                        std::iter::once(thumbnail)
+                            .chain(renditions.iter().map(|r| r.key.as_str()))
+                            .collect()
+                    })
+                });
+                let mut present = Ok(keys.is_some());
+                for key in keys.unwrap_or_default() {
+                    match ctx.blobs.head(key).await {
+                        Ok(_) => {}
+                        Err(folio_media::BlobError::NotFound(_)) => {
+                            present = Ok(false);
+                            break;
+                        }
+                        Err(e) => {
+                            present = Err(MediaError::Storage(e));
+                            break;
+                        }
+                    }
+                }
+                present.map(|present| (!present).then_some(row.clone()))
             })
             .buffer_unordered(16)
             .collect::<Vec<_>>()
@@ -473,6 +542,92 @@ pub async fn file_ids_of(ctx: &MediaContext, owner: Uuid, limit: u64) -> Result<
         .into_tuple::<Uuid>()
         .all(&ctx.db)
         .await?)
+}
+
+/// What became of one stored original in [`strip_stored_metadata`].
+enum StripOutcome {
+    Rewritten,
+    AlreadyClean,
+    Unreadable,
+    Missing,
+}
+
+/// Rewrites every stored original that still carries metadata (uploads from before
+/// metadata was stripped on upload), a page at a time in id order; `progress(checked,
+/// total)` after each page. Each rewrite is one atomic `put` of the stripped bytes under
+/// the same key, and stripping is idempotent, so a run that is killed leaves every
+/// original either as it was or fully stripped, and running again finishes the job
+/// (what is already clean is only read). Originals whose structure cannot be followed
+/// are left as they are, logged with their id, and counted; a storage error stops the run.
+pub async fn strip_stored_metadata(
+    ctx: &MediaContext,
+    mut progress: impl FnMut(u64, u64) + Send,
+) -> Result<StripReport, MediaError> {
+    use futures::StreamExt as _;
+    let originals = || media_files::Entity::find().filter(media_files::Column::UploadState.eq(STORED));
+    let total = originals().count(&ctx.db).await?;
+    let mut report = StripReport::default();
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut query = originals().order_by_asc(media_files::Column::Id).limit(STRIP_PAGE);
+        if let Some(after) = after {
+            query = query.filter(media_files::Column::Id.gt(after));
+        }
+        let page = query.all(&ctx.db).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        let outcomes = futures::stream::iter(page)
+            .map(|row| strip_one(ctx, row))
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await;
+        for outcome in outcomes {
+            report.checked += 1;
+            match outcome? {
+                StripOutcome::Rewritten => report.rewritten += 1,
+                StripOutcome::AlreadyClean => report.already_clean += 1,
+                StripOutcome::Unreadable => report.unreadable += 1,
+                StripOutcome::Missing => report.missing += 1,
+            }
+        }
+        progress(report.checked, total.max(report.checked));
+    }
+    Ok(report)
+}
+
+const STRIP_PAGE: u64 = 100;
+
+async fn strip_one(ctx: &MediaContext, row: media_files::Model) -> Result<StripOutcome, MediaError> {
+    let blob = match ctx.blobs.get(&row.file_path).await {
+        Ok(blob) => blob,
+        Err(folio_media::BlobError::NotFound(_)) => return Ok(StripOutcome::Missing),
+        Err(e) => return Err(MediaError::Storage(e)),
+    };
+    let source = blob.bytes.clone();
+    let stripped = tokio::task::spawn_blocking(move || strip_metadata(&source))
+        .await
+        .map_err(MediaError::StripWorker)?;
+    let stripped = match stripped {
+        Ok(stripped) => stripped,
+        Err(error) => {
+            tracing::warn!(file_id = %row.id, key = %row.file_path, %error, "an original whose metadata cannot be removed; left as it is");
+            return Ok(StripOutcome::Unreadable);
+        }
+    };
+    if stripped.removed == 0 && stripped.bytes == blob.bytes {
+        return Ok(StripOutcome::AlreadyClean);
+    }
+    let size = stripped.bytes.len() as i64;
+    ctx.blobs
+        .put(&row.file_path, stripped.bytes.into(), &blob.content_type)
+        .await
+        .map_err(MediaError::Storage)?;
+    media_files::Entity::update_many()
+        .col_expr(media_files::Column::FileSize, Expr::value(size))
+        .filter(media_files::Column::Id.eq(row.id))
+        .exec(&ctx.db)
+        .await?;
+    Ok(StripOutcome::Rewritten)
 }
 
 #[cfg(test)]

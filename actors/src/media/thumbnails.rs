@@ -7,7 +7,10 @@ use folio_entities::media_files;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
 use uuid::Uuid;
 
-use super::service::{MediaContext, thumbnail_status};
+use super::{
+    StoredRendition,
+    service::{MediaContext, thumbnail_status},
+};
 
 /// What a thumbnail job needs to know about its upload.
 #[derive(Debug, Clone)]
@@ -42,16 +45,42 @@ pub fn thumbnail_key(job: &ThumbnailJob) -> String {
     format!("thumbnails/{}/{}_thumb.jpg", job.owner_id, job.file_id)
 }
 
-/// The thumbnail is stored under `key`; the source image measured `width`×`height`.
-pub async fn mark_ready(
-    ctx: &MediaContext,
-    file_id: Uuid,
-    key: String,
-    url: String,
-    width: u32,
-    height: u32,
-) -> Result<(), DbErr> {
+/// Where one of a job's renditions is stored.
+pub fn rendition_key(job: &ThumbnailJob, width: u32, height: u32, format: folio_media::RenditionFormat) -> String {
+    format!(
+        "renditions/{}/{}_{width}x{height}.{}",
+        job.owner_id,
+        job.file_id,
+        format.extension()
+    )
+}
+
+/// What a finished job records.
+pub struct Ready {
+    pub thumbnail_key: String,
+    pub thumbnail_url: String,
+    /// The source image's size as displayed.
+    pub width: u32,
+    pub height: u32,
+    pub renditions: Vec<StoredRendition>,
+    /// Base64.
+    pub thumbhash: String,
+}
+
+/// The thumbnail and renditions are stored.
+pub async fn mark_ready(ctx: &MediaContext, file_id: Uuid, ready: Ready) -> Result<(), DbErr> {
+    let Ready {
+        thumbnail_key: key,
+        thumbnail_url: url,
+        width,
+        height,
+        renditions,
+        thumbhash,
+    } = ready;
+    let renditions = serde_json::to_string(&renditions).map_err(|e| DbErr::Custom(format!("renditions: {e}")))?;
     media_files::Entity::update_many()
+        .col_expr(media_files::Column::Renditions, Expr::value(renditions))
+        .col_expr(media_files::Column::Thumbhash, Expr::value(thumbhash))
         .col_expr(
             media_files::Column::ThumbnailStatus,
             Expr::value(thumbnail_status::READY),

@@ -66,9 +66,11 @@ impl EventsAuth {
 pub struct ThumbnailReadyEvent {
     pub file_id: Uuid,
     pub thumbnail_url: String,
-    /// The uploaded image's size, in pixels.
+    /// The uploaded image's size, in pixels, as displayed.
     pub width: u32,
     pub height: u32,
+    /// Every size and format made, smallest first (as in the media's `renditions`).
+    pub renditions: Vec<crate::routes::media::RenditionReply>,
     /// When the thumbnail was recorded.
     pub at: DateTime<Utc>,
 }
@@ -120,11 +122,13 @@ impl From<LivePush> for LiveEventBody {
                 thumbnail_url,
                 width,
                 height,
+                renditions,
             } => LiveEventBody::ThumbnailReady(ThumbnailReadyEvent {
                 file_id,
                 thumbnail_url,
                 width,
                 height,
+                renditions: renditions.into_iter().map(Into::into).collect(),
                 at,
             }),
             LiveEvent::ThumbnailFailed { file_id, error } => {

@@ -51,10 +51,62 @@ pub struct MediaReply {
     pub thumbnail_url: Option<String>,
     #[oai(nullable)]
     pub thumbnail_error: Option<String>,
+    /// The image's size as displayed (after EXIF orientation); null until its renditions
+    /// are made.
     #[oai(nullable)]
     pub width: Option<i32>,
     #[oai(nullable)]
     pub height: Option<i32>,
+    /// The image at fixed sizes (longest edge 320, 640, 1280 and 2048 pixels, never
+    /// upscaled: an image smaller than a size has its own size as its largest) in WebP
+    /// and JPEG, smallest first; empty until made (`thumbnail_status` `ready`).
+    pub renditions: Vec<RenditionReply>,
+    /// A [thumbhash](https://evanw.github.io/thumbhash/) placeholder (base64) to paint
+    /// before anything loads; null until the renditions are made.
+    #[oai(nullable)]
+    pub thumbhash: Option<String>,
+}
+
+/// A rendition's encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum RenditionFormat {
+    Webp,
+    Jpeg,
+}
+
+impl From<folio_media::RenditionFormat> for RenditionFormat {
+    fn from(format: folio_media::RenditionFormat) -> Self {
+        match format {
+            folio_media::RenditionFormat::Webp => RenditionFormat::Webp,
+            folio_media::RenditionFormat::Jpeg => RenditionFormat::Jpeg,
+        }
+    }
+}
+
+/// One size and format of an image.
+#[derive(Debug, Clone, Object)]
+pub struct RenditionReply {
+    /// Pixels, as displayed.
+    pub width: u32,
+    pub height: u32,
+    pub format: RenditionFormat,
+    /// Served with the same caching and byte ranges as `file_url`.
+    pub url: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl From<folio_actors::media::RenditionView> for RenditionReply {
+    fn from(r: folio_actors::media::RenditionView) -> Self {
+        Self {
+            width: r.width,
+            height: r.height,
+            format: r.format.into(),
+            url: r.url,
+            bytes: r.bytes,
+        }
+    }
 }
 
 impl From<MediaView> for MediaReply {
@@ -74,6 +126,8 @@ impl From<MediaView> for MediaReply {
             thumbnail_error: m.thumbnail_error,
             width: m.width,
             height: m.height,
+            renditions: m.renditions.into_iter().map(RenditionReply::from).collect(),
+            thumbhash: m.thumbhash,
         }
     }
 }
@@ -372,8 +426,9 @@ impl MediaApi {
 }
 
 /// `GET /media/uploads/…` and `GET /media/thumbnails/…`: the stored bytes, with their
-/// content type, a strong ETag (304 on `If-None-Match`) and a year of caching (the
-/// names never get new content); an error is `no-store`.
+/// content type, a strong ETag (304 on `If-None-Match`), a year of caching (the
+/// names never get new content) and byte ranges (`Range` → 206, see [`fetch`]); an
+/// error is `no-store`.
 #[handler]
 pub async fn serve_blob(
     req: &Request,
@@ -392,15 +447,18 @@ pub async fn serve_blob(
                 .status(StatusCode::NOT_MODIFIED)
                 .header(header::ETAG, meta.etag)
                 .finish(),
-            Ok(_) => fetch(&state, &key).await,
+            Ok(_) => fetch(req, &state, &key).await,
             Err(e) => ApiError::from(e).as_response_owned(),
         }
     } else {
-        fetch(&state, &key).await
+        fetch(req, &state, &key).await
     };
     // Only the bytes of a blob that exists never change; an error (a 404 for a name not
     // there yet, a 503 while storage is down) must not be kept by a CDN.
-    let cache_control = if matches!(response.status(), StatusCode::OK | StatusCode::NOT_MODIFIED) {
+    let cache_control = if matches!(
+        response.status(),
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
+    ) {
         "public, max-age=31536000, immutable"
     } else {
         "no-store"
@@ -411,14 +469,38 @@ pub async fn serve_blob(
     response
 }
 
-async fn fetch(state: &EdgeState, key: &str) -> Response {
-    match state.media.blob(key).await {
-        Ok(blob) => Response::builder()
+/// The blob, whole (200) or the one byte range asked for (206 with `Content-Range`; 416
+/// when it starts past the end). An `If-Range` that names another ETag gets the whole
+/// body, as RFC 9110 asks.
+async fn fetch(req: &Request, state: &EdgeState, key: &str) -> Response {
+    let blob = match state.media.blob(key).await {
+        Ok(blob) => blob,
+        Err(e) => return ApiError::from(e).as_response_owned(),
+    };
+    let len = blob.bytes.len() as u64;
+    let header_text = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let if_range_holds = header_text(header::IF_RANGE).is_none_or(|tag| tag.trim() == blob.etag);
+    let range = match header_text(header::RANGE) {
+        Some(range) if if_range_holds => crate::range::parse(range, len),
+        _ => crate::range::RangeRequest::Whole,
+    };
+    let builder = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, blob.etag);
+    match range {
+        crate::range::RangeRequest::Whole => builder
             .status(StatusCode::OK)
             .content_type(blob.content_type)
-            .header(header::ETAG, blob.etag)
             .body(blob.bytes),
-        Err(e) => ApiError::from(e).as_response_owned(),
+        crate::range::RangeRequest::Part { start, end } => builder
+            .status(StatusCode::PARTIAL_CONTENT)
+            .content_type(blob.content_type)
+            .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"))
+            .body(blob.bytes.slice(start as usize..=end as usize)),
+        crate::range::RangeRequest::Unsatisfiable => builder
+            .status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .header(header::CONTENT_RANGE, format!("bytes */{len}"))
+            .finish(),
     }
 }
 
