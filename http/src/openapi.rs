@@ -151,12 +151,14 @@ pub fn with_constraints(mut document: Value) -> Value {
     }
     let schemas = &mut document["components"]["schemas"];
     if let Some(logout) = schemas.get_mut("LogoutBody").and_then(Value::as_object_mut) {
+        // The rule stays in words: an `anyOf` of `required` branches (or an `enum: [true]`
+        // on a boolean) makes openapi-python-client drop the whole operation.
         logout.insert(
-            "anyOf".into(),
-            json!([
-                {"required": ["refresh_token"]},
-                {"required": ["all"], "properties": {"all": {"enum": [true]}}}
-            ]),
+            "description".into(),
+            json!(
+                "Either `refresh_token` (end that session) or `\"all\": true` (end every \
+                 session of the user); with neither the answer is 400."
+            ),
         );
     }
     if let Some(links) = schemas
@@ -172,7 +174,61 @@ pub fn with_constraints(mut document: Value) -> Value {
             json!({"minLength": 1, "maxLength": 50, "pattern": crate::text::NO_CONTROL_CHARACTERS}),
         );
     }
+    events_as_a_stream(&mut document);
     document
+}
+
+/// The SSE reply of `GET /events` as generators can use it: a text stream (poem-openapi
+/// declares an array of events, which generated clients iterate character by
+/// character), its events named in the description with their payload schemas, and the
+/// `ticket` query parameter's format, so a ticket with control characters is invalid by
+/// the document as it is by the server.
+fn events_as_a_stream(document: &mut Value) {
+    let Some(operation) = document
+        .get_mut("paths")
+        .and_then(|p| p.get_mut("/events"))
+        .and_then(|p| p.get_mut("get"))
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if let Some(ok) = operation
+        .get_mut("responses")
+        .and_then(|r| r.get_mut("200"))
+        .and_then(Value::as_object_mut)
+    {
+        ok.insert(
+            "description".into(),
+            json!(
+                "A Server-Sent Events stream (`text/event-stream`) that stays open. Each event's \
+                 `event:` name is its type and its `data:` line one JSON object with the same \
+                 `type`:\n\n\
+                 - `media.thumbnail_ready`: `ThumbnailReadyEvent` (`file_id`, `thumbnail_url`, \
+                 `width`, `height`, `at`)\n\
+                 - `media.thumbnail_failed`: `ThumbnailFailedEvent` (`file_id`, `error`, `at`)\n\
+                 - `project.indexed`: `ProjectIndexedEvent` (`project_id`, `version`, `at`)\n\n\
+                 The schema `LiveEventBody` describes one `data:` object. A comment line keeps \
+                 the stream alive every 15 s."
+            ),
+        );
+        ok.insert(
+            "content".into(),
+            json!({"text/event-stream": {"schema": {"type": "string"}}}),
+        );
+    }
+    let parameters = operation.entry("parameters").or_insert_with(|| json!([]));
+    if let Some(parameters) = parameters.as_array_mut()
+        && !parameters.iter().any(|p| p["name"] == "ticket")
+    {
+        parameters.push(json!({
+            "name": "ticket",
+            "in": "query",
+            "required": false,
+            "description": "A ticket from `POST /events/ticket`, for clients that cannot send an \
+                            `Authorization` header (browsers' `EventSource`).",
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}
+        }));
+    }
 }
 
 /// Adds the links to a poem-openapi document; a link whose ends are missing is skipped.

@@ -6,13 +6,13 @@
 use chrono::{DateTime, Utc};
 use folio_actors::{
     cluster::status::{ClusterStatus, Reachability},
-    jobs::{JobKindStatus, ReindexProgress},
+    jobs::{JobKind, JobKindStatus, ReindexProgress},
     project::PageRequest,
     session::{AccountDeletion, Claims, Role},
 };
 use poem::Request;
 use poem_openapi::{
-    Object, OpenApi, SecurityScheme,
+    Enum, Object, OpenApi, SecurityScheme,
     auth::ApiKey,
     param::{Path, Query},
     payload::Json,
@@ -72,10 +72,28 @@ pub async fn require_admin(state: &EdgeState, claims: &Claims) -> Result<(), Api
     Ok(())
 }
 
+/// A kind of background job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum JobKindName {
+    Thumbnails,
+    Indexing,
+    Outbox,
+}
+
+impl From<JobKind> for JobKindName {
+    fn from(kind: JobKind) -> Self {
+        match kind {
+            JobKind::Thumbnails => Self::Thumbnails,
+            JobKind::Indexing => Self::Indexing,
+            JobKind::Outbox => Self::Outbox,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct JobKindReply {
-    /// `thumbnails`, `indexing` or `outbox`.
-    pub kind: String,
+    pub kind: JobKindName,
     pub pending: u64,
     /// Delivered and not yet settled; null where the bus cannot tell.
     #[oai(nullable)]
@@ -90,7 +108,7 @@ pub struct JobKindReply {
 impl From<JobKindStatus> for JobKindReply {
     fn from(s: JobKindStatus) -> Self {
         Self {
-            kind: s.kind.as_str().to_string(),
+            kind: s.kind.into(),
             pending: s.pending,
             in_flight: s.in_flight,
             failed: s.failed,
@@ -186,11 +204,20 @@ pub struct RegenerateReply {
 }
 
 /// One node of the cluster.
+/// Whether a node answered within 1 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum NodeState {
+    Reachable,
+    Unreachable,
+}
+
 #[derive(Debug, Object)]
 pub struct ClusterNodeReply {
     pub name: String,
-    /// `reachable` (it answered within 1 s) or `unreachable`.
-    pub state: String,
+    // No doc comment: on a field of a named type it makes poem-openapi wrap the
+    // reference in an `allOf`, which openapi-python-client cannot take.
+    pub state: NodeState,
     pub roles: Vec<String>,
     pub version: String,
     pub started_at: DateTime<Utc>,
@@ -236,10 +263,9 @@ impl From<ClusterStatus> for ClusterReply {
                 .map(|n| ClusterNodeReply {
                     name: n.name,
                     state: match n.state {
-                        Reachability::Reachable => "reachable",
-                        Reachability::Unreachable => "unreachable",
-                    }
-                    .to_string(),
+                        Reachability::Reachable => NodeState::Reachable,
+                        Reachability::Unreachable => NodeState::Unreachable,
+                    },
                     roles: n.roles,
                     version: n.version,
                     started_at: n.started_at,
@@ -310,7 +336,7 @@ pub struct AdminApi {
 #[OpenApi(prefix_path = "/admin", tag = "crate::ApiTags::Admin")]
 impl AdminApi {
     /// Every job kind with its counts, and the reindex run.
-    #[oai(path = "/jobs", method = "get")]
+    #[oai(path = "/jobs", method = "get", operation_id = "getJobs")]
     async fn jobs(&self, auth: AdminAuth) -> Result<Json<JobsReply>, ApiError> {
         require_admin(&self.state, auth.claims()).await?;
         let kinds = self.state.jobs.status().await?;
@@ -323,14 +349,14 @@ impl AdminApi {
 
     /// Every node of the cluster (an embedded node is a cluster of one): whether it
     /// answers within 1 s, its actors' restarts, and the queues the nodes share.
-    #[oai(path = "/cluster", method = "get")]
+    #[oai(path = "/cluster", method = "get", operation_id = "getCluster")]
     async fn cluster(&self, auth: AdminAuth) -> Result<Json<ClusterReply>, ApiError> {
         require_admin(&self.state, auth.claims()).await?;
         Ok(Json(self.state.cluster.status(&self.state.jobs).await?.into()))
     }
 
     /// Thumbnails that failed for good, most recent first.
-    #[oai(path = "/media/failed", method = "get")]
+    #[oai(path = "/media/failed", method = "get", operation_id = "listFailedMedia")]
     async fn failed(
         &self,
         auth: AdminAuth,
@@ -393,7 +419,7 @@ impl AdminApi {
     }
 
     /// Queue one failed thumbnail again (same queue and retry rules as a first attempt).
-    #[oai(path = "/media/:file_id/retry", method = "post")]
+    #[oai(path = "/media/:file_id/retry", method = "post", operation_id = "retryMedia")]
     async fn retry(&self, auth: AdminAuth, file_id: Path<String>) -> Result<Json<RequeuedReply>, ApiError> {
         require_admin(&self.state, auth.claims()).await?;
         self.state.media.retry_failed(self::file_id(&file_id)?).await?;
@@ -404,7 +430,7 @@ impl AdminApi {
     }
 
     /// Queue every failed thumbnail again, or those whose error contains `error_contains`.
-    #[oai(path = "/media/retry-failed", method = "post")]
+    #[oai(path = "/media/retry-failed", method = "post", operation_id = "retryFailedMedia")]
     async fn retry_failed(
         &self,
         auth: AdminAuth,
@@ -431,7 +457,11 @@ impl AdminApi {
     }
 
     /// Queue every image whose thumbnail is missing from storage.
-    #[oai(path = "/media/regenerate-missing", method = "post")]
+    #[oai(
+        path = "/media/regenerate-missing",
+        method = "post",
+        operation_id = "regenerateMissingThumbnails"
+    )]
     async fn regenerate_missing(&self, auth: AdminAuth) -> Result<Json<RegenerateReply>, ApiError> {
         require_admin(&self.state, auth.claims()).await?;
         let report = self.state.media.regenerate_missing(|_, _| {}).await?;
@@ -447,7 +477,7 @@ impl AdminApi {
 
     /// Republish every project as `project.created` so the search index is rebuilt.
     /// Answers when all are in the outbox; 409 while another run is going.
-    #[oai(path = "/reindex-projects", method = "post")]
+    #[oai(path = "/reindex-projects", method = "post", operation_id = "startReindex")]
     async fn reindex(&self, auth: AdminAuth) -> Result<Json<ReindexReply>, ApiError> {
         require_admin(&self.state, auth.claims()).await?;
         let run = self.state.reindex.begin()?;
@@ -466,7 +496,7 @@ impl AdminApi {
     }
 
     /// Progress of the current or last reindex run.
-    #[oai(path = "/reindex-projects", method = "get")]
+    #[oai(path = "/reindex-projects", method = "get", operation_id = "getReindexProgress")]
     async fn reindex_progress(&self, auth: AdminAuth) -> Result<Json<ReindexProgressReply>, ApiError> {
         require_admin(&self.state, auth.claims()).await?;
         Ok(Json(self.state.reindex.progress().into()))

@@ -188,7 +188,7 @@ pub struct AuthApi {
 #[OpenApi(prefix_path = "/auth", tag = "crate::ApiTags::Auth")]
 impl AuthApi {
     /// Create an account.
-    #[oai(path = "/register", method = "post")]
+    #[oai(path = "/register", method = "post", operation_id = "register")]
     async fn register(&self, body: Json<RegisterBody>) -> Result<RegisterResponse, ApiError> {
         let cmd = RegisterCmd {
             username: Username::parse(required(Field::Username, &body.username)?)?,
@@ -203,7 +203,7 @@ impl AuthApi {
     }
 
     /// Exchange email and password for an access token and a refresh token.
-    #[oai(path = "/login", method = "post")]
+    #[oai(path = "/login", method = "post", operation_id = "login")]
     async fn login(&self, req: &Request, body: Json<LoginBody>) -> Result<Json<LoginReply>, ApiError> {
         let email = required(Field::Email, &body.email)?;
         let password = required(Field::Password, &body.password)?;
@@ -239,7 +239,11 @@ impl AuthApi {
     }
 
     /// Get a new access token (and, with rotation, a new refresh token).
-    #[oai(path = "/refresh", method = "post")]
+    ///
+    /// With rotation, each refresh token works once: presenting one that was already rotated out is
+    /// taken as theft, answered 401, and also revokes the newest token of its family
+    /// (every token descended from the same login), so that session must log in again.
+    #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(&self, body: Json<RefreshBody>) -> Result<Json<RefreshReply>, ApiError> {
         let refresh_token =
             refresh_token_within_bounds(required(Field::RefreshToken, &body.refresh_token)?.to_string())?;
@@ -253,7 +257,7 @@ impl AuthApi {
     }
 
     /// End one session (its refresh token), or every session with `{"all": true}`.
-    #[oai(path = "/logout", method = "post")]
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(&self, auth: BearerAuth, body: Json<LogoutBody>) -> Result<Json<MessageReply>, ApiError> {
         let scope = if body.all {
             LogoutScope::AllSessions
@@ -353,13 +357,13 @@ impl AuthApi {
     }
 
     /// Check an access token.
-    #[oai(path = "/verify", method = "get")]
+    #[oai(path = "/verify", method = "get", operation_id = "verify")]
     async fn verify_get(&self, auth: BearerAuth) -> Result<Json<VerifyReply>, ApiError> {
         Ok(verify_reply(auth))
     }
 
     /// Check an access token (POST form, as the old services called it).
-    #[oai(path = "/verify", method = "post")]
+    #[oai(path = "/verify", method = "post", operation_id = "verifyPost")]
     async fn verify_post(&self, auth: BearerAuth) -> Result<Json<VerifyReply>, ApiError> {
         Ok(verify_reply(auth))
     }

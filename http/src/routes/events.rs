@@ -176,7 +176,7 @@ impl EventsApi {
     /// `media.thumbnail_failed`, `project.indexed`), with a keep-alive comment every 15 s.
     /// Events sent while you are not connected are not kept: re-read your state when
     /// you (re)connect.
-    #[oai(path = "/events", method = "get")]
+    #[oai(path = "/events", method = "get", operation_id = "streamEvents")]
     async fn events(
         &self,
         req: &Request,
@@ -210,7 +210,7 @@ impl EventsApi {
 
     /// A single-use ticket for `GET /events?ticket=…`, valid for 60 s: browsers'
     /// `EventSource` cannot send an `Authorization` header.
-    #[oai(path = "/events/ticket", method = "post")]
+    #[oai(path = "/events/ticket", method = "post", operation_id = "createEventsTicket")]
     async fn ticket(&self, auth: BearerAuth) -> Result<TicketResponse, ApiError> {
         let ticket = self.state.session.issue_event_ticket(auth.0.sub).await?;
         Ok(TicketResponse::Created(Json(EventTicketReply {

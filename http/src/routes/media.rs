@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use folio_actors::{
-    media::{MAX_UPLOAD_BYTES, MediaView, UploadCmd},
+    media::{MAX_UPLOAD_BYTES, MediaView, UploadCmd, service::thumbnail_status},
     project::PageRequest,
 };
 use poem::{
@@ -14,7 +14,7 @@ use poem::{
     web::{Data, Multipart, Path as PoemPath},
 };
 use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
+    ApiExtractor, ApiExtractorType, ApiResponse, Enum, ExtractParamOptions, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
     registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef},
@@ -33,6 +33,34 @@ use crate::{
     text::{UuidText, strict_uuid},
 };
 
+/// Where an upload's thumbnail stands: `skipped` when the image is already small
+/// enough to be its own thumbnail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ThumbnailStatus {
+    Pending,
+    Ready,
+    Failed,
+    Skipped,
+}
+
+impl ThumbnailStatus {
+    /// The stored column is text written only from `thumbnail_status`'s constants; a
+    /// value outside them (a hand-edited row) reads as failed, which operators can retry.
+    fn from_stored(stored: &str) -> Self {
+        match stored {
+            thumbnail_status::PENDING => Self::Pending,
+            thumbnail_status::READY => Self::Ready,
+            thumbnail_status::SKIPPED => Self::Skipped,
+            thumbnail_status::FAILED => Self::Failed,
+            other => {
+                tracing::warn!(status = other, "unknown stored thumbnail status, answered as failed");
+                Self::Failed
+            }
+        }
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct MediaReply {
     pub file_id: Uuid,
@@ -45,8 +73,7 @@ pub struct MediaReply {
     #[oai(nullable)]
     pub project_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
-    /// `pending`, `ready`, `failed` or `skipped`.
-    pub thumbnail_status: String,
+    pub thumbnail_status: ThumbnailStatus,
     #[oai(nullable)]
     pub thumbnail_url: Option<String>,
     #[oai(nullable)]
@@ -121,7 +148,7 @@ impl From<MediaView> for MediaReply {
             mime_type: m.mime_type,
             project_id: m.project_id,
             created_at: m.created_at,
-            thumbnail_status: m.thumbnail_status,
+            thumbnail_status: ThumbnailStatus::from_stored(&m.thumbnail_status),
             thumbnail_url: m.thumbnail_url,
             thumbnail_error: m.thumbnail_error,
             width: m.width,
@@ -349,7 +376,7 @@ pub struct MediaApi {
 impl MediaApi {
     /// Upload an image (multipart form: `file`, optional `project_id`). At most 5 MiB;
     /// JPEG, PNG, GIF or WebP, decided by the content. A thumbnail follows by itself.
-    #[oai(path = "/media/upload", method = "post")]
+    #[oai(path = "/media/upload", method = "post", operation_id = "uploadMedia")]
     async fn upload(&self, auth: BearerAuth, req: &Request, form: UploadForm) -> Result<CreatedMedia, ApiError> {
         let UploadForm(mut form) = form;
         let declared = req
@@ -388,7 +415,7 @@ impl MediaApi {
     }
 
     /// Your uploads, newest first.
-    #[oai(path = "/media", method = "get")]
+    #[oai(path = "/media", method = "get", operation_id = "listMedia")]
     async fn list(
         &self,
         auth: BearerAuth,
@@ -408,7 +435,7 @@ impl MediaApi {
     }
 
     /// One upload's metadata, with its thumbnail's status and URL (owner only).
-    #[oai(path = "/media/:file_id", method = "get")]
+    #[oai(path = "/media/:file_id", method = "get", operation_id = "getMedia")]
     async fn get(&self, auth: BearerAuth, file_id: Path<UuidText>) -> Result<Json<MediaReply>, ApiError> {
         Ok(Json(
             self.state.media.get(auth.0.sub, self::file_id(&file_id)?).await?.into(),
@@ -416,7 +443,7 @@ impl MediaApi {
     }
 
     /// Delete an upload, its blob and its thumbnail (owner only).
-    #[oai(path = "/media/:file_id", method = "delete")]
+    #[oai(path = "/media/:file_id", method = "delete", operation_id = "deleteMedia")]
     async fn delete(&self, auth: BearerAuth, file_id: Path<UuidText>) -> Result<Json<MessageReply>, ApiError> {
         self.state.media.delete(auth.0.sub, self::file_id(&file_id)?).await?;
         Ok(Json(MessageReply {

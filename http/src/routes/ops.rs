@@ -55,7 +55,7 @@ pub struct OpsApi {
 #[OpenApi(tag = "crate::ApiTags::Ops")]
 impl OpsApi {
     /// The process is up.
-    #[oai(path = "/health", method = "get")]
+    #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<HealthReply> {
         Json(HealthReply {
             status: "ok".to_string(),
@@ -63,7 +63,7 @@ impl OpsApi {
     }
 
     /// The node can serve: its database (and other dependencies) answer.
-    #[oai(path = "/ready", method = "get")]
+    #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> ReadyResponse {
         let mut checks = Vec::new();
         for (check, need) in self.state.readiness.checks() {
@@ -100,7 +100,7 @@ impl OpsApi {
 
     /// Prometheus metrics in the text exposition format.
     /// With `FOLIO_METRICS_TOKEN` set, only for `Authorization: Bearer <token>`.
-    #[oai(path = "/metrics", method = "get")]
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
     async fn metrics(&self, req: &Request) -> Result<PlainText<String>, ApiError> {
         if let Some(token) = &self.state.metrics_token {
             let presented = req

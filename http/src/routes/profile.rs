@@ -1,5 +1,7 @@
 //! `/profile/me` and the public `/users/{username}`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use folio_actors::{
     profile::{ProfilePatch, ProfileView, PublicProfile},
@@ -37,6 +39,25 @@ pub enum DeletionResponse {
     Accepted(Json<DeletionReply>),
 }
 
+/// Social links as replies carry them: names to string values.
+pub type SocialLinksReply = BTreeMap<String, String>;
+
+/// The stored links are an object of strings (the write side checks it); a value of
+/// another JSON type, which only a hand-edited row could hold, is answered as its JSON
+/// text rather than dropped.
+fn social_links_reply(stored: serde_json::Value) -> SocialLinksReply {
+    match stored {
+        serde_json::Value::Object(links) => links
+            .into_iter()
+            .map(|(name, value)| match value {
+                serde_json::Value::String(text) => (name, text),
+                other => (name, other.to_string()),
+            })
+            .collect(),
+        _ => SocialLinksReply::new(),
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct ProfileReply {
     pub user_id: Uuid,
@@ -48,8 +69,9 @@ pub struct ProfileReply {
     pub bio: Option<String>,
     #[oai(nullable)]
     pub contact: Option<String>,
+    /// Link names to values, e.g. `{"github": "alice"}`.
     #[oai(nullable)]
-    pub social_links: Option<serde_json::Value>,
+    pub social_links: Option<SocialLinksReply>,
     #[oai(nullable)]
     pub avatar_url: Option<String>,
     #[oai(nullable)]
@@ -67,7 +89,7 @@ impl From<ProfileView> for ProfileReply {
             name: p.name,
             bio: p.bio,
             contact: p.contact,
-            social_links: p.social_links,
+            social_links: p.social_links.map(social_links_reply),
             avatar_url: p.avatar_url,
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -104,8 +126,9 @@ pub struct PublicProfileReply {
     pub bio: Option<String>,
     #[oai(nullable)]
     pub contact: Option<String>,
+    /// Link names to values, e.g. `{"github": "alice"}`.
     #[oai(nullable)]
-    pub social_links: Option<serde_json::Value>,
+    pub social_links: Option<SocialLinksReply>,
     #[oai(nullable)]
     pub avatar_url: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -122,7 +145,7 @@ impl From<PublicProfile> for PublicProfileReply {
             name: p.name,
             bio: p.bio,
             contact: p.contact,
-            social_links: p.social_links,
+            social_links: p.social_links.map(social_links_reply),
             avatar_url: p.avatar_url,
             created_at: p.created_at,
             projects: p.projects.into_iter().map(Into::into).collect(),
@@ -138,13 +161,13 @@ pub struct ProfileApi {
 #[OpenApi(tag = "crate::ApiTags::Profiles")]
 impl ProfileApi {
     /// Your account and profile (profile fields are null until you set them).
-    #[oai(path = "/profile/me", method = "get")]
+    #[oai(path = "/profile/me", method = "get", operation_id = "getMyProfile")]
     async fn me(&self, auth: BearerAuth) -> Result<Json<ProfileReply>, ApiError> {
         Ok(Json(self.state.profiles.me(auth.0.sub).await?.into()))
     }
 
     /// Create or change your profile; publishes `profile.updated`.
-    #[oai(path = "/profile/me", method = "put")]
+    #[oai(path = "/profile/me", method = "put", operation_id = "updateMyProfile")]
     async fn update(&self, auth: BearerAuth, body: Json<ProfileBody>) -> Result<Json<ProfileReply>, ApiError> {
         let patch = ProfilePatch::parse(
             body.name.as_ref().map(JsonText::as_str),
@@ -188,7 +211,7 @@ impl ProfileApi {
     }
 
     /// A user's public profile (no email) with their newest projects.
-    #[oai(path = "/users/:username", method = "get")]
+    #[oai(path = "/users/:username", method = "get", operation_id = "getPublicProfile")]
     async fn public(&self, username: Path<String>) -> Result<Json<PublicProfileReply>, ApiError> {
         Ok(Json(self.state.profiles.public(&username).await?.into()))
     }

@@ -166,7 +166,7 @@ pub struct ProjectApi {
 #[OpenApi(tag = "crate::ApiTags::Projects")]
 impl ProjectApi {
     /// Publish a project.
-    #[oai(path = "/projects", method = "post")]
+    #[oai(path = "/projects", method = "post", operation_id = "createProject")]
     async fn create(&self, auth: BearerAuth, body: Json<NewProjectBody>) -> Result<CreatedProject, ApiError> {
         let body = body.0;
         let patch = patch_from(&ProjectBody {
@@ -190,7 +190,7 @@ impl ProjectApi {
     /// One project, with its owner's username. The `ETag` is the project's version
     /// (every change bumps it, usernames never change); `If-None-Match` with it answers
     /// 304 without a body while the project is unchanged.
-    #[oai(path = "/projects/:project_id", method = "get")]
+    #[oai(path = "/projects/:project_id", method = "get", operation_id = "getProject")]
     async fn get(
         &self,
         project_id: Path<UuidText>,
@@ -211,7 +211,7 @@ impl ProjectApi {
     }
 
     /// A user's projects, newest first.
-    #[oai(path = "/projects/user/:user_id", method = "get")]
+    #[oai(path = "/projects/user/:user_id", method = "get", operation_id = "listUserProjects")]
     async fn list_by_user(
         &self,
         user_id: Path<UuidText>,
@@ -233,7 +233,7 @@ impl ProjectApi {
     }
 
     /// Change a project (owner only); absent or null fields keep their value.
-    #[oai(path = "/projects/:project_id", method = "put")]
+    #[oai(path = "/projects/:project_id", method = "put", operation_id = "updateProject")]
     async fn update(
         &self,
         auth: BearerAuth,
@@ -247,7 +247,7 @@ impl ProjectApi {
     }
 
     /// Delete a project (owner only).
-    #[oai(path = "/projects/:project_id", method = "delete")]
+    #[oai(path = "/projects/:project_id", method = "delete", operation_id = "deleteProject")]
     async fn delete(&self, auth: BearerAuth, project_id: Path<UuidText>) -> Result<Json<MessageReply>, ApiError> {
         self.state
             .projects
@@ -259,7 +259,11 @@ impl ProjectApi {
     }
 
     /// Set a project's thumbnail (owner only).
-    #[oai(path = "/projects/:project_id/thumbnail", method = "put")]
+    #[oai(
+        path = "/projects/:project_id/thumbnail",
+        method = "put",
+        operation_id = "setProjectThumbnail"
+    )]
     async fn set_thumbnail(
         &self,
         auth: BearerAuth,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use folio_search::{MAX_PAGE_SIZE, SearchError, SearchQuery, SuggestionKind};
-use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
+use poem_openapi::{Enum, Object, OpenApi, param::Query, payload::Json};
 use uuid::Uuid;
 
 use crate::{
@@ -39,11 +39,27 @@ pub struct SearchReply {
     pub pages: u64,
 }
 
+/// What a suggestion completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum SuggestionKindReply {
+    Title,
+    Tag,
+}
+
+impl From<SuggestionKind> for SuggestionKindReply {
+    fn from(kind: SuggestionKind) -> Self {
+        match kind {
+            SuggestionKind::Title => Self::Title,
+            SuggestionKind::Tag => Self::Tag,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct SuggestionReply {
     pub text: String,
-    /// `title` or `tag`.
-    pub kind: String,
+    pub kind: SuggestionKindReply,
     #[oai(skip_serializing_if_is_none, nullable)]
     pub project_id: Option<Uuid>,
     /// Projects with this tag.
@@ -77,7 +93,7 @@ pub struct SearchApi {
 impl SearchApi {
     /// Search projects by text (title weighs most, then the owner's name, then the
     /// description) and tags (any of them). An empty query lists the newest first.
-    #[oai(path = "/search", method = "get")]
+    #[oai(path = "/search", method = "get", operation_id = "searchProjects")]
     async fn search(
         &self,
         query: Query<Option<JsonText<500>>>,
@@ -152,7 +168,7 @@ impl SearchApi {
     }
 
     /// Up to 5 title and tag completions of a prefix.
-    #[oai(path = "/search/suggest", method = "get")]
+    #[oai(path = "/search/suggest", method = "get", operation_id = "suggest")]
     async fn suggest(&self, query: Query<Option<JsonText<100>>>) -> Result<Json<SuggestReply>, ApiError> {
         let prefix = query.0.map(|q| q.0).unwrap_or_default();
         if prefix.chars().count() > 100 {
@@ -172,10 +188,7 @@ impl SearchApi {
                 .into_iter()
                 .map(|s| SuggestionReply {
                     text: s.text,
-                    kind: match s.kind {
-                        SuggestionKind::Title => "title".into(),
-                        SuggestionKind::Tag => "tag".into(),
-                    },
+                    kind: s.kind.into(),
                     project_id: s.project_id,
                     count: s.count,
                 })
