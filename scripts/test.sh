@@ -79,6 +79,12 @@ ensure_jpeg_build_tools() {
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 }
 
+ensure_node() {
+  # scripts/clients.sh generates and runs the TypeScript client (npm, pinned by its lockfile).
+  command -v node >/dev/null && command -v npm >/dev/null && return 0
+  apt_install nodejs npm
+}
+
 ensure_chromium() {
   # The operator console's browser test (tests/console_browser.rs) drives Debian's
   # Chromium through chromedriver.
@@ -91,6 +97,7 @@ ensure_nats
 ensure_s3s_fs
 ensure_jpeg_build_tools
 ensure_chromium
+ensure_node
 
 export FOLIO_TEST_DATABASE_URL="${FOLIO_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export FOLIO_TEST_NATS_URL="${FOLIO_TEST_NATS_URL:-nats://127.0.0.1:4222}"
@@ -124,3 +131,6 @@ fi
 ./deploy/test-cluster.sh
 # The API against its own OpenAPI document: Schemathesis on a running embedded node.
 ./scripts/schemathesis.sh
+# Clients generated from the committed openapi.json (Python, TypeScript, Rust), each
+# driven through the whole flow against a debug node.
+./scripts/clients.sh
