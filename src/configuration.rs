@@ -1229,7 +1229,9 @@ mod tests {
             let value = match (variable.kind, variable.name) {
                 (Kind::Roles, _) => "indexer",
                 (Kind::Bool, _) => "true",
+                (Kind::Integer, "FOLIO_CLUSTER_MAX_FRAME_BYTES") => "65536",
                 (Kind::Integer, _) => "3",
+                (Kind::Text, "FOLIO_CLUSTER_COOKIE") => "a-cluster-cookie-of-at-least-32-bytes",
                 (Kind::List, _) => "10.0.0.1",
                 (Kind::Text, "FOLIO_ADDR" | "FOLIO_OPS_ADDR" | "FOLIO_CLUSTER_ADDR") => "127.0.0.1:1",
                 // Checked together; `cluster_tls_files_go_together` covers them.
