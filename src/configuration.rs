@@ -128,6 +128,9 @@ pub struct HttpSettings {
     pub console_secure_cookie: bool,
     /// `GET /events` streams one user may have open on this node; one more is 429.
     pub events_max_streams_per_user: usize,
+    /// A comment line this often on an idle `GET /events` stream keeps proxies from
+    /// closing it, and lets the node notice a client that went away.
+    pub events_keep_alive_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -139,6 +142,7 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             console_secure_cookie: false,
             events_max_streams_per_user: 16,
+            events_keep_alive_secs: 15,
         }
     }
 }
@@ -595,6 +599,12 @@ pub const VARIABLES: &[Variable] = &[
         Kind::Integer,
     ),
     var(
+        "FOLIO_EVENTS_KEEP_ALIVE_SECS",
+        "http",
+        "events_keep_alive_secs",
+        Kind::Integer,
+    ),
+    var(
         "FOLIO_CONSOLE_SECURE_COOKIE",
         "http",
         "console_secure_cookie",
@@ -732,7 +742,12 @@ pub const VARIABLES: &[Variable] = &[
         "max_failed_handshakes",
         Kind::Integer,
     ),
-    var("FOLIO_CLUSTER_MAX_FRAME_BYTES", "cluster", "max_frame_bytes", Kind::Integer),
+    var(
+        "FOLIO_CLUSTER_MAX_FRAME_BYTES",
+        "cluster",
+        "max_frame_bytes",
+        Kind::Integer,
+    ),
     var("FOLIO_LOG_FORMAT", "log", "format", Kind::Text),
     var("FOLIO_LOG_FILTER", "log", "filter", Kind::Text),
 ];
@@ -878,9 +893,9 @@ impl Settings {
                 ));
             }
         }
-        if self.http.events_max_streams_per_user == 0 {
+        if self.http.events_max_streams_per_user == 0 || self.http.events_keep_alive_secs == 0 {
             return Err(SettingsError::Invalid(
-                "FOLIO_EVENTS_MAX_STREAMS_PER_USER must be at least 1".into(),
+                "FOLIO_EVENTS_MAX_STREAMS_PER_USER and FOLIO_EVENTS_KEEP_ALIVE_SECS must be at least 1".into(),
             ));
         }
         if self.database.acquire_timeout_secs == 0 {
@@ -1137,7 +1152,11 @@ mod tests {
             )
         };
         let err = with_cookie("cab").unwrap_err();
-        assert!(err.to_string().contains("FOLIO_CLUSTER_COOKIE must be at least 32 bytes"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("FOLIO_CLUSTER_COOKIE must be at least 32 bytes"),
+            "{err}"
+        );
         assert!(with_cookie(&"c".repeat(31)).is_err());
         assert!(with_cookie(&"c".repeat(32)).is_ok());
     }
@@ -1215,7 +1234,9 @@ mod tests {
             let value = match (variable.kind, variable.name) {
                 (Kind::Roles, _) => "indexer",
                 (Kind::Bool, _) => "true",
+                (Kind::Integer, "FOLIO_CLUSTER_MAX_FRAME_BYTES") => "65536",
                 (Kind::Integer, _) => "3",
+                (Kind::Text, "FOLIO_CLUSTER_COOKIE") => "a-cluster-cookie-of-at-least-32-bytes",
                 (Kind::List, _) => "10.0.0.1",
                 (Kind::Text, "FOLIO_ADDR" | "FOLIO_OPS_ADDR" | "FOLIO_CLUSTER_ADDR") => "127.0.0.1:1",
                 // Checked together; `cluster_tls_files_go_together` covers them.

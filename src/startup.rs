@@ -764,7 +764,14 @@ async fn domains(
     .await?;
     let agent = NodeAgentClient::start(&supervisor, identity, health.clone()).await?;
     let live = if settings.node.roles.http {
-        Some(LiveHub::start(&supervisor, settings.http.events_max_streams_per_user).await?)
+        Some(
+            LiveHub::start(
+                &supervisor,
+                settings.http.events_max_streams_per_user,
+                Duration::from_secs(settings.http.events_keep_alive_secs),
+            )
+            .await?,
+        )
     } else {
         None
     };

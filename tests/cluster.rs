@@ -323,7 +323,13 @@ async fn a_node_with_the_wrong_cookie_never_joins() {
     let edge = cluster.spawn("edge-1", "http,indexer", &http, COOKIE, &base);
     healthy(&base, &edge).await;
     let intruder_ops = format!("127.0.0.1:{}", free_port());
-    let intruder = cluster.spawn("intruder", "thumbnailer", &intruder_ops, "not-the-cookie-but-at-least-32-bytes-long", &base);
+    let intruder = cluster.spawn(
+        "intruder",
+        "thumbnailer",
+        &intruder_ops,
+        "not-the-cookie-but-at-least-32-bytes-long",
+        &base,
+    );
     healthy(&format!("http://{intruder_ops}"), &intruder).await;
     let admin = sign_up(&base, "admin").await;
 

@@ -50,7 +50,11 @@ impl NodeProcess {
         let mut command = match open_files {
             Some(limit) => {
                 let mut c = Command::new("sh");
-                c.args(["-c", &format!("ulimit -n {limit} && exec \"$0\" serve --roles http"), binary]);
+                c.args([
+                    "-c",
+                    &format!("ulimit -n {limit} && exec \"$0\" serve --roles http"),
+                    binary,
+                ]);
                 c
             }
             None => {
@@ -161,7 +165,11 @@ async fn connections_that_never_authenticate_are_closed_at_the_deadline() {
     let node = NodeProcess::start(None, &[("FOLIO_CLUSTER_HANDSHAKE_TIMEOUT_SECS", "1")]).await;
     let mut idle = Vec::new();
     for _ in 0..5 {
-        idle.push(TcpStream::connect(&node.cluster).await.expect("connecting to the cluster port"));
+        idle.push(
+            TcpStream::connect(&node.cluster)
+                .await
+                .expect("connecting to the cluster port"),
+        );
     }
     for stream in &mut idle {
         // The deadline is 1 s; 30 s only bounds the test.
@@ -170,7 +178,11 @@ async fn connections_that_never_authenticate_are_closed_at_the_deadline() {
             "an idle connection is still open long after the handshake deadline"
         );
     }
-    assert!(node.metric("folio_cluster_connections_refused_total{reason=\"handshake_timeout\"}").await >= 5.0);
+    assert!(
+        node.metric("folio_cluster_connections_refused_total{reason=\"handshake_timeout\"}")
+            .await
+            >= 5.0
+    );
 }
 
 /// Soft limit on the test process's own open files, from /proc.
@@ -223,10 +235,15 @@ async fn a_flood_of_2000_connections_leaves_http_answering() {
     assert_eq!(register.status(), 201, "{:?}", register.text().await);
     // Far over the caps, almost every connection was refused at the door; the log
     // says so at most once a second.
-    let refused = node.metric("folio_cluster_connections_refused_total{reason=\"over_capacity\"}").await;
+    let refused = node
+        .metric("folio_cluster_connections_refused_total{reason=\"over_capacity\"}")
+        .await;
     assert!(refused >= 1_000.0, "{refused} connections refused");
     let refusal_lines = node.log_lines_with("refused at the door");
-    assert!(refusal_lines < 100, "{refusal_lines} log lines about refused connections");
+    assert!(
+        refusal_lines < 100,
+        "{refusal_lines} log lines about refused connections"
+    );
     assert!(node.log_bytes() < 1_000_000, "{} bytes of log", node.log_bytes());
     drop(flood);
 }
@@ -263,7 +280,11 @@ async fn twenty_oversized_frames_before_the_handshake_take_no_memory() {
         "20 oversized frames before the handshake grew the node by {} MiB",
         grown / 1024 / 1024
     );
-    assert!(node.metric("folio_cluster_connections_refused_total{reason=\"oversized_frame\"}").await >= 20.0);
+    assert!(
+        node.metric("folio_cluster_connections_refused_total{reason=\"oversized_frame\"}")
+            .await
+            >= 20.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,7 +303,10 @@ async fn an_address_that_fails_handshakes_is_throttled_and_counted() {
         let mut garbage = 4u64.to_be_bytes().to_vec();
         garbage.extend_from_slice(&[0xff; 4]);
         stream.write_all(&garbage).await.expect("writing a bad frame");
-        assert!(closed_within(&mut stream, Duration::from_secs(30)).await, "a bad frame ends the session");
+        assert!(
+            closed_within(&mut stream, Duration::from_secs(30)).await,
+            "a bad frame ends the session"
+        );
     }
     eventually(Duration::from_secs(10), "three failed handshakes counted", || async {
         (node.metric("folio_cluster_failed_handshakes_total").await >= 3.0).then_some(())
@@ -290,8 +314,15 @@ async fn an_address_that_fails_handshakes_is_throttled_and_counted() {
     .await;
     // The next connection is closed at once, long before the 600 s deadline.
     let mut stream = TcpStream::connect(&node.cluster).await.expect("connecting");
-    assert!(closed_within(&mut stream, Duration::from_secs(30)).await, "a throttled address is let in");
-    assert!(node.metric("folio_cluster_connections_refused_total{reason=\"throttled\"}").await >= 1.0);
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(30)).await,
+        "a throttled address is let in"
+    );
+    assert!(
+        node.metric("folio_cluster_connections_refused_total{reason=\"throttled\"}")
+            .await
+            >= 1.0
+    );
 }
 
 #[tokio::test]

@@ -220,9 +220,8 @@ impl ErrorCode {
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             TooManyAttempts | TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Internal | Other => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable | Overloaded | StorageUnavailable | DatabaseUnavailable | BusUnavailable | SearchUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Unavailable | Overloaded | StorageUnavailable | DatabaseUnavailable | BusUnavailable
+            | SearchUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -52,8 +52,33 @@ fn io_err(key: &str, e: std::io::Error) -> BlobError {
     if e.kind() == ErrorKind::NotFound {
         BlobError::NotFound(key.to_owned())
     } else {
-        BlobError::Backend(format!("{key}: {e}"))
+        failed(format!("{key}: {e}"), &e)
     }
+}
+
+/// An I/O failure of the directory that can pass (permissions put back, space freed, a
+/// slow disk) is `Unavailable`, which callers retry; anything else is `Backend`.
+fn failed(message: String, e: &std::io::Error) -> BlobError {
+    if is_passing(e.kind()) {
+        BlobError::Unavailable(message)
+    } else {
+        BlobError::Backend(message)
+    }
+}
+
+fn is_passing(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::PermissionDenied
+            | ErrorKind::StorageFull
+            | ErrorKind::QuotaExceeded
+            | ErrorKind::ReadOnlyFilesystem
+            | ErrorKind::TimedOut
+            | ErrorKind::Interrupted
+            | ErrorKind::WouldBlock
+            | ErrorKind::ResourceBusy
+            | ErrorKind::StaleNetworkFileHandle
+    )
 }
 
 fn corrupt(key: &str, what: &str) -> BlobError {
@@ -82,7 +107,7 @@ impl BlobStore for LocalDirStore {
             .to_path_buf();
         tokio::fs::create_dir_all(&dir)
             .await
-            .map_err(|e| BlobError::Backend(format!("{key}: creating {}: {e}", dir.display())))?;
+            .map_err(|e| failed(format!("{key}: creating {}: {e}", dir.display()), &e))?;
 
         let etag = {
             let bytes = bytes.clone();
@@ -110,7 +135,7 @@ impl BlobStore for LocalDirStore {
         };
         if let Err(e) = write.await {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(BlobError::Backend(format!("{key}: writing: {e}")));
+            return Err(failed(format!("{key}: writing: {e}"), &e));
         }
         Ok(())
     }
@@ -165,7 +190,7 @@ impl BlobStore for LocalDirStore {
         match tokio::fs::remove_file(&path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(BlobError::Backend(format!("{key}: deleting: {e}"))),
+            Err(e) => Err(failed(format!("{key}: deleting: {e}"), &e)),
         }
     }
 
@@ -179,5 +204,26 @@ impl BlobStore for LocalDirStore {
         })?;
         let _ = tokio::fs::remove_file(&probe).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error, ErrorKind};
+
+    use super::io_err;
+    use crate::BlobError;
+
+    #[test]
+    fn a_directory_error_that_can_pass_is_retryable_and_a_damaged_file_is_not() {
+        for kind in [ErrorKind::PermissionDenied, ErrorKind::StorageFull, ErrorKind::TimedOut] {
+            let error = io_err("uploads/u/f.png", Error::from(kind));
+            assert!(error.is_retryable(), "{kind:?}: {error}");
+        }
+        assert!(matches!(
+            io_err("k", Error::from(ErrorKind::NotFound)),
+            BlobError::NotFound(_)
+        ));
+        assert!(!io_err("k", Error::from(ErrorKind::InvalidData)).is_retryable());
     }
 }

@@ -476,7 +476,10 @@ mod tests {
             assert_eq!(watch.feed(chunk, HANDSHAKE_FRAME_LIMIT), Ok(()));
         }
         assert_eq!(watch.feed(&big[..5], HANDSHAKE_FRAME_LIMIT), Ok(()));
-        assert_eq!(watch.feed(&big[5..], HANDSHAKE_FRAME_LIMIT), Err(HANDSHAKE_FRAME_LIMIT + 1));
+        assert_eq!(
+            watch.feed(&big[5..], HANDSHAKE_FRAME_LIMIT),
+            Err(HANDSHAKE_FRAME_LIMIT + 1)
+        );
     }
 
     #[test]

@@ -138,6 +138,7 @@ pub struct LiveHub {
     /// Open streams per user on this node; a user with none has no entry.
     open: Arc<Mutex<HashMap<Uuid, usize>>>,
     max_streams_per_user: usize,
+    keep_alive: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,13 +187,24 @@ impl Drop for StreamSlot {
 }
 
 impl LiveHub {
-    pub async fn start(supervisor: &ActorRef<SupervisorMsg>, max_streams_per_user: usize) -> Result<Self, PoolStartError> {
+    /// `keep_alive`: how often an idle stream gets a comment line, which keeps proxies
+    /// from closing it and is also how the edge learns that a client went away.
+    pub async fn start(
+        supervisor: &ActorRef<SupervisorMsg>,
+        max_streams_per_user: usize,
+        keep_alive: Duration,
+    ) -> Result<Self, PoolStartError> {
         let pool = KeyedPool::start(supervisor, ACTOR, 1, Duration::from_secs(5), || (EdgeHub, ())).await?;
         Ok(Self {
             pool,
             open: Arc::default(),
             max_streams_per_user,
+            keep_alive,
         })
+    }
+
+    pub fn keep_alive(&self) -> Duration {
+        self.keep_alive
     }
 
     /// Ends every open stream (shutdown).

@@ -259,10 +259,12 @@ impl ClusterServer {
         };
         let current = server.server.clone();
         gate::serve(listener, gate, transport, move |stream| {
-            let sent = current.worker_for(&()).cast(NodeServerMessage::ConnectionOpenedExternal {
-                stream,
-                is_server: true,
-            });
+            let sent = current
+                .worker_for(&())
+                .cast(NodeServerMessage::ConnectionOpenedExternal {
+                    stream,
+                    is_server: true,
+                });
             if sent.is_err() {
                 tracing::warn!("cluster port: the node server is down, connection dropped");
             }

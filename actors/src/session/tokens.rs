@@ -27,6 +27,10 @@ pub struct Claims {
     pub sid: Option<Uuid>,
 }
 
+/// How long past its `exp` an access token is still accepted: clock skew between nodes,
+/// not the library's default of 60 s.
+pub const EXPIRY_LEEWAY_SECS: u64 = 5;
+
 /// Why the token keys could not be built from the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenKeyError {
@@ -67,7 +71,7 @@ impl TokenKeys {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
-        validation.leeway = 5;
+        validation.leeway = EXPIRY_LEEWAY_SECS;
         Ok(Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -147,6 +151,26 @@ mod tests {
         assert_eq!(claims.sub, id);
         assert_eq!(claims.sid, Some(id));
         assert_eq!(claims.exp - claims.iat, 900);
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_after_a_few_seconds_of_leeway() {
+        let keys = keys();
+        let issued = keys.issue(Uuid::new_v4(), "alice", Role::User).unwrap();
+        let expired_by = |secs: i64| {
+            let mut claims = issued.claims.clone();
+            claims.exp = Utc::now().timestamp() - secs;
+            claims.iat = claims.exp - 900;
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(&[7u8; 32]),
+            )
+            .unwrap()
+        };
+        assert!(keys.verify(&expired_by(1)).is_ok(), "within the leeway");
+        assert!(keys.verify(&expired_by(EXPIRY_LEEWAY_SECS as i64 + 5)).is_err());
+        assert!(keys.verify(&expired_by(30)).is_err(), "not the library's 60 s");
     }
 
     #[test]

@@ -8,8 +8,6 @@
 //! A client that (re)connects re-reads the state it shows (its media, its projects) and
 //! then applies the events that follow.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use folio_actors::cluster::{LiveEvent, LivePush, hub::SubscribeError};
 use futures::{StreamExt as _, stream::BoxStream};
@@ -27,9 +25,6 @@ use crate::{
     auth::BearerAuth,
     error::{ApiError, ErrorCode},
 };
-
-/// A comment line this often keeps proxies from closing an idle stream.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// A single-use ticket from `POST /events/ticket`, valid for 60 s.
 #[derive(SecurityScheme)]
@@ -204,7 +199,7 @@ impl EventsApi {
         })
         .boxed();
         Ok(EventStream::new(stream)
-            .keep_alive(KEEP_ALIVE)
+            .keep_alive(hub.keep_alive())
             .to_event(|body| poem::web::sse::Event::message(body.to_json_string()).event_type(body.name())))
     }
 
