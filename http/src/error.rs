@@ -475,6 +475,7 @@ impl From<SessionError> for ApiError {
             WrongPassword => ApiError::new(ErrorCode::WrongPassword, message),
             SessionNotFound => ApiError::new(ErrorCode::SessionNotFound, message),
             DeletionNotPending => ApiError::new(ErrorCode::NotFailed, message),
+            DeletionIncomplete { .. } => ApiError::internal_from(error),
             Unavailable(e) => e.into(),
             Database(_) | Hashing(_) | PasswordHash(_) | Argon2Params(_) | Signing(_) => ApiError::internal_from(error),
         }
