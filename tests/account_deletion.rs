@@ -611,7 +611,7 @@ async fn operators_see_pending_deletions_and_retry_them(backend: Backend) {
         None,
     )
     .await
-    .assert_error(409, "not_failed");
+    .assert_error(404, "deletion_not_found");
     t.shutdown().await;
 }
 
