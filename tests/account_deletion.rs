@@ -56,6 +56,7 @@ on_every_backend!(
     names_are_held_back_for_the_hold_period,
     a_wrong_password_deletes_nothing_and_counts_as_a_failed_login,
     operators_see_pending_deletions_and_retry_them,
+    the_account_is_not_dropped_while_it_still_has_projects,
 );
 
 /// Every file under `root`, as paths relative to it.
@@ -610,6 +611,33 @@ async fn operators_see_pending_deletions_and_retry_them(backend: Backend) {
         None,
     )
     .await
-    .assert_error(409, "not_failed");
+    .assert_error(404, "deletion_not_found");
+    t.shutdown().await;
+}
+
+/// An access token outlives the request that deleted its account, so a project can be
+/// created while the deletion runs; the last step then refuses to drop the account
+/// (which would cascade the rows away and strand their blobs and search documents),
+/// and the deletion runs its steps again.
+async fn the_account_is_not_dropped_while_it_still_has_projects(backend: Backend) {
+    let t = TestNode::spawn(backend).await;
+    let u = t.user("terry").await;
+    t.create_project(&u.access, json!({"title": "late", "description": "d", "tags": []}))
+        .await;
+    let id: Uuid = u.user_id.parse().expect("a uuid");
+    let refused = t.node().session.finish_deletion(id).await;
+    assert!(
+        matches!(
+            refused,
+            Err(folio_actors::session::SessionError::DeletionIncomplete { projects: 1, files: 0 })
+        ),
+        "{refused:?}"
+    );
+    let left: Vec<&str> = rows_of(&t.node().db, id)
+        .await
+        .into_iter()
+        .map(|(table, _)| table)
+        .collect();
+    assert!(left.contains(&"users") && left.contains(&"projects"), "{left:?}");
     t.shutdown().await;
 }

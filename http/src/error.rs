@@ -86,6 +86,7 @@ pub enum ErrorCode {
     ProjectNotFound,
     MediaNotFound,
     SessionNotFound,
+    DeletionNotFound,
     // 405
     MethodNotAllowed,
     // 409
@@ -156,6 +157,7 @@ impl ErrorCode {
             ProjectNotFound => "project_not_found",
             MediaNotFound => "media_not_found",
             SessionNotFound => "session_not_found",
+            DeletionNotFound => "deletion_not_found",
             MethodNotAllowed => "method_not_allowed",
             UsernameTaken => "username_taken",
             EmailTaken => "email_taken",
@@ -212,7 +214,9 @@ impl ErrorCode {
                 StatusCode::UNAUTHORIZED
             }
             Forbidden | CsrfFailed | WrongPassword => StatusCode::FORBIDDEN,
-            NotFound | UserNotFound | ProjectNotFound | MediaNotFound | SessionNotFound => StatusCode::NOT_FOUND,
+            NotFound | UserNotFound | ProjectNotFound | MediaNotFound | SessionNotFound | DeletionNotFound => {
+                StatusCode::NOT_FOUND
+            }
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UsernameTaken | EmailTaken | Conflict | NotFailed | ReindexRunning => StatusCode::CONFLICT,
             LengthRequired => StatusCode::LENGTH_REQUIRED,
@@ -496,7 +500,8 @@ impl From<SessionError> for ApiError {
             UserNotFound => ApiError::new(ErrorCode::UserNotFound, message),
             WrongPassword => ApiError::new(ErrorCode::WrongPassword, message),
             SessionNotFound => ApiError::new(ErrorCode::SessionNotFound, message),
-            DeletionNotPending => ApiError::new(ErrorCode::NotFailed, message),
+            DeletionNotPending => ApiError::new(ErrorCode::DeletionNotFound, message),
+            DeletionIncomplete { .. } => ApiError::internal_from(error),
             Unavailable(e) => e.into(),
             Database(ref e) if is_unavailable(e) => ApiError::database_unavailable(error),
             Database(_) | Hashing(_) | PasswordHash(_) | Argon2Params(_) | Signing(_) => ApiError::internal_from(error),

@@ -32,6 +32,8 @@ pub enum SessionError {
     SessionNotFound,
     #[error("no deletion of that account is pending")]
     DeletionNotPending,
+    #[error("the account still has {projects} projects and {files} files; deleting them again")]
+    DeletionIncomplete { projects: u64, files: u64 },
     #[error("session service unavailable")]
     Unavailable(#[from] CallError),
     #[error("session storage failed")]

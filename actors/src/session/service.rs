@@ -4,10 +4,10 @@
 use chrono::Utc;
 use std::collections::HashSet;
 
-use folio_entities::{account_deletions, event_tickets, refresh_tokens, sessions, users};
+use folio_entities::{account_deletions, event_tickets, media_files, projects, refresh_tokens, sessions, users};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
     sea_query::{Expr, Func},
 };
 use uuid::Uuid;
@@ -504,6 +504,24 @@ pub async fn request_deletion(
 /// account itself; the deletion is marked done (the record stays as the names' hold).
 pub async fn finish_deletion(db: &DatabaseConnection, user_id: Uuid) -> Result<(), SessionError> {
     let txn = db.begin().await?;
+    // An access token stays valid for its lifetime, so the holder may have added a
+    // project or a file while the other steps ran. Dropping the account would take
+    // those rows with it (the foreign keys cascade) and leave their blobs and search
+    // documents behind; the deletion runs its steps again instead.
+    let projects_left = projects::Entity::find()
+        .filter(projects::Column::UserId.eq(user_id))
+        .count(&txn)
+        .await?;
+    let files_left = media_files::Entity::find()
+        .filter(media_files::Column::UserId.eq(user_id))
+        .count(&txn)
+        .await?;
+    if projects_left + files_left > 0 {
+        return Err(SessionError::DeletionIncomplete {
+            projects: projects_left,
+            files: files_left,
+        });
+    }
     event_tickets::Entity::delete_many()
         .filter(event_tickets::Column::UserId.eq(user_id))
         .exec(&txn)

@@ -411,7 +411,7 @@ impl AdminApi {
     ) -> Result<Json<DeletionRetriedReply>, ApiError> {
         require_admin(&self.state, auth.claims()).await?;
         let user_id = Uuid::parse_str(&user_id)
-            .map_err(|_| ApiError::new(ErrorCode::NotFailed, "no deletion of that account is pending"))?;
+            .map_err(|_| ApiError::new(ErrorCode::DeletionNotFound, "no deletion of that account is pending"))?;
         self.state.session.retry_deletion(user_id).await?;
         Ok(Json(DeletionRetriedReply {
             message: "account deletion started again".to_string(),
