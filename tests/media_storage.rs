@@ -155,6 +155,12 @@ async fn uploads_are_stored_without_metadata(blobs: Blobs) {
         "the owner sees the name"
     );
     let file_id = up.body["file_id"].as_str().unwrap().to_string();
+    // Nobody else reads the media's metadata (its name can carry the capture time).
+    let stranger = t.user("stranger").await;
+    t.get(&format!("/media/{file_id}"), Some(&stranger.access))
+        .await
+        .assert_error(403, "forbidden");
+    assert_eq!(t.get("/media", Some(&stranger.access)).await.body["total"], 0);
     let stored = t
         .node()
         .blobs
@@ -624,7 +630,9 @@ async fn regenerate_missing_makes_renditions_for_older_images(blobs: Blobs) {
     let setup = Setup::start(blobs).await;
     let t = &setup.node;
     let u = t.user("archivist").await;
-    let up = t.upload(Some(&u.access), jpeg_with_metadata(900, 700, 1), "old.jpg", None).await;
+    let up = t
+        .upload(Some(&u.access), jpeg_with_metadata(900, 700, 1), "old.jpg", None)
+        .await;
     assert_eq!(up.status, 201, "{}", up.body);
     let file_id = up.body["file_id"].as_str().unwrap().to_string();
     let ready = t.settled_media(&u.access, &file_id).await;
@@ -644,7 +652,10 @@ async fn regenerate_missing_makes_renditions_for_older_images(blobs: Blobs) {
     assert_eq!((report.checked, report.queued), (1, 1));
     let settled = t.settled_media(&u.access, &file_id).await;
     assert_eq!(settled["thumbnail_status"], "ready", "{settled}");
-    assert_eq!(settled["renditions"], ready["renditions"], "the same set, under the same keys");
+    assert_eq!(
+        settled["renditions"], ready["renditions"],
+        "the same set, under the same keys"
+    );
     assert!(settled["thumbhash"].is_string());
     // Nothing missing any more: a second run queues nothing.
     let again = t.node().media.regenerate_missing(|_, _| {}).await.unwrap();
