@@ -155,6 +155,12 @@ async fn uploads_are_stored_without_metadata(blobs: Blobs) {
         "the owner sees the name"
     );
     let file_id = up.body["file_id"].as_str().unwrap().to_string();
+    // Nobody else reads the media's metadata (its name can carry the capture time).
+    let stranger = t.user("stranger").await;
+    t.get(&format!("/media/{file_id}"), Some(&stranger.access))
+        .await
+        .assert_error(403, "forbidden");
+    assert_eq!(t.get("/media", Some(&stranger.access)).await.body["total"], 0);
     let stored = t
         .node()
         .blobs
@@ -606,5 +612,53 @@ async fn renditions_are_made_served_and_deleted(blobs: Blobs) {
             404
         );
     }
+    setup.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regenerate_missing_makes_renditions_for_older_images_on_the_local_store() {
+    regenerate_missing_makes_renditions_for_older_images(Blobs::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regenerate_missing_makes_renditions_for_older_images_on_s3() {
+    regenerate_missing_makes_renditions_for_older_images(Blobs::S3).await;
+}
+
+async fn regenerate_missing_makes_renditions_for_older_images(blobs: Blobs) {
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    let setup = Setup::start(blobs).await;
+    let t = &setup.node;
+    let u = t.user("archivist").await;
+    let up = t
+        .upload(Some(&u.access), jpeg_with_metadata(900, 700, 1), "old.jpg", None)
+        .await;
+    assert_eq!(up.status, 201, "{}", up.body);
+    let file_id = up.body["file_id"].as_str().unwrap().to_string();
+    let ready = t.settled_media(&u.access, &file_id).await;
+    assert_eq!(ready["renditions"].as_array().unwrap().len(), 6, "{ready}");
+    // Made the way the previous version left it: a thumbnail, no renditions.
+    media_files::Entity::update_many()
+        .col_expr(media_files::Column::Renditions, Expr::value(Option::<String>::None))
+        .col_expr(media_files::Column::Thumbhash, Expr::value(Option::<String>::None))
+        .filter(media_files::Column::Id.eq(Uuid::parse_str(&file_id).unwrap()))
+        .exec(&t.node().db)
+        .await
+        .unwrap();
+    let old = t.get(&format!("/media/{file_id}"), Some(&u.access)).await;
+    assert_eq!(old.body["renditions"], serde_json::json!([]));
+
+    let report = t.node().media.regenerate_missing(|_, _| {}).await.unwrap();
+    assert_eq!((report.checked, report.queued), (1, 1));
+    let settled = t.settled_media(&u.access, &file_id).await;
+    assert_eq!(settled["thumbnail_status"], "ready", "{settled}");
+    assert_eq!(
+        settled["renditions"], ready["renditions"],
+        "the same set, under the same keys"
+    );
+    assert!(settled["thumbhash"].is_string());
+    // Nothing missing any more: a second run queues nothing.
+    let again = t.node().media.regenerate_missing(|_, _| {}).await.unwrap();
+    assert_eq!((again.checked, again.queued), (1, 0));
     setup.node.shutdown().await;
 }

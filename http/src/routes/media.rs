@@ -375,7 +375,11 @@ pub struct MediaApi {
 #[OpenApi(tag = "crate::ApiTags::Media")]
 impl MediaApi {
     /// Upload an image (multipart form: `file`, optional `project_id`). At most 5 MiB;
-    /// JPEG, PNG, GIF or WebP, decided by the content. A thumbnail follows by itself.
+    /// JPEG, PNG, GIF or WebP, decided by the content. Its metadata (EXIF with any GPS
+    /// position, XMP, IPTC, comments, text chunks) is removed before it is stored, the
+    /// image data untouched and the orientation kept; an image whose structure cannot be
+    /// followed is refused (400 `unreadable_image`). The thumbnail and the renditions
+    /// follow by themselves.
     #[oai(path = "/media/upload", method = "post", operation_id = "uploadMedia")]
     async fn upload(&self, auth: BearerAuth, req: &Request, form: UploadForm) -> Result<CreatedMedia, ApiError> {
         let UploadForm(mut form) = form;
