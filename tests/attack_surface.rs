@@ -213,3 +213,19 @@ async fn a_database_outage_is_503_database_unavailable_with_retry_after() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_with_an_end_event_when_its_token_expires() {
+    let t = TestNode::spawn_with(Backend::Sqlite, |s| s.auth.access_token_ttl_secs = 3).await;
+    let u = t.user("expiring").await;
+    let mut stream = SseStream::open(&format!("{}/events", t.url), Some(&u.access))
+        .await
+        .expect("a stream opens");
+    // The token lives 3 s; 30 s only bounds the test.
+    let end = stream.expect_event("end", Duration::from_secs(30), |_| true).await;
+    assert_eq!(end["reason"], "token_expired", "{end}");
+    assert!(
+        stream.next_event(Duration::from_secs(5)).await.is_none(),
+        "the stream is over after `end`"
+    );
+}

@@ -86,6 +86,15 @@ pub struct ProjectIndexedEvent {
     pub at: DateTime<Utc>,
 }
 
+/// `end`: the stream ends here because the access token it was opened with expired;
+/// reconnect with a fresh token (and re-read state).
+#[derive(Debug, Object)]
+pub struct StreamEndEvent {
+    /// Why the stream ended: `token_expired`.
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
 /// One live event; the SSE event name is the same as `type`.
 #[derive(Debug, Union)]
 #[oai(discriminator_name = "type")]
@@ -96,6 +105,8 @@ pub enum LiveEventBody {
     ThumbnailFailed(ThumbnailFailedEvent),
     #[oai(mapping = "project.indexed")]
     ProjectIndexed(ProjectIndexedEvent),
+    #[oai(mapping = "end")]
+    End(StreamEndEvent),
 }
 
 impl LiveEventBody {
@@ -104,6 +115,7 @@ impl LiveEventBody {
             LiveEventBody::ThumbnailReady(_) => "media.thumbnail_ready",
             LiveEventBody::ThumbnailFailed(_) => "media.thumbnail_failed",
             LiveEventBody::ProjectIndexed(_) => "project.indexed",
+            LiveEventBody::End(_) => "end",
         }
     }
 }
@@ -194,10 +206,27 @@ impl EventsApi {
             SubscribeError::TooManyStreams { .. } => ApiError::new(ErrorCode::TooManyStreams, e.to_string()),
             SubscribeError::HubUnavailable => ApiError::new(ErrorCode::Unavailable, e.to_string()),
         })?;
-        let stream = futures::stream::unfold(pushes, |mut pushes| async move {
+        let events = futures::stream::unfold(pushes, |mut pushes| async move {
             pushes.recv().await.map(|push| (LiveEventBody::from(push), pushes))
-        })
-        .boxed();
+        });
+        // A stream opened with an access token ends when the token expires, with a
+        // final `end` event, so it never outlives the credentials it was opened with.
+        let stream = match &auth {
+            EventsAuth::Bearer(BearerAuth(claims)) => {
+                let left = u64::try_from(claims.exp.saturating_sub(Utc::now().timestamp())).unwrap_or(0);
+                let expiry = tokio::time::sleep(std::time::Duration::from_secs(left));
+                events
+                    .take_until(expiry)
+                    .chain(futures::stream::once(async {
+                        LiveEventBody::End(StreamEndEvent {
+                            reason: "token_expired".to_string(),
+                            at: Utc::now(),
+                        })
+                    }))
+                    .boxed()
+            }
+            EventsAuth::Ticket(_) => events.boxed(),
+        };
         Ok(EventStream::new(stream)
             .keep_alive(hub.keep_alive())
             .to_event(|body| poem::web::sse::Event::message(body.to_json_string()).event_type(body.name())))
