@@ -156,7 +156,7 @@ mod tests {
     #[test]
     fn an_expired_token_is_refused_after_a_few_seconds_of_leeway() {
         let keys = keys();
-        let issued = keys.issue(Uuid::new_v4(), "alice", Role::User).unwrap();
+        let issued = keys.issue(Uuid::new_v4(), "alice", Role::User, None).unwrap();
         let expired_by = |secs: i64| {
             let mut claims = issued.claims.clone();
             claims.exp = Utc::now().timestamp() - secs;
