@@ -8,9 +8,9 @@ mod m20261125_000002_profiles_projects_outbox;
 mod m20261125_000003_media_files;
 mod m20261126_000010_media_thumbnail_jobs;
 mod m20261126_000020_event_tickets;
+mod m20261204_000030_media_renditions;
 mod m20261204_000030_sessions;
 mod m20261204_000031_account_deletions;
-mod m20261204_000030_media_renditions;
 
 pub struct Migrator;
 
