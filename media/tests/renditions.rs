@@ -51,8 +51,10 @@ fn a_large_jpeg_gets_all_four_sizes_in_both_formats() {
     assert_eq!((set.source_width, set.source_height), (3000, 2000));
     assert_eq!((set.thumbnail.width, set.thumbnail.height), (300, 200));
     assert_eq!(set.thumbnail.format, RenditionFormat::Jpeg);
+    // A thumbhash keeps the shape only as its count of components across and down (at
+    // most 7 on the long side): 3:2 comes back as 7:5.
     let ratio = thumbhash::thumb_hash_to_approximate_aspect_ratio(&set.thumbhash).unwrap();
-    assert!((ratio - 1.5).abs() < 0.1, "thumbhash aspect ratio {ratio}");
+    assert!((ratio - 1.5).abs() <= 0.15, "thumbhash aspect ratio {ratio}");
     // The placeholder decodes to a picture of that shape too.
     let (w, h, rgba) = thumbhash::thumb_hash_to_rgba(&set.thumbhash).unwrap();
     assert_eq!(rgba.len(), w * h * 4);
