@@ -19,7 +19,11 @@ use folio_actors::{
     events::{EventBus, EventObserver, InProcessBus, JetStreamBus, JetStreamNames, OutboxRelay, outbox::OutboxSignal},
     indexer::{self, IndexerContext, SearchClient},
     jobs::{JobActivity, JobsContext, ReindexTracker},
-    media::{MediaClient, MediaContext, sweeper::UploadSweeper},
+    media::{
+        MediaClient, MediaContext,
+        project_cleanup::{self, ProjectMediaCleanup},
+        sweeper::UploadSweeper,
+    },
     profile::{ProfileClient, ProfileContext},
     project::{ProjectClient, ProjectContext, views::ProjectViews},
     session::{Argon2Cost, SessionClient, SessionConfig, TokenKeys},
@@ -846,6 +850,16 @@ async fn consumers(
             session: domains.session.clone(),
             profiles: domains.profiles.clone(),
             projects: domains.projects.clone(),
+            media: domains.media.clone(),
+            bus: bus.clone(),
+            events: Some(domains.events.clone()),
+        }),
+    )
+    .await?;
+    // Every node removes the images of deleted projects, on one shared durable consumer.
+    project_cleanup::start(
+        &domains.supervisor,
+        Arc::new(ProjectMediaCleanup {
             media: domains.media.clone(),
             bus: bus.clone(),
             events: Some(domains.events.clone()),

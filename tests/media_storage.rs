@@ -616,6 +616,66 @@ async fn renditions_are_made_served_and_deleted(blobs: Blobs) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_projects_images_leave_storage_on_the_local_store() {
+    a_deleted_projects_images_leave_storage(Blobs::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_projects_images_leave_storage_on_s3() {
+    a_deleted_projects_images_leave_storage(Blobs::S3).await;
+}
+
+/// Deleting a project removes its images with every stored form of them (the media
+/// domain answers `project.deleted`); an image of another project stays.
+async fn a_deleted_projects_images_leave_storage(blobs: Blobs) {
+    let setup = Setup::start(blobs).await;
+    let t = &setup.node;
+    let u = t.user("curator").await;
+    let doomed = t.create_project(&u.access, serde_json::json!({"title": "Doomed"})).await;
+    let doomed = doomed["id"].as_str().unwrap().to_string();
+    let kept = t.create_project(&u.access, serde_json::json!({"title": "Kept"})).await;
+    let kept = kept["id"].as_str().unwrap().to_string();
+    let objects_before = setup.objects().len();
+    let mut doomed_files = Vec::new();
+    for (i, project) in [&doomed, &doomed, &kept].into_iter().enumerate() {
+        let up = t
+            .upload(Some(&u.access), jpeg_with_metadata(700, 500, 1), &format!("{i}.jpg"), Some(project))
+            .await;
+        assert_eq!(up.status, 201, "{}", up.body);
+        let file_id = up.body["file_id"].as_str().unwrap().to_string();
+        let settled = t.settled_media(&u.access, &file_id).await;
+        assert_eq!(settled["thumbnail_status"], "ready", "{settled}");
+        if *project == doomed {
+            doomed_files.push(file_id);
+        }
+    }
+    // Each image: the original, its thumbnail and six renditions (700 pixels wide: 320,
+    // 640 and its own size, in two formats).
+    assert_eq!(setup.objects().len(), objects_before + 3 * 8);
+
+    let deleted = t.delete(&format!("/projects/{doomed}"), Some(&u.access)).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let gone = |file_id: &String| !setup.objects().iter().any(|p| p.to_string_lossy().contains(file_id.as_str()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !doomed_files.iter().all(gone) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the deleted project's images are still stored: {:?}",
+            setup.objects()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(setup.objects().len(), objects_before + 8, "the other project's image stays");
+    for file_id in &doomed_files {
+        let read = t.get(&format!("/media/{file_id}"), Some(&u.access)).await;
+        assert_eq!(read.status, 404, "{}", read.body);
+    }
+    let listed = t.get("/media", Some(&u.access)).await;
+    assert_eq!(listed.body["total"], 1, "{}", listed.body);
+    setup.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regenerate_missing_makes_renditions_for_older_images_on_the_local_store() {
     regenerate_missing_makes_renditions_for_older_images(Blobs::Local).await;
 }

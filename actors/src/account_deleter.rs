@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     events::{
-        ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, next_event, subscribe_until_stopped,
+        ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, retry_delay, settle_each,
     },
     faults::{self, FaultPoint},
     media::{MediaClient, MediaError},
@@ -117,32 +117,22 @@ impl AccountDeleter {
                 if let Err(record) = self.session.deletion_failed(user_id, &chain).await {
                     tracing::warn!(%user_id, error = %record, "recording a failed account deletion");
                 }
-                let delay = FIRST_RETRY
-                    .saturating_mul(2u32.saturating_pow(delivery.attempt.saturating_sub(1).min(16)))
-                    .min(LAST_RETRY);
-                let _ = delivery.nak(delay).await;
+                let _ = delivery
+                    .nak(retry_delay(delivery.attempt, FIRST_RETRY, LAST_RETRY))
+                    .await;
             }
         }
     }
 }
 
 impl LoopBody for AccountDeleter {
-    fn run(self: Arc<Self>, mut scope: LoopScope) -> BoxFuture<'static, Result<(), LoopError>> {
+    fn run(self: Arc<Self>, scope: LoopScope) -> BoxFuture<'static, Result<(), LoopError>> {
         Box::pin(async move {
-            let Some(mut subscription) =
-                subscribe_until_stopped(self.bus.as_ref(), &self.consumer(), &mut scope).await?
-            else {
-                return Ok(());
-            };
-            loop {
-                let delivery = tokio::select! {
-                    _ = scope.stopped() => return Ok(()),
-                    delivery = next_event(subscription.as_mut(), self.events.as_deref()) => {
-                        delivery.ok_or(LoopError::SubscriptionEnded)?
-                    }
-                };
-                self.settle(delivery).await;
-            }
+            let spec = self.consumer();
+            settle_each(self.bus.as_ref(), &spec, scope, self.events.as_deref(), |delivery| {
+                self.settle(delivery)
+            })
+            .await
         })
     }
 }

@@ -11,6 +11,7 @@
 //! stored at once. Reads and the operators' bulk jobs (retry all, regenerate, sweep)
 //! run in the caller's task too; the bulk jobs change rows with conditional updates.
 
+pub mod project_cleanup;
 pub mod service;
 pub mod sweeper;
 pub mod thumbnails;
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-pub use service::MediaContext;
+pub use service::{FilesOf, MediaContext};
 
 use crate::{
     project::PageRequest,
@@ -270,18 +271,28 @@ impl MediaClient {
             .await?
     }
 
-    /// Deletes every file of `owner` (part of deleting the account), each through
-    /// [`MediaClient::delete`], the media domain's one delete path, so every blob it
-    /// stores for a file goes with it. A file already gone is skipped, so a repeated
-    /// run finishes what an interrupted one started.
+    /// Deletes every file of `owner` (part of deleting the account).
     pub async fn delete_all_of(&self, owner: Uuid) -> Result<u64, MediaError> {
+        self.delete_all(FilesOf::Owner(owner)).await
+    }
+
+    /// Deletes every file filed under a deleted project (the media domain's answer to
+    /// `project.deleted`): a project's images go with it.
+    pub async fn delete_all_in_project(&self, project_id: Uuid) -> Result<u64, MediaError> {
+        self.delete_all(FilesOf::Project(project_id)).await
+    }
+
+    /// Each file through [`MediaClient::delete`], the media domain's one delete path, so
+    /// every blob it stores for a file goes with it. A file already gone is skipped, so a
+    /// repeated run finishes what an interrupted one started.
+    async fn delete_all(&self, of: FilesOf) -> Result<u64, MediaError> {
         let mut deleted = 0;
         loop {
-            let ids = service::file_ids_of(&self.ctx, owner, DELETE_BATCH).await?;
-            if ids.is_empty() {
+            let files = service::stored_files(&self.ctx, of, DELETE_BATCH).await?;
+            if files.is_empty() {
                 return Ok(deleted);
             }
-            for file_id in ids {
+            for (file_id, owner) in files {
                 match self.delete(owner, file_id).await {
                     Ok(()) => deleted += 1,
                     Err(MediaError::NotFound) => {}

@@ -532,16 +532,29 @@ pub async fn regenerate_missing(
     Ok(report)
 }
 
-/// Up to `limit` ids of the owner's files.
-pub async fn file_ids_of(ctx: &MediaContext, owner: Uuid, limit: u64) -> Result<Vec<Uuid>, MediaError> {
-    Ok(media_files::Entity::find()
+/// Whose files a bulk delete removes.
+#[derive(Debug, Clone, Copy)]
+pub enum FilesOf {
+    /// Every file of an account being deleted.
+    Owner(Uuid),
+    /// The files filed under a project that was deleted.
+    Project(Uuid),
+}
+
+/// Up to `limit` stored files of `of`, each with its owner. Uploads still streaming in
+/// are left out: the delete path does not see them either, and the upload sweeper
+/// removes those that never finish.
+pub async fn stored_files(ctx: &MediaContext, of: FilesOf, limit: u64) -> Result<Vec<(Uuid, Uuid)>, MediaError> {
+    let query = media_files::Entity::find()
         .select_only()
         .column(media_files::Column::Id)
-        .filter(media_files::Column::UserId.eq(owner))
-        .limit(limit)
-        .into_tuple::<Uuid>()
-        .all(&ctx.db)
-        .await?)
+        .column(media_files::Column::UserId)
+        .filter(media_files::Column::UploadState.eq(STORED));
+    let query = match of {
+        FilesOf::Owner(owner) => query.filter(media_files::Column::UserId.eq(owner)),
+        FilesOf::Project(project_id) => query.filter(media_files::Column::ProjectId.eq(project_id)),
+    };
+    Ok(query.limit(limit).into_tuple::<(Uuid, Uuid)>().all(&ctx.db).await?)
 }
 
 /// What became of one stored original in [`strip_stored_metadata`].

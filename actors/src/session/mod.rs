@@ -256,27 +256,36 @@ impl SessionClient {
         service::logout(&self.ctx, cmd).await
     }
 
+    /// A change the account holder confirms with their password, run on the worker that
+    /// owns the account's email (where its failed-login counter lives) after the client
+    /// address's throttle; a wrong password counts against the address too.
+    async fn password_confirmed(
+        &self,
+        user_id: Uuid,
+        client: &str,
+        message: impl Fn(Email, Reply<()>) -> SessionMsg,
+    ) -> Result<(), SessionError> {
+        if let Some(retry_after_secs) = self.address_throttle.retry_after(client).await? {
+            return Err(SessionError::TooManyAttempts { retry_after_secs });
+        }
+        let _permit = self.hash_permit()?;
+        let email = service::email_of(&self.ctx.db, user_id).await?;
+        let result = self.pool.call(&email, |reply| message(email.clone(), reply)).await?;
+        if matches!(result, Err(SessionError::WrongPassword)) {
+            self.address_throttle.record_failure(client);
+        }
+        result
+    }
+
     /// Sets a new password when the current one is right, then ends every session but
     /// the caller's through [`SessionClient::logout`]. A wrong current password counts
     /// in both failed-login throttles (the account's and the client address's).
     pub async fn change_password(&self, cmd: ChangePasswordCmd) -> Result<(), SessionError> {
-        if let Some(retry_after_secs) = self.address_throttle.retry_after(&cmd.client).await? {
-            return Err(SessionError::TooManyAttempts { retry_after_secs });
-        }
-        let _permit = self.hash_permit()?;
-        let email = service::email_of(&self.ctx.db, cmd.user_id).await?;
-        let client = cmd.client.clone();
         let (user_id, keep) = (cmd.user_id, cmd.keep_session);
-        let result = self
-            .pool
-            .call(&email, |reply| {
-                SessionMsg::ChangePassword(email.clone(), cmd.clone(), reply)
-            })
-            .await?;
-        if matches!(result, Err(SessionError::WrongPassword)) {
-            self.address_throttle.record_failure(&client);
-        }
-        result?;
+        self.password_confirmed(user_id, &cmd.client, |email, reply| {
+            SessionMsg::ChangePassword(email, cmd.clone(), reply)
+        })
+        .await?;
         self.logout(LogoutCmd {
             user_id,
             scope: LogoutScope::AllExcept(keep),
@@ -288,23 +297,11 @@ impl SessionClient {
     /// a failed login): the `user.deleted` event is committed, and every session ends
     /// through [`SessionClient::logout`]. The domains remove the rest on that event.
     pub async fn delete_account(&self, cmd: DeleteAccountCmd) -> Result<(), SessionError> {
-        if let Some(retry_after_secs) = self.address_throttle.retry_after(&cmd.client).await? {
-            return Err(SessionError::TooManyAttempts { retry_after_secs });
-        }
-        let _permit = self.hash_permit()?;
-        let email = service::email_of(&self.ctx.db, cmd.user_id).await?;
-        let client = cmd.client.clone();
         let user_id = cmd.user_id;
-        let result = self
-            .pool
-            .call(&email, |reply| {
-                SessionMsg::DeleteAccount(email.clone(), cmd.clone(), reply)
-            })
-            .await?;
-        if matches!(result, Err(SessionError::WrongPassword)) {
-            self.address_throttle.record_failure(&client);
-        }
-        result?;
+        self.password_confirmed(user_id, &cmd.client, |email, reply| {
+            SessionMsg::DeleteAccount(email, cmd.clone(), reply)
+        })
+        .await?;
         self.logout(LogoutCmd {
             user_id,
             scope: LogoutScope::AllSessions,

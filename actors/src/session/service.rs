@@ -388,19 +388,7 @@ pub async fn change_password(
     email: &Email,
     cmd: ChangePasswordCmd,
 ) -> Result<(), SessionError> {
-    if let Some(retry_after_secs) = throttle.retry_after(email.as_str(), &cmd.client) {
-        return Err(SessionError::TooManyAttempts { retry_after_secs });
-    }
-    let user = users::Entity::find_by_id(cmd.user_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or(SessionError::UserNotFound)?;
-    if !verify_password(ctx, &user, &cmd.current_password).await? {
-        throttle.record_failure(email.as_str(), &cmd.client);
-        tracing::info!("wrong current password on a password change, counted against the account");
-        return Err(SessionError::WrongPassword);
-    }
-    throttle.record_success(email.as_str(), &cmd.client);
+    let user = confirm_password(ctx, throttle, email, cmd.user_id, &cmd.current_password, &cmd.client).await?;
     let new_hash = ctx.hasher.hash(&cmd.new_password).await?;
     users::Entity::update_many()
         .col_expr(users::Column::PasswordHash, Expr::value(new_hash))
@@ -411,12 +399,36 @@ pub async fn change_password(
     Ok(())
 }
 
-async fn verify_password(ctx: &SessionContext, user: &users::Model, password: &Password) -> Result<bool, SessionError> {
-    Ok(ctx
+/// The account holder confirms a sensitive change with their current password, checked
+/// like a login: the same throttles answer 429 first, and a wrong password counts as a
+/// failed login against the account and the client address.
+async fn confirm_password(
+    ctx: &SessionContext,
+    throttle: &mut LoginThrottle,
+    email: &Email,
+    user_id: Uuid,
+    password: &Password,
+    client: &str,
+) -> Result<users::Model, SessionError> {
+    if let Some(retry_after_secs) = throttle.retry_after(email.as_str(), client) {
+        return Err(SessionError::TooManyAttempts { retry_after_secs });
+    }
+    let user = users::Entity::find_by_id(user_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(SessionError::UserNotFound)?;
+    let matches = ctx
         .hasher
         .verify(password, Some(user.password_hash.as_str()))
         .await?
-        .matches)
+        .matches;
+    if !matches {
+        throttle.record_failure(email.as_str(), client);
+        tracing::info!("wrong current password, counted against the account");
+        return Err(SessionError::WrongPassword);
+    }
+    throttle.record_success(email.as_str(), client);
+    Ok(user)
 }
 
 /// The hold on a deleted account's username or email, while it lasts.
@@ -446,19 +458,7 @@ pub async fn request_deletion(
     email: &Email,
     cmd: DeleteAccountCmd,
 ) -> Result<(), SessionError> {
-    if let Some(retry_after_secs) = throttle.retry_after(email.as_str(), &cmd.client) {
-        return Err(SessionError::TooManyAttempts { retry_after_secs });
-    }
-    let user = users::Entity::find_by_id(cmd.user_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or(SessionError::UserNotFound)?;
-    if !verify_password(ctx, &user, &cmd.password).await? {
-        throttle.record_failure(email.as_str(), &cmd.client);
-        tracing::info!("wrong password on an account deletion, counted against the account");
-        return Err(SessionError::WrongPassword);
-    }
-    throttle.record_success(email.as_str(), &cmd.client);
+    let user = confirm_password(ctx, throttle, email, cmd.user_id, &cmd.password, &cmd.client).await?;
     let txn = ctx.db.begin().await?;
     if account_deletions::Entity::find_by_id(user.id)
         .one(&txn)
