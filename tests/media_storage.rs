@@ -631,7 +631,9 @@ async fn a_deleted_projects_images_leave_storage(blobs: Blobs) {
     let setup = Setup::start(blobs).await;
     let t = &setup.node;
     let u = t.user("curator").await;
-    let doomed = t.create_project(&u.access, serde_json::json!({"title": "Doomed"})).await;
+    let doomed = t
+        .create_project(&u.access, serde_json::json!({"title": "Doomed"}))
+        .await;
     let doomed = doomed["id"].as_str().unwrap().to_string();
     let kept = t.create_project(&u.access, serde_json::json!({"title": "Kept"})).await;
     let kept = kept["id"].as_str().unwrap().to_string();
@@ -639,7 +641,12 @@ async fn a_deleted_projects_images_leave_storage(blobs: Blobs) {
     let mut doomed_files = Vec::new();
     for (i, project) in [&doomed, &doomed, &kept].into_iter().enumerate() {
         let up = t
-            .upload(Some(&u.access), jpeg_with_metadata(700, 500, 1), &format!("{i}.jpg"), Some(project))
+            .upload(
+                Some(&u.access),
+                jpeg_with_metadata(700, 500, 1),
+                &format!("{i}.jpg"),
+                Some(project),
+            )
             .await;
         assert_eq!(up.status, 201, "{}", up.body);
         let file_id = up.body["file_id"].as_str().unwrap().to_string();
@@ -655,7 +662,12 @@ async fn a_deleted_projects_images_leave_storage(blobs: Blobs) {
 
     let deleted = t.delete(&format!("/projects/{doomed}"), Some(&u.access)).await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
-    let gone = |file_id: &String| !setup.objects().iter().any(|p| p.to_string_lossy().contains(file_id.as_str()));
+    let gone = |file_id: &String| {
+        !setup
+            .objects()
+            .iter()
+            .any(|p| p.to_string_lossy().contains(file_id.as_str()))
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !doomed_files.iter().all(gone) {
         assert!(
@@ -665,7 +677,11 @@ async fn a_deleted_projects_images_leave_storage(blobs: Blobs) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(setup.objects().len(), objects_before + 8, "the other project's image stays");
+    assert_eq!(
+        setup.objects().len(),
+        objects_before + 8,
+        "the other project's image stays"
+    );
     for file_id in &doomed_files {
         let read = t.get(&format!("/media/{file_id}"), Some(&u.access)).await;
         assert_eq!(read.status, 404, "{}", read.body);

@@ -20,9 +20,7 @@ use ractor::ActorRef;
 use uuid::Uuid;
 
 use crate::{
-    events::{
-        ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, retry_delay, settle_each,
-    },
+    events::{ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, retry_delay, settle_each},
     faults::{self, FaultPoint},
     media::{MediaClient, MediaError},
     profile::{ProfileClient, ProfileError},
@@ -117,9 +115,8 @@ impl AccountDeleter {
                 if let Err(record) = self.session.deletion_failed(user_id, &chain).await {
                     tracing::warn!(%user_id, error = %record, "recording a failed account deletion");
                 }
-                let _ = delivery
-                    .nak(retry_delay(delivery.attempt, FIRST_RETRY, LAST_RETRY))
-                    .await;
+                let delay = retry_delay(delivery.attempt, FIRST_RETRY, LAST_RETRY);
+                let _ = delivery.nak(delay).await;
             }
         }
     }

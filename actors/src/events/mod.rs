@@ -243,42 +243,6 @@ impl EventEnvelope {
     }
 }
 
-/// The body of a supervised consumer loop: subscribes (waiting out an unreachable bus)
-/// and hands every delivery to `settle`, one at a time, until the loop is stopped. A
-/// subscription that ends fails the loop, so the supervisor starts it again.
-pub async fn settle_each<F, Fut>(
-    bus: &dyn EventBus,
-    spec: &ConsumerSpec,
-    mut scope: LoopScope,
-    observer: Option<&dyn EventObserver>,
-    mut settle: F,
-) -> Result<(), LoopError>
-where
-    F: FnMut(Delivery) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let Some(mut subscription) = subscribe_until_stopped(bus, spec, &mut scope).await? else {
-        return Ok(());
-    };
-    loop {
-        let delivery = tokio::select! {
-            _ = scope.stopped() => return Ok(()),
-            delivery = next_event(subscription.as_mut(), observer) => {
-                delivery.ok_or(LoopError::SubscriptionEnded)?
-            }
-        };
-        settle(delivery).await;
-    }
-}
-
-/// How long a delivery whose work failed waits before it comes back: `first`, doubling
-/// with each attempt, never more than `last`.
-pub fn retry_delay(attempt: u32, first: Duration, last: Duration) -> Duration {
-    first
-        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(16)))
-        .min(last)
-}
-
 /// A delivery whose payload is not a Folio event.
 #[derive(Debug, thiserror::Error)]
 #[error("not a valid {} event", self.type_label())]

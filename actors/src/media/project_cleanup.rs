@@ -68,9 +68,8 @@ impl ProjectMediaCleanup {
                     error.cause_chain = %error_chain(&e),
                     "deleting the images of a deleted project failed; retrying"
                 );
-                let _ = delivery
-                    .nak(retry_delay(delivery.attempt, FIRST_RETRY, LAST_RETRY))
-                    .await;
+                let delay = retry_delay(delivery.attempt, FIRST_RETRY, LAST_RETRY);
+                let _ = delivery.nak(delay).await;
             }
         }
     }
