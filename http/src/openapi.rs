@@ -138,6 +138,8 @@ pub fn with_constraints(mut document: Value) -> Value {
         "ProjectBody",
         "ThumbnailBody",
         "ProfileBody",
+        "ChangePasswordBody",
+        "DeleteAccountBody",
     ] {
         if let Some(schema) = schemas.get_mut(body).and_then(Value::as_object_mut) {
             schema.insert("additionalProperties".into(), Value::Bool(false));
