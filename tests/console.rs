@@ -224,3 +224,66 @@ async fn console_signs_in_with_safe_cookies_and_guards_state_changes() {
     );
     t.shutdown().await;
 }
+
+/// A console cookie stands for a session: signing out ends it, and so does ending every
+/// session of the account elsewhere, so a copy of the cookie taken before opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_cookie_opens_nothing_once_its_session_ended() {
+    let t = TestNode::spawn_with(Backend::Sqlite, |s| {
+        s.auth.admin_emails = vec!["admin@folio.test".into()];
+    })
+    .await;
+    let tokens = t.user("admin").await;
+    let client = no_redirects();
+    let jobs = |cookies: String| {
+        let client = client.clone();
+        let url = format!("{}/admin/jobs", t.url);
+        async move {
+            client
+                .get(url)
+                .header(header::COOKIE, cookies)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+
+    // Signed out from the console: the kept cookie is refused by the API and the page.
+    let admin = sign_in(&t, "admin@folio.test", "password-123").await.unwrap();
+    assert_eq!(jobs(admin.cookies()).await, 200);
+    let out = client
+        .post(format!("{}/admin/logout", t.url))
+        .header(header::COOKIE, admin.cookies())
+        .form(&[("csrf", admin.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(jobs(admin.cookies()).await, 401);
+    let page = client
+        .get(format!("{}/admin", t.url))
+        .header(header::COOKIE, admin.cookies())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text().await.unwrap().contains("name=\"password\""),
+        "the sign-in form again"
+    );
+
+    // Every session ended through the API: the console's goes too.
+    let again = sign_in(&t, "admin@folio.test", "password-123").await.unwrap();
+    assert_eq!(jobs(again.cookies()).await, 200);
+    let all = client
+        .post(format!("{}/auth/logout", t.url))
+        .bearer_auth(&tokens.access)
+        .json(&serde_json::json!({"all": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.status(), 200);
+    assert_eq!(jobs(again.cookies()).await, 401);
+    t.shutdown().await;
+}

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use folio_actors::session::{Claims, Email, LoginCmd, Password, Role, SessionError};
+use folio_actors::session::{Claims, Email, LoginCmd, LogoutCmd, LogoutScope, Password, Role, SessionError};
 use minijinja::{Environment, context};
 use poem::{
     Body, IntoResponse, Request, Response, handler,
@@ -133,8 +133,18 @@ fn csrf_for(req: &Request, settings: ConsoleSettings) -> (String, Vec<String>) {
     }
 }
 
-fn signed_in(state: &EdgeState, req: &Request) -> Option<Claims> {
-    cookie(req, SESSION_COOKIE).and_then(|token| state.session.verify(&token).ok())
+/// The administrator behind the console cookie, while its session is open (signing out
+/// here or ending every session elsewhere closes it, whatever the token's expiry).
+async fn signed_in(state: &EdgeState, req: &Request) -> Option<Claims> {
+    let claims = cookie(req, SESSION_COOKIE).and_then(|token| state.session.verify(&token).ok())?;
+    match state.session.session_is_open(&claims).await {
+        Ok(true) => Some(claims),
+        Ok(false) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "checking the console session; treating it as signed out");
+            None
+        }
+    }
 }
 
 fn login_page(
@@ -176,7 +186,7 @@ fn age(seconds: Option<f64>) -> String {
 #[handler]
 pub async fn console_page(req: &Request, state: Data<&EdgeState>) -> Response {
     let (csrf, cookies) = csrf_for(req, state.console);
-    let Some(claims) = signed_in(&state, req) else {
+    let Some(claims) = signed_in(&state, req).await else {
         return login_page(StatusCode::OK, &csrf, None, None, &cookies);
     };
     match state.session.role_of(claims.sub).await {
@@ -392,6 +402,22 @@ pub async fn sign_out(req: &Request, state: Data<&EdgeState>, Form(form): Form<S
             None,
             &cookies,
         );
+    }
+    // The session ends too, so a copy of the cookie opens nothing afterwards.
+    if let Some(claims) = signed_in(&state, req).await
+        && let Some(session_id) = claims.sid
+    {
+        let ended = state
+            .session
+            .logout(LogoutCmd {
+                user_id: claims.sub,
+                scope: LogoutScope::Session(session_id),
+            })
+            .await;
+        match ended {
+            Ok(()) | Err(SessionError::SessionNotFound) => {}
+            Err(e) => return unavailable(e),
+        }
     }
     let cleared = set_cookie(SESSION_COOKIE, "", Some(0), state.console.secure_cookie);
     see_other("/admin", &[cleared])

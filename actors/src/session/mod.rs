@@ -346,6 +346,17 @@ impl SessionClient {
         service::role_of(&self.ctx.db, user_id).await
     }
 
+    /// A token that stands for a session (the console's cookie) is good only while that
+    /// session is open: signing out or ending every session closes it at once, where the
+    /// token alone would be accepted until it expires. A token without a session (issued
+    /// before sessions were recorded) stands for none.
+    pub async fn session_is_open(&self, claims: &Claims) -> Result<bool, SessionError> {
+        match claims.sid {
+            Some(session_id) => service::session_is_open(&self.ctx.db, claims.sub, session_id).await,
+            None => Ok(false),
+        }
+    }
+
     /// A single-use ticket for `GET /events`, for a browser's `EventSource`.
     pub async fn issue_event_ticket(&self, user_id: Uuid) -> Result<tickets::EventTicket, SessionError> {
         tickets::issue(&self.ctx.db, user_id).await

@@ -638,6 +638,16 @@ pub async fn promote_admin_emails(db: &DatabaseConnection, emails: &[String]) ->
     Ok(result.rows_affected)
 }
 
+/// Whether the user's session is still open: logout, a revoke, a password change or the
+/// account's deletion removes its row.
+pub async fn session_is_open(db: &DatabaseConnection, user_id: Uuid, session_id: Uuid) -> Result<bool, SessionError> {
+    Ok(sessions::Entity::find_by_id(session_id)
+        .filter(sessions::Column::UserId.eq(user_id))
+        .count(db)
+        .await?
+        > 0)
+}
+
 pub async fn role_of(db: &DatabaseConnection, user_id: Uuid) -> Result<Role, SessionError> {
     let user = users::Entity::find_by_id(user_id)
         .one(db)

@@ -8,7 +8,7 @@ use folio_actors::{
     cluster::status::{ClusterStatus, Reachability},
     jobs::{JobKind, JobKindStatus, ReindexProgress},
     project::PageRequest,
-    session::{AccountDeletion, Claims, Role},
+    session::{AccountDeletion, Claims, Role, SessionError},
 };
 use poem::Request;
 use poem_openapi::{
@@ -42,6 +42,10 @@ pub struct ConsoleCookie(pub Claims);
 async fn verify_console_cookie(req: &Request, key: ApiKey) -> poem::Result<Claims> {
     let state = req.data::<EdgeState>().ok_or_else(ApiError::internal)?;
     let claims = state.session.verify(&key.key).map_err(ApiError::from)?;
+    // The cookie stands for a console session: once signed out, it opens nothing.
+    if !state.session.session_is_open(&claims).await.map_err(ApiError::from)? {
+        return Err(ApiError::from(SessionError::InvalidAccessToken).into());
+    }
     if !req.method().is_safe() && !console::csrf_header_matches(req) {
         return Err(ApiError::new(ErrorCode::CsrfFailed, "missing or wrong CSRF token").into());
     }
