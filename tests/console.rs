@@ -8,8 +8,20 @@ use common::{Backend, TestNode};
 use reqwest::{StatusCode, header};
 
 struct Signed {
+    /// This browser's CSRF cookie (its id before sign-in).
+    browser: String,
+    /// The session's CSRF token, as the signed-in page carries it.
     csrf: String,
     session: String,
+}
+
+/// The token a console page carries in its `csrf-token` meta tag.
+fn meta_csrf(html: &str) -> String {
+    html.split("<meta name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries a CSRF token")
+        .to_string()
 }
 
 fn cookie_value(set_cookies: &[String], name: &str) -> Option<String> {
@@ -39,15 +51,17 @@ async fn sign_in(t: &TestNode, email: &str, password: &str) -> Result<Signed, (S
     let client = no_redirects();
     let page = client.get(format!("{}/admin", t.url)).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    let csrf = cookie_value(&set_cookies(&page), "folio_csrf").expect("a CSRF cookie is set");
+    let browser = cookie_value(&set_cookies(&page), "folio_csrf").expect("a CSRF cookie is set");
     let html = page.text().await.unwrap();
+    let csrf = meta_csrf(&html);
     assert!(
         html.contains(&format!("value=\"{csrf}\"")),
         "the form carries the token"
     );
+    assert_ne!(csrf, browser, "the token is not the cookie's value");
     let response = client
         .post(format!("{}/admin/login", t.url))
-        .header(header::COOKIE, format!("folio_csrf={csrf}"))
+        .header(header::COOKIE, format!("folio_csrf={browser}"))
         .form(&[("email", email), ("password", password), ("csrf", &csrf)])
         .send()
         .await
@@ -61,7 +75,21 @@ async fn sign_in(t: &TestNode, email: &str, password: &str) -> Result<Signed, (S
         .find(|c| c.starts_with("folio_console="))
         .expect("a session cookie")
         .clone();
-    Ok(Signed { csrf, session })
+    let mut signed = Signed {
+        browser,
+        csrf: String::new(),
+        session,
+    };
+    // Signing in rotates the token: pages now carry the session's.
+    let page = client
+        .get(format!("{}/admin", t.url))
+        .header(header::COOKIE, signed.cookies())
+        .send()
+        .await
+        .unwrap();
+    signed.csrf = meta_csrf(&page.text().await.unwrap());
+    assert_ne!(signed.csrf, csrf, "a new token after sign-in");
+    Ok(signed)
 }
 
 impl Signed {
@@ -75,7 +103,7 @@ impl Signed {
     }
 
     fn cookies(&self) -> String {
-        format!("folio_csrf={}; folio_console={}", self.csrf, self.token())
+        format!("folio_csrf={}; folio_console={}", self.browser, self.token())
     }
 }
 
@@ -285,5 +313,47 @@ async fn a_console_cookie_opens_nothing_once_its_session_ended() {
         .unwrap();
     assert_eq!(all.status(), 200);
     assert_eq!(jobs(again.cookies()).await, 401);
+    t.shutdown().await;
+}
+
+/// The CSRF token is bound to the session by a key of ours: a cookie and header pair the
+/// attacker chose, or the token of another session, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csrf_token_is_bound_to_its_session() {
+    let t = TestNode::spawn_with(Backend::Sqlite, |s| {
+        s.auth.admin_emails = vec!["admin@folio.test".into()];
+    })
+    .await;
+    t.user("admin").await;
+    let client = no_redirects();
+    let first = sign_in(&t, "admin@folio.test", "password-123").await.unwrap();
+    let second = sign_in(&t, "admin@folio.test", "password-123").await.unwrap();
+    assert_ne!(first.csrf, second.csrf, "each session has its own token");
+    let retry_all = |cookies: String, token: String| {
+        let client = client.clone();
+        let url = format!("{}/admin/media/retry-failed", t.url);
+        async move {
+            let response = client
+                .post(url)
+                .header(header::COOKIE, cookies)
+                .header("x-csrf-token", token)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.text().await.unwrap())
+        }
+    };
+    // The double-submit forgery: a planted cookie and the same value in the header.
+    let planted = format!("folio_csrf={}; folio_console={}", "a".repeat(64), first.token());
+    let (status, body) = retry_all(planted, "a".repeat(64)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("csrf_failed"), "{body}");
+    // Another session's token does not fit this session.
+    let (status, body) = retry_all(first.cookies(), second.csrf.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    // The session's own token does.
+    let (status, body) = retry_all(first.cookies(), first.csrf.clone()).await;
+    assert_eq!(status, 200, "{body}");
     t.shutdown().await;
 }

@@ -2,8 +2,10 @@
 //! into the binary) and a small script, all served from here. Sign-in goes through the
 //! session domain's login, the same rules as `/auth/login`; the access token then lives
 //! in an `HttpOnly`, `SameSite=Strict` cookie scoped to `/admin`. Forms and the script's
-//! state-changing calls carry a CSRF token that must match the console's CSRF cookie
-//! (double submit). Every answer carries a `default-src 'self'` Content-Security-Policy.
+//! state-changing calls carry a CSRF token bound to the console session (before sign-in,
+//! to the browser's CSRF cookie) by an HMAC under a key of ours, so it rotates at sign-in
+//! and cannot be forged by planting a cookie. Every answer carries a `default-src 'self'`
+//! Content-Security-Policy.
 
 use std::sync::LazyLock;
 
@@ -67,16 +69,32 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The request's CSRF header matches its CSRF cookie.
-pub fn csrf_header_matches(req: &Request) -> bool {
-    let header = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-    match (header, cookie(req, CSRF_COOKIE)) {
-        (Some(header), Some(cookie)) => !cookie.is_empty() && constant_time_eq(header, &cookie),
-        _ => false,
+/// What a CSRF token is bound to: the signed-in session, or, before sign-in, the random
+/// id in this browser's CSRF cookie. The token is an HMAC of it under a key of ours
+/// (`SessionClient::csrf_token`), so a planted cookie cannot be paired with a header of
+/// the attacker's choosing, and signing in rotates the token.
+fn csrf_binding(req: &Request, claims: Option<&Claims>) -> Option<String> {
+    match claims {
+        Some(claims) => claims.sid.map(|sid| format!("session:{sid}")),
+        None => cookie(req, CSRF_COOKIE)
+            .filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|id| format!("browser:{id}")),
     }
 }
 
-fn new_csrf_token() -> String {
+/// The submitted token is the one for this request's binding.
+fn csrf_ok(state: &EdgeState, req: &Request, claims: Option<&Claims>, submitted: &str) -> bool {
+    csrf_binding(req, claims)
+        .is_some_and(|binding| constant_time_eq(&state.session.csrf_token(&binding), submitted))
+}
+
+/// The request's CSRF header is the token of the session its console cookie stands for.
+pub fn csrf_header_matches(state: &EdgeState, req: &Request, claims: &Claims) -> bool {
+    let header = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    header.is_some_and(|header| csrf_ok(state, req, Some(claims), header))
+}
+
+fn new_browser_id() -> String {
     format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
@@ -121,16 +139,15 @@ fn page(status: StatusCode, template: &str, ctx: minijinja::Value, set_cookies: 
     harden(builder.body(Body::from_string(html)))
 }
 
-/// The CSRF token of this browser, and the cookie that sets it when it has none yet.
-fn csrf_for(req: &Request, settings: ConsoleSettings) -> (String, Vec<String>) {
-    match cookie(req, CSRF_COOKIE).filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit())) {
-        Some(token) => (token, Vec::new()),
-        None => {
-            let token = new_csrf_token();
-            let set = set_cookie(CSRF_COOKIE, &token, None, settings.secure_cookie);
-            (token, vec![set])
-        }
+/// The CSRF token for this page: the session's once signed in; before that, this
+/// browser's, with the cookie that gives the browser its id when it has none yet.
+fn csrf_for(state: &EdgeState, req: &Request, claims: Option<&Claims>) -> (String, Vec<String>) {
+    if let Some(binding) = csrf_binding(req, claims) {
+        return (state.session.csrf_token(&binding), Vec::new());
     }
+    let id = new_browser_id();
+    let set = set_cookie(CSRF_COOKIE, &id, None, state.console.secure_cookie);
+    (state.session.csrf_token(&format!("browser:{id}")), vec![set])
 }
 
 /// The administrator behind the console cookie, while its session is open (signing out
@@ -185,8 +202,9 @@ fn age(seconds: Option<f64>) -> String {
 /// 403 page for everyone else.
 #[handler]
 pub async fn console_page(req: &Request, state: Data<&EdgeState>) -> Response {
-    let (csrf, cookies) = csrf_for(req, state.console);
-    let Some(claims) = signed_in(&state, req).await else {
+    let claims = signed_in(&state, req).await;
+    let (csrf, cookies) = csrf_for(&state, req, claims.as_ref());
+    let Some(claims) = claims else {
         return login_page(StatusCode::OK, &csrf, None, None, &cookies);
     };
     match state.session.role_of(claims.sub).await {
@@ -302,9 +320,6 @@ pub struct SignInForm {
     csrf: String,
 }
 
-fn form_csrf_ok(req: &Request, submitted: &str) -> bool {
-    cookie(req, CSRF_COOKIE).is_some_and(|c| !c.is_empty() && constant_time_eq(&c, submitted))
-}
 
 fn see_other(location: &str, cookies: &[String]) -> Response {
     let mut builder = Response::builder()
@@ -320,9 +335,9 @@ fn see_other(location: &str, cookies: &[String]) -> Response {
 /// `POST /admin/login`: the session domain's login, then the session cookie.
 #[handler]
 pub async fn sign_in(req: &Request, state: Data<&EdgeState>, Form(form): Form<SignInForm>) -> Response {
-    let (csrf, cookies) = csrf_for(req, state.console);
+    let (csrf, cookies) = csrf_for(&state, req, None);
     let email_shown = Some(form.email.as_str()).filter(|e| e.len() <= 320);
-    if !form_csrf_ok(req, &form.csrf) {
+    if !csrf_ok(&state, req, None, &form.csrf) {
         return login_page(
             StatusCode::FORBIDDEN,
             &csrf,
@@ -393,8 +408,9 @@ pub struct SignOutForm {
 /// `POST /admin/logout`: forgets the session cookie.
 #[handler]
 pub async fn sign_out(req: &Request, state: Data<&EdgeState>, Form(form): Form<SignOutForm>) -> Response {
-    if !form_csrf_ok(req, &form.csrf) {
-        let (csrf, cookies) = csrf_for(req, state.console);
+    let claims = signed_in(&state, req).await;
+    if !csrf_ok(&state, req, claims.as_ref(), &form.csrf) {
+        let (csrf, cookies) = csrf_for(&state, req, claims.as_ref());
         return login_page(
             StatusCode::FORBIDDEN,
             &csrf,
@@ -404,7 +420,7 @@ pub async fn sign_out(req: &Request, state: Data<&EdgeState>, Form(form): Form<S
         );
     }
     // The session ends too, so a copy of the cookie opens nothing afterwards.
-    if let Some(claims) = signed_in(&state, req).await
+    if let Some(claims) = claims
         && let Some(session_id) = claims.sid
     {
         let ended = state

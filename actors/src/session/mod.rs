@@ -340,6 +340,11 @@ impl SessionClient {
         self.ctx.keys.verify(access_token)
     }
 
+    /// The console's CSRF token for a binding (see [`TokenKeys::csrf_token`]).
+    pub fn csrf_token(&self, binding: &str) -> String {
+        self.ctx.keys.csrf_token(binding)
+    }
+
     /// Roles are read from the database, not the token, so a grant or revoke takes
     /// effect at once.
     pub async fn role_of(&self, user_id: Uuid) -> Result<Role, SessionError> {

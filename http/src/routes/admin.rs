@@ -28,8 +28,8 @@ use crate::{
     text::JsonText,
 };
 
-/// The console's session cookie; state-changing calls also need the `x-csrf-token`
-/// header to match the console's CSRF cookie.
+/// The console's session cookie, while its session is open; state-changing calls also
+/// need the session's CSRF token in the `x-csrf-token` header.
 #[derive(SecurityScheme)]
 #[oai(
     ty = "api_key",
@@ -46,7 +46,7 @@ async fn verify_console_cookie(req: &Request, key: ApiKey) -> poem::Result<Claim
     if !state.session.session_is_open(&claims).await.map_err(ApiError::from)? {
         return Err(ApiError::from(SessionError::InvalidAccessToken).into());
     }
-    if !req.method().is_safe() && !console::csrf_header_matches(req) {
+    if !req.method().is_safe() && !console::csrf_header_matches(state, req, &claims) {
         return Err(ApiError::new(ErrorCode::CsrfFailed, "missing or wrong CSRF token").into());
     }
     Ok(claims)
