@@ -84,8 +84,7 @@ fn csrf_binding(req: &Request, claims: Option<&Claims>) -> Option<String> {
 
 /// The submitted token is the one for this request's binding.
 fn csrf_ok(state: &EdgeState, req: &Request, claims: Option<&Claims>, submitted: &str) -> bool {
-    csrf_binding(req, claims)
-        .is_some_and(|binding| constant_time_eq(&state.session.csrf_token(&binding), submitted))
+    csrf_binding(req, claims).is_some_and(|binding| constant_time_eq(&state.session.csrf_token(&binding), submitted))
 }
 
 /// The request's CSRF header is the token of the session its console cookie stands for.
@@ -319,7 +318,6 @@ pub struct SignInForm {
     #[serde(default)]
     csrf: String,
 }
-
 
 fn see_other(location: &str, cookies: &[String]) -> Response {
     let mut builder = Response::builder()

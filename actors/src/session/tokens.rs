@@ -2,10 +2,10 @@
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac as _};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
-use hmac::{Hmac, Mac as _};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -83,7 +83,7 @@ impl TokenKeys {
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             access_ttl: chrono::Duration::from_std(access_ttl).map_err(TokenKeyError::AccessTtl)?,
-            csrf_key: hmac_sha256(secret, b"folio console csrf").into(),
+            csrf_key: hmac_sha256(secret, b"folio console csrf"),
         })
     }
 
