@@ -333,6 +333,7 @@ mod jobs {
             // The jobs wait in the outbox until a node's relay publishes them.
             outbox: OutboxSignal::default(),
             public_url: settings.public_url(settings.http.addr),
+            projects: None,
         })
     }
 

@@ -762,6 +762,7 @@ async fn domains(
             blobs: store.blobs.clone(),
             outbox: outbox.clone(),
             public_url,
+            projects: Some(projects.clone()),
         },
         workers,
     )

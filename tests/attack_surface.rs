@@ -117,7 +117,7 @@ async fn a_user_has_at_most_the_configured_number_of_streams() {
 }
 
 #[tokio::test]
-async fn only_a_blob_that_exists_is_cached_for_a_year() {
+async fn only_a_blob_that_exists_is_cached() {
     let t = TestNode::spawn(Backend::Sqlite).await;
     let u = t.user("cacher").await;
     let up = t.upload(Some(&u.access), png(8, 8), "dot.png", None).await;
@@ -130,7 +130,9 @@ async fn only_a_blob_that_exists_is_cached_for_a_year() {
         .await
         .expect("GET the upload");
     assert_eq!(found.status(), 200);
-    assert_eq!(found.headers()["cache-control"], "public, max-age=31536000, immutable");
+    // An hour (issue 20): how long a shared cache may go on showing an image after its
+    // project stops being public.
+    assert_eq!(found.headers()["cache-control"], "public, max-age=3600");
     for missing in [
         format!("/media/uploads/{}/{}.png", u.user_id, uuid::Uuid::new_v4()),
         format!("/media/thumbnails/{}/{}_thumb.jpg", u.user_id, uuid::Uuid::new_v4()),

@@ -82,3 +82,24 @@ fn a_payload_missing_a_field_is_malformed_not_defaulted() {
     let error = EventEnvelope::decode(wire.as_bytes()).expect_err("mime_type is required");
     assert_eq!(error.type_label(), "media.uploaded");
 }
+
+/// Events written before visibility existed carry none: they decode as public, and the
+/// field is always written since.
+#[test]
+fn a_project_event_without_visibility_is_public() {
+    use folio_actors::project::Visibility;
+    let old = golden(EventType::ProjectCreated).replace(",\"visibility\":\"public\"", "");
+    assert!(!old.contains("visibility"), "{old}");
+    let envelope = EventEnvelope::decode(old.as_bytes()).expect("an event from before visibility decodes");
+    let DomainEvent::ProjectCreated(project) = &envelope.event else {
+        panic!("{envelope:?}")
+    };
+    assert_eq!(project.visibility, Visibility::Public);
+    let updated = EventEnvelope::decode(golden(EventType::ProjectUpdated).as_bytes()).expect("decodes");
+    let DomainEvent::ProjectUpdated(project) = &updated.event else {
+        panic!("{updated:?}")
+    };
+    assert_eq!(project.visibility, Visibility::Private);
+    let encoded = serde_json::to_string(&envelope).expect("encodes");
+    assert!(encoded.contains("\"visibility\":\"public\""), "{encoded}");
+}

@@ -251,6 +251,7 @@ fn sample(event_type: &str, n: i64) -> DomainEvent {
         title: format!("p{n}"),
         user_id: id,
         username: "ana".into(),
+        visibility: Default::default(),
     };
     match EventType::parse(event_type).expect("a known event type") {
         EventType::ProjectCreated => DomainEvent::ProjectCreated(project),

@@ -251,6 +251,8 @@ async fn insert_failed_rows(t: &TestNode, owner: &str, count: usize, error: &str
                 thumbnail_failed_at: Set(Some(now)),
                 renditions: Set(None),
                 thumbhash: Set(None),
+                caption: Set(None),
+                alt: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -367,6 +369,9 @@ async fn reindex_reports_progress_and_refuses_a_second_run(backend: Backend) {
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
+            visibility: Set("public".into()),
+            published_at: Set(Some(now)),
+            media_order: Set(None),
         })
         .collect();
     for chunk in rows.chunks(500) {

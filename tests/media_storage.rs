@@ -303,6 +303,8 @@ async fn store_old_originals(t: &TestNode, owner: &str, count: usize) -> Vec<(St
             thumbnail_failed_at: Set(None),
             renditions: Set(None),
             thumbhash: Set(None),
+            caption: Set(None),
+            alt: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         });

@@ -27,6 +27,7 @@ use crate::{
     faults::{self, FaultPoint},
     jobs::{JobActivity, JobKind},
     profile::{ProfileClient, ProfileError},
+    project::Visibility,
     supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
     supervisor::{SupervisorError, SupervisorMsg, error_chain},
 };
@@ -128,9 +129,12 @@ async fn index_batch(ctx: &IndexerContext, deliveries: Vec<Delivery>) {
         let span = tracing::info_span!("index_event", event_id = %delivery.event.event_id, event_type = %delivery.event.event_type());
         match prepare(ctx, &delivery, &mut documents).instrument(span.clone()).await {
             Ok(Step::Upsert(doc)) => run.push((delivery, doc)),
-            Ok(Step::Apply) => {
+            Ok(step @ (Step::Apply | Step::Hide { .. })) => {
                 flush(ctx, std::mem::take(&mut run)).await;
-                let result = apply(ctx, &delivery).instrument(span.clone()).await;
+                let result = match step {
+                    Step::Hide { project_id, version } => hide(ctx, project_id, version).instrument(span.clone()).await,
+                    _ => apply(ctx, &delivery).instrument(span.clone()).await,
+                };
                 settle(ctx, delivery, result.as_ref().map(|_| ()))
                     .instrument(span)
                     .await;
@@ -150,6 +154,26 @@ enum Step {
     Upsert(Option<SearchDocument>),
     /// A delete or a rename, applied on its own.
     Apply,
+    /// A project that is not public (any more): out of the index, as of its version.
+    Hide { project_id: Uuid, version: i64 },
+}
+
+/// What the index should hold of a project, from the database's current state.
+#[derive(Debug, Clone)]
+enum Indexed {
+    /// A public project's document.
+    Listed(SearchDocument),
+    /// An unlisted or private project: never searched or suggested.
+    Hidden { version: i64 },
+}
+
+impl Indexed {
+    fn step(self, project_id: Uuid) -> Step {
+        match self {
+            Indexed::Listed(document) => Step::Upsert(Some(document)),
+            Indexed::Hidden { version } => Step::Hide { project_id, version },
+        }
+    }
 }
 
 async fn settle(ctx: &IndexerContext, delivery: Delivery, result: Result<(), &IndexError>) {
@@ -236,9 +260,9 @@ impl From<SearchError> for IndexError {
     }
 }
 
-/// What the batch's project events need, read at once: `Some(doc)` for a project that
+/// What the batch's project events need, read at once: `Some(..)` for a project that
 /// exists, `None` for one that is gone (or whose owner is).
-type BatchDocuments = HashMap<Uuid, Option<SearchDocument>>;
+type BatchDocuments = HashMap<Uuid, Option<Indexed>>;
 
 async fn batch_documents(ctx: &IndexerContext, deliveries: &[Delivery]) -> Result<BatchDocuments, IndexError> {
     let project_ids: Vec<Uuid> = deliveries
@@ -267,10 +291,9 @@ async fn batch_documents(ctx: &IndexerContext, deliveries: &[Delivery]) -> Resul
         .collect();
     let names = ctx.profiles.display_names(&owners).await.map_err(IndexError::Profile)?;
     for row in rows {
-        let document = names
-            .get(&row.user_id)
-            .map(|username| document(row.clone(), username.clone()));
-        documents.insert(row.id, document);
+        let id = row.id;
+        let document = names.get(&row.user_id).map(|username| indexed(row, username.clone()));
+        documents.insert(id, document);
     }
     Ok(documents)
 }
@@ -280,10 +303,11 @@ async fn prepare(ctx: &IndexerContext, delivery: &Delivery, batch: &mut BatchDoc
         DomainEvent::ProjectCreated(project) | DomainEvent::ProjectUpdated(project) => {
             // A project appears once per batch in the engine: later events of the same
             // project in this batch find its document already taken and add nothing.
-            match batch.get_mut(&project.project_id) {
-                Some(prefetched) => Ok(Step::Upsert(prefetched.take())),
-                None => Ok(Step::Upsert(project_document(ctx, project.project_id).await?)),
-            }
+            let indexed = match batch.get_mut(&project.project_id) {
+                Some(prefetched) => prefetched.take(),
+                None => project_document(ctx, project.project_id).await?,
+            };
+            Ok(indexed.map_or(Step::Upsert(None), |indexed| indexed.step(project.project_id)))
         }
         DomainEvent::ProjectDeleted(_) | DomainEvent::ProfileUpdated(_) => Ok(Step::Apply),
         // Media and account events are not the index's business (the subscription does
@@ -296,7 +320,7 @@ async fn prepare(ctx: &IndexerContext, delivery: &Delivery, batch: &mut BatchDoc
 }
 
 /// The document for a project as the database holds it now.
-async fn project_document(ctx: &IndexerContext, project_id: Uuid) -> Result<Option<SearchDocument>, IndexError> {
+async fn project_document(ctx: &IndexerContext, project_id: Uuid) -> Result<Option<Indexed>, IndexError> {
     let row = projects::Entity::find_by_id(project_id)
         .one(&ctx.db)
         .await
@@ -306,7 +330,23 @@ async fn project_document(ctx: &IndexerContext, project_id: Uuid) -> Result<Opti
     let Some(username) = display_name(ctx, row.user_id).await? else {
         return Ok(None);
     };
-    Ok(Some(document(row, username)))
+    Ok(Some(indexed(row, username)))
+}
+
+/// A public project is indexed; any other is taken out, as of its current version
+/// (the engine keeps that as a tombstone, so an older event cannot bring it back, and
+/// the version that makes it public again is newer).
+fn indexed(row: projects::Model, username: String) -> Indexed {
+    if Visibility::from_stored(&row.visibility).is_public() {
+        Indexed::Listed(document(row, username))
+    } else {
+        Indexed::Hidden { version: row.version }
+    }
+}
+
+async fn hide(ctx: &IndexerContext, project_id: Uuid, version: i64) -> Result<(), IndexError> {
+    ctx.engine.delete(project_id, version).await?;
+    Ok(())
 }
 
 fn document(row: projects::Model, username: String) -> SearchDocument {

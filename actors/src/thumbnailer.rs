@@ -369,6 +369,8 @@ async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Optio
     )
     .await
     .map_err(JobError::Database)?;
+    // The gallery shows the renditions now: the project follows.
+    media.gallery_changed(job.project_id).await;
     tracing::info!(%file_id, "thumbnail ready");
     Ok(Some(LiveEvent::ThumbnailReady {
         file_id,

@@ -23,6 +23,13 @@ pub enum Field {
     AvatarUrl,
     Page,
     Size,
+    Visibility,
+    Caption,
+    Alt,
+    /// A gallery's order.
+    Order,
+    /// A file named in a request body.
+    FileId,
 }
 
 impl Field {
@@ -45,6 +52,11 @@ impl Field {
             Field::AvatarUrl => "avatar_url",
             Field::Page => "page",
             Field::Size => "size",
+            Field::Visibility => "visibility",
+            Field::Caption => "caption",
+            Field::Alt => "alt",
+            Field::Order => "order",
+            Field::FileId => "file_id",
         }
     }
 }

@@ -34,6 +34,10 @@ pub struct Model {
     pub renditions: Option<String>,
     /// The thumbhash placeholder, base64.
     pub thumbhash: Option<String>,
+    /// Shown with the image in its project's gallery (at most 2 000 characters).
+    pub caption: Option<String>,
+    /// Text for those who cannot see the image (at most 500 characters).
+    pub alt: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -16,6 +16,13 @@ pub struct Model {
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// `public`, `unlisted` or `private`.
+    pub visibility: String,
+    /// The first time the project was public; `None` while it never was.
+    pub published_at: Option<DateTimeUtc>,
+    /// The gallery's order as the owner set it: a JSON list of file ids (the project
+    /// domain's; the images themselves are the media domain's).
+    pub media_order: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

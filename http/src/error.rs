@@ -69,6 +69,12 @@ pub enum ErrorCode {
     InvalidErrorContains,
     BadMultipart,
     EmptyFile,
+    InvalidVisibility,
+    InvalidCaption,
+    InvalidAlt,
+    /// A gallery order that is not exactly the project's images.
+    InvalidOrder,
+    InvalidFileId,
     // 401
     Unauthorized,
     InvalidCredentials,
@@ -145,6 +151,11 @@ impl ErrorCode {
             InvalidErrorContains => "invalid_error_contains",
             BadMultipart => "bad_multipart",
             EmptyFile => "empty_file",
+            InvalidVisibility => "invalid_visibility",
+            InvalidCaption => "invalid_caption",
+            InvalidAlt => "invalid_alt",
+            InvalidOrder => "invalid_order",
+            InvalidFileId => "invalid_file_id",
             Unauthorized => "unauthorized",
             InvalidCredentials => "invalid_credentials",
             InvalidToken => "invalid_token",
@@ -209,7 +220,12 @@ impl ErrorCode {
             | UnreadableImage
             | InvalidErrorContains
             | BadMultipart
-            | EmptyFile => StatusCode::BAD_REQUEST,
+            | EmptyFile
+            | InvalidVisibility
+            | InvalidCaption
+            | InvalidAlt
+            | InvalidOrder
+            | InvalidFileId => StatusCode::BAD_REQUEST,
             Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidToken | InvalidTicket => {
                 StatusCode::UNAUTHORIZED
             }
@@ -248,6 +264,11 @@ impl ErrorCode {
             Field::AvatarUrl => ErrorCode::InvalidAvatarUrl,
             Field::Page => ErrorCode::InvalidPage,
             Field::Size => ErrorCode::InvalidSize,
+            Field::Visibility => ErrorCode::InvalidVisibility,
+            Field::Caption => ErrorCode::InvalidCaption,
+            Field::Alt => ErrorCode::InvalidAlt,
+            Field::Order => ErrorCode::InvalidOrder,
+            Field::FileId => ErrorCode::InvalidFileId,
         }
     }
 }
@@ -391,6 +412,7 @@ impl From<MediaError> for ApiError {
             MediaError::NotFound => ApiError::new(ErrorCode::MediaNotFound, message),
             MediaError::Forbidden => ApiError::new(ErrorCode::Forbidden, message),
             MediaError::NotFailed => ApiError::new(ErrorCode::NotFailed, message),
+            MediaError::Invalid(v) => v.into(),
             MediaError::Storage(_) => {
                 ApiError::new(ErrorCode::StorageUnavailable, "file storage is unavailable; try again").caused_by(error)
             }

@@ -61,6 +61,10 @@ pub struct ProjectChanged {
     pub title: String,
     pub user_id: Uuid,
     pub username: String,
+    /// Who sees the project (issue 20). Events written before visibility existed have
+    /// none: every project was public then.
+    #[serde(default)]
+    pub visibility: crate::project::Visibility,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@
 //! stored at once. Reads and the operators' bulk jobs (retry all, regenerate, sweep)
 //! run in the caller's task too; the bulk jobs change rows with conditional updates.
 
+pub mod gallery;
 pub mod project_cleanup;
 pub mod service;
 pub mod sweeper;
@@ -64,7 +65,20 @@ pub struct MediaView {
     pub renditions: Vec<RenditionView>,
     /// The thumbhash placeholder, base64.
     pub thumbhash: Option<String>,
+    pub caption: Option<String>,
+    pub alt: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A change to an image: `None` keeps what is there.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MediaPatch {
+    /// Empty clears it.
+    pub caption: Option<crate::project::Caption>,
+    /// Empty clears it.
+    pub alt: Option<crate::project::AltText>,
+    /// Another project of the owner's: the image moves there, to the end of its gallery.
+    pub project_id: Option<Uuid>,
 }
 
 /// A rendition as the media row records it.
@@ -161,6 +175,8 @@ pub enum MediaError {
     Forbidden,
     #[error("this file's thumbnail has not failed")]
     NotFailed,
+    #[error(transparent)]
+    Invalid(#[from] crate::validation::ValidationError),
     #[error("blob storage failed")]
     Storage(#[source] folio_media::BlobError),
     #[error("media service unavailable")]
@@ -192,6 +208,12 @@ pub enum MediaMsg {
         file_id: Uuid,
         reply: Reply<()>,
     },
+    Update {
+        actor: Uuid,
+        file_id: Uuid,
+        patch: MediaPatch,
+        reply: Reply<MediaView>,
+    },
 }
 
 pub struct MediaWorker;
@@ -221,6 +243,14 @@ impl Actor for MediaWorker {
             }
             MediaMsg::RetryFailed { file_id, reply } => {
                 let _ = reply.send(service::retry_failed_one(ctx, file_id).await);
+            }
+            MediaMsg::Update {
+                actor,
+                file_id,
+                patch,
+                reply,
+            } => {
+                let _ = reply.send(service::update(ctx, actor, file_id, patch).await);
             }
         }
         Ok(())
@@ -269,6 +299,28 @@ impl MediaClient {
         self.pool
             .call(&file_id, |reply| MediaMsg::Delete { actor, file_id, reply })
             .await?
+    }
+
+    /// Caption, alt text, and the project an image is filed under (owner only).
+    pub async fn update(&self, actor: Uuid, file_id: Uuid, patch: MediaPatch) -> Result<MediaView, MediaError> {
+        self.pool
+            .call(&file_id, |reply| MediaMsg::Update {
+                actor,
+                file_id,
+                patch: patch.clone(),
+                reply,
+            })
+            .await?
+    }
+
+    /// Where the stored file behind a blob key is filed (`None`: no such stored file,
+    /// or the key does not name one), for the blob route's visibility check: one read
+    /// of the file's row by its primary key.
+    pub async fn placement(&self, key: &str) -> Result<Option<gallery::Placement>, MediaError> {
+        let Some((owner, file_id)) = gallery::key_owner_and_file(key) else {
+            return Ok(None);
+        };
+        Ok(gallery::placement(&self.ctx.db, owner, file_id).await?)
     }
 
     /// Deletes every file of `owner` (part of deleting the account).

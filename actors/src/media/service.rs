@@ -16,8 +16,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    FailedMedia, FailedPage, MediaError, MediaPage, MediaView, RegenerateReport, RenditionView, StoredRendition,
-    StripReport, UploadCmd,
+    FailedMedia, FailedPage, MediaError, MediaPage, MediaPatch, MediaView, RegenerateReport, RenditionView,
+    StoredRendition, StripReport, UploadCmd,
 };
 use crate::{
     events::{DomainEvent, MediaDeleted, MediaUploaded, append_event, append_events, outbox::OutboxSignal},
@@ -40,11 +40,27 @@ pub struct MediaContext {
     pub outbox: OutboxSignal,
     /// Absolute base of `file_url`s, e.g. `http://localhost:8080`.
     pub public_url: String,
+    /// Told when a project's gallery changes (an image added, changed, moved or
+    /// deleted), so the project follows; `None` in the command-line tools, which change
+    /// no gallery.
+    pub projects: Option<crate::project::ProjectClient>,
 }
 
 impl MediaContext {
     pub fn url_for(&self, key: &str) -> String {
         format!("{}/media/{key}", self.public_url.trim_end_matches('/'))
+    }
+
+    /// Tells the project domain that a gallery changed. The media change is committed
+    /// already; if the project cannot be told, its cached views still follow within
+    /// their time to live, so this is logged rather than failed.
+    pub async fn gallery_changed(&self, project_id: Option<Uuid>) {
+        let (Some(projects), Some(project_id)) = (&self.projects, project_id) else {
+            return;
+        };
+        if let Err(e) = projects.gallery_changed(project_id).await {
+            tracing::warn!(%project_id, error.cause_chain = %crate::supervisor::error_chain(&e), "telling the project its gallery changed");
+        }
     }
 }
 
@@ -86,6 +102,8 @@ pub fn view(ctx: &MediaContext, model: media_files::Model) -> MediaView {
         thumbnail_status: model.thumbnail_status,
         thumbnail_url: model.thumbnail_url,
         thumbnail_error: model.thumbnail_error,
+        caption: model.caption,
+        alt: model.alt,
         created_at: model.created_at,
     }
 }
@@ -124,16 +142,7 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
     // before anything is stored, so no URL, bucket listing or backup ever holds it.
     let bytes = strip_upload(cmd.bytes.clone()).await?;
     if let Some(project_id) = cmd.project_id {
-        let owner = projects::Entity::find_by_id(project_id)
-            .select_only()
-            .column(projects::Column::UserId)
-            .into_tuple::<Uuid>()
-            .one(&ctx.db)
-            .await?
-            .ok_or(MediaError::ProjectNotFound)?;
-        if owner != cmd.owner {
-            return Err(MediaError::Forbidden);
-        }
+        check_project_owner(ctx, project_id, cmd.owner).await?;
     }
     let file_id = Uuid::now_v7();
     let filename = format!("{}.{}", file_id, kind.extension());
@@ -161,6 +170,8 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         thumbnail_failed_at: Set(None),
         renditions: Set(None),
         thumbhash: Set(None),
+        caption: Set(None),
+        alt: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -189,6 +200,8 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         return Err(e.into());
     }
     ctx.outbox.notify();
+    // A new image goes to the end of its project's gallery.
+    ctx.gallery_changed(row.project_id).await;
     Ok(view(
         ctx,
         media_files::Model {
@@ -196,6 +209,62 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
             ..row
         },
     ))
+}
+
+/// A project that `owner` may file images under: 404 when there is none, 403 when it
+/// is someone else's.
+async fn check_project_owner(ctx: &MediaContext, project_id: Uuid, owner: Uuid) -> Result<(), MediaError> {
+    let project_owner = projects::Entity::find_by_id(project_id)
+        .select_only()
+        .column(projects::Column::UserId)
+        .into_tuple::<Uuid>()
+        .one(&ctx.db)
+        .await?
+        .ok_or(MediaError::ProjectNotFound)?;
+    if project_owner != owner {
+        return Err(MediaError::Forbidden);
+    }
+    Ok(())
+}
+
+/// Sets an image's caption and alt text (an empty one clears it) and moves it to
+/// another project of its owner's (it goes to the end of that gallery). Both projects
+/// are told, so their galleries follow.
+pub async fn update(ctx: &MediaContext, actor: Uuid, file_id: Uuid, patch: MediaPatch) -> Result<MediaView, MediaError> {
+    let model = stored(ctx, file_id).await?;
+    if model.user_id != actor {
+        return Err(MediaError::Forbidden);
+    }
+    let moved_to = patch.project_id.filter(|p| model.project_id != Some(*p));
+    if let Some(project_id) = moved_to {
+        check_project_owner(ctx, project_id, actor).await?;
+    }
+    let mut updated = model.clone();
+    let now = Utc::now();
+    let mut update = media_files::Entity::update_many()
+        .col_expr(media_files::Column::UpdatedAt, Expr::value(now))
+        .filter(media_files::Column::Id.eq(file_id));
+    if let Some(caption) = &patch.caption {
+        updated.caption = Some(caption.as_str().to_string()).filter(|c| !c.is_empty());
+        update = update.col_expr(media_files::Column::Caption, Expr::value(updated.caption.clone()));
+    }
+    if let Some(alt) = &patch.alt {
+        updated.alt = Some(alt.as_str().to_string()).filter(|a| !a.is_empty());
+        update = update.col_expr(media_files::Column::Alt, Expr::value(updated.alt.clone()));
+    }
+    if let Some(project_id) = moved_to {
+        updated.project_id = Some(project_id);
+        update = update.col_expr(media_files::Column::ProjectId, Expr::value(Some(project_id)));
+    }
+    if update.exec(&ctx.db).await?.rows_affected != 1 {
+        return Err(MediaError::NotFound);
+    }
+    updated.updated_at = now;
+    if moved_to.is_some() {
+        ctx.gallery_changed(model.project_id).await;
+    }
+    ctx.gallery_changed(updated.project_id).await;
+    Ok(view(ctx, updated))
 }
 
 /// The upload without its metadata, stripped on a blocking thread (a linear pass over
@@ -290,6 +359,8 @@ pub async fn delete(ctx: &MediaContext, actor: Uuid, file_id: Uuid) -> Result<()
     .await?;
     txn.commit().await?;
     ctx.outbox.notify();
+    // The gap it leaves in its project's gallery closes.
+    ctx.gallery_changed(model.project_id).await;
     Ok(())
 }
 

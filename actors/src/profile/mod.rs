@@ -229,8 +229,10 @@ impl ProfileClient {
             .await?
     }
 
-    pub async fn public(&self, username: &str) -> Result<PublicProfile, ProfileError> {
-        service::public(&self.ctx.reads, username).await
+    /// The public profile as `viewer` (`None`: anonymous) may see it: the owner sees
+    /// every project of theirs, everyone else the public ones.
+    pub async fn public(&self, username: &str, viewer: Option<Uuid>) -> Result<PublicProfile, ProfileError> {
+        service::public(&self.ctx.reads, username, viewer).await
     }
 
     /// The name search shows for this user: the profile name if set, else the username.

@@ -116,7 +116,11 @@ pub async fn update(
     Ok(view(user, Some(saved)))
 }
 
-pub async fn public(db: &DatabaseConnection, username: &str) -> Result<PublicProfile, ProfileError> {
+pub async fn public(
+    db: &DatabaseConnection,
+    username: &str,
+    viewer: Option<Uuid>,
+) -> Result<PublicProfile, ProfileError> {
     let user = users::Entity::find()
         .filter(Expr::expr(Func::lower(Expr::col(users::Column::Username))).eq(username.to_lowercase()))
         .one(db)
@@ -130,6 +134,7 @@ pub async fn public(db: &DatabaseConnection, username: &str) -> Result<PublicPro
             page: 1,
             size: PUBLIC_PROJECTS,
         },
+        viewer,
     )
     .await
     .map_err(ProfileError::Projects)?;

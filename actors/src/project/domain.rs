@@ -101,6 +101,57 @@ impl ThumbnailUrl {
     }
 }
 
+/// Who sees a project besides its owner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Everyone: listed, searched and suggested (the default, and what every project
+    /// was before visibility existed).
+    #[default]
+    Public,
+    /// Anyone who has its id; never listed, searched or suggested.
+    Unlisted,
+    /// The owner only (a draft).
+    Private,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Unlisted => "unlisted",
+            Visibility::Private => "private",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "public" => Ok(Visibility::Public),
+            "unlisted" => Ok(Visibility::Unlisted),
+            "private" => Ok(Visibility::Private),
+            _ => Err(ValidationError::new(
+                Field::Visibility,
+                "visibility must be public, unlisted or private",
+            )),
+        }
+    }
+
+    /// A stored value; anything unknown (a hand-edited row) reads as private, the
+    /// side that shows nothing.
+    pub fn from_stored(stored: &str) -> Self {
+        Self::parse(stored).unwrap_or(Visibility::Private)
+    }
+
+    pub fn is_public(self) -> bool {
+        self == Visibility::Public
+    }
+
+    /// May `viewer` (`None`: anonymous) read the project, by its id, when `owner` owns it?
+    pub fn readable_by(self, owner: uuid::Uuid, viewer: Option<uuid::Uuid>) -> bool {
+        self != Visibility::Private || viewer == Some(owner)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProjectDraft {
     pub title: Title,
@@ -108,6 +159,7 @@ pub struct ProjectDraft {
     pub tags: Tags,
     pub link: Option<Link>,
     pub thumbnail_url: Option<ThumbnailUrl>,
+    pub visibility: Visibility,
 }
 
 /// `None` keeps the stored value.
@@ -118,7 +170,65 @@ pub struct ProjectPatch {
     pub tags: Option<Tags>,
     pub link: Option<Link>,
     pub thumbnail_url: Option<ThumbnailUrl>,
+    pub visibility: Option<Visibility>,
 }
+
+/// A caption shown with an image: at most 2 000 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caption(String);
+
+impl Caption {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Ok(Self(at_most(Field::Caption, raw, 2_000)?))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An image's text alternative: at most 500 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AltText(String);
+
+impl AltText {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Ok(Self(at_most(Field::Alt, raw, 500)?))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A gallery's order: every image of the project once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaOrder(Vec<uuid::Uuid>);
+
+impl MediaOrder {
+    /// At most [`MAX_GALLERY`] ids, none twice (whether they are exactly the project's
+    /// images is checked against the gallery).
+    pub fn parse(ids: Vec<uuid::Uuid>) -> Result<Self, ValidationError> {
+        if ids.len() > MAX_GALLERY {
+            return Err(ValidationError::new(
+                Field::Order,
+                format!("a gallery holds at most {MAX_GALLERY} images"),
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        if let Some(twice) = ids.iter().find(|id| !seen.insert(**id)) {
+            return Err(ValidationError::new(Field::Order, format!("{twice} is listed twice")));
+        }
+        Ok(Self(ids))
+    }
+
+    pub fn as_slice(&self) -> &[uuid::Uuid] {
+        &self.0
+    }
+}
+
+/// The most images an order may list (a bound on the request, far above any gallery).
+pub const MAX_GALLERY: usize = 1_000;
 
 /// The largest page asked for: `(MAX_PAGE - 1) × 100` fits a signed 64-bit offset, and
 /// the bound is exact as a JSON number.

@@ -43,6 +43,18 @@ pub struct ProjectView {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub visibility: Visibility,
+    /// The first time the project was public.
+    pub published_at: Option<DateTime<Utc>>,
+    /// The gallery: the project's images in its owner's order.
+    pub media: Vec<crate::media::gallery::GalleryItem>,
+}
+
+impl ProjectView {
+    /// May `viewer` (`None`: anonymous) read this project by its id?
+    pub fn readable_by(&self, viewer: Option<Uuid>) -> bool {
+        self.visibility.readable_by(self.user_id, viewer)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +113,26 @@ pub enum ProjectMsg {
         project_id: Uuid,
         reply: Reply<()>,
     },
+    /// The owner's order of the gallery.
+    SetOrder {
+        actor: Uuid,
+        project_id: Uuid,
+        order: MediaOrder,
+        /// The version the owner last read (`If-Match`); another one is a conflict.
+        expected_version: Option<i64>,
+        reply: Reply<ProjectView>,
+    },
+    /// One of the project's images becomes its cover.
+    SetCover {
+        actor: Uuid,
+        project_id: Uuid,
+        file_id: Uuid,
+        reply: Reply<ProjectView>,
+    },
+    /// From the media domain: an image of the project was added, changed, moved or
+    /// deleted. The project takes a new version (so its `ETag`, its cached views on
+    /// every node and its order follow) and `project.updated` goes out.
+    GalleryChanged { project_id: Uuid, reply: Reply<()> },
 }
 
 pub struct ProjectWorker;
@@ -147,6 +179,26 @@ impl Actor for ProjectWorker {
                 reply,
             } => {
                 let _ = reply.send(service::delete(ctx, actor, project_id).await);
+            }
+            ProjectMsg::SetOrder {
+                actor,
+                project_id,
+                order,
+                expected_version,
+                reply,
+            } => {
+                let _ = reply.send(service::set_order(ctx, actor, project_id, order, expected_version).await);
+            }
+            ProjectMsg::SetCover {
+                actor,
+                project_id,
+                file_id,
+                reply,
+            } => {
+                let _ = reply.send(service::set_cover(ctx, actor, project_id, file_id).await);
+            }
+            ProjectMsg::GalleryChanged { project_id, reply } => {
+                let _ = reply.send(service::gallery_changed(ctx, project_id).await);
             }
         }
         Ok(())
@@ -204,8 +256,57 @@ impl ProjectClient {
         self.ctx.views.stats()
     }
 
-    pub async fn list_by_user(&self, user_id: Uuid, page: PageRequest) -> Result<ProjectPage, ProjectError> {
-        service::list_by_user(&self.ctx.reads, user_id, page).await
+    /// A user's projects as `viewer` may see them: all of them for the owner, the
+    /// public ones for everyone else (`None`: anonymous).
+    pub async fn list_by_user(
+        &self,
+        user_id: Uuid,
+        page: PageRequest,
+        viewer: Option<Uuid>,
+    ) -> Result<ProjectPage, ProjectError> {
+        service::list_by_user(&self.ctx.reads, user_id, page, viewer).await
+    }
+
+    pub async fn set_order(
+        &self,
+        actor: Uuid,
+        project_id: Uuid,
+        order: MediaOrder,
+        expected_version: Option<i64>,
+    ) -> Result<ProjectView, ProjectError> {
+        self.pool
+            .call(&project_id, |reply| ProjectMsg::SetOrder {
+                actor,
+                project_id,
+                order: order.clone(),
+                expected_version,
+                reply,
+            })
+            .await?
+    }
+
+    pub async fn set_cover(&self, actor: Uuid, project_id: Uuid, file_id: Uuid) -> Result<ProjectView, ProjectError> {
+        self.pool
+            .call(&project_id, |reply| ProjectMsg::SetCover {
+                actor,
+                project_id,
+                file_id,
+                reply,
+            })
+            .await?
+    }
+
+    /// The media domain tells the project that its gallery changed. A project that is
+    /// gone has nothing to follow.
+    pub async fn gallery_changed(&self, project_id: Uuid) -> Result<(), ProjectError> {
+        match self
+            .pool
+            .call(&project_id, |reply| ProjectMsg::GalleryChanged { project_id, reply })
+            .await?
+        {
+            Ok(()) | Err(ProjectError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn update(

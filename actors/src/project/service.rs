@@ -9,13 +9,19 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
+use std::collections::{HashMap, HashSet};
+
 use super::{
     ProjectError, ProjectPage, ProjectView, ThumbnailSetter,
     domain::*,
     view_keeper,
     views::{ProjectViews, ViewNotice},
 };
-use crate::events::{DomainEvent, ProjectChanged, ProjectDeleted, append_event, outbox::OutboxSignal};
+use crate::{
+    events::{DomainEvent, ProjectChanged, ProjectDeleted, append_event, outbox::OutboxSignal},
+    media::gallery::{self, GalleryItem},
+    validation::{Field, ValidationError},
+};
 
 pub struct ProjectContext {
     pub db: DatabaseConnection,
@@ -53,9 +59,32 @@ fn tags_of(model: &projects::Model) -> Vec<String> {
     serde_json::from_value(model.tags.clone()).unwrap_or_default()
 }
 
-fn view(model: projects::Model, username: String) -> ProjectView {
+/// The stored order of the gallery (an unreadable one reads as none: upload order).
+fn stored_order(model: &projects::Model) -> Vec<Uuid> {
+    model
+        .media_order
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default()
+}
+
+/// The images in the owner's order: those the order names, in its order, then every
+/// other one (uploads since the order was set) in upload order. An image deleted or
+/// moved away is simply not there, so its gap closes by itself.
+fn arrange(mut images: Vec<GalleryItem>, order: &[Uuid]) -> Vec<GalleryItem> {
+    let position: HashMap<Uuid, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    // Stable: images outside the order keep their upload order at the end.
+    images.sort_by_key(|item| position.get(&item.file_id).copied().unwrap_or(usize::MAX));
+    images
+}
+
+fn view(model: projects::Model, username: String, images: Vec<GalleryItem>) -> ProjectView {
+    let media = arrange(images, &stored_order(&model));
     ProjectView {
         tags: tags_of(&model),
+        visibility: Visibility::from_stored(&model.visibility),
+        published_at: model.published_at,
+        media,
         id: model.id,
         user_id: model.user_id,
         username,
@@ -69,6 +98,13 @@ fn view(model: projects::Model, username: String) -> ProjectView {
     }
 }
 
+async fn gallery_of<C: ConnectionTrait>(db: &C, project_id: Uuid) -> Result<Vec<GalleryItem>, ProjectError> {
+    Ok(gallery::images_of(db, &[project_id])
+        .await?
+        .remove(&project_id)
+        .unwrap_or_default())
+}
+
 /// The seed's `project.created|updated` payload.
 pub fn event_data(project: &ProjectView) -> ProjectChanged {
     ProjectChanged {
@@ -79,6 +115,7 @@ pub fn event_data(project: &ProjectView) -> ProjectChanged {
         title: project.title.clone(),
         user_id: project.user_id,
         username: project.username.clone(),
+        visibility: project.visibility,
     }
 }
 
@@ -107,10 +144,13 @@ pub async fn create(ctx: &ProjectContext, owner: Uuid, draft: ProjectDraft) -> R
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        visibility: Set(draft.visibility.as_str().to_string()),
+        published_at: Set(draft.visibility.is_public().then_some(now)),
+        media_order: Set(None),
     }
     .insert(&txn)
     .await?;
-    let project = view(model, username);
+    let project = view(model, username, Vec::new());
     append_event(
         &txn,
         DomainEvent::ProjectCreated(event_data(&project)),
@@ -138,7 +178,8 @@ pub async fn get(db: &DatabaseConnection, project_id: Uuid) -> Result<ProjectVie
         .await?
         .map(|row| (row.project, row.username))
         .ok_or(ProjectError::NotFound)?;
-    Ok(view(model, username))
+    let images = gallery_of(db, project_id).await?;
+    Ok(view(model, username, images))
 }
 
 /// The alias of the joined username column: it must not collide with any `projects` column.
@@ -162,6 +203,7 @@ pub async fn list_by_user(
     db: &DatabaseConnection,
     user_id: Uuid,
     page: PageRequest,
+    viewer: Option<Uuid>,
 ) -> Result<ProjectPage, ProjectError> {
     let username = match username_of(db, user_id).await {
         Ok(name) => name,
@@ -175,7 +217,12 @@ pub async fn list_by_user(
         }
         Err(e) => return Err(e),
     };
-    let query = projects::Entity::find().filter(projects::Column::UserId.eq(user_id));
+    let mut query = projects::Entity::find().filter(projects::Column::UserId.eq(user_id));
+    if viewer != Some(user_id) {
+        // Everyone but the owner sees the public ones only: unlisted and private
+        // projects are never listed, nor counted.
+        query = query.filter(projects::Column::Visibility.eq(Visibility::Public.as_str()));
+    }
     let total = query.clone().count(db).await?;
     let models = query
         .order_by_desc(projects::Column::CreatedAt)
@@ -184,8 +231,16 @@ pub async fn list_by_user(
         .limit(page.size)
         .all(db)
         .await?;
+    let ids: Vec<Uuid> = models.iter().map(|m| m.id).collect();
+    let mut galleries = gallery::images_of(db, &ids).await?;
     Ok(ProjectPage {
-        projects: models.into_iter().map(|m| view(m, username.clone())).collect(),
+        projects: models
+            .into_iter()
+            .map(|m| {
+                let images = galleries.remove(&m.id).unwrap_or_default();
+                view(m, username.clone(), images)
+            })
+            .collect(),
         page: page.page,
         size: page.size,
         total,
@@ -200,14 +255,44 @@ fn check_owner(model: &projects::Model, actor: Option<Uuid>) -> Result<(), Proje
     }
 }
 
-/// Applies `patch` with optimistic concurrency on `version`, so two nodes changing the
-/// same project never hand out the same version twice.
-async fn apply_patch(
+/// One change to a project, as the worker applies it.
+#[derive(Default)]
+struct Change {
+    patch: ProjectPatch,
+    /// A new order for the gallery: exactly the project's images.
+    order: Option<MediaOrder>,
+    /// One of the project's images becomes the cover.
+    cover_file: Option<Uuid>,
+    /// The version the caller last read; another one is a conflict.
+    expected_version: Option<i64>,
+    /// The thumbnailer's cover: it fills a missing cover (or one whose image is no
+    /// longer in the project) and never replaces one the owner chose.
+    system_cover: bool,
+}
+
+/// Is `cover` one of our own images that is no longer in the gallery?
+fn cover_is_stale(cover: Option<&str>, images: &[GalleryItem]) -> bool {
+    cover
+        .and_then(gallery::file_of_media_url)
+        .is_some_and(|file| !images.iter().any(|i| i.file_id == file))
+}
+
+/// The cover an image gives its project: its thumbnail, else the image itself.
+fn cover_of(item: &GalleryItem) -> String {
+    item.thumbnail_url.clone().unwrap_or_else(|| item.file_url.clone())
+}
+
+/// Applies a change with optimistic concurrency on `version`, so two nodes changing the
+/// same project never hand out the same version twice. Every change also stores the
+/// gallery's order as it stands (uploads since the last order at the end, deleted
+/// images gone) and lets a cover whose image left the project go to the first image.
+async fn apply(
     ctx: &ProjectContext,
     project_id: Uuid,
     actor: Option<Uuid>,
-    patch: &ProjectPatch,
+    change: &Change,
 ) -> Result<ProjectView, ProjectError> {
+    let patch = &change.patch;
     for _ in 0..5 {
         let txn = ctx.db.begin().await?;
         let current = projects::Entity::find_by_id(project_id)
@@ -215,43 +300,102 @@ async fn apply_patch(
             .await?
             .ok_or(ProjectError::NotFound)?;
         check_owner(&current, actor)?;
+        if change.expected_version.is_some_and(|expected| expected != current.version) {
+            txn.rollback().await?;
+            return Err(ProjectError::Conflict);
+        }
+        let images = gallery_of(&txn, project_id).await?;
+        let order: Vec<Uuid> = match &change.order {
+            Some(order) => {
+                let wanted: HashSet<Uuid> = order.as_slice().iter().copied().collect();
+                let have: HashSet<Uuid> = images.iter().map(|i| i.file_id).collect();
+                if wanted != have {
+                    txn.rollback().await?;
+                    return Err(ValidationError::new(
+                        Field::Order,
+                        format!(
+                            "the order must list each of the project's {} images exactly once",
+                            have.len()
+                        ),
+                    )
+                    .into());
+                }
+                order.as_slice().to_vec()
+            }
+            None => arrange(images.clone(), &stored_order(&current))
+                .iter()
+                .map(|i| i.file_id)
+                .collect(),
+        };
         let next_version = current.version + 1;
         let now = Utc::now();
-        let mut update = projects::Entity::update_many()
-            .col_expr(projects::Column::Version, Expr::value(next_version))
-            .col_expr(projects::Column::UpdatedAt, Expr::value(now))
-            .filter(projects::Column::Id.eq(project_id))
-            .filter(projects::Column::Version.eq(current.version));
         let mut updated = current.clone();
         if let Some(title) = &patch.title {
-            update = update.col_expr(projects::Column::Title, Expr::value(title.as_str()));
             updated.title = title.as_str().to_string();
         }
         if let Some(description) = &patch.description {
-            update = update.col_expr(projects::Column::Description, Expr::value(description.as_str()));
             updated.description = description.as_str().to_string();
         }
         if let Some(tags) = &patch.tags {
             updated.tags = json!(tags.as_slice());
-            update = update.col_expr(projects::Column::Tags, Expr::value(updated.tags.clone()));
         }
         if let Some(link) = &patch.link {
-            update = update.col_expr(projects::Column::Link, Expr::value(link.as_str()));
             updated.link = Some(link.as_str().to_string());
         }
         if let Some(thumbnail) = &patch.thumbnail_url {
-            update = update.col_expr(projects::Column::ThumbnailUrl, Expr::value(thumbnail.as_str()));
-            updated.thumbnail_url = Some(thumbnail.as_str().to_string());
+            let keep_chosen = change.system_cover
+                && updated.thumbnail_url.is_some()
+                && !cover_is_stale(updated.thumbnail_url.as_deref(), &images);
+            if !keep_chosen {
+                updated.thumbnail_url = Some(thumbnail.as_str().to_string());
+            }
         }
-        if update.exec(&txn).await?.rows_affected != 1 {
-            // Someone else changed it between our read and write: read again.
+        if let Some(file_id) = change.cover_file {
+            let Some(item) = images.iter().find(|i| i.file_id == file_id) else {
+                txn.rollback().await?;
+                return Err(ValidationError::new(Field::FileId, "file_id is not an image of this project").into());
+            };
+            updated.thumbnail_url = Some(cover_of(item));
+        }
+        if cover_is_stale(updated.thumbnail_url.as_deref(), &images) {
+            let first = order.first().and_then(|id| images.iter().find(|i| i.file_id == *id));
+            updated.thumbnail_url = first.and_then(|i| i.thumbnail_url.clone());
+        }
+        if let Some(visibility) = patch.visibility {
+            updated.visibility = visibility.as_str().to_string();
+            if visibility.is_public() && updated.published_at.is_none() {
+                updated.published_at = Some(now);
+            }
+        }
+        updated.media_order = Some(serde_json::to_string(&order).map_err(|e| DbErr::Custom(format!("order: {e}")))?);
+        let written = projects::Entity::update_many()
+            .col_expr(projects::Column::Version, Expr::value(next_version))
+            .col_expr(projects::Column::UpdatedAt, Expr::value(now))
+            .col_expr(projects::Column::Title, Expr::value(updated.title.clone()))
+            .col_expr(projects::Column::Description, Expr::value(updated.description.clone()))
+            .col_expr(projects::Column::Tags, Expr::value(updated.tags.clone()))
+            .col_expr(projects::Column::Link, Expr::value(updated.link.clone()))
+            .col_expr(projects::Column::ThumbnailUrl, Expr::value(updated.thumbnail_url.clone()))
+            .col_expr(projects::Column::Visibility, Expr::value(updated.visibility.clone()))
+            .col_expr(projects::Column::PublishedAt, Expr::value(updated.published_at))
+            .col_expr(projects::Column::MediaOrder, Expr::value(updated.media_order.clone()))
+            .filter(projects::Column::Id.eq(project_id))
+            .filter(projects::Column::Version.eq(current.version))
+            .exec(&txn)
+            .await?;
+        if written.rows_affected != 1 {
+            // Someone else changed it between our read and write: read again (unless
+            // the caller named the version it meant to change).
             txn.rollback().await?;
+            if change.expected_version.is_some() {
+                return Err(ProjectError::Conflict);
+            }
             continue;
         }
         updated.version = next_version;
         updated.updated_at = now;
         let username = username_of(&txn, updated.user_id).await?;
-        let project = view(updated, username);
+        let project = view(updated, username, images);
         append_event(
             &txn,
             DomainEvent::ProjectUpdated(event_data(&project)),
@@ -272,7 +416,11 @@ pub async fn update(
     project_id: Uuid,
     patch: ProjectPatch,
 ) -> Result<ProjectView, ProjectError> {
-    apply_patch(ctx, project_id, Some(actor), &patch).await
+    let change = Change {
+        patch,
+        ..Default::default()
+    };
+    apply(ctx, project_id, Some(actor), &change).await
 }
 
 pub async fn set_thumbnail(
@@ -285,11 +433,47 @@ pub async fn set_thumbnail(
         ThumbnailSetter::Owner(user_id) => Some(user_id),
         ThumbnailSetter::System => None,
     };
-    let patch = ProjectPatch {
-        thumbnail_url: Some(url),
+    let change = Change {
+        patch: ProjectPatch {
+            thumbnail_url: Some(url),
+            ..Default::default()
+        },
+        system_cover: matches!(by, ThumbnailSetter::System),
         ..Default::default()
     };
-    apply_patch(ctx, project_id, actor, &patch).await
+    apply(ctx, project_id, actor, &change).await
+}
+
+pub async fn set_order(
+    ctx: &ProjectContext,
+    actor: Uuid,
+    project_id: Uuid,
+    order: MediaOrder,
+    expected_version: Option<i64>,
+) -> Result<ProjectView, ProjectError> {
+    let change = Change {
+        order: Some(order),
+        expected_version,
+        ..Default::default()
+    };
+    apply(ctx, project_id, Some(actor), &change).await
+}
+
+pub async fn set_cover(
+    ctx: &ProjectContext,
+    actor: Uuid,
+    project_id: Uuid,
+    file_id: Uuid,
+) -> Result<ProjectView, ProjectError> {
+    let change = Change {
+        cover_file: Some(file_id),
+        ..Default::default()
+    };
+    apply(ctx, project_id, Some(actor), &change).await
+}
+
+pub async fn gallery_changed(ctx: &ProjectContext, project_id: Uuid) -> Result<(), ProjectError> {
+    apply(ctx, project_id, None, &Change::default()).await.map(|_| ())
 }
 
 pub async fn delete(ctx: &ProjectContext, actor: Uuid, project_id: Uuid) -> Result<(), ProjectError> {
@@ -343,7 +527,8 @@ pub async fn republish_all(
         let txn = ctx.db.begin().await?;
         for model in page {
             let username = username_of(&txn, model.user_id).await?;
-            let project = view(model, username);
+            // The event carries no images: the gallery is left unread.
+            let project = view(model, username, Vec::new());
             append_event(
                 &txn,
                 DomainEvent::ProjectCreated(event_data(&project)),

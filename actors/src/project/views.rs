@@ -98,6 +98,7 @@ fn estimated_bytes(view: &ProjectView) -> usize {
             .iter()
             .map(|t| t.len() + std::mem::size_of::<String>())
             .sum::<usize>()
+        + view.media.iter().map(|m| m.estimated_bytes()).sum::<usize>()
 }
 
 /// A panic while holding the lock cannot leave a slot half-written (each update is a
@@ -300,6 +301,9 @@ mod tests {
             version,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            visibility: crate::project::Visibility::Public,
+            published_at: None,
+            media: Vec::new(),
         }
     }
 

@@ -345,6 +345,16 @@ impl SessionClient {
         self.ctx.keys.csrf_token(binding)
     }
 
+    /// See [`TokenKeys::media_url_signature`].
+    pub fn media_url_signature(&self, grant: &str) -> String {
+        self.ctx.keys.media_url_signature(grant)
+    }
+
+    /// See [`TokenKeys::media_url_signature_holds`].
+    pub fn media_url_signature_holds(&self, grant: &str, signature: &str) -> bool {
+        self.ctx.keys.media_url_signature_holds(grant, signature)
+    }
+
     /// Roles are read from the database, not the token, so a grant or revoke takes
     /// effect at once.
     pub async fn role_of(&self, user_id: Uuid) -> Result<Role, SessionError> {

@@ -52,7 +52,13 @@ pub struct TokenKeys {
     /// Keys the console's CSRF tokens; derived from the secret, so no token made for one
     /// purpose is valid for the other.
     csrf_key: [u8; 32],
+    /// Keys the signatures of media URLs handed to the owner of a project that is not
+    /// public; derived from the secret like the CSRF key, for that purpose only.
+    media_url_key: [u8; 32],
 }
+
+/// Bytes of a media URL signature kept (hex-encoded in the URL): 128 bits.
+const MEDIA_SIGNATURE_BYTES: usize = 16;
 
 pub struct IssuedAccess {
     pub token: String,
@@ -84,7 +90,25 @@ impl TokenKeys {
             audience: audience.to_string(),
             access_ttl: chrono::Duration::from_std(access_ttl).map_err(TokenKeyError::AccessTtl)?,
             csrf_key: hmac_sha256(secret, b"folio console csrf"),
+            media_url_key: hmac_sha256(secret, b"folio media urls"),
         })
+    }
+
+    /// The signature of a media URL: an HMAC of what it grants (the blob key and the
+    /// expiry), truncated to 128 bits, hex.
+    pub fn media_url_signature(&self, grant: &str) -> String {
+        hex::encode(&hmac_sha256(&self.media_url_key, grant.as_bytes())[..MEDIA_SIGNATURE_BYTES])
+    }
+
+    /// Whether `signature` is [`TokenKeys::media_url_signature`] of `grant`, compared in
+    /// constant time.
+    pub fn media_url_signature_holds(&self, grant: &str, signature: &str) -> bool {
+        let Ok(sent) = hex::decode(signature) else {
+            return false;
+        };
+        let mut mac = <Hmac<Sha256>>::new_from_slice(&self.media_url_key).expect("HMAC takes keys of any length");
+        mac.update(grant.as_bytes());
+        sent.len() == MEDIA_SIGNATURE_BYTES && mac.verify_truncated_left(&sent).is_ok()
     }
 
     /// The console's CSRF token for what it is bound to (a session, or a browser that has

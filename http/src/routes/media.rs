@@ -5,8 +5,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use folio_actors::{
-    media::{MAX_UPLOAD_BYTES, MediaView, UploadCmd, service::thumbnail_status},
-    project::PageRequest,
+    media::{MAX_UPLOAD_BYTES, MediaPatch, MediaView, UploadCmd, service::thumbnail_status},
+    project::{AltText, Caption, PageRequest, ProjectError, Visibility},
 };
 use poem::{
     FromRequest, Request, RequestBody, Response, handler,
@@ -30,7 +30,8 @@ use crate::{
         auth::MessageReply,
         projects::{PageNumber, PageSize},
     },
-    text::{UuidText, strict_uuid},
+    text::{JsonText, UuidText, strict_uuid},
+    visibility::{MediaUrls, PUBLIC_MEDIA_MAX_AGE_SECS, grant},
 };
 
 /// Where an upload's thumbnail stands: `skipped` when the image is already small
@@ -47,7 +48,7 @@ pub enum ThumbnailStatus {
 impl ThumbnailStatus {
     /// The stored column is text written only from `thumbnail_status`'s constants; a
     /// value outside them (a hand-edited row) reads as failed, which operators can retry.
-    fn from_stored(stored: &str) -> Self {
+    pub fn from_stored(stored: &str) -> Self {
         match stored {
             thumbnail_status::PENDING => Self::Pending,
             thumbnail_status::READY => Self::Ready,
@@ -92,6 +93,12 @@ pub struct MediaReply {
     /// before anything loads; null until the renditions are made.
     #[oai(nullable)]
     pub thumbhash: Option<String>,
+    /// Shown with the image in its project's gallery.
+    #[oai(nullable)]
+    pub caption: Option<String>,
+    /// Text for those who cannot see the image.
+    #[oai(nullable)]
+    pub alt: Option<String>,
 }
 
 /// A rendition's encoding.
@@ -136,27 +143,96 @@ impl From<folio_actors::media::RenditionView> for RenditionReply {
     }
 }
 
-impl From<MediaView> for MediaReply {
-    fn from(m: MediaView) -> Self {
+impl MediaReply {
+    /// The file as `urls` writes its URLs.
+    pub fn new(m: MediaView, urls: &MediaUrls<'_>) -> Self {
         Self {
             file_id: m.file_id,
             filename: m.filename,
             original_filename: m.original_filename,
             file_path: m.file_path,
-            file_url: m.file_url,
+            file_url: urls.url(&m.file_url),
             file_size: m.file_size,
             mime_type: m.mime_type,
             project_id: m.project_id,
             created_at: m.created_at,
             thumbnail_status: ThumbnailStatus::from_stored(&m.thumbnail_status),
-            thumbnail_url: m.thumbnail_url,
+            thumbnail_url: urls.opt(m.thumbnail_url.as_deref()),
             thumbnail_error: m.thumbnail_error,
             width: m.width,
             height: m.height,
-            renditions: m.renditions.into_iter().map(RenditionReply::from).collect(),
+            renditions: m
+                .renditions
+                .into_iter()
+                .map(|r| RenditionReply {
+                    url: urls.url(&r.url),
+                    ..RenditionReply::from(r)
+                })
+                .collect(),
             thumbhash: m.thumbhash,
+            caption: m.caption,
+            alt: m.alt,
         }
     }
+}
+
+/// The owner's files as they are handed to them: the URLs of a file filed under a
+/// project that is not public are signed (a browser's `<img>` sends no bearer). The
+/// visibility of each project comes from the project domain's cached views.
+pub(crate) struct OwnerMedia<'a> {
+    state: &'a EdgeState,
+    owner: Uuid,
+    signed: std::collections::HashMap<Uuid, bool>,
+}
+
+impl<'a> OwnerMedia<'a> {
+    pub(crate) fn new(state: &'a EdgeState, owner: Uuid) -> Self {
+        Self {
+            state,
+            owner,
+            signed: std::collections::HashMap::new(),
+        }
+    }
+
+    pub(crate) async fn reply(&mut self, m: MediaView) -> Result<MediaReply, ApiError> {
+        let signed = match m.project_id {
+            None => false,
+            Some(project_id) => match self.signed.get(&project_id) {
+                Some(signed) => *signed,
+                None => {
+                    let signed = match self.state.projects.get(project_id).await {
+                        Ok(project) => project.user_id == self.owner && !project.visibility.is_public(),
+                        // Being deleted: its images go with it.
+                        Err(ProjectError::NotFound) => true,
+                        Err(e) => return Err(e.into()),
+                    };
+                    self.signed.insert(project_id, signed);
+                    signed
+                }
+            },
+        };
+        let urls = if signed {
+            MediaUrls::signed(self.state)
+        } else {
+            MediaUrls::plain(self.state)
+        };
+        Ok(MediaReply::new(m, &urls))
+    }
+}
+
+/// A change to an image: absent or null fields keep their value.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct MediaPatchBody {
+    /// At most 2 000 characters; empty removes it.
+    #[oai(nullable)]
+    pub caption: Option<JsonText<2000>>,
+    /// At most 500 characters; empty removes it.
+    #[oai(nullable)]
+    pub alt: Option<JsonText<500>>,
+    /// Another project of yours: the image moves there, to the end of its gallery.
+    #[oai(nullable)]
+    pub project_id: Option<Uuid>,
 }
 
 #[derive(Debug, Object)]
@@ -415,7 +491,8 @@ impl MediaApi {
                 project_id,
             })
             .await?;
-        Ok(CreatedMedia::Created(Json(media.into())))
+        let reply = OwnerMedia::new(&self.state, auth.0.sub).reply(media).await?;
+        Ok(CreatedMedia::Created(Json(reply)))
     }
 
     /// Your uploads, newest first.
@@ -430,8 +507,13 @@ impl MediaApi {
     ) -> Result<Json<MediaListReply>, ApiError> {
         let page = PageRequest::parse(page.0.map(|p| p.0), size.0.map(|s| s.0))?;
         let listed = self.state.media.list(auth.0.sub, page).await?;
+        let mut owner = OwnerMedia::new(&self.state, auth.0.sub);
+        let mut files = Vec::with_capacity(listed.files.len());
+        for file in listed.files {
+            files.push(owner.reply(file).await?);
+        }
         Ok(Json(MediaListReply {
-            files: listed.files.into_iter().map(Into::into).collect(),
+            files,
             page: listed.page,
             size: listed.size,
             total: listed.total,
@@ -441,9 +523,27 @@ impl MediaApi {
     /// One upload's metadata, with its thumbnail's status and URL (owner only).
     #[oai(path = "/media/:file_id", method = "get", operation_id = "getMedia")]
     async fn get(&self, auth: BearerAuth, file_id: Path<UuidText>) -> Result<Json<MediaReply>, ApiError> {
-        Ok(Json(
-            self.state.media.get(auth.0.sub, self::file_id(&file_id)?).await?.into(),
-        ))
+        let media = self.state.media.get(auth.0.sub, self::file_id(&file_id)?).await?;
+        Ok(Json(OwnerMedia::new(&self.state, auth.0.sub).reply(media).await?))
+    }
+
+    /// Set an image's caption and alt text, or move it to another project of yours (to
+    /// the end of that project's gallery). Owner only.
+    #[oai(path = "/media/:file_id", method = "patch", operation_id = "updateMedia")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        file_id: Path<UuidText>,
+        body: Json<MediaPatchBody>,
+    ) -> Result<Json<MediaReply>, ApiError> {
+        let file_id = self::file_id(&file_id)?;
+        let patch = MediaPatch {
+            caption: body.caption.as_ref().map(|c| Caption::parse(c.as_str())).transpose()?,
+            alt: body.alt.as_ref().map(|a| AltText::parse(a.as_str())).transpose()?,
+            project_id: body.project_id,
+        };
+        let media = self.state.media.update(auth.0.sub, file_id, patch).await?;
+        Ok(Json(OwnerMedia::new(&self.state, auth.0.sub).reply(media).await?))
     }
 
     /// Delete an upload, its blob and its thumbnail (owner only).
@@ -456,10 +556,66 @@ impl MediaApi {
     }
 }
 
-/// `GET /media/uploads/…` and `GET /media/thumbnails/…`: the stored bytes, with their
-/// content type, a strong ETag (304 on `If-None-Match`), a year of caching (the
-/// names never get new content) and byte ranges (`Range` → 206, see [`fetch`]); an
-/// error is `no-store`.
+/// Who may have a blob, decided on every request from the project its image is filed
+/// under (one read of the file's row by primary key, and the project's cached view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlobAccess {
+    /// Its project is public, or it is filed under none: anyone, and shared caches.
+    Anyone,
+    /// Its project is unlisted: anyone who has the URL, but no shared cache (the project
+    /// may become private).
+    Unlisted,
+    /// Its project is private and the URL carries a valid signature until `exp`.
+    Signed { exp: i64 },
+}
+
+/// `exp` and `sig` of a signed media URL.
+fn signature_of(req: &Request) -> Option<(i64, String)> {
+    let mut exp = None;
+    let mut sig = None;
+    for pair in req.uri().query().unwrap_or_default().split('&') {
+        match pair.split_once('=') {
+            Some(("exp", value)) => exp = value.parse::<i64>().ok(),
+            Some(("sig", value)) => sig = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    Some((exp?, sig?))
+}
+
+async fn blob_access(req: &Request, state: &EdgeState, key: &str) -> Result<BlobAccess, ApiError> {
+    let not_found = || ApiError::new(ErrorCode::MediaNotFound, "media file not found");
+    let placement = state.media.placement(key).await?.ok_or_else(not_found)?;
+    let Some(project_id) = placement.project_id else {
+        return Ok(BlobAccess::Anyone);
+    };
+    let project = match state.projects.get(project_id).await {
+        Ok(project) => project,
+        // Deleted: its images are on their way out.
+        Err(ProjectError::NotFound) => return Err(not_found()),
+        Err(e) => return Err(e.into()),
+    };
+    match project.visibility {
+        Visibility::Public => Ok(BlobAccess::Anyone),
+        Visibility::Unlisted => Ok(BlobAccess::Unlisted),
+        Visibility::Private => {
+            let now = chrono::Utc::now().timestamp();
+            match signature_of(req) {
+                Some((exp, sig)) if exp >= now && state.session.media_url_signature_holds(&grant(key, exp), &sig) => {
+                    Ok(BlobAccess::Signed { exp })
+                }
+                _ => Err(not_found()),
+            }
+        }
+    }
+}
+
+/// `GET /media/uploads/…`, `/media/thumbnails/…` and `/media/renditions/…`: the stored
+/// bytes, with their content type, a strong ETag (304 on `If-None-Match`) and byte
+/// ranges (`Range` → 206, see [`fetch`]), to whoever may see the image's project (see
+/// [`blob_access`]; 404 for anyone else). An image anyone may see is cached publicly for
+/// an hour; one of an unlisted project privately; one of a private project (a signed
+/// URL) privately until its signature expires. An error is `no-store`.
 #[handler]
 pub async fn serve_blob(
     req: &Request,
@@ -467,35 +623,43 @@ pub async fn serve_blob(
     state: Data<&EdgeState>,
 ) -> Response {
     let key = format!("{prefix}/{user}/{name}");
+    let access = blob_access(req, &state, &key).await;
     let cached = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut response = if let Some(cached) = cached {
-        match state.media.blob_meta(&key).await {
+    let mut response = match (&access, cached) {
+        (Err(e), _) => e.as_response_owned(),
+        (Ok(_), Some(cached)) => match state.media.blob_meta(&key).await {
             Ok(meta) if crate::etag::matches(&cached, &meta.etag) => Response::builder()
                 .status(StatusCode::NOT_MODIFIED)
                 .header(header::ETAG, meta.etag)
                 .finish(),
             Ok(_) => fetch(req, &state, &key).await,
             Err(e) => ApiError::from(e).as_response_owned(),
-        }
-    } else {
-        fetch(req, &state, &key).await
+        },
+        (Ok(_), None) => fetch(req, &state, &key).await,
     };
-    // Only the bytes of a blob that exists never change; an error (a 404 for a name not
-    // there yet, a 503 while storage is down) must not be kept by a CDN.
-    let cache_control = if matches!(
+    // Only a blob that exists may be kept; an error (a 404 for a name not there yet or
+    // not for this caller, a 503 while storage is down) must not be kept by a CDN.
+    let found = matches!(
         response.status(),
         StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
-    ) {
-        "public, max-age=31536000, immutable"
-    } else {
-        "no-store"
+    );
+    let cache_control = match access {
+        Ok(BlobAccess::Anyone) if found => format!("public, max-age={PUBLIC_MEDIA_MAX_AGE_SECS}"),
+        Ok(BlobAccess::Unlisted) if found => format!("private, max-age={PUBLIC_MEDIA_MAX_AGE_SECS}"),
+        Ok(BlobAccess::Signed { exp }) if found => {
+            let left = (exp - chrono::Utc::now().timestamp()).clamp(0, PUBLIC_MEDIA_MAX_AGE_SECS);
+            format!("private, max-age={left}")
+        }
+        _ => "no-store".to_string(),
     };
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    if let Ok(value) = HeaderValue::from_str(&cache_control) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }

@@ -18,6 +18,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     routes::projects::ProjectReply,
     text::{JsonText, MediaUrlOrEmpty, Present, Required, SocialLinksJson},
+    visibility::Viewer,
 };
 
 /// The current password confirms that the account holder wants the account gone.
@@ -132,13 +133,15 @@ pub struct PublicProfileReply {
     #[oai(nullable)]
     pub avatar_url: Option<String>,
     pub created_at: DateTime<Utc>,
-    /// The newest projects (up to 50).
+    /// The newest projects (up to 50): the public ones, or all of them when the user
+    /// reads their own profile.
     pub projects: Vec<ProjectReply>,
+    /// How many projects `projects` is drawn from.
     pub project_count: u64,
 }
 
-impl From<PublicProfile> for PublicProfileReply {
-    fn from(p: PublicProfile) -> Self {
+impl PublicProfileReply {
+    fn for_viewer(state: &EdgeState, p: PublicProfile, viewer: Option<Uuid>) -> Self {
         Self {
             user_id: p.user_id,
             username: p.username,
@@ -148,7 +151,11 @@ impl From<PublicProfile> for PublicProfileReply {
             social_links: p.social_links.map(social_links_reply),
             avatar_url: p.avatar_url,
             created_at: p.created_at,
-            projects: p.projects.into_iter().map(Into::into).collect(),
+            projects: p
+                .projects
+                .into_iter()
+                .map(|project| ProjectReply::for_viewer(state, project, viewer))
+                .collect(),
             project_count: p.project_count,
         }
     }
@@ -210,9 +217,12 @@ impl ProfileApi {
         })))
     }
 
-    /// A user's public profile (no email) with their newest projects.
+    /// A user's public profile (no email) with their newest public projects (all of
+    /// them, for the user themself).
     #[oai(path = "/users/:username", method = "get", operation_id = "getPublicProfile")]
-    async fn public(&self, username: Path<String>) -> Result<Json<PublicProfileReply>, ApiError> {
-        Ok(Json(self.state.profiles.public(&username).await?.into()))
+    async fn public(&self, viewer: Viewer, username: Path<String>) -> Result<Json<PublicProfileReply>, ApiError> {
+        let viewer = viewer.user();
+        let profile = self.state.profiles.public(&username, viewer).await?;
+        Ok(Json(PublicProfileReply::for_viewer(&self.state, profile, viewer)))
     }
 }

@@ -2,14 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use folio_actors::{
+    media::gallery::GalleryItem,
     project::{
-        Description, Link, PageRequest, ProjectDraft, ProjectPatch, ProjectView, Tags, ThumbnailSetter, ThumbnailUrl,
-        Title,
+        Description, ProjectError, Link, MAX_GALLERY, MediaOrder, PageRequest, ProjectDraft, ProjectPatch, ProjectView, Tags,
+        ThumbnailSetter, ThumbnailUrl, Title, Visibility,
     },
     validation::{Field, ValidationError},
 };
 use poem_openapi::{
-    ApiResponse, Object, OpenApi,
+    ApiResponse, Enum, Object, OpenApi,
     param::{Header, Path, Query},
     payload::Json,
 };
@@ -19,9 +20,103 @@ use crate::{
     EdgeState,
     auth::BearerAuth,
     error::{ApiError, ErrorCode},
-    routes::auth::MessageReply,
+    routes::{
+        auth::MessageReply,
+        media::{RenditionReply, ThumbnailStatus},
+    },
     text::{Bounded, HttpUrl, JsonText, ListOf, MediaUrl, NonBlank, Required, TextRule, UuidText, strict_uuid},
+    visibility::{MediaUrls, Viewer},
 };
+
+/// Who sees a project besides its owner: `public` (listed, searched, suggested),
+/// `unlisted` (anyone who has its id; never listed, searched or suggested) or `private`
+/// (the owner only: a draft).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum VisibilityText {
+    Public,
+    Unlisted,
+    Private,
+}
+
+impl From<VisibilityText> for Visibility {
+    fn from(v: VisibilityText) -> Self {
+        match v {
+            VisibilityText::Public => Visibility::Public,
+            VisibilityText::Unlisted => Visibility::Unlisted,
+            VisibilityText::Private => Visibility::Private,
+        }
+    }
+}
+
+impl From<Visibility> for VisibilityText {
+    fn from(v: Visibility) -> Self {
+        match v {
+            Visibility::Public => VisibilityText::Public,
+            Visibility::Unlisted => VisibilityText::Unlisted,
+            Visibility::Private => VisibilityText::Private,
+        }
+    }
+}
+
+/// One image of a project's gallery.
+#[derive(Debug, Object)]
+pub struct GalleryImageReply {
+    pub file_id: Uuid,
+    pub mime_type: String,
+    /// The original (without its metadata).
+    pub file_url: String,
+    /// Bytes of the original.
+    pub file_size: i64,
+    /// As displayed; null until the renditions are made.
+    #[oai(nullable)]
+    pub width: Option<i32>,
+    #[oai(nullable)]
+    pub height: Option<i32>,
+    pub thumbnail_status: ThumbnailStatus,
+    #[oai(nullable)]
+    pub thumbnail_url: Option<String>,
+    /// Smallest first; empty until made.
+    pub renditions: Vec<RenditionReply>,
+    #[oai(nullable)]
+    pub thumbhash: Option<String>,
+    #[oai(nullable)]
+    pub caption: Option<String>,
+    /// Text for those who cannot see the image.
+    #[oai(nullable)]
+    pub alt: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl GalleryImageReply {
+    fn new(item: GalleryItem, urls: &MediaUrls<'_>) -> Self {
+        Self {
+            file_id: item.file_id,
+            mime_type: item.mime_type,
+            file_url: urls.url(&item.file_url),
+            file_size: item.file_size,
+            width: item.width,
+            height: item.height,
+            thumbnail_status: ThumbnailStatus::from_stored(&item.thumbnail_status),
+            thumbnail_url: urls.opt(item.thumbnail_url.as_deref()),
+            renditions: item
+                .renditions
+                .into_iter()
+                .map(|r| RenditionReply {
+                    width: r.width,
+                    height: r.height,
+                    format: r.format.into(),
+                    url: urls.key(&r.key),
+                    bytes: r.bytes,
+                })
+                .collect(),
+            thumbhash: item.thumbhash,
+            caption: item.caption,
+            alt: item.alt,
+            created_at: item.created_at,
+        }
+    }
+}
 
 #[derive(ApiResponse)]
 pub enum ProjectRead {
@@ -49,16 +144,26 @@ pub struct ProjectReply {
     pub tags: Vec<String>,
     #[oai(nullable)]
     pub link: Option<String>,
+    /// The cover.
     #[oai(nullable)]
     pub thumbnail_url: Option<String>,
-    /// Grows with every change.
+    /// Grows with every change (the gallery's included).
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub visibility: VisibilityText,
+    /// The first time the project was public; null while it never was.
+    #[oai(nullable)]
+    pub published_at: Option<DateTime<Utc>>,
+    /// The gallery: the project's images in its owner's order. For the owner of a
+    /// project that is not public, the image URLs are signed and expire (read the
+    /// project again for fresh ones).
+    pub media: Vec<GalleryImageReply>,
 }
 
-impl From<ProjectView> for ProjectReply {
-    fn from(p: ProjectView) -> Self {
+impl ProjectReply {
+    /// The project as `urls` writes its images.
+    pub fn new(p: ProjectView, urls: &MediaUrls<'_>) -> Self {
         Self {
             id: p.id,
             project_id: p.id,
@@ -68,12 +173,44 @@ impl From<ProjectView> for ProjectReply {
             description: p.description,
             tags: p.tags,
             link: p.link,
-            thumbnail_url: p.thumbnail_url,
+            thumbnail_url: urls.opt(p.thumbnail_url.as_deref()),
             version: p.version,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            visibility: p.visibility.into(),
+            published_at: p.published_at,
+            media: p.media.into_iter().map(|m| GalleryImageReply::new(m, urls)).collect(),
         }
     }
+
+    /// The project as `viewer` is shown it.
+    pub fn for_viewer(state: &EdgeState, p: ProjectView, viewer: Option<Uuid>) -> Self {
+        let urls = MediaUrls::for_view(state, &p, viewer);
+        Self::new(p, &urls)
+    }
+}
+
+/// The `ETag` of a project as one viewer is shown it: its version, and the expiry of
+/// its signed image URLs when they are signed.
+fn etag_of(project: &ProjectView, urls: &MediaUrls<'_>) -> String {
+    match urls.signed_until() {
+        Some(exp) => format!("\"v{}.{exp}\"", project.version),
+        None => format!("\"v{}\"", project.version),
+    }
+}
+
+/// The version an `If-Match` names (`"v7"`, or `"v7.<expiry>"` from a signed read);
+/// `Ok(None)` for `*`. Anything else names no version of ours: a conflict.
+fn version_of_if_match(if_match: &str) -> Result<Option<i64>, ApiError> {
+    let conflict = || ApiError::new(ErrorCode::Conflict, "If-Match names no version of this project");
+    let tag = if_match.trim();
+    if tag == "*" {
+        return Ok(None);
+    }
+    let tag = tag.trim_start_matches("W/").trim_matches('"');
+    let digits = tag.strip_prefix('v').ok_or_else(conflict)?;
+    let digits = digits.split('.').next().unwrap_or_default();
+    digits.parse::<i64>().map(Some).map_err(|_| conflict())
 }
 
 #[derive(Debug, Object)]
@@ -88,6 +225,14 @@ type TitleText = JsonText<200, NonBlank>;
 type TagList = ListOf<JsonText<50, NonBlank>, 20>;
 type LinkText = JsonText<2048, HttpUrl>;
 type ThumbnailText = JsonText<2048, MediaUrl>;
+
+/// The gallery's order.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct MediaOrderBody {
+    /// Every image of the project, once each, in the order to show them.
+    pub file_ids: Required<Vec<Uuid>>,
+}
 
 /// A new project; a missing title is reported by name. Null is as absent.
 #[derive(Debug, Object)]
@@ -105,6 +250,9 @@ pub struct NewProjectBody {
     /// An http(s) URL or a path from the root.
     #[oai(nullable)]
     pub thumbnail_url: Option<ThumbnailText>,
+    /// `public` when absent: listed and searchable.
+    #[oai(nullable)]
+    pub visibility: Option<VisibilityText>,
 }
 
 /// A change: an absent or null field keeps its value.
@@ -122,12 +270,21 @@ pub struct ProjectBody {
     pub link: Option<LinkText>,
     #[oai(nullable)]
     pub thumbnail_url: Option<ThumbnailText>,
+    /// Making a project public the first time sets `published_at`; making it unlisted or
+    /// private takes it out of listings and search.
+    #[oai(nullable)]
+    pub visibility: Option<VisibilityText>,
 }
 
+/// The cover: a URL, or one of the project's images (`file_id`); exactly one of them.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ThumbnailBody {
-    pub thumbnail_url: Required<ThumbnailText>,
+    #[oai(nullable)]
+    pub thumbnail_url: Option<ThumbnailText>,
+    /// One of the project's images: its thumbnail becomes the cover.
+    #[oai(nullable)]
+    pub file_id: Option<Uuid>,
 }
 
 #[derive(ApiResponse)]
@@ -156,6 +313,7 @@ fn patch_from(body: &ProjectBody) -> Result<ProjectPatch, ValidationError> {
         tags: tags(&body.tags).as_deref().map(Tags::parse).transpose()?,
         link: text(&body.link).map(Link::parse).transpose()?,
         thumbnail_url: text(&body.thumbnail_url).map(ThumbnailUrl::parse).transpose()?,
+        visibility: body.visibility.map(Into::into),
     })
 }
 
@@ -175,6 +333,7 @@ impl ProjectApi {
             tags: body.tags,
             link: body.link,
             thumbnail_url: body.thumbnail_url,
+            visibility: body.visibility,
         })?;
         let draft = ProjectDraft {
             title: patch.title.ok_or_else(|| ValidationError::missing(Field::Title))?,
@@ -182,24 +341,34 @@ impl ProjectApi {
             tags: patch.tags.unwrap_or_else(Tags::empty),
             link: patch.link,
             thumbnail_url: patch.thumbnail_url,
+            visibility: patch.visibility.unwrap_or_default(),
         };
         let project = self.state.projects.create(auth.0.sub, draft).await?;
-        Ok(CreatedProject::Created(Json(project.into())))
+        let reply = ProjectReply::for_viewer(&self.state, project, Some(auth.0.sub));
+        Ok(CreatedProject::Created(Json(reply)))
     }
 
-    /// One project, with its owner's username. The `ETag` is the project's version
-    /// (every change bumps it, usernames never change); `If-None-Match` with it answers
-    /// 304 without a body while the project is unchanged.
+    /// One project, with its owner's username and its gallery. A private project is
+    /// found by its owner only (404 for anyone else); an unlisted one by anyone with its
+    /// id. The `ETag` is the project's version (every change, the gallery's included,
+    /// bumps it; usernames never change); `If-None-Match` with it answers 304 without a
+    /// body while the project is unchanged.
     #[oai(path = "/projects/:project_id", method = "get", operation_id = "getProject")]
     async fn get(
         &self,
+        viewer: Viewer,
         project_id: Path<UuidText>,
         /// An `ETag` from an earlier read.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Result<ProjectRead, ApiError> {
+        let viewer = viewer.user();
         let project = self.state.projects.get(self::project_id(&project_id)?).await?;
-        let etag = format!("\"v{}\"", project.version);
+        if !project.readable_by(viewer) {
+            return Err(ProjectError::NotFound.into());
+        }
+        let urls = MediaUrls::for_view(&self.state, &project, viewer);
+        let etag = etag_of(&project, &urls);
         if if_none_match
             .0
             .as_deref()
@@ -207,13 +376,15 @@ impl ProjectApi {
         {
             return Ok(ProjectRead::NotModified(etag));
         }
-        Ok(ProjectRead::Found(Json(Box::new(project.into())), etag))
+        Ok(ProjectRead::Found(Json(Box::new(ProjectReply::new(project, &urls))), etag))
     }
 
-    /// A user's projects, newest first.
+    /// A user's projects, newest first: the public ones, or every one of them for the
+    /// user themself.
     #[oai(path = "/projects/user/:user_id", method = "get", operation_id = "listUserProjects")]
     async fn list_by_user(
         &self,
+        viewer: Viewer,
         user_id: Path<UuidText>,
         /// From 1.
         page: Query<Option<PageNumber>>,
@@ -223,9 +394,14 @@ impl ProjectApi {
         let user_id = strict_uuid(&user_id)
             .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidUserId, "user_id must be a UUID"))?;
         let page = PageRequest::parse(page.0.map(|p| p.0), size.0.map(|s| s.0))?;
-        let listed = self.state.projects.list_by_user(user_id, page).await?;
+        let viewer = viewer.user();
+        let listed = self.state.projects.list_by_user(user_id, page, viewer).await?;
         Ok(Json(ProjectListReply {
-            projects: listed.projects.into_iter().map(Into::into).collect(),
+            projects: listed
+                .projects
+                .into_iter()
+                .map(|p| ProjectReply::for_viewer(&self.state, p, viewer))
+                .collect(),
             page: listed.page,
             size: listed.size,
             total: listed.total,
@@ -243,7 +419,7 @@ impl ProjectApi {
         let project_id = self::project_id(&project_id)?;
         let patch = patch_from(&body)?;
         let project = self.state.projects.update(auth.0.sub, project_id, patch).await?;
-        Ok(Json(project.into()))
+        Ok(Json(ProjectReply::for_viewer(&self.state, project, Some(auth.0.sub))))
     }
 
     /// Delete a project (owner only).
@@ -258,7 +434,7 @@ impl ProjectApi {
         }))
     }
 
-    /// Set a project's thumbnail (owner only).
+    /// Set a project's cover (owner only): a URL, or one of its images by `file_id`.
     #[oai(
         path = "/projects/:project_id/thumbnail",
         method = "put",
@@ -271,17 +447,59 @@ impl ProjectApi {
         body: Json<ThumbnailBody>,
     ) -> Result<Json<ProjectReply>, ApiError> {
         let project_id = self::project_id(&project_id)?;
-        let url = ThumbnailUrl::parse(
-            body.thumbnail_url
-                .as_ref()
-                .map(JsonText::as_str)
-                .ok_or_else(|| ValidationError::missing(Field::ThumbnailUrl))?,
-        )?;
+        let project = match (&body.thumbnail_url, body.file_id) {
+            (Some(url), None) => {
+                let url = ThumbnailUrl::parse(url.as_str())?;
+                self.state
+                    .projects
+                    .set_thumbnail(project_id, url, ThumbnailSetter::Owner(auth.0.sub))
+                    .await?
+            }
+            (None, Some(file_id)) => self.state.projects.set_cover(auth.0.sub, project_id, file_id).await?,
+            (Some(_), Some(_)) => {
+                return Err(ValidationError::new(
+                    Field::ThumbnailUrl,
+                    "give thumbnail_url or file_id, not both",
+                )
+                .into());
+            }
+            (None, None) => return Err(ValidationError::missing(Field::ThumbnailUrl).into()),
+        };
+        Ok(Json(ProjectReply::for_viewer(&self.state, project, Some(auth.0.sub))))
+    }
+
+    /// Set the order of a project's gallery (owner only): every one of its images, once
+    /// each. With `If-Match` (the `ETag` of a read), a project that changed since answers
+    /// 409 instead of being reordered.
+    #[oai(
+        path = "/projects/:project_id/media/order",
+        method = "put",
+        operation_id = "setProjectMediaOrder"
+    )]
+    async fn set_media_order(
+        &self,
+        auth: BearerAuth,
+        project_id: Path<UuidText>,
+        /// The `ETag` of the read the order was made from.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: Json<MediaOrderBody>,
+    ) -> Result<Json<ProjectReply>, ApiError> {
+        let project_id = self::project_id(&project_id)?;
+        let expected_version = match if_match.0.as_deref() {
+            Some(tag) => version_of_if_match(tag)?,
+            None => None,
+        };
+        let ids = body.0.file_ids.0.ok_or_else(|| ValidationError::missing(Field::Order))?;
+        if ids.len() > MAX_GALLERY {
+            return Err(ValidationError::new(Field::Order, format!("at most {MAX_GALLERY} images")).into());
+        }
+        let order = MediaOrder::parse(ids)?;
         let project = self
             .state
             .projects
-            .set_thumbnail(project_id, url, ThumbnailSetter::Owner(auth.0.sub))
+            .set_order(auth.0.sub, project_id, order, expected_version)
             .await?;
-        Ok(Json(project.into()))
+        Ok(Json(ProjectReply::for_viewer(&self.state, project, Some(auth.0.sub))))
     }
 }

@@ -1,0 +1,319 @@
+//! Visibility across nodes (issue 20), as real OS processes on PostgreSQL, NATS
+//! JetStream and S3 (s3s-fs): node A makes a project private, and node B stops serving
+//! the project and its images within the staleness bound (`FOLIO_PROJECT_CACHE_TTL_MS`).
+
+mod common;
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use common::{TEST_JWT_SECRET, eventually, fresh_postgres_database, png, shared_nats_url};
+use folio_testkit::blobs::S3sFs;
+use serde_json::{Value, json};
+
+const COOKIE: &str = "visibility-cluster-cookie-of-at-least-32-bytes";
+/// The staleness bound the nodes run with (the default).
+const BOUND: Duration = Duration::from_millis(1000);
+
+struct NodeProcess {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    name: String,
+}
+
+impl NodeProcess {
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+struct Cluster {
+    database_url: String,
+    id: String,
+    s3: S3sFs,
+    bucket: String,
+    dirs: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn spawn(&self, name: &str, roles: &str, http: &str, public_url: &str) -> NodeProcess {
+        let s3 = self.s3.settings(&self.bucket);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_folio"))
+            .args(["serve", "--roles", roles])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FOLIO_DATA_DIR", self.dirs.path().join(name))
+            .env("FOLIO_ADDR", http)
+            .env("FOLIO_DATABASE_URL", &self.database_url)
+            .env("FOLIO_JWT_SECRET", TEST_JWT_SECRET)
+            .env("FOLIO_NATS_URL", shared_nats_url())
+            .env("FOLIO_NATS_STREAM_PREFIX", format!("V{}_", self.id))
+            .env("FOLIO_NATS_SUBJECT_PREFIX", format!("v{}.", self.id))
+            .env("FOLIO_S3_ENDPOINT", &s3.endpoint)
+            .env("FOLIO_S3_ACCESS_KEY", &s3.access_key)
+            .env("FOLIO_S3_SECRET_KEY", &s3.secret_key)
+            .env("FOLIO_S3_BUCKET", &s3.bucket)
+            .env("FOLIO_PUBLIC_URL", public_url)
+            .env("FOLIO_ADMIN_EMAILS", "admin@folio.test")
+            .env("FOLIO_CLUSTER_COOKIE", COOKIE)
+            .env("FOLIO_CLUSTER_ADDR", "127.0.0.1:0")
+            .env("FOLIO_CLUSTER_NODE_NAME", name)
+            .env("FOLIO_CLUSTER_BUCKET", format!("V{}_nodes", self.id))
+            .env("FOLIO_PROJECT_CACHE_TTL_MS", BOUND.as_millis().to_string())
+            .env("FOLIO_LOG_FILTER", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting folio serve");
+        let log = Arc::new(Mutex::new(String::new()));
+        for pipe in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        NodeProcess {
+            child,
+            log,
+            name: name.to_string(),
+        }
+    }
+}
+
+async fn healthy(url: &str, node: &NodeProcess) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        if let Ok(reply) = client.get(format!("{url}/health")).send().await
+            && reply.status() == 200
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} did not come up:\n{}",
+            node.name,
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn sign_up(base: &str, name: &str) -> String {
+    let client = reqwest::Client::new();
+    let email = format!("{name}@folio.test");
+    let registered = client
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"username": name, "email": email, "password": "password-123"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    let login: Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": email, "password": "password-123"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    login["access_token"].as_str().expect("access token").to_string()
+}
+
+/// `url` (handed out by node A) on node B.
+fn on(base: &str, url: &str) -> String {
+    let path = &url[url.find("/media/").expect("a media URL")..];
+    format!("{base}{path}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn node_b_stops_serving_a_project_and_its_images_within_the_bound_after_node_a_makes_it_private() {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let cluster = Cluster {
+        database_url: fresh_postgres_database().await,
+        bucket: format!("visibility-{id}"),
+        id,
+        s3: S3sFs::start(),
+        dirs: tempfile::tempdir().expect("temp dir"),
+    };
+    let a_http = format!("127.0.0.1:{}", free_port());
+    let a = format!("http://{a_http}");
+    let node_a = cluster.spawn("curation-a", "http,thumbnailer,indexer", &a_http, &a);
+    let b_http = format!("127.0.0.1:{}", free_port());
+    let b = format!("http://{b_http}");
+    let node_b = cluster.spawn("curation-b", "http", &b_http, &b);
+    healthy(&a, &node_a).await;
+    healthy(&b, &node_b).await;
+    let client = reqwest::Client::new();
+    let admin = sign_up(&a, "admin").await;
+    eventually(Duration::from_secs(20), "the two nodes connected", || async {
+        let view: Value = client
+            .get(format!("{b}/admin/cluster"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let reachable = |name: &str| {
+            view["nodes"]
+                .as_array()
+                .is_some_and(|nodes| nodes.iter().any(|n| n["name"] == name && n["state"] == "reachable"))
+        };
+        (reachable("curation-a") && reachable("curation-b")).then_some(())
+    })
+    .await;
+
+    let owner = sign_up(&a, "owner").await;
+    let created: Value = client
+        .post(format!("{a}/projects"))
+        .bearer_auth(&owner)
+        .json(&json!({"title": "Harbour at dusk"}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("created");
+    let pid = created["id"].as_str().unwrap().to_string();
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(png(120, 80)).file_name("dusk.png"))
+        .text("project_id", pid.clone());
+    let uploaded: Value = client
+        .post(format!("{a}/media/upload"))
+        .bearer_auth(&owner)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("uploaded");
+    let file = uploaded["file_id"].as_str().unwrap().to_string();
+    let media: Value = eventually(Duration::from_secs(60), "the renditions made", || async {
+        let media: Value = client
+            .get(format!("{a}/media/{file}"))
+            .bearer_auth(&owner)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (media["thumbnail_status"] == "ready").then_some(media)
+    })
+    .await;
+    let mut files = vec![
+        on(&b, media["file_url"].as_str().unwrap()),
+        on(&b, media["thumbnail_url"].as_str().unwrap()),
+    ];
+    files.extend(
+        media["renditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| on(&b, r["url"].as_str().unwrap())),
+    );
+
+    // B serves the project (from memory after the first read) and its images.
+    let read_on_b = || async {
+        let reply = client.get(format!("{b}/projects/{pid}")).send().await.expect("read on B");
+        let status = reply.status().as_u16();
+        let body: Value = reply.json().await.unwrap_or(Value::Null);
+        (status, body)
+    };
+    eventually(Duration::from_secs(10), "B showing the gallery", || async {
+        let (status, body) = read_on_b().await;
+        (status == 200 && body["media"][0]["file_id"] == file.as_str()).then_some(())
+    })
+    .await;
+    assert_eq!(read_on_b().await.0, 200);
+    for url in &files {
+        assert_eq!(client.get(url).send().await.unwrap().status(), 200, "{url} on B");
+    }
+
+    // A makes it private; B stops serving it, and every image, within the bound.
+    let hidden = client
+        .put(format!("{a}/projects/{pid}"))
+        .bearer_auth(&owner)
+        .json(&json!({"visibility": "private"}))
+        .send()
+        .await
+        .expect("make private on A");
+    assert_eq!(hidden.status(), 200);
+    let changed = Instant::now();
+    let mut project_gone = None;
+    let mut images_gone = None;
+    while changed.elapsed() < BOUND * 3 && (project_gone.is_none() || images_gone.is_none()) {
+        if project_gone.is_none() && read_on_b().await.0 == 404 {
+            project_gone = Some(changed.elapsed());
+        }
+        if images_gone.is_none() {
+            let mut all = true;
+            for url in &files {
+                all &= client.get(url).send().await.unwrap().status() == 404;
+            }
+            if all {
+                images_gone = Some(changed.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let project_gone = project_gone.expect("B still serves the private project");
+    let images_gone = images_gone.expect("B still serves the private project's images");
+    println!("B stopped serving the project after {project_gone:?} and its images after {images_gone:?}");
+    // The bound, plus the time one round of polling takes.
+    let slack = Duration::from_millis(300);
+    assert!(project_gone <= BOUND + slack, "the project was served {project_gone:?} after");
+    assert!(images_gone <= BOUND + slack, "the images were served {images_gone:?} after");
+    // Once gone, gone: every read on B from now on is refused.
+    for _ in 0..5 {
+        assert_eq!(read_on_b().await.0, 404);
+        for url in &files {
+            assert_eq!(client.get(url).send().await.unwrap().status(), 404, "{url}");
+        }
+    }
+    // The owner reads it on B, and B serves the owner's signed URLs (every node derives
+    // the same key from the JWT secret).
+    let mine: Value = client
+        .get(format!("{b}/projects/{pid}"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .expect("owner's read on B")
+        .json()
+        .await
+        .expect("owner's body");
+    let signed = mine["media"][0]["file_url"].as_str().unwrap();
+    assert!(signed.contains("sig="), "{mine}");
+    assert_eq!(client.get(signed).send().await.unwrap().status(), 200, "{signed}");
+    drop(node_b);
+    drop(node_a);
+}
