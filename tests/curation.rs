@@ -315,7 +315,7 @@ async fn visibility_on_reads_listings_and_search(backend: Backend, bus: Bus) {
         Some(json!({"title": "x", "visibility": "secret"})),
     )
     .await
-    .assert_error(400, "invalid_request");
+    .assert_error(400, "bad_request");
 
     // Reads by id: private for the owner only, unlisted for anyone with the id.
     for viewer in [None, Some(other.access.as_str())] {

@@ -59,6 +59,13 @@ fn tags_of(model: &projects::Model) -> Vec<String> {
     serde_json::from_value(model.tags.clone()).unwrap_or_default()
 }
 
+/// Now, as the databases store it (microseconds), so a view this node commits reads the
+/// same as the row other nodes read back.
+fn stored_now() -> chrono::DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    Utc::now().trunc_subsecs(6)
+}
+
 /// The stored order of the gallery (an unreadable one reads as none: upload order).
 fn stored_order(model: &projects::Model) -> Vec<Uuid> {
     model
@@ -132,7 +139,7 @@ pub(crate) async fn username_of<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Re
 pub async fn create(ctx: &ProjectContext, owner: Uuid, draft: ProjectDraft) -> Result<ProjectView, ProjectError> {
     let txn = ctx.db.begin().await?;
     let username = username_of(&txn, owner).await?;
-    let now = Utc::now();
+    let now = stored_now();
     let model = projects::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(owner),
@@ -328,7 +335,7 @@ async fn apply(
                 .collect(),
         };
         let next_version = current.version + 1;
-        let now = Utc::now();
+        let now = stored_now();
         let mut updated = current.clone();
         if let Some(title) = &patch.title {
             updated.title = title.as_str().to_string();
