@@ -110,6 +110,8 @@ async fn main() -> Result<(), Failure> {
             tags: Some(vec!["rust".parse()?, "client".parse()?]),
             link: None,
             thumbnail_url: None,
+            // Absent: public, as for the seed's clients.
+            visibility: None,
         })
         .await?
         .into_inner();
@@ -125,9 +127,22 @@ async fn main() -> Result<(), Failure> {
     .await?;
     let thumbnail_url = media.thumbnail_url.ok_or("a ready thumbnail has a URL")?;
     let thumbnail = types::ThumbnailBody {
-        thumbnail_url: thumbnail_url.parse()?,
+        thumbnail_url: Some(thumbnail_url.parse()?),
+        file_id: None,
     };
     me.set_project_thumbnail(&project.id, &thumbnail).await?;
+    // The image in the project's gallery, with a caption.
+    me.update_media(
+        &media.file_id,
+        &types::MediaPatchBody {
+            caption: Some("The lighthouse at dusk".parse()?),
+            alt: Some("A white lighthouse".parse()?),
+            project_id: None,
+        },
+    )
+    .await?;
+    let read = anonymous.get_project(&project.id, None).await?.into_inner();
+    assert!(read.media.iter().any(|m| m.file_id == media.file_id));
 
     // Search (indexed in the background) and suggestions.
     let query: types::SearchProjectsQuery = name.parse()?;

@@ -12,7 +12,7 @@ mod common;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use common::{Backend, SseStream, Tokens, TestNode, eventually, png};
+use common::{Backend, SseStream, TestNode, Tokens, eventually, png};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -155,14 +155,18 @@ async fn setup() -> World {
     let world = World { t, owner, projects };
     // The index has settled: the public project is found, the others are not.
     let public_id = world.project("public").id.clone();
-    eventually(Duration::from_secs(30), "the index to hold the public project only", || async {
-        let found = world.t.get(&format!("/search?query={WALK_WORD}"), None).await;
-        let ids: Vec<&str> = found.body["results"]
-            .as_array()
-            .map(|r| r.iter().filter_map(|h| h["project_id"].as_str()).collect())
-            .unwrap_or_default();
-        (ids == [public_id.as_str()]).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the index to hold the public project only",
+        || async {
+            let found = world.t.get(&format!("/search?query={WALK_WORD}"), None).await;
+            let ids: Vec<&str> = found.body["results"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|h| h["project_id"].as_str()).collect())
+                .unwrap_or_default();
+            (ids == [public_id.as_str()]).then_some(())
+        },
+    )
     .await;
     world
 }
@@ -278,16 +282,19 @@ async fn nothing_of_an_unlisted_or_private_project_leaks_on_any_route() {
                         }
                     }
                     "header" if !required => {}
-                    other => panic!("the leak walk cannot fill the {other} parameter `{name}` of {method_upper} {template}"),
+                    other => {
+                        panic!("the leak walk cannot fill the {other} parameter `{name}` of {method_upper} {template}")
+                    }
                 }
             }
             let content = operation["requestBody"]["content"]
                 .as_object()
                 .map(|c| c.keys().cloned().collect::<Vec<_>>())
                 .unwrap_or_default();
-            let event_stream = operation["responses"]
-                .as_object()
-                .is_some_and(|r| r.values().any(|resp| resp["content"].get("text/event-stream").is_some()));
+            let event_stream = operation["responses"].as_object().is_some_and(|r| {
+                r.values()
+                    .any(|resp| resp["content"].get("text/event-stream").is_some())
+            });
             for (path, named) in &fillings {
                 for identity in IDENTITIES {
                     let what = format!("{method_upper} {path} as {identity:?}");
@@ -299,22 +306,23 @@ async fn nothing_of_an_unlisted_or_private_project_leaks_on_any_route() {
                         walked += 1;
                         continue;
                     }
-                    let bodies: Vec<Option<reqwest::multipart::Form>> = if content.iter().any(|c| c.starts_with("multipart/")) {
-                        // An upload naming each project.
-                        world
-                            .projects
-                            .iter()
-                            .map(|p| {
-                                Some(
-                                    reqwest::multipart::Form::new()
-                                        .part("file", reqwest::multipart::Part::bytes(png(8, 8)).file_name("w.png"))
-                                        .text("project_id", p.id.clone()),
-                                )
-                            })
-                            .collect()
-                    } else {
-                        vec![None]
-                    };
+                    let bodies: Vec<Option<reqwest::multipart::Form>> =
+                        if content.iter().any(|c| c.starts_with("multipart/")) {
+                            // An upload naming each project.
+                            world
+                                .projects
+                                .iter()
+                                .map(|p| {
+                                    Some(
+                                        reqwest::multipart::Form::new()
+                                            .part("file", reqwest::multipart::Part::bytes(png(8, 8)).file_name("w.png"))
+                                            .text("project_id", p.id.clone()),
+                                    )
+                                })
+                                .collect()
+                        } else {
+                            vec![None]
+                        };
                     for form in bodies {
                         let mut request = t
                             .client
@@ -360,11 +368,7 @@ async fn nothing_of_an_unlisted_or_private_project_leaks_on_any_route() {
                 }
                 let status = request.send().await.unwrap().status().as_u16();
                 let expected = if project.visibility == "private" { 404 } else { 200 };
-                assert_eq!(
-                    status, expected,
-                    "{} image {url} as {identity:?}",
-                    project.visibility
-                );
+                assert_eq!(status, expected, "{} image {url} as {identity:?}", project.visibility);
             }
         }
     }
@@ -374,7 +378,10 @@ async fn nothing_of_an_unlisted_or_private_project_leaks_on_any_route() {
     let found = t.get(&format!("/search?query={WALK_WORD}"), None).await;
     assert_eq!(found.body["total"], 1, "{}", found.body);
     let mine = t
-        .get(&format!("/projects/user/{}", world.owner.user_id), Some(&world.owner.access))
+        .get(
+            &format!("/projects/user/{}", world.owner.user_id),
+            Some(&world.owner.access),
+        )
         .await;
     assert_eq!(mine.body["total"], 3, "{}", mine.body);
     let World { t, .. } = world;

@@ -204,7 +204,10 @@ async fn node_b_stops_serving_a_project_and_its_images_within_the_bound_after_no
         .expect("created");
     let pid = created["id"].as_str().unwrap().to_string();
     let form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(png(120, 80)).file_name("dusk.png"))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(png(120, 80)).file_name("dusk.png"),
+        )
         .text("project_id", pid.clone());
     let uploaded: Value = client
         .post(format!("{a}/media/upload"))
@@ -244,7 +247,11 @@ async fn node_b_stops_serving_a_project_and_its_images_within_the_bound_after_no
 
     // B serves the project (from memory after the first read) and its images.
     let read_on_b = || async {
-        let reply = client.get(format!("{b}/projects/{pid}")).send().await.expect("read on B");
+        let reply = client
+            .get(format!("{b}/projects/{pid}"))
+            .send()
+            .await
+            .expect("read on B");
         let status = reply.status().as_u16();
         let body: Value = reply.json().await.unwrap_or(Value::Null);
         (status, body)
@@ -291,8 +298,14 @@ async fn node_b_stops_serving_a_project_and_its_images_within_the_bound_after_no
     println!("B stopped serving the project after {project_gone:?} and its images after {images_gone:?}");
     // The bound, plus the time one round of polling takes.
     let slack = Duration::from_millis(300);
-    assert!(project_gone <= BOUND + slack, "the project was served {project_gone:?} after");
-    assert!(images_gone <= BOUND + slack, "the images were served {images_gone:?} after");
+    assert!(
+        project_gone <= BOUND + slack,
+        "the project was served {project_gone:?} after"
+    );
+    assert!(
+        images_gone <= BOUND + slack,
+        "the images were served {images_gone:?} after"
+    );
     // Once gone, gone: every read on B from now on is refused.
     for _ in 0..5 {
         assert_eq!(read_on_b().await.0, 404);

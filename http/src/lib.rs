@@ -135,7 +135,12 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
     let cors = Cors::new()
         .allow_origins(state.cors_origins.iter().map(String::as_str))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH, header::IF_NONE_MATCH])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+        ])
         .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE, header::ETAG])
         .max_age(600);
     let cors_enabled = !state.cors_origins.is_empty();

@@ -142,7 +142,10 @@ mod tests {
             blob_key_of("http://h:8080/media/uploads/u/f.jpg?exp=1&sig=2"),
             Some("uploads/u/f.jpg")
         );
-        assert_eq!(blob_key_of("/media/renditions/u/f_1x1.webp"), Some("renditions/u/f_1x1.webp"));
+        assert_eq!(
+            blob_key_of("/media/renditions/u/f_1x1.webp"),
+            Some("renditions/u/f_1x1.webp")
+        );
         assert_eq!(blob_key_of("https://cdn.example/t.jpg"), None);
     }
 }

@@ -230,7 +230,12 @@ async fn check_project_owner(ctx: &MediaContext, project_id: Uuid, owner: Uuid) 
 /// Sets an image's caption and alt text (an empty one clears it) and moves it to
 /// another project of its owner's (it goes to the end of that gallery). Both projects
 /// are told, so their galleries follow.
-pub async fn update(ctx: &MediaContext, actor: Uuid, file_id: Uuid, patch: MediaPatch) -> Result<MediaView, MediaError> {
+pub async fn update(
+    ctx: &MediaContext,
+    actor: Uuid,
+    file_id: Uuid,
+    patch: MediaPatch,
+) -> Result<MediaView, MediaError> {
     let model = stored(ctx, file_id).await?;
     if model.user_id != actor {
         return Err(MediaError::Forbidden);

@@ -307,7 +307,10 @@ async fn apply(
             .await?
             .ok_or(ProjectError::NotFound)?;
         check_owner(&current, actor)?;
-        if change.expected_version.is_some_and(|expected| expected != current.version) {
+        if change
+            .expected_version
+            .is_some_and(|expected| expected != current.version)
+        {
             txn.rollback().await?;
             return Err(ProjectError::Conflict);
         }
@@ -382,7 +385,10 @@ async fn apply(
             .col_expr(projects::Column::Description, Expr::value(updated.description.clone()))
             .col_expr(projects::Column::Tags, Expr::value(updated.tags.clone()))
             .col_expr(projects::Column::Link, Expr::value(updated.link.clone()))
-            .col_expr(projects::Column::ThumbnailUrl, Expr::value(updated.thumbnail_url.clone()))
+            .col_expr(
+                projects::Column::ThumbnailUrl,
+                Expr::value(updated.thumbnail_url.clone()),
+            )
             .col_expr(projects::Column::Visibility, Expr::value(updated.visibility.clone()))
             .col_expr(projects::Column::PublishedAt, Expr::value(updated.published_at))
             .col_expr(projects::Column::MediaOrder, Expr::value(updated.media_order.clone()))

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use folio_actors::{
     media::gallery::GalleryItem,
     project::{
-        Description, ProjectError, Link, MAX_GALLERY, MediaOrder, PageRequest, ProjectDraft, ProjectPatch, ProjectView, Tags,
-        ThumbnailSetter, ThumbnailUrl, Title, Visibility,
+        Description, Link, MAX_GALLERY, MediaOrder, PageRequest, ProjectDraft, ProjectError, ProjectPatch, ProjectView,
+        Tags, ThumbnailSetter, ThumbnailUrl, Title, Visibility,
     },
     validation::{Field, ValidationError},
 };
@@ -376,7 +376,10 @@ impl ProjectApi {
         {
             return Ok(ProjectRead::NotModified(etag));
         }
-        Ok(ProjectRead::Found(Json(Box::new(ProjectReply::new(project, &urls))), etag))
+        Ok(ProjectRead::Found(
+            Json(Box::new(ProjectReply::new(project, &urls))),
+            etag,
+        ))
     }
 
     /// A user's projects, newest first: the public ones, or every one of them for the
@@ -457,11 +460,9 @@ impl ProjectApi {
             }
             (None, Some(file_id)) => self.state.projects.set_cover(auth.0.sub, project_id, file_id).await?,
             (Some(_), Some(_)) => {
-                return Err(ValidationError::new(
-                    Field::ThumbnailUrl,
-                    "give thumbnail_url or file_id, not both",
-                )
-                .into());
+                return Err(
+                    ValidationError::new(Field::ThumbnailUrl, "give thumbnail_url or file_id, not both").into(),
+                );
             }
             (None, None) => return Err(ValidationError::missing(Field::ThumbnailUrl).into()),
         };
@@ -490,7 +491,11 @@ impl ProjectApi {
             Some(tag) => version_of_if_match(tag)?,
             None => None,
         };
-        let ids = body.0.file_ids.0.ok_or_else(|| ValidationError::missing(Field::Order))?;
+        let ids = body
+            .0
+            .file_ids
+            .0
+            .ok_or_else(|| ValidationError::missing(Field::Order))?;
         if ids.len() > MAX_GALLERY {
             return Err(ValidationError::new(Field::Order, format!("at most {MAX_GALLERY} images")).into());
         }
