@@ -102,7 +102,8 @@ async fn each_change_is_one_event_with_the_seed_envelope(backend: Backend) {
     assert_eq!(
         projects[0]["data"],
         json!({"project_id": id, "user_id": u.user_id, "username": "alice", "title": "My App",
-               "description": "Desc", "tags": ["python", "flask"], "thumbnail_url": null})
+               "description": "Desc", "tags": ["python", "flask"], "thumbnail_url": null,
+               "visibility": "public"})
     );
     assert_eq!(projects[1]["data"]["title"], "My App 2");
     assert_eq!(projects[2]["data"]["thumbnail_url"], "https://cdn.example/t.jpg");

@@ -137,6 +137,8 @@ pub fn with_constraints(mut document: Value) -> Value {
         "NewProjectBody",
         "ProjectBody",
         "ThumbnailBody",
+        "MediaOrderBody",
+        "MediaPatchBody",
         "ProfileBody",
         "ChangePasswordBody",
         "DeleteAccountBody",
