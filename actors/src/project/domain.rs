@@ -286,6 +286,36 @@ mod tests {
     }
 
     #[test]
+    fn visibility_reads_and_who_may_see() {
+        let owner = uuid::Uuid::now_v7();
+        let other = uuid::Uuid::now_v7();
+        assert_eq!(Visibility::default(), Visibility::Public);
+        for v in [Visibility::Public, Visibility::Unlisted, Visibility::Private] {
+            assert_eq!(Visibility::parse(v.as_str()), Ok(v));
+            assert!(v.readable_by(owner, Some(owner)));
+        }
+        assert!(Visibility::parse("Public").is_err());
+        // A stored value nobody wrote shows nothing.
+        assert_eq!(Visibility::from_stored("draft"), Visibility::Private);
+        assert!(Visibility::Unlisted.readable_by(owner, None));
+        assert!(!Visibility::Private.readable_by(owner, None));
+        assert!(!Visibility::Private.readable_by(owner, Some(other)));
+    }
+
+    #[test]
+    fn captions_alt_text_and_orders() {
+        assert!(Caption::parse(&"c".repeat(2000)).is_ok());
+        assert!(Caption::parse(&"é".repeat(2001)).is_err());
+        assert!(AltText::parse(&"a".repeat(500)).is_ok());
+        assert!(AltText::parse(&"a".repeat(501)).is_err());
+        let a = uuid::Uuid::now_v7();
+        let b = uuid::Uuid::now_v7();
+        assert_eq!(MediaOrder::parse(vec![b, a]).unwrap().as_slice(), [b, a]);
+        assert!(MediaOrder::parse(vec![a, b, a]).is_err());
+        assert!(MediaOrder::parse(vec![a; MAX_GALLERY + 1]).is_err());
+    }
+
+    #[test]
     fn titles() {
         assert_eq!(Title::parse("  My App ").unwrap().as_str(), "My App");
         assert!(Title::parse("   ").is_err());

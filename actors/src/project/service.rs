@@ -569,3 +569,51 @@ pub async fn project_ids_of(db: &DatabaseConnection, owner: Uuid, limit: u64) ->
         .all(db)
         .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(file_id: Uuid, owner: Uuid) -> GalleryItem {
+        GalleryItem {
+            file_id,
+            mime_type: "image/png".into(),
+            file_url: format!("http://h/media/uploads/{owner}/{file_id}.png"),
+            file_size: 1,
+            width: None,
+            height: None,
+            thumbnail_status: "ready".into(),
+            thumbnail_url: Some(format!("http://h/media/thumbnails/{owner}/{file_id}_thumb.jpg")),
+            renditions: Vec::new(),
+            thumbhash: None,
+            caption: None,
+            alt: None,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_order_comes_first_then_newer_uploads_and_gaps_close() {
+        let owner = Uuid::now_v7();
+        let [a, b, c, d] = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+        let uploads = vec![item(a, owner), item(b, owner), item(c, owner), item(d, owner)];
+        let gone = Uuid::now_v7();
+        // The owner ordered c, gone (deleted since), a; b and d came later or were left out.
+        let arranged: Vec<Uuid> = arrange(uploads, &[c, gone, a]).iter().map(|i| i.file_id).collect();
+        assert_eq!(arranged, [c, a, b, d]);
+    }
+
+    #[test]
+    fn a_cover_is_stale_only_when_its_own_image_left() {
+        let owner = Uuid::now_v7();
+        let [a, b] = [Uuid::now_v7(), Uuid::now_v7()];
+        let gallery = vec![item(a, owner)];
+        let cover_of_a = gallery[0].thumbnail_url.clone();
+        assert!(!cover_is_stale(cover_of_a.as_deref(), &gallery));
+        let cover_of_b = item(b, owner).thumbnail_url;
+        assert!(cover_is_stale(cover_of_b.as_deref(), &gallery));
+        // Someone else's picture, or none, is the owner's choice.
+        assert!(!cover_is_stale(Some("https://cdn.example/cover.jpg"), &gallery));
+        assert!(!cover_is_stale(None, &gallery));
+    }
+}

@@ -508,3 +508,20 @@ impl ProjectApi {
         Ok(Json(ProjectReply::for_viewer(&self.state, project, Some(auth.0.sub))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::version_of_if_match;
+
+    #[test]
+    fn if_match_names_a_version() {
+        assert_eq!(version_of_if_match("\"v7\"").unwrap(), Some(7));
+        assert_eq!(version_of_if_match("W/\"v7\"").unwrap(), Some(7));
+        // The ETag of a signed read names the same version.
+        assert_eq!(version_of_if_match("\"v7.1767225600\"").unwrap(), Some(7));
+        assert_eq!(version_of_if_match("*").unwrap(), None);
+        for other in ["\"7\"", "\"vx\"", "", "\"abc\""] {
+            assert!(version_of_if_match(other).is_err(), "{other}");
+        }
+    }
+}
