@@ -234,7 +234,8 @@ pub struct MediaOrderBody {
     pub file_ids: Required<Vec<Uuid>>,
 }
 
-/// A new project; a missing title is reported by name. Null is as absent.
+/// A new project; a missing title is reported by name. Null is as absent. Without
+/// `visibility` the project is public (listed and searchable), as for the seed's clients.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct NewProjectBody {
@@ -250,12 +251,14 @@ pub struct NewProjectBody {
     /// An http(s) URL or a path from the root.
     #[oai(nullable)]
     pub thumbnail_url: Option<ThumbnailText>,
-    /// `public` when absent: listed and searchable.
-    #[oai(nullable)]
+    // A plain reference (no description, not nullable): generators drop a field whose
+    // reference poem-openapi wraps in `allOf`. Absent (or null) is public.
     pub visibility: Option<VisibilityText>,
 }
 
-/// A change: an absent or null field keeps its value.
+/// A change: an absent or null field keeps its value. Making a project public the first
+/// time sets `published_at`; making it unlisted or private takes it out of listings and
+/// search.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ProjectBody {
@@ -270,9 +273,8 @@ pub struct ProjectBody {
     pub link: Option<LinkText>,
     #[oai(nullable)]
     pub thumbnail_url: Option<ThumbnailText>,
-    /// Making a project public the first time sets `published_at`; making it unlisted or
-    /// private takes it out of listings and search.
-    #[oai(nullable)]
+    // Making a project public the first time sets `published_at`; making it unlisted or
+    // private takes it out of listings and search. A plain reference, as above.
     pub visibility: Option<VisibilityText>,
 }
 
