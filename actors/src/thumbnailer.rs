@@ -273,6 +273,8 @@ async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
             let reason = error.reason();
             tracing::warn!(%file_id, attempt, error.cause_chain = %error_chain(&error), "thumbnail failed for good");
             record_failure(ctx, file_id, &reason, attempt, true).await;
+            // The gallery shows the image as failed now: the project follows.
+            ctx.media.gallery_changed(upload.project_id).await;
             job.finish(true);
             LiveEvents.publish(upload.owner_id, LiveEvent::ThumbnailFailed { file_id, error: reason });
             delivery.term().await
