@@ -11,6 +11,7 @@ mod m20261126_000020_event_tickets;
 mod m20261204_000030_media_renditions;
 mod m20261204_000030_sessions;
 mod m20261204_000031_account_deletions;
+mod m20261210_000040_account_exports;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000030_sessions::Migration),
             Box::new(m20261204_000031_account_deletions::Migration),
             Box::new(m20261204_000030_media_renditions::Migration),
+            Box::new(m20261210_000040_account_exports::Migration),
         ]
     }
 }
