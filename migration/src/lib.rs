@@ -12,6 +12,7 @@ mod m20261204_000030_media_renditions;
 mod m20261204_000030_sessions;
 mod m20261204_000031_account_deletions;
 mod m20261204_000032_event_ticket_sessions;
+mod m20261210_000040_account_exports;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000031_account_deletions::Migration),
             Box::new(m20261204_000030_media_renditions::Migration),
             Box::new(m20261204_000032_event_ticket_sessions::Migration),
+            Box::new(m20261210_000040_account_exports::Migration),
         ]
     }
 }

@@ -71,6 +71,15 @@ pub enum LiveEvent {
     ThumbnailFailed { file_id: Uuid, error: String },
     #[serde(rename = "project.indexed")]
     ProjectIndexed { project_id: Uuid, version: i64 },
+    /// The account export the user asked for is ready to download.
+    #[serde(rename = "export.ready")]
+    ExportReady {
+        export_id: Uuid,
+        /// The signed download link (it also needs the owner's bearer token).
+        url: String,
+        size_bytes: u64,
+        expires_at: DateTime<Utc>,
+    },
 }
 
 /// A live event on its way to the hubs: whose it is, and when the change it reports

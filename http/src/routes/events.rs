@@ -108,6 +108,17 @@ pub struct ProjectIndexedEvent {
     pub at: DateTime<Utc>,
 }
 
+/// `export.ready`: the account export you asked for is ready; fetch `url` (with your
+/// bearer token) before `expires_at`.
+#[derive(Debug, Object)]
+pub struct ExportReadyEvent {
+    pub export_id: Uuid,
+    pub url: String,
+    pub size_bytes: u64,
+    pub expires_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
 /// Why a stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -156,6 +167,8 @@ pub enum LiveEventBody {
     ThumbnailFailed(ThumbnailFailedEvent),
     #[oai(mapping = "project.indexed")]
     ProjectIndexed(ProjectIndexedEvent),
+    #[oai(mapping = "export.ready")]
+    ExportReady(ExportReadyEvent),
     #[oai(mapping = "end")]
     End(StreamEndEvent),
 }
@@ -166,6 +179,7 @@ impl LiveEventBody {
             LiveEventBody::ThumbnailReady(_) => "media.thumbnail_ready",
             LiveEventBody::ThumbnailFailed(_) => "media.thumbnail_failed",
             LiveEventBody::ProjectIndexed(_) => "project.indexed",
+            LiveEventBody::ExportReady(_) => "export.ready",
             LiveEventBody::End(_) => "end",
         }
     }
@@ -195,6 +209,18 @@ impl From<LivePush> for LiveEventBody {
             LiveEvent::ProjectIndexed { project_id, version } => LiveEventBody::ProjectIndexed(ProjectIndexedEvent {
                 project_id,
                 version,
+                at,
+            }),
+            LiveEvent::ExportReady {
+                export_id,
+                url,
+                size_bytes,
+                expires_at,
+            } => LiveEventBody::ExportReady(ExportReadyEvent {
+                export_id,
+                url,
+                size_bytes,
+                expires_at,
                 at,
             }),
         }
