@@ -16,6 +16,7 @@ use crate::{Node, Settings};
 
 mod cluster;
 mod embedded;
+mod export;
 mod indexing;
 mod memory;
 mod soak;
@@ -111,6 +112,14 @@ pub enum Which {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// An account export of N MB of originals from an embedded node (a process of its
+    /// own): how much the node's resident memory grows while the archive is written and
+    /// downloaded, next to the goal of 50 MB.
+    Export {
+        /// Megabytes of originals in the account.
+        #[arg(long, default_value_t = 1024)]
+        megabytes: u64,
+    },
     /// Login latency, and `/auth/verify` throughput idle vs. during a login storm.
     Auth {
         /// Concurrent logins in the storm (and concurrent verify clients).
@@ -155,6 +164,7 @@ pub async fn run(which: Which, base: &Settings) -> anyhow::Result<()> {
             uploads,
             concurrency,
         } => memory::memory(projects, uploads, concurrency).await,
+        Which::Export { megabytes } => export::export(megabytes).await,
         Which::Cluster {
             uploads,
             calls,

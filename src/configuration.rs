@@ -270,6 +270,15 @@ pub struct AuthSettings {
     /// How long a deleted account's username and email stay refused to registrations,
     /// so nobody can pose as the person who just left.
     pub account_hold_secs: u64,
+    /// How long an account export's download link works; its archive is deleted after.
+    pub export_link_ttl_secs: u64,
+    /// A running export silent (no heartbeat) this long is resumed by another run, or
+    /// failed when its owner asks for a new one.
+    pub export_stale_secs: u64,
+    /// A running export silent this long is failed by the sweeper.
+    pub export_give_up_secs: u64,
+    /// Time between sweeps of expired export archives.
+    pub export_sweep_secs: u64,
 }
 
 impl Default for AuthSettings {
@@ -292,6 +301,10 @@ impl Default for AuthSettings {
             login_max_failures_per_address: 50,
             session_workers: 16,
             account_hold_secs: 30 * 24 * 3600,
+            export_link_ttl_secs: 24 * 3600,
+            export_stale_secs: 60,
+            export_give_up_secs: 15 * 60,
+            export_sweep_secs: 60,
         }
     }
 }
@@ -677,6 +690,20 @@ pub const VARIABLES: &[Variable] = &[
     ),
     var("FOLIO_SESSION_WORKERS", "auth", "session_workers", Kind::Integer),
     var("FOLIO_ACCOUNT_HOLD_SECS", "auth", "account_hold_secs", Kind::Integer),
+    var(
+        "FOLIO_EXPORT_LINK_TTL_SECS",
+        "auth",
+        "export_link_ttl_secs",
+        Kind::Integer,
+    ),
+    var("FOLIO_EXPORT_STALE_SECS", "auth", "export_stale_secs", Kind::Integer),
+    var(
+        "FOLIO_EXPORT_GIVE_UP_SECS",
+        "auth",
+        "export_give_up_secs",
+        Kind::Integer,
+    ),
+    var("FOLIO_EXPORT_SWEEP_SECS", "auth", "export_sweep_secs", Kind::Integer),
     var("FOLIO_PUBLIC_URL", "media", "public_url", Kind::Text),
     var(
         "FOLIO_THUMBNAIL_MAX_ATTEMPTS",
@@ -1014,6 +1041,18 @@ impl Settings {
     pub fn trusted_proxies(&self) -> TrustedProxies {
         // Validated on load.
         TrustedProxies::parse(&self.http.trusted_proxies).unwrap_or_default()
+    }
+
+    /// The export domain's timings.
+    pub fn export_config(&self) -> folio_actors::export::ExportConfig {
+        let auth = &self.auth;
+        folio_actors::export::ExportConfig {
+            link_ttl: Duration::from_secs(auth.export_link_ttl_secs.max(1)),
+            stale_after: Duration::from_secs(auth.export_stale_secs.max(1)),
+            give_up_after: Duration::from_secs(auth.export_give_up_secs.max(auth.export_stale_secs).max(1)),
+            sweep_every: Duration::from_secs(auth.export_sweep_secs.max(1)),
+            ..folio_actors::export::ExportConfig::default()
+        }
     }
 
     pub fn access_token_ttl(&self) -> Duration {

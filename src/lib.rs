@@ -3,6 +3,7 @@
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod configuration;
+pub mod import;
 pub mod startup;
 pub mod telemetry;
 

@@ -47,6 +47,18 @@ enum Command {
         #[command(subcommand)]
         command: MediaCommand,
     },
+    /// Load an account export (`POST /profile/me/export`'s ZIP) into the account with
+    /// this email, creating the account when there is none.
+    Import {
+        /// The export's ZIP.
+        archive: PathBuf,
+        /// The account's email: imported into when it exists, else created.
+        #[arg(long = "user", value_name = "EMAIL")]
+        email: String,
+        /// The username of an account that has to be created (default: the archive's).
+        #[arg(long)]
+        username: Option<String>,
+    },
     /// Administration.
     Admin {
         #[command(subcommand)]
@@ -173,6 +185,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster {
             command: ClusterCommand::Status,
         } => cluster_status(settings).await,
+        Command::Import {
+            archive,
+            email,
+            username,
+        } => import(settings, archive, email, username).await,
         Command::Admin {
             command: AdminCommand::Grant { email },
         } => {
@@ -210,6 +227,44 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(failure) => Err(anyhow::Error::new(failure).context("the node could no longer serve")),
         None => Ok(()),
     }
+}
+
+async fn import(settings: Settings, archive: PathBuf, email: String, username: Option<String>) -> anyhow::Result<()> {
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} (profile, projects, images; eta {eta})")?
+            .progress_chars("=> "),
+    );
+    bar.set_message("importing");
+    let report = folio::import::import(
+        &settings,
+        folio::import::ImportRequest {
+            archive,
+            email: email.clone(),
+            username,
+        },
+        |step| {
+            bar.set_length(step.total);
+            bar.set_position(step.done);
+        },
+    )
+    .await?;
+    bar.finish();
+    println!(
+        "imported into {email} ({}): the profile, {} projects, {} images{}",
+        report.user_id,
+        report.projects,
+        report.files,
+        if report.missing > 0 {
+            format!(" ({} listed images were not in the archive)", report.missing)
+        } else {
+            String::new()
+        }
+    );
+    if let Some(password) = report.created_password {
+        println!("the account was created; its one-time password is {password} (change it with PUT /auth/password)");
+    }
+    println!("thumbnails and search entries follow once a node publishes the queued events");
+    Ok(())
 }
 
 async fn reindex(settings: Settings) -> anyhow::Result<()> {

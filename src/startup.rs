@@ -17,6 +17,11 @@ use folio_actors::{
         status::ClusterView,
     },
     events::{EventBus, EventObserver, InProcessBus, JetStreamBus, JetStreamNames, OutboxRelay, outbox::OutboxSignal},
+    export::{
+        ExportClient, ExportContext, ExportLinks,
+        exporter::{self, AccountExporter},
+        sweeper::ExportSweeper,
+    },
     indexer::{self, IndexerContext, SearchClient},
     jobs::{JobActivity, JobsContext, ReindexTracker},
     media::{
@@ -414,6 +419,7 @@ pub struct Node {
     pub profiles: ProfileClient,
     pub projects: ProjectClient,
     pub media: MediaClient,
+    pub exports: ExportClient,
     pub bus: Arc<dyn EventBus>,
     pub blobs: SharedBlobStore,
     pub search: SearchClient,
@@ -471,6 +477,7 @@ struct Domains {
     profiles: ProfileClient,
     projects: ProjectClient,
     media: MediaClient,
+    exports: ExportClient,
     /// Answers `Describe` for this node.
     agent: NodeAgentClient,
     /// The live-event hub of a node with the edge.
@@ -530,6 +537,7 @@ impl Node {
             profiles: domains.profiles,
             projects: domains.projects,
             media: domains.media,
+            exports: domains.exports,
             bus,
             blobs: store.blobs,
             search: store.search,
@@ -678,6 +686,22 @@ async fn store(settings: &Settings, db: DatabaseConnection) -> Result<Store, Nod
     })
 }
 
+/// The session domain's settings.
+pub fn session_config(settings: &Settings) -> SessionConfig {
+    let auth = &settings.auth;
+    SessionConfig {
+        refresh_ttl: Duration::from_secs(auth.refresh_token_ttl_secs),
+        rotate_refresh_tokens: auth.refresh_token_rotation,
+        admin_emails: auth.admin_emails.iter().map(|e| e.trim().to_lowercase()).collect(),
+        max_failed_logins: auth.login_max_failures,
+        max_failed_logins_per_address: auth.login_max_failures_per_address,
+        lockout: Duration::from_secs(auth.login_lockout_secs),
+        hash_queue_limit: auth.hash_queue_limit,
+        workers: auth.session_workers,
+        account_hold: Duration::from_secs(auth.account_hold_secs),
+    }
+}
+
 /// The node supervisor, and under it the session, profile, project and media actors.
 async fn domains(
     settings: &Settings,
@@ -685,8 +709,9 @@ async fn domains(
     public_url: String,
     identity: NodeIdentity,
 ) -> Result<Domains, NodeError> {
+    let secret = jwt_secret(settings)?;
     let keys = TokenKeys::new(
-        &jwt_secret(settings)?,
+        &secret,
         &settings.auth.jwt_issuer,
         &settings.auth.jwt_audience,
         settings.access_token_ttl(),
@@ -719,17 +744,7 @@ async fn domains(
             parallelism: auth.argon2_parallelism,
         },
         hashing,
-        SessionConfig {
-            refresh_ttl: Duration::from_secs(auth.refresh_token_ttl_secs),
-            rotate_refresh_tokens: auth.refresh_token_rotation,
-            admin_emails: auth.admin_emails.iter().map(|e| e.trim().to_lowercase()).collect(),
-            max_failed_logins: auth.login_max_failures,
-            max_failed_logins_per_address: auth.login_max_failures_per_address,
-            lockout: Duration::from_secs(auth.login_lockout_secs),
-            hash_queue_limit: auth.hash_queue_limit,
-            workers: auth.session_workers,
-            account_hold: Duration::from_secs(auth.account_hold_secs),
-        },
+        session_config(settings),
         outbox.clone(),
     )
     .await?;
@@ -755,6 +770,14 @@ async fn domains(
         workers,
     )
     .await?;
+    let exports = ExportClient::new(ExportContext {
+        db: store.db.clone(),
+        blobs: store.blobs.clone(),
+        outbox: outbox.clone(),
+        links: ExportLinks::new(&secret),
+        public_url: public_url.clone(),
+        config: settings.export_config(),
+    });
     let media = MediaClient::start(
         &supervisor,
         MediaContext {
@@ -792,6 +815,7 @@ async fn domains(
         profiles,
         projects,
         media,
+        exports,
         agent,
         live,
     })
@@ -852,10 +876,27 @@ async fn consumers(
             profiles: domains.profiles.clone(),
             projects: domains.projects.clone(),
             media: domains.media.clone(),
+            exports: domains.exports.clone(),
             bus: bus.clone(),
             events: Some(domains.events.clone()),
         }),
     )
+    .await?;
+    // Every node builds account exports, one at a time, on one shared durable consumer
+    // (another node resumes one whose node died), and sweeps expired archives.
+    exporter::start(
+        &domains.supervisor,
+        Arc::new(AccountExporter {
+            exports: domains.exports.clone(),
+            bus: bus.clone(),
+            events: Some(domains.events.clone()),
+        }),
+    )
+    .await?;
+    ExportSweeper {
+        exports: domains.exports.clone(),
+    }
+    .start(&domains.supervisor)
     .await?;
     // Every node removes the images of deleted projects, on one shared durable consumer.
     project_cleanup::start(
@@ -900,6 +941,7 @@ async fn edge(
         profiles: domains.profiles.clone(),
         projects: domains.projects.clone(),
         media: domains.media.clone(),
+        exports: domains.exports.clone(),
         search: store.search.clone(),
         readiness: Readiness::default()
             .with(DatabaseCheck(store.db.clone()))

@@ -637,3 +637,61 @@ async fn a_change_on_one_node_reaches_the_project_views_of_the_other() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signing_out_on_one_node_ends_the_stream_on_the_other() {
+    let cluster = Cluster::new().await;
+    let a_http = format!("127.0.0.1:{}", free_port());
+    let a = format!("http://{a_http}");
+    let node_a = cluster.spawn("streams-a", "http,indexer", &a_http, COOKIE, &a);
+    let b_http = format!("127.0.0.1:{}", free_port());
+    let b = format!("http://{b_http}");
+    let node_b = cluster.spawn("streams-b", "http", &b_http, COOKIE, &b);
+    healthy(&a, &node_a).await;
+    healthy(&b, &node_b).await;
+    let admin = sign_up(&a, "admin").await;
+    eventually(Duration::from_secs(20), "the two nodes connected", || async {
+        let view = cluster_view(&a, &admin).await;
+        (state_of(&view, "streams-a").as_deref() == Some("reachable")
+            && state_of(&view, "streams-b").as_deref() == Some("reachable"))
+        .then_some(())
+    })
+    .await;
+
+    let user = sign_up(&a, "walker").await;
+    let mut on_b = SseStream::open(&format!("{b}/events"), Some(&user))
+        .await
+        .expect("a stream on B");
+    // A reaches B's hub once A's view of the edge group lists it; until then a logout
+    // on A could not reach B. A project indexed on A and reported on B's stream proves
+    // that it does.
+    let created = reqwest::Client::new()
+        .post(format!("{a}/projects"))
+        .bearer_auth(&user)
+        .json(&json!({"title": "Across nodes"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    on_b.expect_event("project.indexed", Duration::from_secs(30), |_| true)
+        .await;
+
+    let out = reqwest::Client::new()
+        .post(format!("{a}/auth/logout"))
+        .bearer_auth(&user)
+        .json(&json!({"all": true}))
+        .send()
+        .await
+        .expect("logout on A");
+    assert_eq!(out.status(), 200);
+    let (name, data) = on_b.next_event(Duration::from_secs(20)).await.expect("an end on B");
+    assert_eq!(
+        (name.as_str(), &data["reason"]),
+        ("end", &json!("logged_out")),
+        "{data}"
+    );
+    assert!(
+        on_b.next_event(Duration::from_secs(2)).await.is_none(),
+        "B's stream is over"
+    );
+}

@@ -56,6 +56,7 @@ fn payload_in_declared_order(event: &DomainEvent) -> String {
         DomainEvent::MediaUploaded(p) => serde_json::to_string(p),
         DomainEvent::MediaDeleted(p) => serde_json::to_string(p),
         DomainEvent::UserDeleted(p) => serde_json::to_string(p),
+        DomainEvent::UserExportRequested(p) => serde_json::to_string(p),
     };
     encoded.expect("encodes")
 }

@@ -71,7 +71,8 @@ fn path_values(world: &World, name: &str, method: &str, template: &str) -> Vec<S
         "file_id" => world.projects.iter().map(|p| p.file_id.clone()).collect(),
         "user_id" => vec![world.owner.user_id.clone()],
         "username" => vec!["olive".to_string()],
-        "session_id" => vec![uuid::Uuid::now_v7().to_string()],
+        // Ids of things no walker owns: an unknown one must reveal nothing either.
+        "session_id" | "export_id" => vec![uuid::Uuid::now_v7().to_string()],
         other => panic!(
             "the leak walk does not know how to fill the path parameter `{other}` of {method} {template}: add it to path_values"
         ),
@@ -83,6 +84,9 @@ fn query_value(name: &str, required: bool, method: &str, template: &str) -> Opti
     match name {
         "query" => Some(WALK_WORD.to_string()),
         "tags" => Some(format!("{WALK_WORD},zzunltag,zzprivtag")),
+        // A signed link's parts (an export's): made up, so refused.
+        "expires" => Some((chrono::Utc::now().timestamp() + 3600).to_string()),
+        "signature" => Some("00".repeat(32)),
         _ if !required => None,
         other => panic!(
             "the leak walk does not know how to fill the required query parameter `{other}` of {method} {template}"

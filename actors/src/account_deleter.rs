@@ -1,6 +1,7 @@
 //! The consumer of `user.deleted`: it asks each domain that holds something of the
 //! user to remove it, in an order that never leaves a reachable dangling part:
 //!
+//! 0. exports: every archive of the user (and the export rows);
 //! 1. media: every file through the media domain's own delete path (row, `media.deleted`,
 //!    and every blob stored for the file);
 //! 2. projects: each through the project domain's delete, whose `project.deleted` takes
@@ -21,6 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     events::{ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, retry_delay, settle_each},
+    export::{ExportClient, ExportError},
     faults::{self, FaultPoint},
     media::{MediaClient, MediaError},
     profile::{ProfileClient, ProfileError},
@@ -45,6 +47,8 @@ pub fn subjects() -> Vec<String> {
 /// The step of a deletion that failed, with its cause.
 #[derive(Debug, thiserror::Error)]
 pub enum DeletionError {
+    #[error("removing the user's exports")]
+    Exports(#[source] ExportError),
     #[error("removing the user's media")]
     Media(#[source] MediaError),
     #[error("removing the user's projects")]
@@ -60,6 +64,7 @@ pub struct AccountDeleter {
     pub profiles: ProfileClient,
     pub projects: ProjectClient,
     pub media: MediaClient,
+    pub exports: ExportClient,
     pub bus: Arc<dyn EventBus>,
     pub events: Option<Arc<dyn EventObserver>>,
 }
@@ -77,6 +82,11 @@ impl AccountDeleter {
 
     /// Removes everything of the user that is still there.
     pub async fn delete_everything_of(&self, user_id: Uuid) -> Result<(), DeletionError> {
+        let exports = self
+            .exports
+            .delete_all_of(user_id)
+            .await
+            .map_err(DeletionError::Exports)?;
         let files = self.media.delete_all_of(user_id).await.map_err(DeletionError::Media)?;
         // Between two steps: where a test stops a node halfway.
         faults::hit(FaultPoint::AccountDeletion);
@@ -90,7 +100,7 @@ impl AccountDeleter {
             .finish_deletion(user_id)
             .await
             .map_err(DeletionError::Account)?;
-        tracing::info!(%user_id, files, projects, "account deleted");
+        tracing::info!(%user_id, exports, files, projects, "account deleted");
         Ok(())
     }
 

@@ -18,15 +18,18 @@ pub enum FaultPoint {
     Sweeper,
     /// Between the media and the project step of an account deletion.
     AccountDeletion,
+    /// Halfway through writing an account export's archive.
+    Export,
 }
 
 impl FaultPoint {
-    pub const ALL: [FaultPoint; 5] = [
+    pub const ALL: [FaultPoint; 6] = [
         FaultPoint::Relay,
         FaultPoint::ThumbnailerPump,
         FaultPoint::Indexer,
         FaultPoint::Sweeper,
         FaultPoint::AccountDeletion,
+        FaultPoint::Export,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +39,7 @@ impl FaultPoint {
             FaultPoint::Indexer => "indexer",
             FaultPoint::Sweeper => "sweeper",
             FaultPoint::AccountDeletion => "account-deletion",
+            FaultPoint::Export => "export",
         }
     }
 }

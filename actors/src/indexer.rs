@@ -313,9 +313,10 @@ async fn prepare(ctx: &IndexerContext, delivery: &Delivery, batch: &mut BatchDoc
         // Media and account events are not the index's business (the subscription does
         // not ask for them); a deleted account's documents go with its projects'
         // `project.deleted`.
-        DomainEvent::MediaUploaded(_) | DomainEvent::MediaDeleted(_) | DomainEvent::UserDeleted(_) => {
-            Ok(Step::Upsert(None))
-        }
+        DomainEvent::MediaUploaded(_)
+        | DomainEvent::MediaDeleted(_)
+        | DomainEvent::UserDeleted(_)
+        | DomainEvent::UserExportRequested(_) => Ok(Step::Upsert(None)),
     }
 }
 

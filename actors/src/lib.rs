@@ -6,6 +6,7 @@ pub mod blocking;
 pub mod cluster;
 pub mod database;
 pub mod events;
+pub mod export;
 pub mod faults;
 pub mod indexer;
 pub mod jobs;

@@ -8,6 +8,10 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub ticket_hash: String,
     pub user_id: Uuid,
+    /// The session of the access token the ticket was issued on.
+    pub session_id: Option<Uuid>,
+    /// When that access token expires: the stream the ticket opens ends then.
+    pub token_expires_at: Option<DateTimeUtc>,
     pub expires_at: DateTimeUtc,
 }
 

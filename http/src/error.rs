@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use folio_actors::{
     database::is_unavailable,
+    export::ExportError,
     jobs::JobsError,
     media::MediaError,
     profile::ProfileError,
@@ -86,6 +87,10 @@ pub enum ErrorCode {
     CsrfFailed,
     /// The current password given to confirm an account change is wrong.
     WrongPassword,
+    /// An export download link that was not signed for this export and user.
+    InvalidExportLink,
+    /// An export download link past its expiry (the archive is deleted then).
+    LinkExpired,
     // 404
     NotFound,
     UserNotFound,
@@ -93,6 +98,7 @@ pub enum ErrorCode {
     MediaNotFound,
     SessionNotFound,
     DeletionNotFound,
+    ExportNotFound,
     // 405
     MethodNotAllowed,
     // 409
@@ -101,6 +107,8 @@ pub enum ErrorCode {
     Conflict,
     NotFailed,
     ReindexRunning,
+    /// An export of the account is already running.
+    ExportRunning,
     // 411, 413, 415, 429
     LengthRequired,
     PayloadTooLarge,
@@ -169,6 +177,10 @@ impl ErrorCode {
             MediaNotFound => "media_not_found",
             SessionNotFound => "session_not_found",
             DeletionNotFound => "deletion_not_found",
+            ExportNotFound => "export_not_found",
+            InvalidExportLink => "invalid_export_link",
+            LinkExpired => "link_expired",
+            ExportRunning => "export_running",
             MethodNotAllowed => "method_not_allowed",
             UsernameTaken => "username_taken",
             EmailTaken => "email_taken",
@@ -229,12 +241,11 @@ impl ErrorCode {
             Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidToken | InvalidTicket => {
                 StatusCode::UNAUTHORIZED
             }
-            Forbidden | CsrfFailed | WrongPassword => StatusCode::FORBIDDEN,
-            NotFound | UserNotFound | ProjectNotFound | MediaNotFound | SessionNotFound | DeletionNotFound => {
-                StatusCode::NOT_FOUND
-            }
+            Forbidden | CsrfFailed | WrongPassword | InvalidExportLink | LinkExpired => StatusCode::FORBIDDEN,
+            NotFound | UserNotFound | ProjectNotFound | MediaNotFound | SessionNotFound | DeletionNotFound
+            | ExportNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            UsernameTaken | EmailTaken | Conflict | NotFailed | ReindexRunning => StatusCode::CONFLICT,
+            UsernameTaken | EmailTaken | Conflict | NotFailed | ReindexRunning | ExportRunning => StatusCode::CONFLICT,
             LengthRequired => StatusCode::LENGTH_REQUIRED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -419,6 +430,24 @@ impl From<MediaError> for ApiError {
             MediaError::Unavailable(e) => e.into(),
             MediaError::Database(ref e) if is_unavailable(e) => ApiError::database_unavailable(error),
             MediaError::Database(_) => ApiError::internal_from(error),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(error: ExportError) -> Self {
+        let message = error.to_string();
+        match error {
+            ExportError::UserNotFound => ApiError::new(ErrorCode::UserNotFound, message),
+            ExportError::Running => ApiError::new(ErrorCode::ExportRunning, message),
+            ExportError::NotFound => ApiError::new(ErrorCode::ExportNotFound, message),
+            ExportError::InvalidLink => ApiError::new(ErrorCode::InvalidExportLink, message),
+            ExportError::LinkExpired => ApiError::new(ErrorCode::LinkExpired, message),
+            ExportError::Storage(_) => {
+                ApiError::new(ErrorCode::StorageUnavailable, "file storage is unavailable; try again").caused_by(error)
+            }
+            ExportError::Database(ref e) if is_unavailable(e) => ApiError::database_unavailable(error),
+            ExportError::Lost | ExportError::Archive(_) | ExportError::Database(_) => ApiError::internal_from(error),
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct EdgeState {
     pub profiles: ProfileClient,
     pub projects: ProjectClient,
     pub media: MediaClient,
+    /// Account exports (`/profile/me/export`).
+    pub exports: folio_actors::export::ExportClient,
     pub search: SearchClient,
     pub readiness: Readiness,
     pub metrics: Metrics,

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use sha2::{Digest, Sha256};
 
 /// A stored object with its bytes.
@@ -47,6 +48,35 @@ impl BlobError {
     }
 }
 
+/// A stored object read as it streams: what `head` tells, then the bytes in chunks.
+pub struct BlobStream {
+    pub meta: BlobMeta,
+    pub body: BoxStream<'static, Result<Bytes, BlobError>>,
+}
+
+impl std::fmt::Debug for BlobStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStream")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An object being written as it is made (see [`BlobStore::put_stream`]). Memory stays
+/// bounded whatever the object's size: the local store writes through to a temporary
+/// file, S3 keeps at most one part in memory.
+#[async_trait]
+pub trait BlobWriter: Send {
+    /// Appends `chunk` to the object.
+    async fn write(&mut self, chunk: Bytes) -> Result<(), BlobError>;
+    /// Makes the object visible under its key, whole and at once (replacing what was
+    /// there), and returns what `head` now tells about it.
+    async fn finish(self: Box<Self>) -> Result<BlobMeta, BlobError>;
+    /// Gives up: the key keeps what it had, and what was written is removed. Dropping
+    /// the writer without `finish` does the same, as well as it can without waiting.
+    async fn abort(self: Box<Self>) -> Result<(), BlobError>;
+}
+
 /// Object storage for uploads and thumbnails. Object-safe: use as `Arc<dyn BlobStore>`.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
@@ -61,6 +91,17 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
     /// Readiness: Ok when the store answers and the bucket/directory is usable.
     async fn ping(&self) -> Result<(), BlobError>;
+    /// Starts writing `key` as its bytes are made (an object too large to hold in
+    /// memory, such as an account export). Nothing is visible under the key until
+    /// [`BlobWriter::finish`]; then the whole object is, atomically, as with `put`.
+    ///
+    /// The ETag of an object written this way is strong, quoted and changes with the
+    /// content; the local store's is [`content_etag`], but S3's is the server's own for
+    /// an object of more than one part (the metadata is sent before the bytes are known).
+    async fn put_stream(&self, key: &str, content_type: &str) -> Result<Box<dyn BlobWriter>, BlobError>;
+    /// The object as a stream of chunks (never whole in memory), or
+    /// [`BlobError::NotFound`]. Its `meta` agrees with `head`.
+    async fn get_stream(&self, key: &str) -> Result<BlobStream, BlobError>;
 }
 
 pub type SharedBlobStore = Arc<dyn BlobStore>;

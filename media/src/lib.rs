@@ -26,7 +26,9 @@ mod thumbnail;
 mod turbo;
 mod turbo_common;
 
-pub use blob::{Blob, BlobError, BlobMeta, BlobStore, SharedBlobStore, content_etag, validate_key};
+pub use blob::{
+    Blob, BlobError, BlobMeta, BlobStore, BlobStream, BlobWriter, SharedBlobStore, content_etag, validate_key,
+};
 pub use local::LocalDirStore;
 pub use renditions::{
     RENDITION_EDGES, Rendition, RenditionFormat, RenditionSet, RenditionTimings, WEBP_QUALITY, make_renditions,

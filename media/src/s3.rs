@@ -17,9 +17,14 @@ use minio::s3::types::{BucketName, ObjectKey, Region, S3Api};
 use minio::s3::{MinioClient, MinioClientBuilder};
 
 use crate::blob::{content_etag, validate_content_type, validate_key};
-use crate::{Blob, BlobError, BlobMeta, BlobStore};
+use crate::{Blob, BlobError, BlobMeta, BlobStore, BlobStream, BlobWriter};
 
 const ETAG_META: &str = "folio-etag";
+
+/// The part size of a streamed write: what one upload holds in memory at most. S3 asks
+/// for at least 5 MiB per part but the last, and 10 000 parts at most (80 GB here).
+pub const STREAM_PART_BYTES: usize = 8 * 1024 * 1024;
+const MAX_PARTS: usize = 10_000;
 
 /// Where and how to reach the S3 server.
 #[derive(Clone, serde::Deserialize, serde::Serialize)]
@@ -115,6 +120,18 @@ fn header_str(headers: &http::HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
+/// Our content ETag when the object carries it, else the server's own (an object
+/// written in several parts, or by something else than Folio), quoted.
+fn stored_etag(headers: &http::HeaderMap) -> String {
+    match header_str(headers, &format!("x-amz-meta-{ETAG_META}")) {
+        Some(etag) => etag,
+        None => {
+            let server = header_str(headers, "etag").unwrap_or_default();
+            format!("\"{}\"", server.trim_matches('"'))
+        }
+    }
+}
+
 impl S3Store {
     /// Connects (one request, `bucket_exists`) and creates the bucket when missing.
     /// Connection failures are [`BlobError::Unavailable`], bad credentials
@@ -183,6 +200,159 @@ impl S3Store {
     fn object_key(key: &str) -> Result<ObjectKey, BlobError> {
         validate_key(key)?;
         ObjectKey::new(key).map_err(validation)
+    }
+}
+
+/// A streamed write: a multipart upload, begun with the first full part. What has not
+/// filled a part yet is kept (at most [`STREAM_PART_BYTES`]); an object that never fills
+/// one is stored with one plain `put`.
+struct S3Writer {
+    store: S3Store,
+    key: String,
+    object: ObjectKey,
+    content_type: String,
+    buffer: minio::s3::segmented_bytes::SegmentedBytes,
+    upload_id: Option<minio::s3::types::UploadId>,
+    parts: Vec<minio::s3::types::PartInfo>,
+    done: bool,
+}
+
+impl S3Writer {
+    async fn upload_id(&mut self) -> Result<minio::s3::types::UploadId, BlobError> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let resp = self
+            .store
+            .client
+            .create_multipart_upload(self.store.bucket.clone(), self.object.clone())
+            .map_err(validation)?
+            .content_type(Some(self.content_type.clone()))
+            .build()
+            .send()
+            .await
+            .map_err(|e| map_err(&self.key, e))?;
+        let id = resp.upload_id().await.map_err(|e| map_err(&self.key, e.into()))?;
+        self.upload_id = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Uploads what is buffered as the next part.
+    async fn flush_part(&mut self) -> Result<(), BlobError> {
+        use minio::s3::response_traits::HasEtagFromHeaders as _;
+        if self.parts.len() >= MAX_PARTS {
+            return Err(BlobError::Backend(format!(
+                "{}: more than {MAX_PARTS} parts of {STREAM_PART_BYTES} bytes",
+                self.key
+            )));
+        }
+        let upload_id = self.upload_id().await?;
+        let data = std::mem::take(&mut self.buffer);
+        let size = data.len() as u64;
+        let number = u16::try_from(self.parts.len() + 1).unwrap_or(u16::MAX);
+        let resp = self
+            .store
+            .client
+            .upload_part(self.store.bucket.clone(), self.object.clone(), upload_id, number, data)
+            .map_err(validation)?
+            .build()
+            .send()
+            .await
+            .map_err(|e| map_err(&self.key, e))?;
+        let etag = resp.etag().map_err(|e| map_err(&self.key, e.into()))?;
+        self.parts
+            .push(minio::s3::types::PartInfo::new(number, etag, size, None));
+        Ok(())
+    }
+
+    async fn abort_upload(&mut self) -> Result<(), BlobError> {
+        self.done = true;
+        self.buffer = Default::default();
+        if let Some(upload_id) = self.upload_id.take() {
+            self.store
+                .client
+                .abort_multipart_upload(self.store.bucket.clone(), self.object.clone(), upload_id)
+                .map_err(validation)?
+                .build()
+                .send()
+                .await
+                .map_err(|e| map_err(&self.key, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for S3Writer {
+    fn drop(&mut self) {
+        // Neither finished nor aborted: the parts uploaded so far are given up in the
+        // background (a bucket lifecycle rule for incomplete uploads catches the rest).
+        if self.done {
+            return;
+        }
+        if let (Some(upload_id), Ok(runtime)) = (self.upload_id.take(), tokio::runtime::Handle::try_current()) {
+            let client = self.store.client.clone();
+            let (bucket, object) = (self.store.bucket.clone(), self.object.clone());
+            runtime.spawn(async move {
+                if let Ok(request) = client.abort_multipart_upload(bucket, object, upload_id) {
+                    let _ = request.build().send().await;
+                }
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl BlobWriter for S3Writer {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), BlobError> {
+        let mut chunk = chunk;
+        while !chunk.is_empty() {
+            let room = STREAM_PART_BYTES - self.buffer.len();
+            let take = room.min(chunk.len());
+            self.buffer.append(chunk.split_to(take));
+            if self.buffer.len() >= STREAM_PART_BYTES
+                && let Err(e) = self.flush_part().await
+            {
+                let _ = self.abort_upload().await;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<BlobMeta, BlobError> {
+        if self.upload_id.is_none() {
+            // Less than one part: one plain put, with the content's own ETag.
+            self.done = true;
+            let bytes = std::mem::take(&mut self.buffer).to_bytes();
+            self.store.put(&self.key, bytes, &self.content_type).await?;
+            return self.store.head(&self.key).await;
+        }
+        if !self.buffer.is_empty()
+            && let Err(e) = self.flush_part().await
+        {
+            let _ = self.abort_upload().await;
+            return Err(e);
+        }
+        let upload_id = self.upload_id.clone().expect("an upload was begun above");
+        let parts = std::mem::take(&mut self.parts);
+        let completed = self
+            .store
+            .client
+            .complete_multipart_upload(self.store.bucket.clone(), self.object.clone(), upload_id, parts)
+            .map_err(validation)?
+            .build()
+            .send()
+            .await;
+        if let Err(e) = completed {
+            let _ = self.abort_upload().await;
+            return Err(map_err(&self.key, e));
+        }
+        self.done = true;
+        self.store.head(&self.key).await
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<(), BlobError> {
+        self.abort_upload().await
     }
 }
 
@@ -255,10 +425,7 @@ impl BlobStore for S3Store {
         let size = resp.size().map_err(validation)?;
         let headers = resp.headers();
         let content_type = header_str(headers, "content-type").unwrap_or_else(|| "application/octet-stream".to_owned());
-        let etag = match header_str(headers, &format!("x-amz-meta-{ETAG_META}")) {
-            Some(etag) => etag,
-            None => header_str(headers, "etag").unwrap_or_default(),
-        };
+        let etag = stored_etag(headers);
         Ok(BlobMeta {
             size,
             content_type,
@@ -282,6 +449,55 @@ impl BlobStore for S3Store {
                 other => Err(other),
             },
         }
+    }
+
+    async fn put_stream(&self, key: &str, content_type: &str) -> Result<Box<dyn BlobWriter>, BlobError> {
+        let object = Self::object_key(key)?;
+        validate_content_type(content_type)?;
+        Ok(Box::new(S3Writer {
+            store: self.clone(),
+            key: key.to_owned(),
+            object,
+            content_type: content_type.to_owned(),
+            buffer: Default::default(),
+            upload_id: None,
+            parts: Vec::new(),
+            done: false,
+        }))
+    }
+
+    async fn get_stream(&self, key: &str) -> Result<BlobStream, BlobError> {
+        use futures::StreamExt as _;
+        let object = Self::object_key(key)?;
+        let resp = self
+            .client
+            .get_object(self.bucket.clone(), object)
+            .map_err(validation)?
+            .build()
+            .send()
+            .await
+            .map_err(|e| map_err(key, e))?;
+        let headers = resp.headers();
+        let content_type = header_str(headers, "content-type").unwrap_or_else(|| "application/octet-stream".to_owned());
+        let etag = stored_etag(headers);
+        let length = header_str(headers, "content-length").and_then(|l| l.parse::<u64>().ok());
+        let content = resp.content().map_err(|e| map_err(key, e))?;
+        let (stream, size) = content
+            .to_stream()
+            .await
+            .map_err(|e| BlobError::Unavailable(format!("{key}: reading body: {e}")))?;
+        let size = length.or_else(|| size.value()).unwrap_or(0);
+        let owned = key.to_owned();
+        let body =
+            stream.map(move |chunk| chunk.map_err(|e| BlobError::Unavailable(format!("{owned}: reading body: {e}"))));
+        Ok(BlobStream {
+            meta: BlobMeta {
+                size,
+                content_type,
+                etag,
+            },
+            body: body.boxed(),
+        })
     }
 
     async fn ping(&self) -> Result<(), BlobError> {

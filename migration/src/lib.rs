@@ -11,7 +11,9 @@ mod m20261126_000020_event_tickets;
 mod m20261204_000030_media_renditions;
 mod m20261204_000030_sessions;
 mod m20261204_000031_account_deletions;
+mod m20261204_000032_event_ticket_sessions;
 mod m20261205_000040_curation;
+mod m20261210_000040_account_exports;
 
 pub struct Migrator;
 
@@ -27,6 +29,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000030_sessions::Migration),
             Box::new(m20261204_000031_account_deletions::Migration),
             Box::new(m20261204_000030_media_renditions::Migration),
+            Box::new(m20261204_000032_event_ticket_sessions::Migration),
+            Box::new(m20261210_000040_account_exports::Migration),
             Box::new(m20261205_000040_curation::Migration),
         ]
     }

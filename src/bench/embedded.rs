@@ -27,10 +27,19 @@ impl Drop for EmbeddedNode {
 impl EmbeddedNode {
     /// Starts the node and waits until it is ready.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with_roles(None).await
+    }
+
+    /// Starts the node with only these roles (`folio serve --roles …`).
+    pub async fn start_with_roles(roles: Option<&str>) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(std::env::current_exe()?)
-            .arg("serve")
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("serve");
+        if let Some(roles) = roles {
+            command.args(["--roles", roles]);
+        }
+        let child = command
             .env("FOLIO_DATA_DIR", data_dir.path())
             .env("FOLIO_ADDR", format!("127.0.0.1:{port}"))
             .env("FOLIO_LOG_FILTER", "warn")

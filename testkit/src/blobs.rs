@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use folio_media::{BlobError, BlobStore, S3Settings, content_etag};
+use folio_media::{BlobError, BlobStore, BlobWriter, S3Settings, content_etag};
+use futures::StreamExt as _;
 
 /// Finds the `s3s-fs` binary: `$FOLIO_S3S_FS` if set, else `PATH`, else `~/.cargo/bin`.
 pub fn s3s_fs_binary() -> Option<PathBuf> {
@@ -153,11 +154,22 @@ pub struct Guarantees {
     /// bytes. True for the local store and MinIO/S3; false for s3s-fs, which keeps metadata
     /// in a separate file written after the object (bytes themselves are still atomic).
     pub atomic_metadata: bool,
+    /// A streamed object of several parts has [`content_etag`] as its ETag. True for the
+    /// local store; S3 sends an object's metadata before its bytes, so a multipart
+    /// object has the server's ETag there.
+    pub streamed_content_etag: bool,
 }
 
 /// The behaviour every [`BlobStore`] must have, with every guarantee checked.
 pub async fn conformance(store: Arc<dyn BlobStore>) {
-    conformance_with(store, Guarantees { atomic_metadata: true }).await
+    conformance_with(
+        store,
+        Guarantees {
+            atomic_metadata: true,
+            streamed_content_etag: true,
+        },
+    )
+    .await
 }
 
 /// The conformance suite. Uses keys under a fresh random prefix, so it can run against a
@@ -325,6 +337,8 @@ pub async fn conformance_with(store: Arc<dyn BlobStore>, guarantees: Guarantees)
     }
     writer.await.expect("writer task");
 
+    streaming(store.as_ref(), &key, guarantees).await;
+
     // Tidy up.
     for k in ["copy.png", "b.jpg", "empty.bin", "big.bin", "race.bin"] {
         store.delete(&key(k)).await.expect("cleanup");
@@ -336,4 +350,140 @@ pub async fn conformance_with(store: Arc<dyn BlobStore>, guarantees: Guarantees)
             .expect("cleanup");
     }
     store.ping().await.expect("ping at the end");
+}
+
+/// Writes `body` through `put_stream` in chunks of uneven sizes.
+async fn put_streamed(store: &dyn BlobStore, key: &str, body: &[u8], content_type: &str) -> folio_media::BlobMeta {
+    let mut writer = store.put_stream(key, content_type).await.expect("put_stream");
+    write_chunks(writer.as_mut(), body).await;
+    writer.finish().await.expect("finish")
+}
+
+async fn write_chunks(writer: &mut dyn BlobWriter, body: &[u8]) {
+    let sizes = [1usize, 4096, 65_537, 1 << 20, 3 * (1 << 20) + 11];
+    let mut at = 0;
+    let mut i = 0;
+    while at < body.len() {
+        let n = sizes[i % sizes.len()].min(body.len() - at);
+        writer
+            .write(Bytes::copy_from_slice(&body[at..at + n]))
+            .await
+            .expect("write");
+        at += n;
+        i += 1;
+    }
+}
+
+/// Reads an object through `get_stream`, checking that no chunk is unreasonably large.
+pub async fn read_streamed(store: &dyn BlobStore, key: &str) -> (folio_media::BlobMeta, Vec<u8>) {
+    let mut stream = store.get_stream(key).await.expect("get_stream");
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.body.next().await {
+        let chunk = chunk.expect("chunk");
+        assert!(chunk.len() <= 16 * 1024 * 1024, "a chunk of {} bytes", chunk.len());
+        out.extend_from_slice(&chunk);
+    }
+    (stream.meta, out)
+}
+
+/// Streamed writes and reads: whole objects appear only when finished, aborting or
+/// dropping a writer leaves the key as it was, and a streamed object reads back the same
+/// through `get`, `get_stream` and `head`.
+async fn streaming(store: &dyn BlobStore, key: &dyn Fn(&str) -> String, guarantees: Guarantees) {
+    // Larger than two S3 parts, so a multipart upload with a short last part.
+    let big = pseudo_random_bytes(20 * 1024 * 1024 + 123, 99);
+    let k = key("stream/big.zip");
+    let mut writer = store.put_stream(&k, "application/zip").await.expect("put_stream");
+    write_chunks(writer.as_mut(), &big[..9 * 1024 * 1024]).await;
+    assert_not_found(store.head(&k).await, "head of an object still being written");
+    write_chunks(writer.as_mut(), &big[9 * 1024 * 1024..]).await;
+    let finished = writer.finish().await.expect("finish big");
+    assert_eq!(finished.size, big.len() as u64);
+    assert_eq!(finished.content_type, "application/zip");
+    let head = store.head(&k).await.expect("head big stream");
+    assert_eq!(head, finished, "finish tells what head tells");
+    assert!(head.etag.starts_with('"') && head.etag.ends_with('"') && head.etag.len() > 2);
+    if guarantees.streamed_content_etag {
+        assert_eq!(head.etag, content_etag(&big));
+    }
+    let (meta, bytes) = read_streamed(store, &k).await;
+    assert_eq!(meta, head, "get_stream's meta agrees with head");
+    assert!(bytes == big, "streamed object differs after the round trip");
+    assert!(store.get(&k).await.expect("get streamed").bytes == big);
+
+    // A small one (under one part) carries the content's ETag everywhere.
+    let small = pseudo_random_bytes(70_000, 5);
+    let ks = key("stream/small.json");
+    let meta = put_streamed(store, &ks, &small, "application/json").await;
+    assert_eq!(meta.etag, content_etag(&small));
+    assert_eq!(read_streamed(store, &ks).await.1, small);
+
+    // Empty.
+    let ke = key("stream/empty.bin");
+    let meta = put_streamed(store, &ke, &[], "application/octet-stream").await;
+    assert_eq!(meta.size, 0);
+    assert!(read_streamed(store, &ke).await.1.is_empty());
+
+    // Overwriting by stream: the old object stays whole until the new one is finished.
+    let old = Bytes::from(pseudo_random_bytes(1000, 6));
+    let ko = key("stream/over.bin");
+    store.put(&ko, old.clone(), "application/x-old").await.expect("put old");
+    let mut writer = store
+        .put_stream(&ko, "application/x-new")
+        .await
+        .expect("put_stream over");
+    write_chunks(writer.as_mut(), &big[..6 * 1024 * 1024]).await;
+    assert_eq!(store.get(&ko).await.expect("old while writing").bytes, old);
+    write_chunks(writer.as_mut(), &big[6 * 1024 * 1024..]).await;
+    writer.finish().await.expect("finish over");
+    let (meta, bytes) = read_streamed(store, &ko).await;
+    assert_eq!(meta.content_type, "application/x-new");
+    assert!(bytes == big);
+
+    // Abort, and a writer dropped unfinished: the key keeps what it had.
+    let mut writer = store
+        .put_stream(&ko, "application/x-aborted")
+        .await
+        .expect("put_stream abort");
+    write_chunks(writer.as_mut(), &big[..9 * 1024 * 1024]).await;
+    writer.abort().await.expect("abort");
+    assert_eq!(
+        store.head(&ko).await.expect("kept after abort").content_type,
+        "application/x-new"
+    );
+    let ka = key("stream/never.bin");
+    let mut writer = store
+        .put_stream(&ka, "application/x-dropped")
+        .await
+        .expect("put_stream drop");
+    write_chunks(writer.as_mut(), &big[..1024 * 1024]).await;
+    drop(writer);
+    assert_not_found(store.head(&ka).await, "head of a dropped write");
+    let mut writer = store
+        .put_stream(&ka, "application/x-aborted")
+        .await
+        .expect("put_stream abort small");
+    write_chunks(writer.as_mut(), b"short").await;
+    writer.abort().await.expect("abort small");
+    assert_not_found(store.get(&ka).await, "get of an aborted write");
+
+    // Missing and invalid keys.
+    match store.get_stream(&key("stream/missing.bin")).await {
+        Err(BlobError::NotFound(_)) => {}
+        other => panic!("get_stream of a missing key: {other:?}"),
+    }
+    for bad in ["", "uploads/../x", "uploads/.hidden", "a b"] {
+        assert!(matches!(
+            store.put_stream(bad, "application/zip").await.err(),
+            Some(BlobError::InvalidKey { .. })
+        ));
+        assert!(matches!(
+            store.get_stream(bad).await.err(),
+            Some(BlobError::InvalidKey { .. })
+        ));
+    }
+
+    for k in [&k, &ks, &ke, &ko] {
+        store.delete(k).await.expect("cleanup stream");
+    }
 }

@@ -71,6 +71,15 @@ pub enum LiveEvent {
     ThumbnailFailed { file_id: Uuid, error: String },
     #[serde(rename = "project.indexed")]
     ProjectIndexed { project_id: Uuid, version: i64 },
+    /// The account export the user asked for is ready to download.
+    #[serde(rename = "export.ready")]
+    ExportReady {
+        export_id: Uuid,
+        /// The signed download link (it also needs the owner's bearer token).
+        url: String,
+        size_bytes: u64,
+        expires_at: DateTime<Utc>,
+    },
 }
 
 /// A live event on its way to the hubs: whose it is, and when the change it reports
@@ -80,6 +89,56 @@ pub struct LivePush {
     pub user_id: Uuid,
     pub at: DateTime<Utc>,
     pub event: LiveEvent,
+}
+
+/// Why a live-event stream ended: the reason of its last event, `end`. Every reason
+/// means "reconnect with valid credentials and re-read state"; the reason says whether
+/// that is worth trying (not after `account_deleted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamEndReason {
+    /// The access token the stream was opened with (or its ticket's) expired.
+    TokenExpired,
+    /// Its session was signed out (that session, or every session).
+    LoggedOut,
+    /// The password changed, which ends every session but the one that changed it.
+    PasswordChanged,
+    /// The account is being deleted.
+    AccountDeleted,
+    /// The node ended it (shutting down, or its hub restarted); reconnect.
+    Reconnect,
+}
+
+/// Which of a user's sessions ended; a stream belongs to the session of the token it
+/// was opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EndedSessions {
+    /// Every session (a stream opened with a token that names no session, too).
+    All,
+    /// Every session but this one.
+    AllExcept { keep: Uuid },
+    /// This one session.
+    One { session: Uuid },
+}
+
+impl EndedSessions {
+    /// Whether a stream opened in `session` is among those ended.
+    pub fn include(&self, session: Option<Uuid>) -> bool {
+        match *self {
+            EndedSessions::All => true,
+            EndedSessions::AllExcept { keep } => session != Some(keep),
+            EndedSessions::One { session: ended } => session == Some(ended),
+        }
+    }
+}
+
+/// Sessions of a user ended: every hub ends the streams opened in them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsEnded {
+    pub user_id: Uuid,
+    pub sessions: EndedSessions,
+    pub reason: StreamEndReason,
 }
 
 /// Sends live events to every `folio.edge` hub, on this node and the others. A hub that
@@ -97,6 +156,17 @@ impl LiveEvents {
         for member in ractor::pg::get_members(&EDGE_GROUP.to_string()) {
             let hub: ractor::ActorRef<EdgeHubMsg> = member.into();
             if let Err(e) = hub.cast(EdgeHubMsg::Push(push.clone())) {
+                tracing::debug!(hub = %hub.get_id(), error = %e, "a live-event hub is gone");
+            }
+        }
+    }
+
+    /// Ends the streams of sessions that ended, on every node. A hub that cannot be
+    /// reached (its node is gone) has no streams left to end.
+    pub fn end_streams(&self, ended: SessionsEnded) {
+        for member in ractor::pg::get_members(&EDGE_GROUP.to_string()) {
+            let hub: ractor::ActorRef<EdgeHubMsg> = member.into();
+            if let Err(e) = hub.cast(EdgeHubMsg::EndStreams(ended)) {
                 tracing::debug!(hub = %hub.get_id(), error = %e, "a live-event hub is gone");
             }
         }

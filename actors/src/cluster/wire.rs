@@ -184,10 +184,9 @@ mod tests {
 
     #[test]
     fn a_local_subscription_never_leaves_the_node() {
-        let (stream, _events) = tokio::sync::mpsc::channel(1);
         let subscribe = EdgeHubMsg::Subscribe {
             user_id: Uuid::new_v4(),
-            stream,
+            stream: crate::cluster::hub::OpenStream::unconnected(),
         };
         assert!(subscribe.serialize().is_err());
     }

@@ -37,6 +37,8 @@ pub enum DomainEvent {
     MediaDeleted(MediaDeleted),
     #[serde(rename = "user.deleted")]
     UserDeleted(UserDeleted),
+    #[serde(rename = "user.export_requested")]
+    UserExportRequested(UserExportRequested),
 }
 
 // Payload fields are declared in alphabetical order: that is the order the seed's
@@ -99,6 +101,14 @@ pub struct UserDeleted {
     pub username: String,
 }
 
+/// `user.export_requested`: the account holder asked for an archive of their account.
+/// The export domain builds it on whichever node takes the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserExportRequested {
+    pub export_id: Uuid,
+    pub user_id: Uuid,
+}
+
 /// The type of an event, without its payload: what subjects and metrics are named by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
@@ -109,10 +119,11 @@ pub enum EventType {
     MediaUploaded,
     MediaDeleted,
     UserDeleted,
+    UserExportRequested,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         EventType::ProfileUpdated,
         EventType::ProjectCreated,
         EventType::ProjectUpdated,
@@ -120,6 +131,7 @@ impl EventType {
         EventType::MediaUploaded,
         EventType::MediaDeleted,
         EventType::UserDeleted,
+        EventType::UserExportRequested,
     ];
 
     /// The `event_type` on the wire, which is also the subject (after the deployment's prefix).
@@ -132,6 +144,7 @@ impl EventType {
             EventType::MediaUploaded => "media.uploaded",
             EventType::MediaDeleted => "media.deleted",
             EventType::UserDeleted => "user.deleted",
+            EventType::UserExportRequested => "user.export_requested",
         }
     }
 
@@ -144,7 +157,7 @@ impl EventType {
             EventType::ProfileUpdated => EventFamily::Profile,
             EventType::ProjectCreated | EventType::ProjectUpdated | EventType::ProjectDeleted => EventFamily::Project,
             EventType::MediaUploaded | EventType::MediaDeleted => EventFamily::Media,
-            EventType::UserDeleted => EventFamily::User,
+            EventType::UserDeleted | EventType::UserExportRequested => EventFamily::User,
         }
     }
 }
@@ -199,6 +212,7 @@ impl DomainEvent {
             DomainEvent::MediaUploaded(_) => EventType::MediaUploaded,
             DomainEvent::MediaDeleted(_) => EventType::MediaDeleted,
             DomainEvent::UserDeleted(_) => EventType::UserDeleted,
+            DomainEvent::UserExportRequested(_) => EventType::UserExportRequested,
         }
     }
 }

@@ -36,6 +36,7 @@ pub use tokens::{Claims, TokenKeyError, TokenKeys};
 
 use crate::{
     blocking::BlockingPool,
+    cluster::{LiveEvents, SessionsEnded, StreamEndReason},
     events::outbox::OutboxSignal,
     supervisor::{KeyedPool, PoolStartError, SupervisorMsg},
 };
@@ -253,7 +254,22 @@ impl SessionClient {
     }
 
     pub async fn logout(&self, cmd: LogoutCmd) -> Result<(), SessionError> {
-        service::logout(&self.ctx, cmd).await
+        self.end_sessions(cmd, StreamEndReason::LoggedOut).await
+    }
+
+    /// Ends sessions, then the live streams opened in them on every node, with the
+    /// reason as the streams' last event. After the commit: a stream must not end for a
+    /// session that is still open.
+    async fn end_sessions(&self, cmd: LogoutCmd, reason: StreamEndReason) -> Result<(), SessionError> {
+        let user_id = cmd.user_id;
+        if let Some(sessions) = service::logout(&self.ctx, cmd).await? {
+            LiveEvents.end_streams(SessionsEnded {
+                user_id,
+                sessions,
+                reason,
+            });
+        }
+        Ok(())
     }
 
     /// A change the account holder confirms with their password, run on the worker that
@@ -278,7 +294,7 @@ impl SessionClient {
     }
 
     /// Sets a new password when the current one is right, then ends every session but
-    /// the caller's through [`SessionClient::logout`]. A wrong current password counts
+    /// the caller's through the one path that ends sessions (as [`SessionClient::logout`] does). A wrong current password counts
     /// in both failed-login throttles (the account's and the client address's).
     pub async fn change_password(&self, cmd: ChangePasswordCmd) -> Result<(), SessionError> {
         let (user_id, keep) = (cmd.user_id, cmd.keep_session);
@@ -286,26 +302,32 @@ impl SessionClient {
             SessionMsg::ChangePassword(email, cmd.clone(), reply)
         })
         .await?;
-        self.logout(LogoutCmd {
-            user_id,
-            scope: LogoutScope::AllExcept(keep),
-        })
+        self.end_sessions(
+            LogoutCmd {
+                user_id,
+                scope: LogoutScope::AllExcept(keep),
+            },
+            StreamEndReason::PasswordChanged,
+        )
         .await
     }
 
     /// Starts deleting the account when the password is right (a wrong one counts like
     /// a failed login): the `user.deleted` event is committed, and every session ends
-    /// through [`SessionClient::logout`]. The domains remove the rest on that event.
+    /// through the one path that ends sessions (as [`SessionClient::logout`] does). The domains remove the rest on that event.
     pub async fn delete_account(&self, cmd: DeleteAccountCmd) -> Result<(), SessionError> {
         let user_id = cmd.user_id;
         self.password_confirmed(user_id, &cmd.client, |email, reply| {
             SessionMsg::DeleteAccount(email, cmd.clone(), reply)
         })
         .await?;
-        self.logout(LogoutCmd {
-            user_id,
-            scope: LogoutScope::AllSessions,
-        })
+        self.end_sessions(
+            LogoutCmd {
+                user_id,
+                scope: LogoutScope::AllSessions,
+            },
+            StreamEndReason::AccountDeleted,
+        )
         .await
     }
 
@@ -372,13 +394,21 @@ impl SessionClient {
         }
     }
 
-    /// A single-use ticket for `GET /events`, for a browser's `EventSource`.
-    pub async fn issue_event_ticket(&self, user_id: Uuid) -> Result<tickets::EventTicket, SessionError> {
-        tickets::issue(&self.ctx.db, user_id).await
+    /// Whether the user's session `session_id` is still open (not signed out, not ended
+    /// by a password change or the account's deletion).
+    pub async fn session_open(&self, user_id: Uuid, session_id: Uuid) -> Result<bool, SessionError> {
+        service::session_is_open(&self.ctx.db, user_id, session_id).await
     }
 
-    /// Spends a ticket; the user it was issued to.
-    pub async fn redeem_event_ticket(&self, ticket: &str) -> Result<Uuid, SessionError> {
+    /// A single-use ticket for `GET /events`, for a browser's `EventSource`, issued on
+    /// the access token `claims`: the stream it opens belongs to that token's session
+    /// and ends when the token expires.
+    pub async fn issue_event_ticket(&self, claims: &Claims) -> Result<tickets::EventTicket, SessionError> {
+        tickets::issue(&self.ctx.db, claims).await
+    }
+
+    /// Spends a ticket; whom it was issued to, in which session, until when.
+    pub async fn redeem_event_ticket(&self, ticket: &str) -> Result<tickets::TicketHolder, SessionError> {
         tickets::redeem(&self.ctx.db, ticket).await
     }
 

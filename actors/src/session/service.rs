@@ -12,7 +12,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::events::{DomainEvent, UserDeleted, append_event, outbox::OutboxSignal};
+use crate::{
+    cluster::EndedSessions,
+    events::{DomainEvent, UserDeleted, append_event, outbox::OutboxSignal},
+};
 
 use super::{
     SessionConfig,
@@ -276,24 +279,28 @@ pub async fn refresh(ctx: &SessionContext, cmd: RefreshCmd) -> Result<RefreshGra
 }
 
 /// Ends sessions: their refresh tokens are deleted (so they stop working) with the
-/// session rows. Every way of ending sessions comes through here.
-pub async fn logout(ctx: &SessionContext, cmd: LogoutCmd) -> Result<(), SessionError> {
+/// session rows. Every way of ending sessions comes through here. Which sessions ended,
+/// so that their live streams can be ended too (`None`: none did).
+pub async fn logout(ctx: &SessionContext, cmd: LogoutCmd) -> Result<Option<EndedSessions>, SessionError> {
     let txn = ctx.db.begin().await?;
     let user_tokens = refresh_tokens::Column::UserId.eq(cmd.user_id);
     let user_sessions = sessions::Column::UserId.eq(cmd.user_id);
-    match cmd.scope {
+    let ended = match cmd.scope {
         LogoutScope::AllSessions => {
             end_sessions(&txn, user_tokens, user_sessions).await?;
+            Some(EndedSessions::All)
         }
         LogoutScope::AllExcept(keep) => {
-            let (tokens, rows) = match keep {
+            let (tokens, rows, ended) = match keep {
                 Some(keep) => (
                     user_tokens.and(refresh_tokens::Column::FamilyId.ne(keep)),
                     user_sessions.and(sessions::Column::Id.ne(keep)),
+                    EndedSessions::AllExcept { keep },
                 ),
-                None => (user_tokens, user_sessions),
+                None => (user_tokens, user_sessions, EndedSessions::All),
             };
             end_sessions(&txn, tokens, rows).await?;
+            Some(ended)
         }
         LogoutScope::Session(session_id) => {
             let ended = end_sessions(
@@ -305,6 +312,7 @@ pub async fn logout(ctx: &SessionContext, cmd: LogoutCmd) -> Result<(), SessionE
             if ended == 0 {
                 return Err(SessionError::SessionNotFound);
             }
+            Some(EndedSessions::One { session: session_id })
         }
         LogoutScope::Token(token) => {
             let digest = refresh_token_digest(&token);
@@ -314,18 +322,24 @@ pub async fn logout(ctx: &SessionContext, cmd: LogoutCmd) -> Result<(), SessionE
                 .one(&txn)
                 .await?;
             // The whole family goes: its older, rotated members are useless anyway.
-            if let Some(found) = found {
-                end_sessions(
-                    &txn,
-                    refresh_tokens::Column::FamilyId.eq(found.family_id),
-                    sessions::Column::Id.eq(found.family_id),
-                )
-                .await?;
+            match found {
+                Some(found) => {
+                    end_sessions(
+                        &txn,
+                        refresh_tokens::Column::FamilyId.eq(found.family_id),
+                        sessions::Column::Id.eq(found.family_id),
+                    )
+                    .await?;
+                    Some(EndedSessions::One {
+                        session: found.family_id,
+                    })
+                }
+                None => None,
             }
         }
-    }
+    };
     txn.commit().await?;
-    Ok(())
+    Ok(ended)
 }
 
 /// Deletes the refresh tokens and session rows matched; how many of both went.

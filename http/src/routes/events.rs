@@ -9,11 +9,17 @@
 //! then applies the events that follow.
 
 use chrono::{DateTime, Utc};
-use folio_actors::cluster::{LiveEvent, LivePush, hub::SubscribeError};
+use folio_actors::{
+    cluster::{
+        LiveEvent, LivePush, StreamEndReason,
+        hub::{StreamItem, SubscribeError},
+    },
+    session::tickets::TicketHolder,
+};
 use futures::{StreamExt as _, stream::BoxStream};
 use poem::Request;
 use poem_openapi::{
-    ApiResponse, Object, OpenApi, SecurityScheme, Union,
+    ApiResponse, Enum, Object, OpenApi, SecurityScheme, Union,
     auth::ApiKey,
     payload::{EventStream, Json},
     types::ToJSON as _,
@@ -29,9 +35,9 @@ use crate::{
 /// A single-use ticket from `POST /events/ticket`, valid for 60 s.
 #[derive(SecurityScheme)]
 #[oai(ty = "api_key", key_name = "ticket", key_in = "query", checker = "redeem_ticket")]
-pub struct EventTicketAuth(pub Uuid);
+pub struct EventTicketAuth(pub TicketHolder);
 
-async fn redeem_ticket(req: &Request, key: ApiKey) -> poem::Result<Uuid> {
+async fn redeem_ticket(req: &Request, key: ApiKey) -> poem::Result<TicketHolder> {
     let state = req.data::<EdgeState>().ok_or_else(ApiError::internal)?;
     Ok(state
         .session
@@ -47,11 +53,27 @@ pub enum EventsAuth {
     Ticket(EventTicketAuth),
 }
 
+/// Whose stream it is: the user, the session of the token it was opened with, and when
+/// that token expires.
+struct StreamOwner {
+    user_id: Uuid,
+    session_id: Option<Uuid>,
+    token_expires_at: Option<DateTime<Utc>>,
+}
+
 impl EventsAuth {
-    fn user_id(&self) -> Uuid {
+    fn owner(&self) -> StreamOwner {
         match self {
-            EventsAuth::Bearer(BearerAuth(claims)) => claims.sub,
-            EventsAuth::Ticket(EventTicketAuth(user_id)) => *user_id,
+            EventsAuth::Bearer(BearerAuth(claims)) => StreamOwner {
+                user_id: claims.sub,
+                session_id: claims.sid,
+                token_expires_at: DateTime::from_timestamp(claims.exp, 0),
+            },
+            EventsAuth::Ticket(EventTicketAuth(holder)) => StreamOwner {
+                user_id: holder.user_id,
+                session_id: holder.session_id,
+                token_expires_at: holder.token_expires_at,
+            },
         }
     }
 }
@@ -86,12 +108,52 @@ pub struct ProjectIndexedEvent {
     pub at: DateTime<Utc>,
 }
 
-/// `end`: the stream ends here because the access token it was opened with expired;
-/// reconnect with a fresh token (and re-read state).
+/// `export.ready`: the account export you asked for is ready; fetch `url` (with your
+/// bearer token) before `expires_at`.
+#[derive(Debug, Object)]
+pub struct ExportReadyEvent {
+    pub export_id: Uuid,
+    pub url: String,
+    pub size_bytes: u64,
+    pub expires_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+/// Why a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum StreamEndReasonBody {
+    /// The access token the stream was opened with (or its ticket's token) expired.
+    TokenExpired,
+    /// Its session was signed out (that session, or every session).
+    LoggedOut,
+    /// The password was changed, which ends every other session.
+    PasswordChanged,
+    /// The account is being deleted: do not reconnect.
+    AccountDeleted,
+    /// The node ended it (shutting down or restarting its hub).
+    Reconnect,
+}
+
+impl From<StreamEndReason> for StreamEndReasonBody {
+    fn from(reason: StreamEndReason) -> Self {
+        match reason {
+            StreamEndReason::TokenExpired => StreamEndReasonBody::TokenExpired,
+            StreamEndReason::LoggedOut => StreamEndReasonBody::LoggedOut,
+            StreamEndReason::PasswordChanged => StreamEndReasonBody::PasswordChanged,
+            StreamEndReason::AccountDeleted => StreamEndReasonBody::AccountDeleted,
+            StreamEndReason::Reconnect => StreamEndReasonBody::Reconnect,
+        }
+    }
+}
+
+/// `end`: the last event of a stream. A stream never outlives the credentials it was
+/// opened with: it ends when that access token expires and when its session ends
+/// (logout, a password change, the account's deletion), on any node. Reconnect with
+/// valid credentials and re-read state, unless the account is deleted.
 #[derive(Debug, Object)]
 pub struct StreamEndEvent {
-    /// Why the stream ended: `token_expired`.
-    pub reason: String,
+    pub reason: StreamEndReasonBody,
     pub at: DateTime<Utc>,
 }
 
@@ -105,6 +167,8 @@ pub enum LiveEventBody {
     ThumbnailFailed(ThumbnailFailedEvent),
     #[oai(mapping = "project.indexed")]
     ProjectIndexed(ProjectIndexedEvent),
+    #[oai(mapping = "export.ready")]
+    ExportReady(ExportReadyEvent),
     #[oai(mapping = "end")]
     End(StreamEndEvent),
 }
@@ -115,6 +179,7 @@ impl LiveEventBody {
             LiveEventBody::ThumbnailReady(_) => "media.thumbnail_ready",
             LiveEventBody::ThumbnailFailed(_) => "media.thumbnail_failed",
             LiveEventBody::ProjectIndexed(_) => "project.indexed",
+            LiveEventBody::ExportReady(_) => "export.ready",
             LiveEventBody::End(_) => "end",
         }
     }
@@ -144,6 +209,18 @@ impl From<LivePush> for LiveEventBody {
             LiveEvent::ProjectIndexed { project_id, version } => LiveEventBody::ProjectIndexed(ProjectIndexedEvent {
                 project_id,
                 version,
+                at,
+            }),
+            LiveEvent::ExportReady {
+                export_id,
+                url,
+                size_bytes,
+                expires_at,
+            } => LiveEventBody::ExportReady(ExportReadyEvent {
+                export_id,
+                url,
+                size_bytes,
+                expires_at,
                 at,
             }),
         }
@@ -182,7 +259,9 @@ impl EventsApi {
     /// Your live events, as Server-Sent Events (`media.thumbnail_ready`,
     /// `media.thumbnail_failed`, `project.indexed`), with a keep-alive comment every 15 s.
     /// Events sent while you are not connected are not kept: re-read your state when
-    /// you (re)connect.
+    /// you (re)connect. The stream ends with an `end` event when the access token it was
+    /// opened with (or its ticket's) expires and when that token's session ends (logout,
+    /// password change, account deletion); a token whose session has ended is refused.
     #[oai(path = "/events", method = "get", operation_id = "streamEvents")]
     async fn events(
         &self,
@@ -193,7 +272,7 @@ impl EventsApi {
         // opened on a ticket someone else was given. The ticket is spent either way.
         if let EventsAuth::Bearer(BearerAuth(claims)) = &auth
             && let Some(ticket) = ticket_in(req)
-            && self.state.session.redeem_event_ticket(&ticket).await? != claims.sub
+            && self.state.session.redeem_event_ticket(&ticket).await?.user_id != claims.sub
         {
             return Err(ApiError::forbidden("the ticket was issued to another user"));
         }
@@ -202,41 +281,48 @@ impl EventsApi {
             .live
             .as_ref()
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "this node serves no live events"))?;
-        let pushes = hub.subscribe(auth.user_id()).map_err(|e| match e {
-            SubscribeError::TooManyStreams { .. } => ApiError::new(ErrorCode::TooManyStreams, e.to_string()),
-            SubscribeError::HubUnavailable => ApiError::new(ErrorCode::Unavailable, e.to_string()),
-        })?;
-        let events = futures::stream::unfold(pushes, |mut pushes| async move {
-            pushes.recv().await.map(|push| (LiveEventBody::from(push), pushes))
-        });
-        // A stream opened with an access token ends when the token expires, with a
-        // final `end` event, so it never outlives the credentials it was opened with.
-        let stream = match &auth {
-            EventsAuth::Bearer(BearerAuth(claims)) => {
-                let left = u64::try_from(claims.exp.saturating_sub(Utc::now().timestamp())).unwrap_or(0);
-                let expiry = tokio::time::sleep(std::time::Duration::from_secs(left));
-                events
-                    .take_until(expiry)
-                    .chain(futures::stream::once(async {
-                        LiveEventBody::End(StreamEndEvent {
-                            reason: "token_expired".to_string(),
-                            at: Utc::now(),
-                        })
-                    }))
-                    .boxed()
+        let owner = auth.owner();
+        let live = hub
+            .subscribe(owner.user_id, owner.session_id, owner.token_expires_at)
+            .map_err(|e| match e {
+                SubscribeError::TooManyStreams { .. } => ApiError::new(ErrorCode::TooManyStreams, e.to_string()),
+                SubscribeError::HubUnavailable => ApiError::new(ErrorCode::Unavailable, e.to_string()),
+            })?;
+        // Checked after subscribing: a session that ends from here on ends the stream
+        // through the hub, and one that ended before is refused here, so no stream is
+        // ever opened in an ended session.
+        if let Some(session_id) = owner.session_id
+            && !self.state.session.session_open(owner.user_id, session_id).await?
+        {
+            return Err(ApiError::unauthorized(
+                "the session this token belongs to has ended; sign in again",
+            ));
+        }
+        let stream = futures::stream::unfold(Some(live), |live| async move {
+            let mut live = live?;
+            match live.next().await? {
+                StreamItem::Push(push) => Some((LiveEventBody::from(push), Some(live))),
+                StreamItem::End(reason) => Some((
+                    LiveEventBody::End(StreamEndEvent {
+                        reason: reason.into(),
+                        at: Utc::now(),
+                    }),
+                    None,
+                )),
             }
-            EventsAuth::Ticket(_) => events.boxed(),
-        };
+        })
+        .boxed();
         Ok(EventStream::new(stream)
             .keep_alive(hub.keep_alive())
             .to_event(|body| poem::web::sse::Event::message(body.to_json_string()).event_type(body.name())))
     }
 
     /// A single-use ticket for `GET /events?ticket=…`, valid for 60 s: browsers'
-    /// `EventSource` cannot send an `Authorization` header.
+    /// `EventSource` cannot send an `Authorization` header. The stream it opens belongs
+    /// to this access token's session and ends when this token expires.
     #[oai(path = "/events/ticket", method = "post", operation_id = "createEventsTicket")]
     async fn ticket(&self, auth: BearerAuth) -> Result<TicketResponse, ApiError> {
-        let ticket = self.state.session.issue_event_ticket(auth.0.sub).await?;
+        let ticket = self.state.session.issue_event_ticket(&auth.0).await?;
         Ok(TicketResponse::Created(Json(EventTicketReply {
             ticket: ticket.ticket,
             expires_in: ticket.expires_in_secs,

@@ -4,11 +4,16 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use folio_actors::{
+    export::ExportView,
     profile::{ProfilePatch, ProfileView, PublicProfile},
     session::{DeleteAccountCmd, Field, Password, ValidationError},
 };
 use poem::Request;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::{Attachment, AttachmentType, Json},
+};
 use uuid::Uuid;
 
 use crate::{
@@ -38,6 +43,60 @@ pub enum DeletionResponse {
     /// The deletion is committed; everything of the account is removed shortly.
     #[oai(status = 202)]
     Accepted(Json<DeletionReply>),
+}
+
+/// An account export, as its owner sees it.
+#[derive(Debug, Object)]
+pub struct ExportReply {
+    pub export_id: Uuid,
+    /// `running`, `ready`, `failed` or `expired` (ready once; its archive is deleted).
+    pub status: String,
+    pub requested_at: DateTime<Utc>,
+    #[oai(nullable)]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// When the link stops working and the archive is deleted.
+    #[oai(nullable)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The archive's size, once ready.
+    #[oai(nullable)]
+    pub size_bytes: Option<u64>,
+    #[oai(nullable)]
+    pub projects: Option<u32>,
+    /// Originals in the archive.
+    #[oai(nullable)]
+    pub files: Option<u32>,
+    /// Why the export failed (or why its last attempt did).
+    #[oai(nullable)]
+    pub error: Option<String>,
+    /// While `ready`: the signed link to the ZIP, valid until `expires_at`; fetch it with
+    /// your bearer token.
+    #[oai(nullable)]
+    pub download_url: Option<String>,
+}
+
+impl From<ExportView> for ExportReply {
+    fn from(v: ExportView) -> Self {
+        Self {
+            export_id: v.export_id,
+            status: v.status,
+            requested_at: v.requested_at,
+            completed_at: v.completed_at,
+            expires_at: v.expires_at,
+            size_bytes: v.size_bytes,
+            projects: v.projects,
+            files: v.files,
+            error: v.error,
+            download_url: v.download_url,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ExportStarted {
+    /// The export is running; `GET /profile/me/export` and the `export.ready` live event
+    /// tell when it is ready.
+    #[oai(status = 202)]
+    Accepted(Json<ExportReply>),
 }
 
 /// Social links as replies carry them: names to string values.
@@ -215,6 +274,58 @@ impl ProfileApi {
         Ok(DeletionResponse::Accepted(Json(DeletionReply {
             message: "account deletion started".to_string(),
         })))
+    }
+
+    /// Start an export of your account: a ZIP of `profile.json`, `projects.json` and every
+    /// original under `media/<project>/<file>`. Answers `202` at once; you hear
+    /// `export.ready` on `/events` and see the link here when it is written. One export
+    /// of an account runs at a time (`409 export_running`).
+    #[oai(path = "/profile/me/export", method = "post", operation_id = "startAccountExport")]
+    async fn start_export(&self, auth: BearerAuth) -> Result<ExportStarted, ApiError> {
+        Ok(ExportStarted::Accepted(Json(
+            self.state.exports.request(auth.0.sub).await?.into(),
+        )))
+    }
+
+    /// Your newest export: its status, and while it is ready the signed download link
+    /// (valid 24 h; the archive is deleted after). `404 export_not_found` before any.
+    #[oai(path = "/profile/me/export", method = "get", operation_id = "getAccountExport")]
+    async fn export_status(&self, auth: BearerAuth) -> Result<Json<ExportReply>, ApiError> {
+        let latest = self.state.exports.latest(auth.0.sub).await?;
+        latest
+            .map(|view| Json(view.into()))
+            .ok_or_else(|| ApiError::new(ErrorCode::ExportNotFound, "you have not asked for an export"))
+    }
+
+    /// The export's ZIP (`application/zip`), streamed. The link from
+    /// `GET /profile/me/export` is signed for you and this export, and expires; it needs
+    /// your bearer token too. `403 invalid_export_link` for a link not signed for you,
+    /// `403 link_expired` past its expiry, `404 export_not_found` for an archive that is
+    /// gone.
+    #[oai(
+        path = "/profile/me/export/:export_id/archive",
+        method = "get",
+        operation_id = "downloadAccountExport"
+    )]
+    async fn export_archive(
+        &self,
+        auth: BearerAuth,
+        export_id: Path<Uuid>,
+        /// Unix seconds, as in the signed link.
+        expires: Query<i64>,
+        /// Hex, as in the signed link.
+        signature: Query<String>,
+    ) -> Result<Attachment<poem::Body>, ApiError> {
+        use futures::TryStreamExt as _;
+        let stream = self
+            .state
+            .exports
+            .archive(auth.0.sub, export_id.0, expires.0, &signature.0)
+            .await?;
+        let body = poem::Body::from_bytes_stream(stream.body.map_err(std::io::Error::other));
+        Ok(Attachment::new(body)
+            .attachment_type(AttachmentType::Attachment)
+            .filename(format!("folio-export-{}.zip", export_id.0)))
     }
 
     /// A user's public profile (no email) with their newest public projects (all of

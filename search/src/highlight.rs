@@ -1,0 +1,322 @@
+//! Highlights: which words of a hit matched the query, as character offsets, and a
+//! snippet of the description around the best match.
+//!
+//! Computed here, from the document and the query, with the same word rules as the
+//! embedded engine's query (see the crate docs), so both engines highlight alike and
+//! no engine-made HTML ever reaches a client: clients render the offsets themselves.
+//! Offsets count Unicode scalar values (`char`s), end exclusive.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{SearchDocument, tantivy_engine::analyzer, typo_budget};
+
+/// Length of a description snippet, in characters (about; it ends on word boundaries).
+pub const SNIPPET_CHARS: usize = 160;
+/// Query words considered (as the engines do).
+const MAX_WORDS: usize = 10;
+
+/// One highlighted range of a text: characters `start..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// A highlighted range of one of the document's tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagSpan {
+    /// Position of the tag in the document's `tags`.
+    pub tag: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// What matched in one hit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Highlights {
+    pub title: Vec<Span>,
+    pub description: Vec<Span>,
+    pub tags: Vec<TagSpan>,
+    /// About [`SNIPPET_CHARS`] characters of the description around its best match (its
+    /// start when nothing in it matched); `…` marks where text was cut.
+    pub snippet: String,
+    /// The matches within `snippet`.
+    pub snippet_spans: Vec<Span>,
+}
+
+/// A query word and how it may match a document word.
+struct QueryWord {
+    text: Vec<char>,
+    /// The last word of the query also matches as a prefix (two characters or more).
+    prefix: bool,
+    typos: u32,
+}
+
+/// The query's words, normalized like the index's (lower-cased, ASCII-folded).
+pub struct HighlightQuery {
+    words: Vec<QueryWord>,
+}
+
+impl HighlightQuery {
+    pub fn new(query: &str) -> Self {
+        let tokens = tokens(query);
+        let n = tokens.len().min(MAX_WORDS);
+        let words = tokens
+            .into_iter()
+            .take(n)
+            .enumerate()
+            .map(|(i, (word, _, _))| QueryWord {
+                prefix: i + 1 == n && word.chars().count() >= 2,
+                typos: u32::from(typo_budget(&word)),
+                text: word.chars().collect(),
+            })
+            .collect();
+        HighlightQuery { words }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// The highlights of `doc` for this query.
+    pub fn highlight(&self, doc: &SearchDocument) -> Highlights {
+        let title = self.spans(&doc.title);
+        let description = self.spans(&doc.description);
+        let tags = doc
+            .tags
+            .iter()
+            .enumerate()
+            .flat_map(|(tag, text)| {
+                self.spans(text)
+                    .into_iter()
+                    .map(move |s| TagSpan {
+                        tag,
+                        start: s.start,
+                        end: s.end,
+                    })
+            })
+            .collect();
+        let (snippet, snippet_spans) = snippet(&doc.description, &description);
+        Highlights {
+            title,
+            description,
+            tags,
+            snippet,
+            snippet_spans,
+        }
+    }
+
+    /// The matched words of `text`, in order.
+    fn spans(&self, text: &str) -> Vec<Span> {
+        if self.words.is_empty() {
+            return Vec::new();
+        }
+        let starts = char_starts(text);
+        let mut out = Vec::new();
+        for (token, from, to) in tokens(text) {
+            let token: Vec<char> = token.chars().collect();
+            let Some(matched) = self.words.iter().filter_map(|w| matched_chars(w, &token)).max() else {
+                continue;
+            };
+            let start = char_index(&starts, from);
+            let end = char_index(&starts, to);
+            // A prefix match lights the part the query typed, not the whole word, when
+            // the token maps one to one onto the text (no folding changed its length).
+            let end = if end - start == token.len() {
+                start + matched.min(token.len())
+            } else {
+                end
+            };
+            out.push(Span { start, end });
+        }
+        out
+    }
+}
+
+/// How many leading characters of `token` the word matches (`None`: it does not).
+fn matched_chars(word: &QueryWord, token: &[char]) -> Option<usize> {
+    let w = &word.text;
+    if token == w.as_slice() {
+        return Some(token.len());
+    }
+    if word.prefix {
+        if token.starts_with(w) {
+            return Some(w.len());
+        }
+        if word.typos > 0 {
+            // A prefix of the token within the typo budget of the word.
+            let budget = word.typos as usize;
+            let shortest = w.len().saturating_sub(budget).max(1);
+            let longest = (w.len() + budget).min(token.len());
+            return (shortest..=longest)
+                .rev()
+                .find(|&len| osa(&token[..len], w) <= word.typos)
+                .map(|_| token.len());
+        }
+        return None;
+    }
+    (word.typos > 0 && osa(token, w) <= word.typos).then_some(token.len())
+}
+
+/// Optimal string alignment distance (an adjacent transposition costs one).
+fn osa(a: &[char], b: &[char]) -> u32 {
+    let (n, m) = (a.len(), b.len());
+    if n.abs_diff(m) > 2 {
+        return 3;
+    }
+    let mut d = vec![vec![0u32; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i as u32;
+    }
+    for j in 0..=m {
+        d[0][j] = j as u32;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let cost = u32::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[n][m]
+}
+
+/// The index's tokens of `text`: (normalized word, byte start, byte end).
+fn tokens(text: &str) -> Vec<(String, usize, usize)> {
+    let mut analyzer = analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        let t = stream.token();
+        out.push((t.text.clone(), t.offset_from, t.offset_to));
+    }
+    out
+}
+
+/// Byte offset of every character, and the text's length at the end.
+fn char_starts(text: &str) -> Vec<usize> {
+    text.char_indices().map(|(i, _)| i).chain([text.len()]).collect()
+}
+
+fn char_index(starts: &[usize], byte: usize) -> usize {
+    starts.partition_point(|&b| b < byte)
+}
+
+/// About [`SNIPPET_CHARS`] characters of `text` around the window holding the most
+/// matches, cut at word boundaries, with the matches re-based onto it.
+fn snippet(text: &str, spans: &[Span]) -> (String, Vec<Span>) {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= SNIPPET_CHARS {
+        return (text.to_string(), spans.to_vec());
+    }
+    // The first span of the densest window of SNIPPET_CHARS characters.
+    let mut best = (0usize, 0usize);
+    for (i, first) in spans.iter().enumerate() {
+        let inside = spans[i..]
+            .iter()
+            .take_while(|s| s.end <= first.start + SNIPPET_CHARS)
+            .count();
+        if inside > best.1 {
+            best = (first.start, inside);
+        }
+    }
+    // Some context before the match, then back to a word boundary.
+    let mut start = best.0.saturating_sub(if spans.is_empty() { 0 } else { 20 });
+    while start > 0 && chars[start - 1].is_alphanumeric() {
+        start -= 1;
+    }
+    let mut end = (start + SNIPPET_CHARS).min(chars.len());
+    while end < chars.len() && end > start && chars[end - 1].is_alphanumeric() && chars[end].is_alphanumeric() {
+        end -= 1;
+    }
+    if end <= start {
+        end = (start + SNIPPET_CHARS).min(chars.len());
+    }
+    let lead = usize::from(start > 0);
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.extend(chars[start..end].iter().map(|c| if c.is_whitespace() { ' ' } else { *c }));
+    if end < chars.len() {
+        out.push('…');
+    }
+    let shifted = spans
+        .iter()
+        .filter(|s| s.start >= start && s.end <= end)
+        .map(|s| Span {
+            start: s.start - start + lead,
+            end: s.end - start + lead,
+        })
+        .collect();
+    (out, shifted)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn doc(title: &str, description: &str, tags: &[&str]) -> SearchDocument {
+        SearchDocument {
+            project_id: Uuid::nil(),
+            user_id: Uuid::nil(),
+            username: "someone".into(),
+            title: title.into(),
+            description: description.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            thumbnail_url: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            version: 1,
+        }
+    }
+
+    fn lit(text: &str, spans: &[Span]) -> Vec<String> {
+        let chars: Vec<char> = text.chars().collect();
+        spans.iter().map(|s| chars[s.start..s.end].iter().collect()).collect()
+    }
+
+    #[test]
+    fn exact_prefix_and_typo_matches_are_lit_by_character() {
+        let d = doc("Ünïcode Rust Compiler", "A compilr for rustaceans", &["rust", "tools"]);
+        let h = HighlightQuery::new("compiler rus").highlight(&d);
+        assert_eq!(lit(&d.title, &h.title), ["Rust"[..3].to_string(), "Compiler".into()]);
+        // "compilr" is one typo from "compiler" (8 letters: one allowed); "rustaceans"
+        // starts with the last word "rus".
+        assert_eq!(lit(&d.description, &h.description), ["compilr", "rus"]);
+        assert_eq!(h.tags, vec![TagSpan { tag: 0, start: 0, end: 3 }]);
+        assert_eq!(h.snippet, d.description, "a short description is its own snippet");
+    }
+
+    #[test]
+    fn short_words_allow_no_typo() {
+        let d = doc("A cat and a car", "", &[]);
+        assert_eq!(lit(&d.title, &HighlightQuery::new("cat dog").highlight(&d).title), ["cat"]);
+    }
+
+    #[test]
+    fn the_snippet_is_cut_around_the_densest_matches() {
+        let filler = "lorem ipsum dolor sit amet ".repeat(12);
+        let description = format!("{filler}the tantivy engine and the tantivy index {filler}");
+        let d = doc("x", &description, &[]);
+        let h = HighlightQuery::new("tantivy").highlight(&d);
+        assert_eq!(h.description.len(), 2);
+        assert!(h.snippet.starts_with('…') && h.snippet.ends_with('…'), "{}", h.snippet);
+        assert!(h.snippet.chars().count() <= SNIPPET_CHARS + 2);
+        assert_eq!(lit(&h.snippet, &h.snippet_spans), ["tantivy", "tantivy"]);
+    }
+
+    #[test]
+    fn without_a_query_nothing_is_lit_and_the_snippet_is_the_start() {
+        let d = doc("Title", &"word ".repeat(100), &[]);
+        let h = HighlightQuery::new("").highlight(&d);
+        assert!(h.title.is_empty() && h.description.is_empty());
+        assert!(h.snippet.starts_with("word") && h.snippet.ends_with('…'));
+    }
+}
