@@ -178,6 +178,31 @@ pub fn with_constraints(mut document: Value) -> Value {
             json!({"minLength": 1, "maxLength": 50, "pattern": crate::text::NO_CONTROL_CHARACTERS}),
         );
     }
+    // `visibility` in a project body may be null (as absent): declared inline, since
+    // poem-openapi wraps a nullable reference in an `allOf` that openapi-python-client
+    // cannot type (it dropped both operations).
+    let schemas = &mut document["components"]["schemas"];
+    for (body, description) in [
+        ("NewProjectBody", "`public` when absent or null: listed and searchable."),
+        (
+            "ProjectBody",
+            "Absent or null keeps it. Making a project public the first time sets \
+             `published_at`; making it unlisted or private takes it out of listings and search.",
+        ),
+    ] {
+        if let Some(visibility) = schemas
+            .get_mut(body)
+            .and_then(|b| b.get_mut("properties"))
+            .and_then(|p| p.get_mut("visibility"))
+        {
+            *visibility = json!({
+                "type": "string",
+                "enum": ["public", "unlisted", "private", null],
+                "nullable": true,
+                "description": description,
+            });
+        }
+    }
     events_as_a_stream(&mut document);
     document
 }
