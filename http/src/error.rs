@@ -61,6 +61,7 @@ pub enum ErrorCode {
     InvalidAvatarUrl,
     InvalidPage,
     InvalidSize,
+    InvalidFacetSize,
     InvalidQuery,
     InvalidUserId,
     InvalidProjectId,
@@ -145,6 +146,7 @@ impl ErrorCode {
             InvalidAvatarUrl => "invalid_avatar_url",
             InvalidPage => "invalid_page",
             InvalidSize => "invalid_size",
+            InvalidFacetSize => "invalid_facet_size",
             InvalidQuery => "invalid_query",
             InvalidUserId => "invalid_user_id",
             InvalidProjectId => "invalid_project_id",
@@ -214,6 +216,7 @@ impl ErrorCode {
             | InvalidAvatarUrl
             | InvalidPage
             | InvalidSize
+            | InvalidFacetSize
             | InvalidQuery
             | InvalidUserId
             | InvalidProjectId
