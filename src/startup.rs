@@ -770,6 +770,19 @@ async fn domains(
         workers,
     )
     .await?;
+    if settings.node.roles.indexer && store.search.engine.needs_rebuild() {
+        // The embedded index was emptied (an older layout): fill it again the way
+        // `folio reindex` does, in the background, so the node serves meanwhile.
+        let projects = projects.clone();
+        tokio::spawn(async move {
+            match projects.republish_all(|_, _| {}).await {
+                Ok(n) => tracing::info!(projects = n, "search index rebuilt: every project republished"),
+                Err(e) => {
+                    tracing::error!(error = %e, "republishing projects for the rebuilt search index failed; run `folio reindex`")
+                }
+            }
+        });
+    }
     let exports = ExportClient::new(ExportContext {
         db: store.db.clone(),
         blobs: store.blobs.clone(),

@@ -9,7 +9,11 @@ use std::time::Duration;
 use common::{Backend, TestNode, eventually};
 use serde_json::{Value, json};
 
-on_every_backend!(create_search_rename_update_delete);
+on_every_backend!(
+    create_search_rename_update_delete,
+    facets_and_highlights_come_with_the_results,
+    people_are_found_by_username_and_name,
+);
 
 async fn search(t: &TestNode, query: &str) -> Value {
     let reply = t.get(&format!("/search?{query}"), None).await;
@@ -192,5 +196,102 @@ async fn meilisearch_outage_answers_503_then_converges() {
 
     let _meili = StubServer::start_on(port, Some("stub-master-key")).await;
     until(&t, "query=offline", "indexing to catch up", |b| b["total"] == 5).await;
+    t.shutdown().await;
+}
+
+async fn facets_and_highlights_come_with_the_results(backend: Backend) {
+    let t = TestNode::spawn(backend).await;
+    let u = t.user("maker").await;
+    for (title, tags) in [
+        ("Garden lantern", vec!["iot", "outdoor"]),
+        ("Lantern festival", vec!["events", "outdoor"]),
+        ("Paper lanterns", vec!["craft", "outdoor", "iot"]),
+        ("Robot arm", vec!["robotics"]),
+    ] {
+        t.create_project(
+            &u.access,
+            json!({"title": title, "description": format!("{title}: notes"), "tags": tags}),
+        )
+        .await;
+    }
+    let found = until(&t, "query=lantern&size=1&facet_size=3", "three lanterns", |b| {
+        b["total"] == 3
+    })
+    .await;
+    assert_eq!(found["total_is_exact"], true);
+    assert_eq!(found["results"].as_array().map(Vec::len), Some(1), "one per page");
+    // Over all three matches, not the one page; the robot's tag is not among them.
+    assert_eq!(
+        found["facets"],
+        json!([{"tag": "outdoor", "count": 3}, {"tag": "iot", "count": 2}, {"tag": "craft", "count": 1}])
+    );
+    let hit = &found["results"][0];
+    let title: Vec<char> = hit["title"].as_str().expect("title").chars().collect();
+    let spans = hit["highlights"]["title"].as_array().expect("title spans");
+    assert_eq!(spans.len(), 1, "{hit}");
+    let (start, end) = (
+        spans[0]["start"].as_u64().unwrap() as usize,
+        spans[0]["end"].as_u64().unwrap() as usize,
+    );
+    assert!(
+        title[start..end]
+            .iter()
+            .collect::<String>()
+            .to_lowercase()
+            .starts_with("lantern"),
+        "{hit}"
+    );
+    assert!(
+        hit["highlights"]["snippet"]
+            .as_str()
+            .is_some_and(|s| s.contains("notes"))
+    );
+
+    let none = search(&t, "query=lantern&facet_size=0").await;
+    assert_eq!(none["facets"], json!([]));
+    let refused = t.get("/search?query=lantern&facet_size=101", None).await;
+    refused.assert_error(400, "invalid_facet_size");
+    t.shutdown().await;
+}
+
+async fn people_are_found_by_username_and_name(backend: Backend) {
+    let t = TestNode::spawn(backend).await;
+    let ada = t.user("ada").await;
+    let adam = t.user("adamant").await;
+    t.user("bob").await;
+    t.create_project(&adam.access, json!({"title": "One"})).await;
+    t.create_project(&adam.access, json!({"title": "Two"})).await;
+    let people = |reply: &Value| -> Vec<String> {
+        reply["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|p| p["username"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let found = t.get("/search/users?query=ada", None).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    // The exact username first, then by public projects.
+    assert_eq!(people(&found.body), ["ada", "adamant"]);
+    assert_eq!(found.body["results"][1]["public_projects"], 2);
+    assert_eq!(found.body["total"], 2);
+    assert_eq!(found.body["total_is_exact"], true);
+
+    // A profile name is searched too, and a rename shows at once.
+    let renamed = t
+        .put("/profile/me", Some(&ada.access), json!({"name": "Countess Lovelace"}))
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    let by_name = t.get("/search/users?query=lovelace%20count", None).await;
+    assert_eq!(people(&by_name.body), ["ada"]);
+    assert_eq!(by_name.body["results"][0]["name"], "Countess Lovelace");
+    // LIKE's own characters are plain text.
+    let wildcard = t.get("/search/users?query=%25", None).await;
+    assert_eq!(wildcard.body["total"], 0, "{}", wildcard.body);
+    let empty = t.get("/search/users", None).await;
+    assert_eq!(empty.body["total"], 0);
+    t.get("/search/users?query=ada&size=0", None)
+        .await
+        .assert_error(400, "invalid_size");
     t.shutdown().await;
 }

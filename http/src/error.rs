@@ -61,6 +61,7 @@ pub enum ErrorCode {
     InvalidAvatarUrl,
     InvalidPage,
     InvalidSize,
+    InvalidFacetSize,
     InvalidQuery,
     InvalidUserId,
     InvalidProjectId,
@@ -151,6 +152,7 @@ impl ErrorCode {
             InvalidAvatarUrl => "invalid_avatar_url",
             InvalidPage => "invalid_page",
             InvalidSize => "invalid_size",
+            InvalidFacetSize => "invalid_facet_size",
             InvalidQuery => "invalid_query",
             InvalidUserId => "invalid_user_id",
             InvalidProjectId => "invalid_project_id",
@@ -225,6 +227,7 @@ impl ErrorCode {
             | InvalidAvatarUrl
             | InvalidPage
             | InvalidSize
+            | InvalidFacetSize
             | InvalidQuery
             | InvalidUserId
             | InvalidProjectId

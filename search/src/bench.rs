@@ -566,6 +566,7 @@ pub fn generate_queries(n: usize, seed: u64) -> Vec<SearchQuery> {
                 tags: Vec::new(),
                 page: 1,
                 size: 20,
+                facet_size: 0,
             };
             match i % 10 {
                 0..=2 => q.query = WORDS[rng.skewed(WORDS.len())].to_string(),

@@ -87,13 +87,11 @@ impl HighlightQuery {
             .iter()
             .enumerate()
             .flat_map(|(tag, text)| {
-                self.spans(text)
-                    .into_iter()
-                    .map(move |s| TagSpan {
-                        tag,
-                        start: s.start,
-                        end: s.end,
-                    })
+                self.spans(text).into_iter().map(move |s| TagSpan {
+                    tag,
+                    start: s.start,
+                    end: s.end,
+                })
             })
             .collect();
         let (snippet, snippet_spans) = snippet(&doc.description, &description);
@@ -168,8 +166,8 @@ fn osa(a: &[char], b: &[char]) -> u32 {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i as u32;
     }
-    for j in 0..=m {
-        d[0][j] = j as u32;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j as u32;
     }
     for i in 1..=n {
         for j in 1..=m {
@@ -240,7 +238,11 @@ fn snippet(text: &str, spans: &[Span]) -> (String, Vec<Span>) {
     if start > 0 {
         out.push('…');
     }
-    out.extend(chars[start..end].iter().map(|c| if c.is_whitespace() { ' ' } else { *c }));
+    out.extend(
+        chars[start..end]
+            .iter()
+            .map(|c| if c.is_whitespace() { ' ' } else { *c }),
+    );
     if end < chars.len() {
         out.push('…');
     }
@@ -290,14 +292,24 @@ mod tests {
         // "compilr" is one typo from "compiler" (8 letters: one allowed); "rustaceans"
         // starts with the last word "rus".
         assert_eq!(lit(&d.description, &h.description), ["compilr", "rus"]);
-        assert_eq!(h.tags, vec![TagSpan { tag: 0, start: 0, end: 3 }]);
+        assert_eq!(
+            h.tags,
+            vec![TagSpan {
+                tag: 0,
+                start: 0,
+                end: 3
+            }]
+        );
         assert_eq!(h.snippet, d.description, "a short description is its own snippet");
     }
 
     #[test]
     fn short_words_allow_no_typo() {
         let d = doc("A cat and a car", "", &[]);
-        assert_eq!(lit(&d.title, &HighlightQuery::new("cat dog").highlight(&d).title), ["cat"]);
+        assert_eq!(
+            lit(&d.title, &HighlightQuery::new("cat dog").highlight(&d).title),
+            ["cat"]
+        );
     }
 
     #[test]

@@ -36,16 +36,22 @@ use uuid::Uuid;
 
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod highlight;
 pub mod meili;
 pub mod tantivy_engine;
 mod text;
 
+pub use highlight::{Highlights, Span, TagSpan};
 pub use meili::{MeiliEngine, MeiliSettings};
 pub use tantivy_engine::TantivyEngine;
 pub use text::{merge_suggestions, title_matches_prefix, typo_budget};
 
 /// Largest accepted page size.
 pub const MAX_PAGE_SIZE: u32 = 100;
+/// Tag facets returned when the request does not say.
+pub const DEFAULT_FACET_SIZE: u32 = 20;
+/// Most tag facets one request may ask for.
+pub const MAX_FACET_SIZE: u32 = 100;
 
 /// One project as the search index sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +98,13 @@ pub struct SearchQuery {
     pub page: u32,
     /// Page size, 1..=100.
     pub size: u32,
+    /// How many tag facets (the most frequent tags of the whole result set), 0..=100.
+    #[serde(default = "default_facet_size")]
+    pub facet_size: u32,
+}
+
+fn default_facet_size() -> u32 {
+    DEFAULT_FACET_SIZE
 }
 
 impl Default for SearchQuery {
@@ -101,6 +114,7 @@ impl Default for SearchQuery {
             tags: Vec::new(),
             page: 1,
             size: 20,
+            facet_size: DEFAULT_FACET_SIZE,
         }
     }
 }
@@ -121,6 +135,11 @@ impl SearchQuery {
         if self.size < 1 || self.size > MAX_PAGE_SIZE {
             return Err(SearchError::Invalid(format!(
                 "size must be between 1 and {MAX_PAGE_SIZE}"
+            )));
+        }
+        if self.facet_size > MAX_FACET_SIZE {
+            return Err(SearchError::Invalid(format!(
+                "facet_size must be between 0 and {MAX_FACET_SIZE}"
             )));
         }
         if self.query.len() > 1000 {
@@ -153,6 +172,26 @@ pub struct SearchHit {
     pub document: SearchDocument,
     /// Engine-specific relevance (higher is better; only comparable within one engine).
     pub score: f32,
+    /// What matched the query (the same on both engines: computed by this crate).
+    #[serde(default)]
+    pub highlights: Highlights,
+}
+
+impl SearchHit {
+    pub fn new(document: SearchDocument, score: f32) -> Self {
+        SearchHit {
+            document,
+            score,
+            highlights: Highlights::default(),
+        }
+    }
+}
+
+/// How many of the matching projects carry a tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagCount {
+    pub tag: String,
+    pub count: u64,
 }
 
 /// One page of hits plus the total number of matching projects.
@@ -160,6 +199,40 @@ pub struct SearchHit {
 pub struct SearchPage {
     pub hits: Vec<SearchHit>,
     pub total: u64,
+    /// False when `total` is an estimate (past the engine's exact-count cap).
+    #[serde(default = "exact")]
+    pub total_is_exact: bool,
+    /// The most frequent tags of the whole result set (not just this page), most
+    /// frequent first, ties by tag; at most the query's `facet_size`.
+    #[serde(default)]
+    pub facets: Vec<TagCount>,
+}
+
+fn exact() -> bool {
+    true
+}
+
+impl SearchPage {
+    /// Highlights every hit for `query` (both engines end a search here).
+    pub(crate) fn highlighted(mut self, query: &str) -> Self {
+        let query = highlight::HighlightQuery::new(query);
+        for hit in &mut self.hits {
+            hit.highlights = query.highlight(&hit.document);
+        }
+        self
+    }
+}
+
+/// The `size` most frequent tags, most frequent first, ties by tag (both engines).
+pub fn top_facets(counts: impl IntoIterator<Item = (String, u64)>, size: u32) -> Vec<TagCount> {
+    let mut all: Vec<TagCount> = counts
+        .into_iter()
+        .filter(|(_, count)| *count > 0)
+        .map(|(tag, count)| TagCount { tag, count })
+        .collect();
+    all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.tag.cmp(&b.tag)));
+    all.truncate(size as usize);
+    all
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -236,6 +309,12 @@ pub trait SearchEngine: Send + Sync + 'static {
 
     /// Readiness.
     async fn ping(&self) -> Result<(), SearchError>;
+
+    /// True when the engine started empty because the index it found was written by a
+    /// version with another layout: every project must be indexed again.
+    fn needs_rebuild(&self) -> bool {
+        false
+    }
 
     /// Makes every acknowledged write visible to search. Both engines already
     /// return from a write only once it is searchable, so this is a no-op barrier.

@@ -21,8 +21,8 @@ use meilisearch_sdk::client::Client;
 use meilisearch_sdk::documents::{DocumentQuery, DocumentsQuery, DocumentsResults};
 use meilisearch_sdk::errors::{Error as MeiliError, ErrorCode, ErrorType, MeilisearchError};
 use meilisearch_sdk::indexes::Index;
-use meilisearch_sdk::search::SearchResults;
-use meilisearch_sdk::settings::{PaginationSetting, Settings};
+use meilisearch_sdk::search::{SearchResults, Selectors};
+use meilisearch_sdk::settings::{FacetSortValue, FacetingSettings, PaginationSetting, Settings};
 use meilisearch_sdk::task_info::TaskInfo;
 use meilisearch_sdk::tasks::Task;
 use serde::{Deserialize, Serialize};
@@ -280,6 +280,14 @@ impl MeiliEngine {
             .with_pagination(PaginationSetting {
                 max_total_hits: MAX_TOTAL_HITS,
             })
+            // Tag facets as both engines give them: the most frequent first.
+            .with_faceting(FacetingSettings {
+                max_values_per_facet: crate::MAX_FACET_SIZE as usize,
+                sort_facet_values_by: Some(std::collections::BTreeMap::from([(
+                    "tags".to_string(),
+                    FacetSortValue::Count,
+                )])),
+            })
     }
 
     async fn ensure_ready(&self) -> Result<(), SearchError> {
@@ -468,20 +476,38 @@ impl SearchEngine for MeiliEngine {
             .with_page(q.page as usize)
             .with_hits_per_page(q.size as usize)
             .with_show_ranking_score(true);
+        let facets = ["tags"];
+        if q.facet_size > 0 {
+            sq.with_facets(Selectors::Some(&facets));
+        }
         if query.is_empty() {
             sq.with_sort(&sort);
         }
         let res: SearchResults<StoredDoc> = call(sq.execute()).await?;
         let total = res.total_hits.or(res.estimated_total_hits).unwrap_or(0) as u64;
+        // Meilisearch counts exhaustively up to `maxTotalHits` and stops there.
+        let total_is_exact = res.total_hits.is_some() && total < MAX_TOTAL_HITS as u64;
+        let facets = res
+            .facet_distribution
+            .and_then(|mut by_facet| by_facet.remove("tags"))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(tag, count)| (tag, count as u64));
         let hits = res
             .hits
             .into_iter()
             .filter_map(|h| {
                 let score = h.ranking_score.unwrap_or(1.0) as f32;
-                h.result.into_document().map(|document| SearchHit { document, score })
+                h.result.into_document().map(|document| SearchHit::new(document, score))
             })
             .collect();
-        Ok(SearchPage { hits, total })
+        Ok(SearchPage {
+            hits,
+            total,
+            total_is_exact,
+            facets: crate::top_facets(facets, q.facet_size),
+        }
+        .highlighted(&q.query))
     }
 
     async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError> {

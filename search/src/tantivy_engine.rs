@@ -9,6 +9,11 @@
 //!   `kind = "live"`. Versions, tombstones, the user → projects map and tag
 //!   counts are kept in memory and rebuilt from the stored documents on open,
 //!   so they survive a reopen.
+//! * Tag facets are counted over every match from the `tag` fast field (term
+//!   ordinals per segment, summed by tag), in the same pass that counts the total.
+//! * An index written by a version with another schema is derived data: it is
+//!   emptied and made again ([`TantivyEngine::was_rebuilt`] tells the node, which
+//!   republishes every project to fill it).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -18,7 +23,7 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
@@ -32,6 +37,7 @@ use uuid::Uuid;
 use crate::text::normalize_doc;
 use crate::{
     Applied, SearchDocument, SearchEngine, SearchError, SearchHit, SearchPage, SearchQuery, Suggestion, SuggestionKind,
+    top_facets,
 };
 
 const TOKENIZER: &str = "folio";
@@ -84,14 +90,14 @@ fn schema() -> (Schema, Fields) {
         username: b.add_text_field("username", text.clone()),
         description: b.add_text_field("description", text.clone()),
         tags_text: b.add_text_field("tags_text", text),
-        tag: b.add_text_field("tag", STRING),
+        tag: b.add_text_field("tag", STRING | FAST),
         updated_at: b.add_i64_field("updated_at", FAST),
         json: b.add_text_field("record", STORED),
     };
     (b.build(), fields)
 }
 
-fn analyzer() -> TextAnalyzer {
+pub(crate) fn analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
@@ -251,6 +257,76 @@ pub struct TantivyEngine {
     inner: Arc<Inner>,
     tx: Option<mpsc::Sender<Op>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    rebuilt: bool,
+}
+
+/// Counts the tags of every matching document, from the `tag` fast field.
+struct TagFacets;
+
+struct SegmentTagFacets {
+    column: Option<tantivy::columnar::StrColumn>,
+    /// Matches per term ordinal of this segment's tag dictionary.
+    counts: Vec<u64>,
+}
+
+impl Collector for TagFacets {
+    type Fruit = HashMap<String, u64>;
+    type Child = SegmentTagFacets;
+
+    fn for_segment(
+        &self,
+        _: tantivy::SegmentOrdinal,
+        segment: &tantivy::SegmentReader,
+    ) -> tantivy::Result<Self::Child> {
+        let column = segment.fast_fields().str("tag")?;
+        let terms = column.as_ref().map_or(0, |c| c.num_terms());
+        Ok(SegmentTagFacets {
+            column,
+            counts: vec![0; terms],
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, segments: Vec<HashMap<String, u64>>) -> tantivy::Result<HashMap<String, u64>> {
+        let mut total: HashMap<String, u64> = HashMap::new();
+        for segment in segments {
+            for (tag, n) in segment {
+                *total.entry(tag).or_insert(0) += n;
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl SegmentCollector for SegmentTagFacets {
+    type Fruit = HashMap<String, u64>;
+
+    fn collect(&mut self, doc: tantivy::DocId, _: tantivy::Score) {
+        if let Some(column) = &self.column {
+            for ord in column.term_ords(doc) {
+                if let Some(n) = self.counts.get_mut(ord as usize) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        let mut out = HashMap::new();
+        let Some(column) = self.column else {
+            return out;
+        };
+        let mut tag = String::new();
+        for (ord, n) in self.counts.into_iter().enumerate() {
+            if n > 0 && column.ord_to_str(ord as u64, &mut tag).unwrap_or(false) {
+                out.insert(tag.clone(), n);
+            }
+        }
+        out
+    }
 }
 
 impl std::fmt::Debug for TantivyEngine {
@@ -260,13 +336,36 @@ impl std::fmt::Debug for TantivyEngine {
 }
 
 impl TantivyEngine {
-    /// Opens (or creates) the index in `dir`.
+    /// Opens (or creates) the index in `dir`. An index of another schema (written by
+    /// an older version) is emptied and created again; see [`Self::was_rebuilt`].
     pub fn open(dir: &Path) -> Result<Self, SearchError> {
         std::fs::create_dir_all(dir).map_err(|e| internal(format!("create {}: {e}", dir.display())))?;
-        let directory = MmapDirectory::open(dir).map_err(internal)?;
         let (schema, _) = schema();
+        let existing = Index::open_in_dir(dir).ok().map(|index| index.schema() == schema);
+        let rebuilt = existing == Some(false);
+        if rebuilt {
+            tracing::warn!(dir = %dir.display(), "the search index has an older schema; it is emptied and rebuilt");
+            for entry in std::fs::read_dir(dir).map_err(|e| internal(format!("read {}: {e}", dir.display())))? {
+                let path = entry.map_err(internal)?.path();
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.map_err(|e| internal(format!("remove {}: {e}", path.display())))?;
+            }
+        }
+        let directory = MmapDirectory::open(dir).map_err(internal)?;
         let index = Index::open_or_create(directory, schema).map_err(internal)?;
-        Self::from_index(index)
+        let mut engine = Self::from_index(index)?;
+        engine.rebuilt = rebuilt;
+        Ok(engine)
+    }
+
+    /// True when [`Self::open`] found an index of another schema and emptied it: every
+    /// project must be indexed again.
+    pub fn was_rebuilt(&self) -> bool {
+        self.rebuilt
     }
 
     /// A fresh index held in RAM (tests, benchmarks).
@@ -309,6 +408,7 @@ impl TantivyEngine {
             inner,
             tx: Some(tx),
             writer_thread: Mutex::new(Some(handle)),
+            rebuilt: false,
         })
     }
 
@@ -646,27 +746,18 @@ impl Inner {
         let offset = q.offset();
         let size = q.size as usize;
         let live = self.state.read().map(|s| s.live_count).unwrap_or(usize::MAX);
-        if offset >= live {
-            let total = searcher.search(&query, &Count).map_err(internal)?;
-            return Ok(SearchPage {
-                hits: Vec::new(),
-                total: total as u64,
-            });
-        }
         let mut hits = Vec::new();
-        let total;
-        if n == 0 {
+        let (total, facets) = if offset >= live {
+            searcher.search(&query, &(Count, TagFacets)).map_err(internal)?
+        } else if n == 0 {
             let top = TopDocs::with_limit(size)
                 .and_offset(offset)
                 .order_by_fast_field::<i64>("updated_at", Order::Desc);
-            let (count, docs) = searcher.search(&query, &(Count, top)).map_err(internal)?;
-            total = count;
+            let (count, docs, facets) = searcher.search(&query, &(Count, top, TagFacets)).map_err(internal)?;
             for (_, addr) in docs {
-                hits.push(SearchHit {
-                    document: self.fetch(&searcher, addr)?,
-                    score: 1.0,
-                });
+                hits.push(SearchHit::new(self.fetch(&searcher, addr)?, 1.0));
             }
+            (count, facets)
         } else {
             let top = TopDocs::with_limit(size)
                 .and_offset(offset)
@@ -682,19 +773,19 @@ impl Inner {
                         ((score * 1000.0).round() / 1000.0, ts)
                     }
                 });
-            let (count, docs) = searcher.search(&query, &(Count, top)).map_err(internal)?;
-            total = count;
+            let (count, docs, facets) = searcher.search(&query, &(Count, top, TagFacets)).map_err(internal)?;
             for ((score, _), addr) in docs {
-                hits.push(SearchHit {
-                    document: self.fetch(&searcher, addr)?,
-                    score,
-                });
+                hits.push(SearchHit::new(self.fetch(&searcher, addr)?, score));
             }
-        }
+            (count, facets)
+        };
         Ok(SearchPage {
             hits,
             total: total as u64,
-        })
+            total_is_exact: true,
+            facets: top_facets(facets, q.facet_size),
+        }
+        .highlighted(&q.query))
     }
 
     fn suggest_blocking(&self, prefix: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError> {
@@ -829,5 +920,9 @@ impl SearchEngine for TantivyEngine {
 
     async fn ping(&self) -> Result<(), SearchError> {
         self.send(OpKind::Ping).await.map(|_| ())
+    }
+
+    fn needs_rebuild(&self) -> bool {
+        self.rebuilt
     }
 }

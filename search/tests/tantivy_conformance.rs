@@ -107,3 +107,29 @@ async fn second_open_of_same_directory_fails_cleanly() {
         other => panic!("expected Internal (index locked), got {other:?}"),
     }
 }
+
+/// An index written with another schema (an older version's) is derived data: opening
+/// it empties it and says so, so the node republishes every project; it is never an
+/// error that stops the node, and a second open of the new index keeps its documents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_of_an_older_schema_is_emptied_and_reported_for_rebuilding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut old = tantivy::schema::Schema::builder();
+        let title = old.add_text_field("title", tantivy::schema::TEXT | tantivy::schema::STORED);
+        let index = tantivy::Index::create_in_dir(dir.path(), old.build()).expect("an older index");
+        let mut writer: tantivy::IndexWriter = index.writer(15_000_000).expect("writer");
+        writer
+            .add_document(tantivy::doc!(title => "from an older version"))
+            .expect("add");
+        writer.commit().expect("commit");
+    }
+    let engine = TantivyEngine::open(dir.path()).expect("an older index opens");
+    assert!(engine.was_rebuilt() && engine.needs_rebuild());
+    assert_eq!(engine.live_count(), 0);
+    suite::seed(&engine).await;
+    drop(engine);
+    let again = TantivyEngine::open(dir.path()).expect("reopen");
+    assert!(!again.needs_rebuild(), "the rebuilt index has this version's schema");
+    assert_eq!(again.live_count(), fixture().len());
+}

@@ -779,6 +779,10 @@ impl Stub {
                 })
                 .then_with(|| a.seq.cmp(&b.seq))
         });
+        let facet_distribution = match facet_distribution(idx, body, cands.iter().map(|c| c.doc)) {
+            Ok(facets) => facets,
+            Err(response) => return *response,
+        };
         cands.truncate(idx.max_total_hits());
         let total = cands.len();
         let show_score = body.get("showRankingScore").and_then(|v| v.as_bool()).unwrap_or(false);
@@ -817,10 +821,13 @@ impl Stub {
             let total_pages = if hpp == 0 { 0 } else { total.div_ceil(hpp) };
             resp(
                 200,
-                json!({
-                    "hits": hits, "query": q, "processingTimeMs": 0, "hitsPerPage": hpp, "page": page,
-                    "totalPages": total_pages, "totalHits": total, "requestUid": uuid::Uuid::new_v4()
-                }),
+                with_facets(
+                    json!({
+                        "hits": hits, "query": q, "processingTimeMs": 0, "hitsPerPage": hpp, "page": page,
+                        "totalPages": total_pages, "totalHits": total, "requestUid": uuid::Uuid::new_v4()
+                    }),
+                    facet_distribution,
+                ),
             )
         } else {
             let offset = body.get("offset").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
@@ -828,10 +835,13 @@ impl Stub {
             let hits: Vec<Value> = cands.iter().skip(offset).take(limit).map(to_hit).collect();
             resp(
                 200,
-                json!({
-                    "hits": hits, "query": q, "processingTimeMs": 0, "limit": limit, "offset": offset,
-                    "estimatedTotalHits": total, "requestUid": uuid::Uuid::new_v4()
-                }),
+                with_facets(
+                    json!({
+                        "hits": hits, "query": q, "processingTimeMs": 0, "limit": limit, "offset": offset,
+                        "estimatedTotalHits": total, "requestUid": uuid::Uuid::new_v4()
+                    }),
+                    facet_distribution,
+                ),
             )
         }
     }
@@ -896,6 +906,66 @@ impl Stub {
             json!({"facetHits": hits, "facetQuery": body.get("facetQuery").cloned().unwrap_or(Value::Null), "processingTimeMs": 0}),
         )
     }
+}
+
+/// `facetDistribution` for the search's `facets`, over every candidate (as Meilisearch
+/// counts them, before `maxTotalHits`): per facet, `maxValuesPerFacet` values, sorted
+/// by the index's `sortFacetValuesBy` (count descending, or alphabetically).
+fn facet_distribution<'a>(
+    idx: &IndexState,
+    body: &Value,
+    docs: impl Iterator<Item = &'a Map<String, Value>>,
+) -> Result<Option<Value>, Box<Response>> {
+    let Some(Value::Array(asked)) = body.get("facets") else {
+        return Ok(None);
+    };
+    let filterable = idx.filterable();
+    let asked: Vec<String> = asked.iter().filter_map(|f| f.as_str().map(str::to_string)).collect();
+    if let Some(bad) = asked.iter().find(|f| !filterable.contains(f)) {
+        return Err(Box::new(err(
+            400,
+            "invalid_search_facets",
+            "invalid_request",
+            format!("Invalid facet distribution: Attribute `{bad}` is not filterable."),
+        )));
+    }
+    let faceting = idx.settings.get("faceting").cloned().unwrap_or(Value::Null);
+    let max_values = faceting["maxValuesPerFacet"].as_u64().unwrap_or(100) as usize;
+    let docs: Vec<&Map<String, Value>> = docs.collect();
+    let mut out = Map::new();
+    for facet in asked {
+        let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for d in &docs {
+            let values: Vec<String> = match d.get(&facet) {
+                Some(Value::Array(a)) => a.iter().map(scalar_string).collect(),
+                Some(Value::Null) | None => Vec::new(),
+                Some(v) => vec![scalar_string(v)],
+            };
+            let unique: std::collections::BTreeSet<String> = values.into_iter().collect();
+            for v in unique {
+                *counts.entry(v).or_insert(0) += 1;
+            }
+        }
+        let by = &faceting["sortFacetValuesBy"];
+        let order = by[&facet].as_str().or_else(|| by["*"].as_str()).unwrap_or("alpha");
+        let mut values: Vec<(String, u64)> = counts.into_iter().collect();
+        if order == "count" {
+            values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        }
+        values.truncate(max_values);
+        out.insert(
+            facet,
+            Value::Object(values.into_iter().map(|(v, n)| (v, json!(n))).collect()),
+        );
+    }
+    Ok(Some(Value::Object(out)))
+}
+
+fn with_facets(mut reply: Value, facets: Option<Value>) -> Value {
+    if let (Some(facets), Value::Object(reply)) = (facets, &mut reply) {
+        reply.insert("facetDistribution".into(), facets);
+    }
+    reply
 }
 
 fn select(d: &Map<String, Value>, fields: Option<&[String]>) -> Value {

@@ -203,6 +203,7 @@ async fn search(engine: &dyn SearchEngine, query: &str, tags: &[&str], page: u32
         tags: tags.iter().map(|t| t.to_string()).collect(),
         page,
         size,
+        ..Default::default()
     };
     ok(engine.search(&q).await, &format!("search {q:?}"))
 }
@@ -378,6 +379,7 @@ pub async fn invalid_queries(engine: Arc<dyn SearchEngine>) {
             tags: vec![],
             page,
             size,
+            ..Default::default()
         };
         match e.search(&q).await {
             Err(SearchError::Invalid(_)) => {}
@@ -671,6 +673,84 @@ pub async fn concurrent_writes(engine: Arc<dyn SearchEngine>) {
 }
 
 /// Every case, in order, on one engine (cleared between cases).
+/// Tag facets count the whole result set, not one page: most frequent first, ties by
+/// tag, `facet_size` of them (0: none), and they follow the tag filter.
+pub async fn facets_over_the_whole_result(engine: Arc<dyn SearchEngine>) {
+    let e = engine.as_ref();
+    seed(e).await;
+    let facets =
+        |page: &SearchPage| -> Vec<(String, u64)> { page.facets.iter().map(|f| (f.tag.clone(), f.count)).collect() };
+    let all = search(e, "", &[], 1, 1).await;
+    assert_eq!(all.hits.len(), 1);
+    assert!(all.total_is_exact);
+    let expected: Vec<(String, u64)> = vec![
+        ("python".into(), 3),
+        ("cli".into(), 2),
+        ("robotics".into(), 2),
+        ("art".into(), 1),
+        ("data".into(), 1),
+    ];
+    let top5 = SearchQuery {
+        size: 1,
+        facet_size: 5,
+        ..Default::default()
+    };
+    assert_eq!(facets(&ok(e.search(&top5).await, "facets top 5")), expected);
+    assert_eq!(all.facets.len(), 13, "every tag of the fixture, under the default 20");
+
+    // A text query: only what matched is counted.
+    let python = search(e, "python", &[], 1, 1).await;
+    assert_eq!(
+        facets(&python)[..2],
+        [("python".to_string(), 3), ("cli".to_string(), 1)],
+        "{:?}",
+        python.facets
+    );
+    // A tag filter narrows the facets with the hits.
+    let filtered = search(e, "", &["cli"], 1, 20).await;
+    assert_eq!(
+        facets(&filtered),
+        vec![
+            ("cli".to_string(), 2),
+            ("python".to_string(), 1),
+            ("rust".to_string(), 1)
+        ]
+    );
+    let none = SearchQuery {
+        facet_size: 0,
+        ..Default::default()
+    };
+    assert!(ok(e.search(&none).await, "no facets").facets.is_empty());
+    let too_many = SearchQuery {
+        facet_size: 101,
+        ..Default::default()
+    };
+    assert!(matches!(e.search(&too_many).await, Err(SearchError::Invalid(_))));
+}
+
+/// Both engines light the same words: exact, typo and prefix matches, by character.
+pub async fn highlights_by_character(engine: Arc<dyn SearchEngine>) {
+    let e = engine.as_ref();
+    seed(e).await;
+    let page = search(e, "weathr pyth", &[], 1, 20).await;
+    let hit = page
+        .hits
+        .iter()
+        .find(|h| h.document.project_id == pid(3))
+        .expect("the weather dashboard is found");
+    let lit = |text: &str, spans: &[folio_search::Span]| -> Vec<String> {
+        let chars: Vec<char> = text.chars().collect();
+        spans.iter().map(|s| chars[s.start..s.end].iter().collect()).collect()
+    };
+    assert_eq!(lit(&hit.document.title, &hit.highlights.title), ["Weather"]);
+    assert_eq!(
+        lit(&hit.document.description, &hit.highlights.description),
+        ["weather", "pyth"]
+    );
+    assert_eq!(hit.highlights.tags.len(), 1, "{:?}", hit.highlights.tags);
+    assert_eq!(hit.highlights.snippet, hit.document.description);
+}
+
 pub async fn run_conformance(engine: Arc<dyn SearchEngine>) {
     shapes_and_roundtrip(engine.clone()).await;
     ranking_title_username_description(engine.clone()).await;
@@ -690,6 +770,8 @@ pub async fn run_conformance(engine: Arc<dyn SearchEngine>) {
     bulk_upsert_versions(engine.clone()).await;
     clear_wipes_everything(engine.clone()).await;
     concurrent_writes(engine.clone()).await;
+    facets_over_the_whole_result(engine.clone()).await;
+    highlights_by_character(engine.clone()).await;
     ok(engine.clear().await, "final clear");
 }
 
@@ -703,7 +785,8 @@ macro_rules! conformance_suite {
             tags_are_searchable_text, tag_filter_any_of, empty_query_lists_by_updated_at,
             pagination_edges, invalid_queries, typo_tolerance, prefix_last_word, suggestions,
             rename_propagation, update_propagation, delete_propagation, out_of_order_events,
-            bulk_upsert_versions, clear_wipes_everything, concurrent_writes);
+            bulk_upsert_versions, clear_wipes_everything, concurrent_writes,
+            facets_over_the_whole_result, highlights_by_character);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

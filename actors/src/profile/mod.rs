@@ -8,6 +8,7 @@
 //! What is not ordered: reads (`me`, the public profile, the display name) change
 //! nothing and run in the caller's task.
 
+pub mod people;
 pub mod service;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -238,6 +239,11 @@ impl ProfileClient {
     /// The name search shows for this user: the profile name if set, else the username.
     pub async fn display_name(&self, user_id: Uuid) -> Result<String, ProfileError> {
         service::display_name(&self.ctx.reads, user_id).await
+    }
+
+    /// People by username and profile name (`GET /search/users`; see [`people`]).
+    pub async fn search_people(&self, query: &str, page: u64, size: u64) -> Result<people::PeoplePage, ProfileError> {
+        people::search(&self.ctx.reads, query, page, size).await
     }
 
     /// Display names of many users at once; users that do not exist are left out.
