@@ -147,7 +147,7 @@ async fn main() -> Result<(), Failure> {
     // Search (indexed in the background) and suggestions.
     let query: types::SearchProjectsQuery = name.parse()?;
     wait_for("project searchable", || async {
-        let found = anonymous.search_projects(None, Some(&query), None, None).await?;
+        let found = anonymous.search_projects(None, None, Some(&query), None, None).await?;
         Ok(found.results.iter().any(|r| r.project_id == project.id).then_some(()))
     })
     .await?;

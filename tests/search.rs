@@ -261,6 +261,11 @@ async fn people_are_found_by_username_and_name(backend: Backend) {
     t.user("bob").await;
     t.create_project(&adam.access, json!({"title": "One"})).await;
     t.create_project(&adam.access, json!({"title": "Two"})).await;
+    // Neither a draft nor an unlisted project is counted.
+    t.create_project(&adam.access, json!({"title": "Draft", "visibility": "private"}))
+        .await;
+    t.create_project(&adam.access, json!({"title": "Link only", "visibility": "unlisted"}))
+        .await;
     let people = |reply: &Value| -> Vec<String> {
         reply["results"]
             .as_array()

@@ -18,6 +18,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::ProfileError;
+use crate::project::Visibility;
 
 /// Candidates ranked per query; past it `total` is this cap and not exact.
 pub const PEOPLE_CAP: u64 = 1_000;
@@ -170,6 +171,8 @@ async fn public_project_counts(db: &DatabaseConnection, user_ids: &[Uuid]) -> Re
             .column(projects::Column::UserId)
             .column_as(projects::Column::Id.count(), "projects")
             .filter(projects::Column::UserId.is_in(chunk.iter().copied()))
+            // Unlisted and private projects are nobody else's business, not even a count.
+            .filter(projects::Column::Visibility.eq(Visibility::Public.as_str()))
             .group_by(projects::Column::UserId)
             .into_model::<Count>()
             .all(db)

@@ -259,13 +259,22 @@ impl AuthApi {
     /// End one session (its refresh token), or every session with `{"all": true}`.
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(&self, auth: BearerAuth, body: Json<LogoutBody>) -> Result<Json<MessageReply>, ApiError> {
+        // A token that is sent is checked even next to `all`: a request the contract
+        // calls invalid is refused whatever else it asks.
+        let token = body.refresh_token.clone().map(JsonText::into_string);
+        if let Some(token) = &token
+            && body.all
+            && !token.is_empty()
+        {
+            refresh_token_within_bounds(token.clone())?;
+        }
+        if token.as_deref() == Some("") {
+            return Err(ValidationError::new(Field::RefreshToken, "refresh_token must not be empty").into());
+        }
         let scope = if body.all {
             LogoutScope::AllSessions
         } else {
-            let token = body.refresh_token.clone().map(JsonText::into_string);
-            let token = token
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| ValidationError::missing(Field::RefreshToken))?;
+            let token = token.ok_or_else(|| ValidationError::missing(Field::RefreshToken))?;
             LogoutScope::Token(refresh_token_within_bounds(token)?)
         };
         self.state

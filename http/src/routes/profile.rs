@@ -314,13 +314,13 @@ impl ProfileApi {
         /// Unix seconds, as in the signed link.
         expires: Query<i64>,
         /// Hex, as in the signed link.
-        signature: Query<String>,
+        signature: Query<JsonText<128>>,
     ) -> Result<Attachment<poem::Body>, ApiError> {
         use futures::TryStreamExt as _;
         let stream = self
             .state
             .exports
-            .archive(auth.0.sub, export_id.0, expires.0, &signature.0)
+            .archive(auth.0.sub, export_id.0, expires.0, &signature.0.0)
             .await?;
         let body = poem::Body::from_bytes_stream(stream.body.map_err(std::io::Error::other));
         Ok(Attachment::new(body)
