@@ -2,7 +2,8 @@
 //! anonymous client, as another user and as an administrator, over one project in each
 //! visibility, each with an image. Nothing of the unlisted project may appear unless the
 //! request names it (its id: anyone who has it may see it); nothing of the private one
-//! may appear at all — not in a body, a count, a suggestion, an event or a file.
+//! may appear at all — not in a body, a count, a suggestion, an event or a file. Nor
+//! may anything of a deleted account's project, which was public until its owner left.
 //!
 //! The routes come from the served document, so a route added later is walked too. Path
 //! parameters are filled by name from a table; a parameter the table does not know fails
@@ -70,7 +71,7 @@ fn path_values(world: &World, name: &str, method: &str, template: &str) -> Vec<S
         "project_id" => world.projects.iter().map(|p| p.id.clone()).collect(),
         "file_id" => world.projects.iter().map(|p| p.file_id.clone()).collect(),
         "user_id" => vec![world.owner.user_id.clone()],
-        "username" => vec!["olive".to_string()],
+        "username" => vec!["olive".to_string(), "dora".to_string()],
         // Ids of things no walker owns: an unknown one must reveal nothing either.
         "session_id" | "export_id" => vec![uuid::Uuid::now_v7().to_string()],
         other => panic!(
@@ -156,6 +157,7 @@ async fn setup() -> World {
             markers,
         });
     }
+    projects.push(deleted_users_project(&t).await);
     let world = World { t, owner, projects };
     // The index has settled: the public project is found, the others are not.
     let public_id = world.project("public").id.clone();
@@ -173,6 +175,63 @@ async fn setup() -> World {
     )
     .await;
     world
+}
+
+/// A public project with an image whose owner then deletes their account: once the
+/// deletion has finished, nothing of it may show anywhere, to anyone.
+async fn deleted_users_project(t: &TestNode) -> Project {
+    let dora = t.user("dora").await;
+    let created = t
+        .create_project(
+            &dora.access,
+            json!({"title": format!("{WALK_WORD} zzgoneword"), "tags": [WALK_WORD, "zzgonetag"]}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let up = t.upload(Some(&dora.access), png(40, 30), "gone.png", Some(&id)).await;
+    assert_eq!(up.status, 201, "{}", up.body);
+    let file_id = up.body["file_id"].as_str().unwrap().to_string();
+    let media = t.settled_media(&dora.access, &file_id).await;
+    let mut urls = vec![
+        media["file_url"].as_str().unwrap().to_string(),
+        media["thumbnail_url"].as_str().unwrap().to_string(),
+    ];
+    urls.extend(
+        media["renditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["url"].as_str().unwrap().to_string()),
+    );
+    let deleted = t
+        .request(
+            Method::DELETE,
+            "/profile/me",
+            Some(&dora.access),
+            Some(json!({"password": "password-123"})),
+        )
+        .await;
+    assert_eq!(deleted.status, 202, "{}", deleted.body);
+    eventually(Duration::from_secs(30), "the deleted account gone", || async {
+        let profile = t.get("/users/dora", None).await;
+        let project = t.get(&format!("/projects/{id}"), None).await;
+        let file = t.client.get(&urls[0]).send().await.unwrap().status().as_u16();
+        (profile.status == 404 && project.status == 404 && file == 404).then_some(())
+    })
+    .await;
+    Project {
+        visibility: "deleted",
+        markers: vec![
+            id.clone(),
+            file_id.clone(),
+            dora.user_id.clone(),
+            "zzgoneword".into(),
+            "zzgonetag".into(),
+        ],
+        id,
+        file_id,
+        urls,
+    }
 }
 
 /// What a response may not contain, given the ids the request named.
@@ -371,7 +430,11 @@ async fn nothing_of_an_unlisted_or_private_project_leaks_on_any_route() {
                     request = request.bearer_auth(token);
                 }
                 let status = request.send().await.unwrap().status().as_u16();
-                let expected = if project.visibility == "private" { 404 } else { 200 };
+                let expected = if matches!(project.visibility, "private" | "deleted") {
+                    404
+                } else {
+                    200
+                };
                 assert_eq!(status, expected, "{} image {url} as {identity:?}", project.visibility);
             }
         }
