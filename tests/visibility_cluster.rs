@@ -12,15 +12,13 @@
 
 mod common;
 
-use std::{
-    io::{BufRead as _, BufReader},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use common::{TEST_JWT_SECRET, eventually, fresh_postgres_database, png, shared_nats_url};
-use folio_testkit::blobs::S3sFs;
+use common::{
+    eventually,
+    nodes::{Cluster, NodeProcess, free_port, healthy, sign_up},
+    png,
+};
 use serde_json::{Value, json};
 
 const COOKIE: &str = "visibility-cluster-cookie-of-at-least-32-bytes";
@@ -29,141 +27,28 @@ const BOUND: Duration = Duration::from_millis(1000);
 /// Views kept so long that within the test only a notice can drop them.
 const NOTICE_ONLY: Duration = Duration::from_secs(600);
 
-struct NodeProcess {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    name: String,
-}
-
-impl NodeProcess {
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-struct Cluster {
-    database_url: String,
-    id: String,
-    s3: S3sFs,
-    bucket: String,
-    dirs: tempfile::TempDir,
-}
-
-impl Cluster {
-    /// `folio serve`; `cluster` names the node bucket (nodes in one bucket find each
-    /// other), `views_ttl` is the node's staleness bound.
-    fn spawn(
-        &self,
-        name: &str,
-        roles: &str,
-        http: &str,
-        public_url: &str,
-        cluster: &str,
-        views_ttl: Duration,
-    ) -> NodeProcess {
-        let s3 = self.s3.settings(&self.bucket);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_folio"))
-            .args(["serve", "--roles", roles])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("FOLIO_DATA_DIR", self.dirs.path().join(name))
-            .env("FOLIO_ADDR", http)
-            .env("FOLIO_DATABASE_URL", &self.database_url)
-            .env("FOLIO_JWT_SECRET", TEST_JWT_SECRET)
-            .env("FOLIO_NATS_URL", shared_nats_url())
-            .env("FOLIO_NATS_STREAM_PREFIX", format!("V{}_", self.id))
-            .env("FOLIO_NATS_SUBJECT_PREFIX", format!("v{}.", self.id))
-            .env("FOLIO_S3_ENDPOINT", &s3.endpoint)
-            .env("FOLIO_S3_ACCESS_KEY", &s3.access_key)
-            .env("FOLIO_S3_SECRET_KEY", &s3.secret_key)
-            .env("FOLIO_S3_BUCKET", &s3.bucket)
-            .env("FOLIO_PUBLIC_URL", public_url)
-            .env("FOLIO_ADMIN_EMAILS", "admin@folio.test")
-            .env("FOLIO_CLUSTER_COOKIE", COOKIE)
-            .env("FOLIO_CLUSTER_ADDR", "127.0.0.1:0")
-            .env("FOLIO_CLUSTER_NODE_NAME", name)
-            .env("FOLIO_CLUSTER_BUCKET", format!("V{}_{cluster}", self.id))
-            .env("FOLIO_PROJECT_CACHE_TTL_MS", views_ttl.as_millis().to_string())
-            .env("FOLIO_LOG_FILTER", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting folio serve");
-        let log = Arc::new(Mutex::new(String::new()));
-        for pipe in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut log = log.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        NodeProcess {
-            child,
-            log,
-            name: name.to_string(),
-        }
-    }
-}
-
-async fn healthy(url: &str, node: &NodeProcess) {
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(reply) = client.get(format!("{url}/health")).send().await
-            && reply.status() == 200
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{} did not come up:\n{}",
-            node.name,
-            node.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn sign_up(base: &str, name: &str) -> String {
-    let client = reqwest::Client::new();
-    let email = format!("{name}@folio.test");
-    let registered = client
-        .post(format!("{base}/auth/register"))
-        .json(&json!({"username": name, "email": email, "password": "password-123"}))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(registered.status(), 201);
-    let login: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": email, "password": "password-123"}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login body");
-    login["access_token"].as_str().expect("access token").to_string()
+/// `folio serve` in this test's cluster; `bucket` names the node bucket (nodes in one
+/// bucket find each other), `views_ttl` is the node's staleness bound.
+fn spawn(
+    cluster: &Cluster,
+    name: &str,
+    roles: &str,
+    http: &str,
+    public_url: &str,
+    bucket: &str,
+    views_ttl: Duration,
+) -> NodeProcess {
+    cluster.spawn_with(
+        name,
+        roles,
+        http,
+        COOKIE,
+        public_url,
+        &[
+            ("FOLIO_CLUSTER_BUCKET", format!("C{}_{bucket}", cluster.id)),
+            ("FOLIO_PROJECT_CACHE_TTL_MS", views_ttl.as_millis().to_string()),
+        ],
+    )
 }
 
 /// `url` (handed out by node A) on node B.
@@ -174,23 +59,24 @@ fn on(base: &str, url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn other_nodes_stop_serving_a_project_and_its_images_after_node_a_makes_it_private() {
-    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    let cluster = Cluster {
-        database_url: fresh_postgres_database().await,
-        bucket: format!("visibility-{id}"),
-        id,
-        s3: S3sFs::start(),
-        dirs: tempfile::tempdir().expect("temp dir"),
-    };
+    let cluster = Cluster::new().await;
     let a_http = format!("127.0.0.1:{}", free_port());
     let a = format!("http://{a_http}");
-    let node_a = cluster.spawn("curation-a", "http,thumbnailer,indexer", &a_http, &a, "nodes", BOUND);
+    let node_a = spawn(
+        &cluster,
+        "curation-a",
+        "http,thumbnailer,indexer",
+        &a_http,
+        &a,
+        "nodes",
+        BOUND,
+    );
     let b_http = format!("127.0.0.1:{}", free_port());
     let b = format!("http://{b_http}");
-    let node_b = cluster.spawn("curation-b", "http", &b_http, &b, "nodes", NOTICE_ONLY);
+    let node_b = spawn(&cluster, "curation-b", "http", &b_http, &b, "nodes", NOTICE_ONLY);
     let c_http = format!("127.0.0.1:{}", free_port());
     let c = format!("http://{c_http}");
-    let node_c = cluster.spawn("curation-c", "http", &c_http, &c, "elsewhere", BOUND);
+    let node_c = spawn(&cluster, "curation-c", "http", &c_http, &c, "elsewhere", BOUND);
     healthy(&a, &node_a).await;
     healthy(&b, &node_b).await;
     healthy(&c, &node_c).await;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod nodes;
+
 use std::time::Duration;
 
 use folio::{Node, Settings, configuration::Secret};
