@@ -7,6 +7,7 @@
 //! Offsets count Unicode scalar values (`char`s), end exclusive.
 
 use serde::{Deserialize, Serialize};
+use tantivy::tokenizer::TextAnalyzer;
 
 use crate::{SearchDocument, tantivy_engine::analyzer, typo_budget};
 
@@ -55,11 +56,14 @@ struct QueryWord {
 /// The query's words, normalized like the index's (lower-cased, ASCII-folded).
 pub struct HighlightQuery {
     words: Vec<QueryWord>,
+    /// The index's analyzer, built once for every field of every hit of a page.
+    analyzer: TextAnalyzer,
 }
 
 impl HighlightQuery {
     pub fn new(query: &str) -> Self {
-        let tokens = tokens(query);
+        let mut analyzer = analyzer();
+        let tokens = tokens(&mut analyzer, query);
         let n = tokens.len().min(MAX_WORDS);
         let words = tokens
             .into_iter()
@@ -71,7 +75,7 @@ impl HighlightQuery {
                 text: word.chars().collect(),
             })
             .collect();
-        HighlightQuery { words }
+        HighlightQuery { words, analyzer }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,21 +83,17 @@ impl HighlightQuery {
     }
 
     /// The highlights of `doc` for this query.
-    pub fn highlight(&self, doc: &SearchDocument) -> Highlights {
+    pub fn highlight(&mut self, doc: &SearchDocument) -> Highlights {
         let title = self.spans(&doc.title);
         let description = self.spans(&doc.description);
-        let tags = doc
-            .tags
-            .iter()
-            .enumerate()
-            .flat_map(|(tag, text)| {
-                self.spans(text).into_iter().map(move |s| TagSpan {
-                    tag,
-                    start: s.start,
-                    end: s.end,
-                })
-            })
-            .collect();
+        let mut tags = Vec::new();
+        for (tag, text) in doc.tags.iter().enumerate() {
+            tags.extend(self.spans(text).into_iter().map(|s| TagSpan {
+                tag,
+                start: s.start,
+                end: s.end,
+            }));
+        }
         let (snippet, snippet_spans) = snippet(&doc.description, &description);
         Highlights {
             title,
@@ -105,13 +105,13 @@ impl HighlightQuery {
     }
 
     /// The matched words of `text`, in order.
-    fn spans(&self, text: &str) -> Vec<Span> {
+    fn spans(&mut self, text: &str) -> Vec<Span> {
         if self.words.is_empty() {
             return Vec::new();
         }
         let starts = char_starts(text);
         let mut out = Vec::new();
-        for (token, from, to) in tokens(text) {
+        for (token, from, to) in tokens(&mut self.analyzer, text) {
             let token: Vec<char> = token.chars().collect();
             let Some(matched) = self.words.iter().filter_map(|w| matched_chars(w, &token)).max() else {
                 continue;
@@ -183,8 +183,7 @@ fn osa(a: &[char], b: &[char]) -> u32 {
 }
 
 /// The index's tokens of `text`: (normalized word, byte start, byte end).
-fn tokens(text: &str) -> Vec<(String, usize, usize)> {
-    let mut analyzer = analyzer();
+fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<(String, usize, usize)> {
     let mut stream = analyzer.token_stream(text);
     let mut out = Vec::new();
     while stream.advance() {

@@ -215,7 +215,7 @@ fn exact() -> bool {
 impl SearchPage {
     /// Highlights every hit for `query` (both engines end a search here).
     pub(crate) fn highlighted(mut self, query: &str) -> Self {
-        let query = highlight::HighlightQuery::new(query);
+        let mut query = highlight::HighlightQuery::new(query);
         for hit in &mut self.hits {
             hit.highlights = query.highlight(&hit.document);
         }
