@@ -133,6 +133,18 @@ fn stored_etag(headers: &http::HeaderMap) -> String {
 }
 
 impl S3Store {
+    /// The GET of `key`, sent; `get` reads it whole, `get_stream` as it comes.
+    async fn get_object(&self, key: &str) -> Result<minio::s3::response::GetObjectResponse, BlobError> {
+        let object = Self::object_key(key)?;
+        self.client
+            .get_object(self.bucket.clone(), object)
+            .map_err(validation)?
+            .build()
+            .send()
+            .await
+            .map_err(|e| map_err(key, e))
+    }
+
     /// Connects (one request, `bucket_exists`) and creates the bucket when missing.
     /// Connection failures are [`BlobError::Unavailable`], bad credentials
     /// [`BlobError::Denied`].
@@ -382,15 +394,7 @@ impl BlobStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Blob, BlobError> {
-        let object = Self::object_key(key)?;
-        let resp = self
-            .client
-            .get_object(self.bucket.clone(), object)
-            .map_err(validation)?
-            .build()
-            .send()
-            .await
-            .map_err(|e| map_err(key, e))?;
+        let resp = self.get_object(key).await?;
         let headers = resp.headers();
         let content_type = header_str(headers, "content-type").unwrap_or_else(|| "application/octet-stream".to_owned());
         let stored_etag = header_str(headers, &format!("x-amz-meta-{ETAG_META}"));
@@ -468,15 +472,7 @@ impl BlobStore for S3Store {
 
     async fn get_stream(&self, key: &str) -> Result<BlobStream, BlobError> {
         use futures::StreamExt as _;
-        let object = Self::object_key(key)?;
-        let resp = self
-            .client
-            .get_object(self.bucket.clone(), object)
-            .map_err(validation)?
-            .build()
-            .send()
-            .await
-            .map_err(|e| map_err(key, e))?;
+        let resp = self.get_object(key).await?;
         let headers = resp.headers();
         let content_type = header_str(headers, "content-type").unwrap_or_else(|| "application/octet-stream".to_owned());
         let etag = stored_etag(headers);
