@@ -323,6 +323,21 @@ content_type=$(curl -sS -o /dev/null -w '%{http_code} %{content_type}' "$THUMB_U
 [[ "$content_type" == "200 image/"* ]] && pass "thumbnail served through nginx ($content_type)" ||
   fail "thumbnail through nginx: $content_type"
 
+# The public pages through the gateway: the profile links to the project's page.
+api GET "/@$USERNAME" -H 'accept: text/html'
+if [ "$STATUS" = 200 ] && grep -q 'Cluster Operator' <<<"$BODY"; then
+  pass "profile page through nginx"
+else
+  fail "profile page through nginx: $STATUS"
+fi
+PAGE_PATH=$(grep -o "href=\"/@$USERNAME/gateway-[^\"]*\"" <<<"$BODY" | head -n1 | cut -d'"' -f2)
+api GET "$PAGE_PATH" -H 'accept: text/html'
+if [ -n "$PAGE_PATH" ] && [ "$STATUS" = 200 ] && grep -q 'srcset=' <<<"$BODY"; then
+  pass "project page through nginx ($PAGE_PATH)"
+else
+  fail "project page through nginx: '$PAGE_PATH' $STATUS"
+fi
+
 found=0
 for _ in $(seq 1 120); do
   api GET "/search?query=$WORD&tags=nginx"

@@ -85,6 +85,14 @@ ensure_node() {
   apt_install nodejs npm
 }
 
+ensure_axe() {
+  # The public pages' browser test (tests/pages_browser.rs) runs axe-core, pinned by
+  # tests/browser/package-lock.json.
+  [ -f tests/browser/node_modules/axe-core/axe.min.js ] && return 0
+  log "installing axe-core (npm ci in tests/browser)"
+  npm ci --prefix tests/browser --no-audit --no-fund >/dev/null
+}
+
 ensure_chromium() {
   # The operator console's browser test (tests/console_browser.rs) drives Debian's
   # Chromium through chromedriver.
@@ -98,6 +106,7 @@ ensure_s3s_fs
 ensure_jpeg_build_tools
 ensure_chromium
 ensure_node
+ensure_axe
 
 export FOLIO_TEST_DATABASE_URL="${FOLIO_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export FOLIO_TEST_NATS_URL="${FOLIO_TEST_NATS_URL:-nats://127.0.0.1:4222}"

@@ -19,6 +19,7 @@ mod embedded;
 mod export;
 mod indexing;
 mod memory;
+mod pages;
 mod soak;
 mod thumbnails_node;
 
@@ -120,6 +121,15 @@ pub enum Which {
         #[arg(long, default_value_t = 1024)]
         megabytes: u64,
     },
+    /// The public page of a 20-image project vs. its JSON, under wrk in the same run;
+    /// goal: the page at ≥ 0.5× the JSON's requests/s, its HTML under 30 KB.
+    Pages {
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds per measured run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Login latency, and `/auth/verify` throughput idle vs. during a login storm.
     Auth {
         /// Concurrent logins in the storm (and concurrent verify clients).
@@ -165,6 +175,7 @@ pub async fn run(which: Which, base: &Settings) -> anyhow::Result<()> {
             concurrency,
         } => memory::memory(projects, uploads, concurrency).await,
         Which::Export { megabytes } => export::export(megabytes).await,
+        Which::Pages { connections, seconds } => pages::pages(connections, seconds).await,
         Which::Cluster {
             uploads,
             calls,

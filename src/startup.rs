@@ -770,6 +770,20 @@ async fn domains(
         workers,
     )
     .await?;
+    if settings.node.roles.http {
+        // Projects from before slugs get theirs; their pages answer by id meanwhile.
+        // Every edge may run it at once: a slug is only written where none is yet.
+        let projects = projects.clone();
+        tokio::spawn(async move {
+            match projects.backfill_slugs().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(projects = n, "page slugs made for projects from before slugs"),
+                Err(e) => {
+                    tracing::warn!(error.cause_chain = %folio_actors::supervisor::error_chain(&e), "making page slugs failed; pages of those projects answer by id")
+                }
+            }
+        });
+    }
     if settings.node.roles.indexer && store.search.engine.needs_rebuild() {
         // The embedded index was emptied (an older layout): fill it again the way
         // `folio reindex` does, in the background, so the node serves meanwhile.

@@ -495,3 +495,100 @@ async fn walk_event_stream(
         .await;
     assert!(!owners.is_null());
 }
+
+/// The public pages (issue 25), as a browser asks for them: every page kind, for each
+/// project by id and by slug, as each identity. The unlisted project may show only on
+/// the page its id names (never by its title's slug, never listed); the private one and
+/// the deleted account's never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_of_an_unlisted_or_private_project_leaks_on_any_page() {
+    let world = setup().await;
+    let t = &world.t;
+    let mut pages: Vec<(String, BTreeSet<String>)> = [
+        "/",
+        "/?page=2",
+        "/@olive",
+        "/@olive/feed.atom",
+        "/@dora",
+        "/@dora/feed.atom",
+        "/sitemap.xml",
+        "/robots.txt",
+    ]
+    .iter()
+    .map(|p| (p.to_string(), BTreeSet::new()))
+    .collect();
+    for query in [WALK_WORD, "zzunlword", "zzprivword", "zzgoneword"] {
+        pages.push((format!("/search?q={query}"), BTreeSet::new()));
+    }
+    for tag in [WALK_WORD, "zzunltag", "zzprivtag", "zzgonetag"] {
+        pages.push((format!("/search?tag={tag}"), BTreeSet::new()));
+    }
+    for project in &world.projects {
+        let word = project.markers[2].clone();
+        for owner in ["olive", "dora"] {
+            let named = BTreeSet::from([project.id.clone()]);
+            pages.push((format!("/@{owner}/{}", project.id), named.clone()));
+            pages.push((
+                format!("/@{owner}/{}/images/{}", project.id, project.file_id),
+                BTreeSet::from([project.id.clone(), project.file_id.clone()]),
+            ));
+            // By slug the request names no id: an unlisted project is not found this way.
+            pages.push((format!("/@{owner}/{WALK_WORD}-{word}"), BTreeSet::new()));
+            pages.push((
+                format!("/@{owner}/{WALK_WORD}-{word}/images/{}", project.file_id),
+                BTreeSet::new(),
+            ));
+        }
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .unwrap();
+    let mut walked = 0;
+    for (path, named) in &pages {
+        for identity in IDENTITIES {
+            let what = format!("page {path} as {identity:?}");
+            let forbidden = forbidden(&world, named);
+            let mut request = client
+                .get(format!("{}{path}", t.url))
+                .header(reqwest::header::ACCEPT, "text/html,*/*;q=0.8");
+            if let Some(token) = world.token(identity).await {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
+            let status = response.status().as_u16();
+            let headers = format!("{:?}", response.headers());
+            let text = response.text().await.unwrap_or_default();
+            assert!(status < 500, "{what} answered {status}: {text}");
+            assert_nothing_of(&text, &forbidden, &what);
+            assert_nothing_of(&headers, &forbidden, &format!("{what} (headers)"));
+            walked += 1;
+        }
+    }
+    // The public project is there to be found: the walk would catch a leak.
+    let public = world.project("public");
+    let home = client
+        .get(format!("{}/", t.url))
+        .header(reqwest::header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("zzpubword"), "the public project is on the home page");
+    let found = client
+        .get(format!("{}/search?q={WALK_WORD}", t.url))
+        .header(reqwest::header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(found.contains(&format!("/@olive/{WALK_WORD}-zzpubword")), "{found}");
+    assert!(found.contains(&public.file_id), "the public cover is shown");
+    println!("walked {} pages in {walked} requests", pages.len());
+    let World { t, .. } = world;
+    t.shutdown().await;
+}

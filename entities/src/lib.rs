@@ -6,6 +6,7 @@ pub mod event_tickets;
 pub mod media_files;
 pub mod outbox_events;
 pub mod profiles;
+pub mod project_slug_redirects;
 pub mod projects;
 pub mod refresh_tokens;
 pub mod sessions;

@@ -23,6 +23,9 @@ pub struct Model {
     /// The gallery's order as the owner set it: a JSON list of file ids (the project
     /// domain's; the images themselves are the media domain's).
     pub media_order: Option<String>,
+    /// The URL part of the project's page, unique among its owner's projects; `None`
+    /// when the title gives none (its page then goes by id) or before it is made.
+    pub slug: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

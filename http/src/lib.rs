@@ -11,6 +11,7 @@ pub mod hygiene;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod pages;
 pub mod range;
 pub mod readiness;
 pub mod routes;
@@ -122,18 +123,18 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
     let spec = openapi::with_constraints(openapi::with_links(
         serde_json::from_str(&api.spec()).unwrap_or_default(),
     ));
-    let routes = std::sync::Arc::new(hygiene::RouteMethods::from_openapi(
-        &spec,
-        &[
-            ("/openapi.json", "GET"),
-            ("/media/{prefix}/{user}/{name}", "GET, HEAD"),
-            ("/admin", "GET"),
-            ("/admin/login", "POST"),
-            ("/admin/logout", "POST"),
-            ("/admin/assets/console.js", "GET"),
-            ("/admin/assets/console.css", "GET"),
-        ],
-    ));
+    let mut outside_the_document = vec![
+        ("/openapi.json", "GET"),
+        ("/media/{prefix}/{user}/{name}", "GET, HEAD"),
+        ("/admin", "GET"),
+        ("/admin/login", "POST"),
+        ("/admin/logout", "POST"),
+        ("/admin/assets/console.js", "GET"),
+        ("/admin/assets/console.css", "GET"),
+    ];
+    outside_the_document.extend_from_slice(pages::ROUTES);
+    let routes = std::sync::Arc::new(hygiene::RouteMethods::from_openapi(&spec, &outside_the_document));
+    let pages = std::sync::Arc::new(pages::routes(state.clone()));
     let cors = Cors::new()
         .allow_origins(state.cors_origins.iter().map(String::as_str))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
@@ -178,6 +179,7 @@ pub fn build_app(state: EdgeState) -> impl Endpoint {
         // The console's session cookie is read through poem's cookie jar.
         .with(poem::middleware::CookieJarManager::new())
         .with_if(cors_enabled, cors)
+        .around(move |ep, req| pages::dispatch(ep, req, pages.clone()))
         .around(move |ep, req| hygiene::hygiene(ep, req, routes.clone()))
         .around(move |ep, req| middleware::observe(ep, req, metrics.clone()))
 }

@@ -15,6 +15,7 @@ pub mod bench;
 mod blob;
 mod jpeg;
 mod local;
+mod placeholder;
 mod renditions;
 mod s3;
 mod sniff;
@@ -30,6 +31,7 @@ pub use blob::{
     Blob, BlobError, BlobMeta, BlobStore, BlobStream, BlobWriter, SharedBlobStore, content_etag, validate_key,
 };
 pub use local::LocalDirStore;
+pub use placeholder::{MAX_THUMBHASH_BYTES, PlaceholderError, placeholder_png};
 pub use renditions::{
     RENDITION_EDGES, Rendition, RenditionFormat, RenditionSet, RenditionTimings, WEBP_QUALITY, make_renditions,
     make_renditions_timed,

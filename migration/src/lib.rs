@@ -14,6 +14,7 @@ mod m20261204_000031_account_deletions;
 mod m20261204_000032_event_ticket_sessions;
 mod m20261205_000040_curation;
 mod m20261210_000040_account_exports;
+mod m20261211_000050_project_slugs;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000032_event_ticket_sessions::Migration),
             Box::new(m20261210_000040_account_exports::Migration),
             Box::new(m20261205_000040_curation::Migration),
+            Box::new(m20261211_000050_project_slugs::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod domain;
 pub mod service;
+pub mod slug;
 pub mod view_keeper;
 pub mod views;
 
@@ -35,6 +36,9 @@ pub struct ProjectView {
     pub user_id: Uuid,
     /// From `users`, not the profile (as the seed does).
     pub username: String,
+    /// The URL part of its page (`/@{username}/{slug}`); `None`: the page goes by id.
+    #[serde(default)]
+    pub slug: Option<String>,
     pub title: String,
     pub description: String,
     pub tags: Vec<String>,
@@ -215,6 +219,7 @@ const DELETE_BATCH: u64 = 100;
 pub struct ProjectClient {
     pool: KeyedPool<ProjectMsg>,
     ctx: Arc<ProjectContext>,
+    slugs: Arc<slug::SlugCache>,
 }
 
 impl ProjectClient {
@@ -235,7 +240,11 @@ impl ProjectClient {
             (ProjectWorker, worker_ctx.clone())
         })
         .await?;
-        Ok(Self { pool, ctx })
+        Ok(Self {
+            pool,
+            ctx,
+            slugs: Arc::default(),
+        })
     }
 
     pub async fn create(&self, owner: Uuid, draft: ProjectDraft) -> Result<ProjectView, ProjectError> {
@@ -250,6 +259,42 @@ impl ProjectClient {
         let view = service::get(&self.ctx.reads, project_id).await?;
         self.ctx.views.admit(&view, read_started);
         Ok(view)
+    }
+
+    /// The project a page URL's `slug` names among `username`'s projects, now or
+    /// before a rename.
+    pub async fn find_by_slug(&self, username: &str, slug: &str) -> Result<Option<slug::SlugMatch>, ProjectError> {
+        if let Some(id) = self.slugs.get(username, slug) {
+            match self.get(id).await {
+                Ok(view) if view.username == username && view.slug.as_deref() == Some(slug) => {
+                    return Ok(Some(slug::SlugMatch::Current(id)));
+                }
+                // Renamed or deleted since: ask the database.
+                Ok(_) | Err(ProjectError::NotFound) => self.slugs.forget(username, slug),
+                Err(e) => return Err(e),
+            }
+        }
+        let found = slug::find(&self.ctx.reads, username, slug).await?;
+        if let Some(slug::SlugMatch::Current(id)) = found {
+            self.slugs.remember(username, slug, id);
+        }
+        Ok(found)
+    }
+
+    /// Public projects, the most recently published first.
+    pub async fn list_public(&self, page: PageRequest) -> Result<ProjectPage, ProjectError> {
+        service::list_public(&self.ctx.reads, page).await
+    }
+
+    /// Every public project's page, for a sitemap: at most `limit`, the most recently
+    /// changed first.
+    pub async fn public_pages(&self, limit: u64) -> Result<Vec<service::PublicPage>, ProjectError> {
+        service::public_pages(&self.ctx.reads, limit).await
+    }
+
+    /// Gives projects from before slugs their slug (see [`slug::backfill`]).
+    pub async fn backfill_slugs(&self) -> Result<u64, ProjectError> {
+        slug::backfill(&self.ctx.db).await
     }
 
     pub fn view_stats(&self) -> views::ViewStats {

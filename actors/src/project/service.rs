@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use super::{
     ProjectError, ProjectPage, ProjectView, ThumbnailSetter,
     domain::*,
-    view_keeper,
+    slug, view_keeper,
     views::{ProjectViews, ViewNotice},
 };
 use crate::{
@@ -95,6 +95,7 @@ fn view(model: projects::Model, username: String, images: Vec<GalleryItem>) -> P
         id: model.id,
         user_id: model.user_id,
         username,
+        slug: model.slug,
         title: model.title,
         description: model.description,
         link: model.link,
@@ -137,23 +138,38 @@ pub(crate) async fn username_of<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Re
 }
 
 pub async fn create(ctx: &ProjectContext, owner: Uuid, draft: ProjectDraft) -> Result<ProjectView, ProjectError> {
+    // Creating runs outside the keyed workers: another create of the owner's may take
+    // the same slug first; then the loser picks the next free one.
+    for _ in 0..5 {
+        match try_create(ctx, owner, &draft).await {
+            Err(ProjectError::Database(e)) if slug::is_slug_collision(&e) => continue,
+            done => return done,
+        }
+    }
+    Err(ProjectError::Conflict)
+}
+
+async fn try_create(ctx: &ProjectContext, owner: Uuid, draft: &ProjectDraft) -> Result<ProjectView, ProjectError> {
     let txn = ctx.db.begin().await?;
     let username = username_of(&txn, owner).await?;
     let now = stored_now();
+    let id = Uuid::now_v7();
+    let slug = slug::for_new(&txn, owner, id, draft.title.as_str()).await?;
     let model = projects::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         user_id: Set(owner),
         title: Set(draft.title.as_str().to_string()),
         description: Set(draft.description.as_str().to_string()),
         tags: Set(json!(draft.tags.as_slice())),
-        link: Set(draft.link.map(|l| l.as_str().to_string())),
-        thumbnail_url: Set(draft.thumbnail_url.map(|t| t.as_str().to_string())),
+        link: Set(draft.link.as_ref().map(|l| l.as_str().to_string())),
+        thumbnail_url: Set(draft.thumbnail_url.as_ref().map(|t| t.as_str().to_string())),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
         visibility: Set(draft.visibility.as_str().to_string()),
         published_at: Set(draft.visibility.is_public().then_some(now)),
         media_order: Set(None),
+        slug: Set(slug),
     }
     .insert(&txn)
     .await?;
@@ -254,6 +270,79 @@ pub async fn list_by_user(
     })
 }
 
+/// Public projects, the most recently published first, with their owners' usernames
+/// (one query for the page, one for the galleries).
+pub async fn list_public(db: &DatabaseConnection, page: PageRequest) -> Result<ProjectPage, ProjectError> {
+    let public = projects::Entity::find().filter(projects::Column::Visibility.eq(Visibility::Public.as_str()));
+    let total = public.clone().count(db).await?;
+    let owner = projects::Entity::belongs_to(users::Entity)
+        .from(projects::Column::UserId)
+        .to(users::Column::Id)
+        .into();
+    let rows = public
+        .join(JoinType::InnerJoin, owner)
+        .column_as(users::Column::Username, OWNER_USERNAME)
+        .order_by_desc(projects::Column::PublishedAt)
+        .order_by_desc(projects::Column::Id)
+        .offset(page.offset())
+        .limit(page.size)
+        .into_model::<ProjectWithOwner>()
+        .all(db)
+        .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.project.id).collect();
+    let mut galleries = gallery::images_of(db, &ids).await?;
+    Ok(ProjectPage {
+        projects: rows
+            .into_iter()
+            .map(|row| {
+                let images = galleries.remove(&row.project.id).unwrap_or_default();
+                view(row.project, row.username, images)
+            })
+            .collect(),
+        page: page.page,
+        size: page.size,
+        total,
+    })
+}
+
+/// Where a public project's page is, and when it last changed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PublicPage {
+    pub project_id: Uuid,
+    pub username: String,
+    pub slug: Option<String>,
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+pub async fn public_pages(db: &DatabaseConnection, limit: u64) -> Result<Vec<PublicPage>, ProjectError> {
+    let owner = projects::Entity::belongs_to(users::Entity)
+        .from(projects::Column::UserId)
+        .to(users::Column::Id)
+        .into();
+    let rows: Vec<(Uuid, String, Option<String>, chrono::DateTime<Utc>)> = projects::Entity::find()
+        .select_only()
+        .column(projects::Column::Id)
+        .column_as(users::Column::Username, OWNER_USERNAME)
+        .column(projects::Column::Slug)
+        .column(projects::Column::UpdatedAt)
+        .join(JoinType::InnerJoin, owner)
+        .filter(projects::Column::Visibility.eq(Visibility::Public.as_str()))
+        .order_by_desc(projects::Column::UpdatedAt)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(project_id, username, slug, updated_at)| PublicPage {
+            project_id,
+            username,
+            slug,
+            updated_at,
+        })
+        .collect())
+}
+
 /// Who may change a project: its owner, or the system (the thumbnailer).
 fn check_owner(model: &projects::Model, actor: Option<Uuid>) -> Result<(), ProjectError> {
     match actor {
@@ -342,6 +431,15 @@ async fn apply(
         let mut updated = current.clone();
         if let Some(title) = &patch.title {
             updated.title = title.as_str().to_string();
+            updated.slug = slug::for_rename(
+                &txn,
+                current.user_id,
+                project_id,
+                current.slug.as_deref(),
+                &current.title,
+                &updated.title,
+            )
+            .await?;
         }
         if let Some(description) = &patch.description {
             updated.description = description.as_str().to_string();
@@ -392,10 +490,20 @@ async fn apply(
             .col_expr(projects::Column::Visibility, Expr::value(updated.visibility.clone()))
             .col_expr(projects::Column::PublishedAt, Expr::value(updated.published_at))
             .col_expr(projects::Column::MediaOrder, Expr::value(updated.media_order.clone()))
+            .col_expr(projects::Column::Slug, Expr::value(updated.slug.clone()))
             .filter(projects::Column::Id.eq(project_id))
             .filter(projects::Column::Version.eq(current.version))
             .exec(&txn)
-            .await?;
+            .await;
+        let written = match written {
+            Ok(written) => written,
+            // Another project of the owner took the slug meanwhile: pick again.
+            Err(e) if slug::is_slug_collision(&e) => {
+                txn.rollback().await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if written.rows_affected != 1 {
             // Someone else changed it between our read and write: read again (unless
             // the caller named the version it meant to change).

@@ -293,6 +293,7 @@ mod tests {
             id,
             user_id: Uuid::nil(),
             username: "alice".into(),
+            slug: None,
             title: title.into(),
             description: String::new(),
             tags: vec!["rust".into()],
