@@ -548,7 +548,13 @@ async fn nothing_of_an_unlisted_or_private_project_leaks_on_any_page() {
     for (path, named) in &pages {
         for identity in IDENTITIES {
             let what = format!("page {path} as {identity:?}");
-            let forbidden = forbidden(&world, named);
+            // A word the request itself carries is echoed back (the search box shows the
+            // query): that is the visitor's own text, not the project's. The project's
+            // id, image and other words still may not appear.
+            let forbidden: Vec<&str> = forbidden(&world, named)
+                .into_iter()
+                .filter(|marker| !path.contains(marker))
+                .collect();
             let mut request = client
                 .get(format!("{}{path}", t.url))
                 .header(reqwest::header::ACCEPT, "text/html,*/*;q=0.8");
