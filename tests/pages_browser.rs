@@ -264,12 +264,14 @@ async fn public_pages_in_chromium() {
     desktop.close().await;
 
     // A phone gets a small rendition.
-    let phone = Browser::start_sized(390, 844).await;
+    let phone = Browser::start_phone(390, 844).await;
     phone
         .client
         .goto(&format!("{base}/@alice/harbour-at-dawn"))
         .await
         .unwrap();
+    let viewport = phone.client.execute("return window.innerWidth", vec![]).await.unwrap();
+    assert_eq!(viewport.as_i64(), Some(390), "the phone's viewport");
     let narrow = chosen_width(&phone, &renditions).await;
     assert!(narrow <= 640, "a phone gets a small rendition, not {narrow} px");
     phone.screenshot("pages-project-390.png").await;

@@ -38,6 +38,18 @@ impl Browser {
     /// A browser whose window (the viewport, headless) is `width`×`height` CSS pixels
     /// at a device pixel ratio of 1.
     pub async fn start_sized(width: u32, height: u32) -> Self {
+        Self::launch(width, height, None).await
+    }
+
+    /// A phone: the viewport is `width`×`height` CSS pixels at a device pixel ratio of 1,
+    /// emulated by Chromium (a window cannot be narrower than about 500 pixels, even
+    /// headless), with a mobile, touch screen.
+    pub async fn start_phone(width: u32, height: u32) -> Self {
+        let metrics = json!({"width": width, "height": height, "pixelRatio": 1.0, "mobile": true, "touch": true});
+        Self::launch(width.max(500), height, Some(json!({"deviceMetrics": metrics}))).await
+    }
+
+    async fn launch(width: u32, height: u32, mobile_emulation: Option<serde_json::Value>) -> Self {
         for binary in [CHROMEDRIVER, CHROMIUM] {
             assert!(
                 Path::new(binary).exists(),
@@ -54,9 +66,7 @@ impl Browser {
             .expect("chromedriver starts");
         let profile = tempfile::tempdir().expect("profile dir");
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({
+        let mut options = json!({
                 "binary": CHROMIUM,
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -64,8 +74,11 @@ impl Browser {
                     "--disable-dev-shm-usage", format!("--window-size={width},{height}"), "--force-device-scale-factor=1",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
-            }),
-        );
+        });
+        if let Some(emulation) = mobile_emulation {
+            options["mobileEmulation"] = emulation;
+        }
+        capabilities.insert("goog:chromeOptions".into(), options);
         let webdriver = format!("http://127.0.0.1:{port}");
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = eventually(Duration::from_secs(30), "chromedriver to accept a session", || {
