@@ -236,8 +236,7 @@ impl<'a> PageLinks<'a> {
             .join(", ");
         let jpegs = || item.renditions.iter().filter(|r| r.format == RenditionFormat::Jpeg);
         let fallback = jpegs()
-            .filter(|r| r.width.max(r.height) <= FALLBACK_EDGE)
-            .last()
+            .rfind(|r| r.width.max(r.height) <= FALLBACK_EDGE)
             .or_else(|| jpegs().next());
         let src = match fallback {
             Some(r) => self.rendition_url(urls, r),
@@ -285,8 +284,7 @@ impl<'a> PageLinks<'a> {
         let (position, item) = Self::cover_item(project)?;
         let jpegs = || item.renditions.iter().filter(|r| r.format == RenditionFormat::Jpeg);
         let best = jpegs()
-            .filter(|r| r.width.max(r.height) <= PREVIEW_EDGE)
-            .last()
+            .rfind(|r| r.width.max(r.height) <= PREVIEW_EDGE)
             .or_else(|| jpegs().next())?;
         Some(PreviewImage {
             url: urls.key(&best.key),
