@@ -194,7 +194,7 @@ async fn changes_and_deletes_notify_every_nodes_project_views() {
     let projects = kit.projects().await;
     let owner = register(&session, "pia").await;
     let project = projects.create(owner, draft("Noticed")).await.expect("created");
-    let mut views = GroupProbe::<ProjectViewMsg>::project_views().await;
+    let mut views = GroupProbe::<ProjectViewMsg>::project_views_for(project.id).await;
 
     projects
         .update(owner, project.id, retitle("Noticed again"))

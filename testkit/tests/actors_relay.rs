@@ -10,7 +10,7 @@ use folio_actors::{
     events::{ConsumerSpec, DomainEvent, ProjectDeleted, next_event, outbox::RELAY_ACTOR},
     faults::FaultPoint,
 };
-use folio_testkit::actors::{EventProbe, Kit, fixtures::eventually, inject};
+use folio_testkit::actors::{EventProbe, Kit, fixtures::eventually, inject, without_faults};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -38,6 +38,7 @@ async fn received(probe: &mut EventProbe, n: usize) -> Vec<Uuid> {
 
 #[tokio::test]
 async fn every_committed_event_goes_out_once_in_commit_order() {
+    let _turn = without_faults();
     let kit = Kit::start().await;
     let mut probe = EventProbe::start(&kit.bus).await;
     // Some before the relay runs, some while it runs.
@@ -55,6 +56,7 @@ async fn every_committed_event_goes_out_once_in_commit_order() {
 
 #[tokio::test]
 async fn a_row_is_stamped_only_once_every_consumer_has_acknowledged_it() {
+    let _turn = without_faults();
     let kit = Kit::start().await;
     let mut slow = kit
         .bus

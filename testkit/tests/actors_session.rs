@@ -99,7 +99,7 @@ async fn logging_out_one_session_ends_it_and_its_live_streams_only() {
         .expect("verifies")
         .sid
         .expect("a session");
-    let mut hubs = GroupProbe::<EdgeHubMsg>::edge().await;
+    let mut hubs = GroupProbe::<EdgeHubMsg>::edge_for(user_id).await;
 
     session
         .logout(LogoutCmd {
@@ -128,7 +128,7 @@ async fn logging_out_everywhere_ends_every_session() {
     let session = kit.session().await;
     let user_id = register(&session, "ivan").await;
     let grants = [login(&session, "ivan").await, login(&session, "ivan").await];
-    let mut hubs = GroupProbe::<EdgeHubMsg>::edge().await;
+    let mut hubs = GroupProbe::<EdgeHubMsg>::edge_for(user_id).await;
 
     session
         .logout(LogoutCmd {
@@ -217,7 +217,7 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_the_callers() {
     let caller = login(&session, "lena").await;
     let other = login(&session, "lena").await;
     let keep = session.verify(&caller.access_token).expect("verifies").sid;
-    let mut hubs = GroupProbe::<EdgeHubMsg>::edge().await;
+    let mut hubs = GroupProbe::<EdgeHubMsg>::edge_for(user_id).await;
 
     session
         .change_password(ChangePasswordCmd {
@@ -255,7 +255,7 @@ async fn a_wrong_current_password_changes_nothing_and_ends_no_session() {
     let session = kit.session().await;
     let user_id = register(&session, "mona").await;
     let grant = login(&session, "mona").await;
-    let mut hubs = GroupProbe::<EdgeHubMsg>::edge().await;
+    let mut hubs = GroupProbe::<EdgeHubMsg>::edge_for(user_id).await;
 
     let refused = session
         .change_password(ChangePasswordCmd {

@@ -150,7 +150,7 @@ async fn a_thumbnail_runner_that_panics_is_restarted_and_loses_no_job() {
     kit.thumbnailer(&media, &projects).await;
     let owner = register(&session, "xena").await;
     let image = upload(&media, owner, jpeg(40, 30), None).await;
-    let mut hub = GroupProbe::<EdgeHubMsg>::edge().await;
+    let mut hub = GroupProbe::<EdgeHubMsg>::edge_for(owner).await;
 
     tokio::time::pause();
     let fault = inject(FaultPoint::ThumbnailerPump, 1);

@@ -38,7 +38,7 @@ async fn thumbnailer(config: KitConfig) -> Thumbnailing {
     let media = kit.media(&projects).await;
     kit.thumbnailer(&media, &projects).await;
     let owner = register(&session, "tess").await;
-    let hub = GroupProbe::<EdgeHubMsg>::edge().await;
+    let hub = GroupProbe::<EdgeHubMsg>::edge_for(owner).await;
     Thumbnailing {
         kit,
         media,

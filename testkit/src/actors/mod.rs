@@ -482,18 +482,28 @@ impl Kit {
 
 /// A fault armed at `point` for the next `times` passes (`u32::MAX`: every pass),
 /// disarmed when dropped. Fault points are per process (nextest runs each test in a
-/// process of its own); under `cargo test` the guard also keeps tests of one binary
-/// that inject faults from running at the same time.
+/// process of its own); under `cargo test` the guard also keeps the other tests of the
+/// binary that inject faults, or hold [`without_faults`], from running at the same time.
 pub struct FaultGuard {
     point: FaultPoint,
-    _turn: std::sync::MutexGuard<'static, ()>,
+    _turn: FaultTurn,
 }
+
+/// A turn at the process's fault points: see [`without_faults`].
+pub struct FaultTurn(std::sync::MutexGuard<'static, ()>);
 
 static FAULT_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Holds off [`inject`] in the other tests of the binary while kept: for a test whose
+/// loop would take a fault meant for another test's, under `cargo test` (under nextest
+/// it changes nothing).
+pub fn without_faults() -> FaultTurn {
+    FaultTurn(FAULT_TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+}
+
 /// Arms `point` for `times` passes; see [`FaultGuard`].
 pub fn inject(point: FaultPoint, times: u32) -> FaultGuard {
-    let turn = FAULT_TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let turn = without_faults();
     faults::arm(point, times);
     FaultGuard { point, _turn: turn }
 }

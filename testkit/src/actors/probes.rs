@@ -27,6 +27,7 @@ use folio_actors::{
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 /// Resolves once `timeout` of wall-clock time has passed, whatever tokio's clock does
 /// (a thread of its own: paused time neither hurries nor holds it).
@@ -125,38 +126,45 @@ impl Drop for EventProbe {
     }
 }
 
-/// The actor a [`GroupProbe`] puts in the group: it forwards what it receives.
+/// Which of a group's messages a probe records.
+type Keep<M> = Box<dyn Fn(&M) -> bool + Send + Sync>;
+
+/// The actor a [`GroupProbe`] puts in the group: it forwards what it receives and keeps.
 struct Recorder<M>(PhantomData<fn() -> M>);
 
 impl<M: Message> Actor for Recorder<M> {
     type Msg = M;
-    type State = mpsc::UnboundedSender<M>;
-    type Arguments = (String, mpsc::UnboundedSender<M>);
+    type State = (Keep<M>, mpsc::UnboundedSender<M>);
+    type Arguments = (String, Keep<M>, mpsc::UnboundedSender<M>);
 
     async fn pre_start(
         &self,
         myself: ActorRef<M>,
-        (group, record): (String, mpsc::UnboundedSender<M>),
+        (group, keep, record): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         ractor::pg::join(group, vec![myself.get_cell()]);
-        Ok(record)
+        Ok((keep, record))
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<M>,
         message: M,
-        record: &mut Self::State,
+        (keep, record): &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        // The test stopped looking; the probe leaves with its actor.
-        let _ = record.send(message);
+        if keep(&message) {
+            // The test stopped looking; the probe leaves with its actor.
+            let _ = record.send(message);
+        }
         Ok(())
     }
 }
 
 /// A member of a process group, of the group's message type `M`, that records what is
 /// cast (or called) to the group. Process groups are per process: the probe hears every
-/// node in it, the kit's actors included. It leaves the group when dropped.
+/// node in it, the kit's actors included (and, under `cargo test`, the other tests of
+/// the binary: the `…_for` probes keep only what concerns one user or project). It
+/// leaves the group when dropped.
 pub struct GroupProbe<M: Message> {
     group: String,
     actor: ActorRef<M>,
@@ -167,8 +175,14 @@ impl<M: Message> GroupProbe<M> {
     /// Joins `group` as a member whose messages are `M`. Only join a group with its
     /// own message type: members are sent to as that type.
     pub async fn join(group: &str) -> Self {
+        Self::join_where(group, |_| true).await
+    }
+
+    /// Joins `group`, recording only the messages `keep` keeps.
+    pub async fn join_where(group: &str, keep: impl Fn(&M) -> bool + Send + Sync + 'static) -> Self {
         let (record, messages) = mpsc::unbounded_channel();
-        let (actor, _) = Actor::spawn(None, Recorder::<M>(PhantomData), (group.to_string(), record))
+        let keep: Keep<M> = Box::new(keep);
+        let (actor, _) = Actor::spawn(None, Recorder::<M>(PhantomData), (group.to_string(), keep, record))
             .await
             .expect("the group probe starts");
         Self {
@@ -217,12 +231,30 @@ impl GroupProbe<EdgeHubMsg> {
     pub async fn edge() -> Self {
         Self::join(EDGE_GROUP).await
     }
+
+    /// `folio.edge`, keeping what concerns `user_id` only.
+    pub async fn edge_for(user_id: Uuid) -> Self {
+        Self::join_where(EDGE_GROUP, move |message| match message {
+            EdgeHubMsg::Push(push) => push.user_id == user_id,
+            EdgeHubMsg::EndStreams(ended) => ended.user_id == user_id,
+            _ => false,
+        })
+        .await
+    }
 }
 
 impl GroupProbe<ProjectViewMsg> {
     /// `folio.project-views`: the notices of committed project changes.
     pub async fn project_views() -> Self {
         Self::join(PROJECT_VIEWS_GROUP).await
+    }
+
+    /// `folio.project-views`, keeping the notices of `project_id` only.
+    pub async fn project_views_for(project_id: Uuid) -> Self {
+        Self::join_where(PROJECT_VIEWS_GROUP, move |ProjectViewMsg::Changed(notice)| {
+            notice.project_id == project_id
+        })
+        .await
     }
 }
 
