@@ -58,13 +58,15 @@ async fn a_loop_that_always_fails_is_restarted_with_doubling_backoff_until_its_b
 
 #[tokio::test]
 async fn failures_further_apart_than_the_window_never_spend_the_budget() {
-    let mut config = KitConfig::default();
-    config.policy = RestartPolicy {
-        max_restarts: 3,
-        window: Duration::from_secs(10),
-        ..RestartPolicy::default()
-    };
-    let kit = Kit::start_with(config).await;
+    let kit = Kit::start_with(KitConfig {
+        policy: RestartPolicy {
+            max_restarts: 3,
+            window: Duration::from_secs(10),
+            ..RestartPolicy::default()
+        },
+        ..KitConfig::default()
+    })
+    .await;
     let session = kit.session().await;
     tokio::time::pause();
     let key = "one-account@folio.test";

@@ -490,7 +490,9 @@ pub struct FaultGuard {
 }
 
 /// A turn at the process's fault points: see [`without_faults`].
-pub struct FaultTurn(std::sync::MutexGuard<'static, ()>);
+pub struct FaultTurn {
+    _held: std::sync::MutexGuard<'static, ()>,
+}
 
 static FAULT_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -498,7 +500,9 @@ static FAULT_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// loop would take a fault meant for another test's, under `cargo test` (under nextest
 /// it changes nothing).
 pub fn without_faults() -> FaultTurn {
-    FaultTurn(FAULT_TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    FaultTurn {
+        _held: FAULT_TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+    }
 }
 
 /// Arms `point` for `times` passes; see [`FaultGuard`].
