@@ -11,7 +11,7 @@ use std::{
     collections::{HashMap, VecDeque},
     hash::{Hash, Hasher},
     sync::{Arc, RwLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use futures::future::BoxFuture;
@@ -20,6 +20,9 @@ use ractor::{
     SupervisionEvent, rpc::CallResult,
 };
 use tokio::sync::watch;
+// tokio's clock, so that a test with paused time sees the restart window pass with the
+// backoffs (it is the system's clock otherwise).
+use tokio::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {

@@ -5,9 +5,15 @@
 //!   adapter's tests, the node's tests and `deploy/test-cluster.sh`;
 //! * [`search`]: the conformance suite every `SearchEngine` passes;
 //! * [`blobs`]: the conformance suite every `BlobStore` passes, and a real S3 server
-//!   (s3s-fs) for tests.
+//!   (s3s-fs) for tests;
+//! * `actors` (feature `actors`): the actor test kit, which starts domain actors
+//!   without HTTP on in-memory stores, with probes for events, process groups and
+//!   supervision (see `docs/testing.md`).
 
 pub mod blobs;
 pub mod images;
 pub mod meili_stub;
 pub mod search;
+
+#[cfg(feature = "actors")]
+pub mod actors;
