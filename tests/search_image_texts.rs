@@ -85,7 +85,7 @@ async fn captions_and_alt_texts_are_searched(backend: Backend) {
     until_found(&t, "heron", "the caption to be searchable", &[&public_id]).await;
     assert_eq!(
         found_ids(&t, "lighthouse").await,
-        [public_id.clone()],
+        [public_id.as_str()],
         "alt text is searched"
     );
     assert!(
@@ -99,7 +99,7 @@ async fn captions_and_alt_texts_are_searched(backend: Backend) {
     assert!(found_ids(&t, "heron").await.is_empty(), "the old caption is gone");
     assert_eq!(
         found_ids(&t, "lighthouse").await,
-        [public_id.clone()],
+        [public_id.as_str()],
         "the alt text stays"
     );
 
