@@ -1030,11 +1030,34 @@ fn cmp_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     }
 }
 
+/// Words, lower-cased, with the common Latin diacritics removed (Meilisearch's
+/// normalizer folds them: `café` is found by `cafe`).
 fn tokenize(s: &str) -> Vec<String> {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
+        .map(|w| w.to_lowercase().chars().map(fold).collect::<String>())
         .collect()
+}
+
+fn fold(c: char) -> String {
+    let base = match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' => "a",
+        'ç' | 'ć' | 'č' => "c",
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' | 'ě' => "e",
+        'ì' | 'í' | 'î' | 'ï' | 'ī' => "i",
+        'ñ' | 'ń' | 'ň' => "n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' => "o",
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' => "u",
+        'ý' | 'ÿ' => "y",
+        'ś' | 'š' => "s",
+        'ź' | 'ż' | 'ž' => "z",
+        'ł' => "l",
+        'ß' => "ss",
+        'æ' => "ae",
+        'œ' => "oe",
+        other => return other.to_string(),
+    };
+    base.to_string()
 }
 
 /// A search candidate and what its ranking rules compare.
@@ -1466,6 +1489,11 @@ mod tests {
         };
         let w: Vec<char> = w.chars().collect();
         defaults.word_match(&w, t, prefix, true)
+    }
+
+    #[test]
+    fn diacritics_fold_like_meilisearch() {
+        assert_eq!(tokenize("Café Ünïcode straße"), ["cafe", "unicode", "strasse"]);
     }
 
     #[test]

@@ -774,6 +774,11 @@ pub async fn words_are_all_required(engine: Arc<dyn SearchEngine>) {
     assert_eq!(none.total, 0);
     // The order of the words does not change what matches.
     assert_eq!(ids(&text(e, "lantern garden").await), vec![pid(7)]);
+    // Words are lower-cased and folded to ASCII, in the index and in the query.
+    let accented = extra(120, "Café crème", "Notes from Zürich", &[], &[], 3);
+    assert_eq!(ok(e.upsert(accented).await, "upsert accented"), Applied::Written);
+    assert_eq!(ids(&text(e, "cafe creme").await), vec![pid(120)]);
+    assert_eq!(ids(&text(e, "CAFÉ zurich").await), vec![pid(120)]);
 }
 
 /// Typos: first-letter typos cost two, none on words under 5 letters, none on tags.
