@@ -290,9 +290,14 @@ async fn batch_documents(ctx: &IndexerContext, deliveries: &[Delivery]) -> Resul
         .into_iter()
         .collect();
     let names = ctx.profiles.display_names(&owners).await.map_err(IndexError::Profile)?;
+    let public: Vec<Uuid> = rows.iter().filter(|r| is_public(r)).map(|r| r.id).collect();
+    let mut texts = image_texts(ctx, &public).await?;
     for row in rows {
         let id = row.id;
-        let document = names.get(&row.user_id).map(|username| indexed(row, username.clone()));
+        let row_texts = texts.remove(&id).unwrap_or_default();
+        let document = names
+            .get(&row.user_id)
+            .map(|username| indexed(row, username.clone(), row_texts));
         documents.insert(id, document);
     }
     Ok(documents)
@@ -331,15 +336,49 @@ async fn project_document(ctx: &IndexerContext, project_id: Uuid) -> Result<Opti
     let Some(username) = display_name(ctx, row.user_id).await? else {
         return Ok(None);
     };
-    Ok(Some(indexed(row, username)))
+    let texts = if is_public(&row) {
+        image_texts(ctx, &[project_id])
+            .await?
+            .remove(&project_id)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Ok(Some(indexed(row, username, texts)))
+}
+
+fn is_public(row: &projects::Model) -> bool {
+    Visibility::from_stored(&row.visibility).is_public()
+}
+
+/// The captions and alt texts of the stored images filed under each project (read
+/// through the media domain's gallery query; only public projects are asked for, so
+/// no private image's text reaches the index). A caption change bumps the project's
+/// version and sends `project.updated`, which reindexes it with these.
+async fn image_texts(ctx: &IndexerContext, project_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<String>>, IndexError> {
+    let galleries = crate::media::gallery::images_of(&ctx.db, project_ids)
+        .await
+        .map_err(IndexError::Database)?;
+    Ok(galleries
+        .into_iter()
+        .map(|(project_id, items)| {
+            let texts = items
+                .into_iter()
+                .flat_map(|item| [item.caption, item.alt])
+                .flatten()
+                .filter(|text| !text.trim().is_empty())
+                .collect();
+            (project_id, texts)
+        })
+        .collect())
 }
 
 /// A public project is indexed; any other is taken out, as of its current version
 /// (the engine keeps that as a tombstone, so an older event cannot bring it back, and
 /// the version that makes it public again is newer).
-fn indexed(row: projects::Model, username: String) -> Indexed {
-    if Visibility::from_stored(&row.visibility).is_public() {
-        Indexed::Listed(document(row, username))
+fn indexed(row: projects::Model, username: String, image_texts: Vec<String>) -> Indexed {
+    if is_public(&row) {
+        Indexed::Listed(document(row, username, image_texts))
     } else {
         Indexed::Hidden { version: row.version }
     }
@@ -350,7 +389,7 @@ async fn hide(ctx: &IndexerContext, project_id: Uuid, version: i64) -> Result<()
     Ok(())
 }
 
-fn document(row: projects::Model, username: String) -> SearchDocument {
+fn document(row: projects::Model, username: String, image_texts: Vec<String>) -> SearchDocument {
     SearchDocument {
         project_id: row.id,
         user_id: row.user_id,
@@ -358,6 +397,7 @@ fn document(row: projects::Model, username: String) -> SearchDocument {
         title: row.title,
         description: row.description,
         tags: serde_json::from_value(row.tags).unwrap_or_default(),
+        image_texts,
         thumbnail_url: row.thumbnail_url,
         created_at: row.created_at,
         updated_at: row.updated_at,

@@ -94,6 +94,21 @@ pub struct SearchBenchReport {
     pub write_to_searchable: Latency,
     /// Writes that did not become searchable within the timeout.
     pub write_timeouts: usize,
+    /// Latency per kind of query (one word, two words, a prefix, a typo, a tag filter,
+    /// facets on), each kind timed on its own.
+    #[serde(default)]
+    pub by_kind: Vec<KindLatency>,
+}
+
+/// The latency of one kind of query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KindLatency {
+    pub kind: String,
+    pub latency: Latency,
+    /// Average `total` of the kind's queries (they do match).
+    pub mean_total: f64,
+    /// How many of its answers had an estimated total (`total_is_exact: false`).
+    pub estimated_totals: usize,
 }
 
 impl std::fmt::Display for SearchBenchReport {
@@ -109,7 +124,7 @@ impl std::fmt::Display for SearchBenchReport {
             "query latency ({} queries, mean total {:.0}): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             self.query.samples, self.query_mean_total, self.query.p50_ms, self.query.p99_ms, self.query.max_ms
         )?;
-        write!(
+        writeln!(
             f,
             "write-to-searchable ({} samples, {} timeouts): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             self.write_to_searchable.samples,
@@ -117,7 +132,20 @@ impl std::fmt::Display for SearchBenchReport {
             self.write_to_searchable.p50_ms,
             self.write_to_searchable.p99_ms,
             self.write_to_searchable.max_ms
-        )
+        )?;
+        writeln!(
+            f,
+            "{:<22} {:>8} {:>10} {:>10} {:>12} {:>10}",
+            "query kind", "samples", "p50 ms", "p99 ms", "mean total", "estimated"
+        )?;
+        for k in &self.by_kind {
+            writeln!(
+                f,
+                "{:<22} {:>8} {:>10.2} {:>10.2} {:>12.0} {:>10}",
+                k.kind, k.latency.samples, k.latency.p50_ms, k.latency.p99_ms, k.mean_total, k.estimated_totals
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -519,6 +547,7 @@ pub fn generate_documents(n: usize, users: usize, seed: u64) -> Vec<SearchDocume
                 title: title.join(" "),
                 description: description.join(" "),
                 tags: doc_tags,
+                image_texts: Vec::new(),
                 thumbnail_url: if rng.below(3) == 0 {
                     None
                 } else {
@@ -602,6 +631,202 @@ pub fn generate_queries(n: usize, seed: u64) -> Vec<SearchQuery> {
         .collect()
 }
 
+/// The query kinds, `per_kind` of each: one word, two words, a prefix being
+/// typed, a word with one typo, a tag filter (no text), and one word with facets on.
+/// Only the last asks for facets.
+pub fn kind_queries(per_kind: usize, seed: u64) -> Vec<(&'static str, Vec<SearchQuery>)> {
+    let mut rng = Rng::new(seed ^ 0x4B1D);
+    let tags = tag_vocabulary();
+    let long: Vec<&str> = WORDS.iter().copied().filter(|w| w.len() >= 5).collect();
+    let plain = |query: String, tags: Vec<String>, facet_size: u32| SearchQuery {
+        query,
+        tags,
+        page: 1,
+        size: 20,
+        facet_size,
+    };
+    let mut kinds: Vec<(&'static str, Vec<SearchQuery>)> = vec![
+        ("one word", Vec::new()),
+        ("two words", Vec::new()),
+        ("prefix", Vec::new()),
+        ("typo", Vec::new()),
+        ("tag filter", Vec::new()),
+        ("one word, facets on", Vec::new()),
+    ];
+    for _ in 0..per_kind {
+        kinds[0]
+            .1
+            .push(plain(WORDS[rng.skewed(WORDS.len())].to_string(), vec![], 0));
+        kinds[1].1.push(plain(
+            format!("{} {}", WORDS[rng.below(WORDS.len())], WORDS[rng.below(WORDS.len())]),
+            vec![],
+            0,
+        ));
+        let w = long[rng.below(long.len())];
+        kinds[2]
+            .1
+            .push(plain(w.chars().take(3 + rng.below(2)).collect(), vec![], 0));
+        kinds[3]
+            .1
+            .push(plain(typo(long[rng.below(long.len())], &mut rng), vec![], 0));
+        kinds[4]
+            .1
+            .push(plain(String::new(), vec![tags[rng.skewed(tags.len())].clone()], 0));
+        kinds[5].1.push(plain(
+            WORDS[rng.skewed(WORDS.len())].to_string(),
+            vec![],
+            crate::DEFAULT_FACET_SIZE,
+        ));
+    }
+    kinds
+}
+
+/// Times each kind of [`kind_queries`] on its own (after a short warm-up).
+pub async fn time_kinds(
+    engine: &dyn SearchEngine,
+    kinds: &[(&'static str, Vec<SearchQuery>)],
+) -> Result<Vec<KindLatency>, SearchError> {
+    let mut out = Vec::with_capacity(kinds.len());
+    for (kind, queries) in kinds {
+        for q in queries.iter().take(10) {
+            engine.search(q).await?;
+        }
+        let mut lat = Vec::with_capacity(queries.len());
+        let (mut totals, mut estimated) = (0u64, 0usize);
+        for q in queries {
+            let t = Instant::now();
+            let page = engine.search(q).await?;
+            lat.push(t.elapsed());
+            totals += page.total;
+            estimated += usize::from(!page.total_is_exact);
+        }
+        out.push(KindLatency {
+            kind: kind.to_string(),
+            latency: Latency::from_durations(lat),
+            mean_total: totals as f64 / queries.len().max(1) as f64,
+            estimated_totals: estimated,
+        });
+    }
+    Ok(out)
+}
+
+/// A bulk load through [`crate::MeiliEngine`] next to Meilisearch's own documents API
+/// fed the same documents as one NDJSON body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeiliBulkComparison {
+    pub documents: usize,
+    pub batch_size: usize,
+    /// `upsert_many` in batches: one request and one awaited task per batch.
+    pub engine_seconds: f64,
+    /// One `POST /indexes/{uid}/documents` with `application/x-ndjson`, until its task
+    /// succeeded.
+    pub ndjson_seconds: f64,
+}
+
+impl std::fmt::Display for MeiliBulkComparison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "meilisearch bulk load of {} projects: through MeiliEngine (batches of {}) {:.1} s ({:.0} docs/s); its documents API fed the same NDJSON {:.1} s ({:.0} docs/s); ratio {:.2}",
+            self.documents,
+            self.batch_size,
+            self.engine_seconds,
+            self.documents as f64 / self.engine_seconds.max(1e-9),
+            self.ndjson_seconds,
+            self.documents as f64 / self.ndjson_seconds.max(1e-9),
+            self.engine_seconds / self.ndjson_seconds.max(1e-9)
+        )
+    }
+}
+
+/// Loads `n_docs` generated projects into two fresh indexes of the server in
+/// `settings` (`<index>_bench_engine`, `<index>_bench_ndjson`, both with the engine's
+/// settings): through the engine, and as one NDJSON body to the documents API.
+pub async fn meili_bulk_vs_ndjson(
+    settings: crate::MeiliSettings,
+    n_docs: usize,
+    batch_size: usize,
+    seed: u64,
+) -> Result<MeiliBulkComparison, SearchError> {
+    let docs = generate_documents(n_docs, 3_000, seed);
+    let engine_settings = crate::MeiliSettings {
+        index: format!("{}_bench_engine", settings.index),
+        ..settings.clone()
+    };
+    let engine = crate::MeiliEngine::connect(engine_settings).await?;
+    engine.clear().await?;
+    eprintln!("[bench] meilisearch: {n_docs} projects through MeiliEngine in batches of {batch_size}…");
+    let start = Instant::now();
+    for chunk in docs.chunks(batch_size.max(1)) {
+        engine.upsert_many(chunk.to_vec()).await?;
+    }
+    let engine_seconds = start.elapsed().as_secs_f64();
+
+    let raw_settings = crate::MeiliSettings {
+        index: format!("{}_bench_ndjson", settings.index),
+        ..settings.clone()
+    };
+    let raw_index = raw_settings.index.clone();
+    let raw = crate::MeiliEngine::connect(raw_settings).await?;
+    raw.clear().await?;
+    let mut body = String::new();
+    for doc in &docs {
+        body.push_str(&crate::meili::document_json(doc).to_string());
+        body.push('\n');
+    }
+    eprintln!("[bench] meilisearch: the same {n_docs} projects as one NDJSON body…");
+    let client = reqwest::Client::new();
+    let base = settings.url.trim_end_matches('/').to_string();
+    let authorized = |r: reqwest::RequestBuilder| match &settings.api_key {
+        Some(key) => r.bearer_auth(key),
+        None => r,
+    };
+    let unavailable = |e: reqwest::Error| SearchError::Unavailable(format!("meilisearch: {e}"));
+    let start = Instant::now();
+    let enqueued: serde_json::Value = authorized(
+        client
+            .post(format!("{base}/indexes/{raw_index}/documents?primaryKey=project_id"))
+            .header("content-type", "application/x-ndjson")
+            .body(body),
+    )
+    .send()
+    .await
+    .map_err(unavailable)?
+    .error_for_status()
+    .map_err(unavailable)?
+    .json()
+    .await
+    .map_err(unavailable)?;
+    let task = enqueued["taskUid"]
+        .as_u64()
+        .ok_or_else(|| SearchError::Internal(format!("no taskUid in {enqueued}")))?;
+    loop {
+        let status: serde_json::Value = authorized(client.get(format!("{base}/tasks/{task}")))
+            .send()
+            .await
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)?;
+        match status["status"].as_str() {
+            Some("succeeded") => break,
+            Some("failed") | Some("canceled") => {
+                return Err(SearchError::Internal(format!(
+                    "the NDJSON task did not succeed: {status}"
+                )));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let ndjson_seconds = start.elapsed().as_secs_f64();
+    Ok(MeiliBulkComparison {
+        documents: n_docs,
+        batch_size,
+        engine_seconds,
+        ndjson_seconds,
+    })
+}
+
 /// Runs the benchmark: bulk-index `n_docs` generated projects, time the mixed
 /// query set, then time write-to-searchable. Progress goes to stderr.
 pub async fn run(
@@ -670,6 +895,7 @@ pub async fn run(
             title: format!("Bench {marker}"),
             description: "write to searchable probe".into(),
             tags: vec!["bench".into()],
+            image_texts: Vec::new(),
             thumbnail_url: None,
             created_at: now,
             updated_at: now,
@@ -694,7 +920,10 @@ pub async fn run(
             eprintln!("[bench]   {}/{} writes", i + 1, opts.write_samples);
         }
     }
+    eprintln!("[bench] timing each kind of query…");
+    let by_kind = time_kinds(engine.as_ref(), &kind_queries(200, opts.seed)).await?;
     let report = SearchBenchReport {
+        by_kind,
         engine: name,
         documents: n_docs,
         index_seconds,

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use tantivy::tokenizer::TextAnalyzer;
 
-use crate::{SearchDocument, tantivy_engine::analyzer, typo_budget};
+use crate::{SearchDocument, match_cost, tantivy_engine::analyzer};
 
 /// Length of a description snippet, in characters (about; it ends on word boundaries).
 pub const SNIPPET_CHARS: usize = 160;
@@ -48,9 +48,8 @@ pub struct Highlights {
 /// A query word and how it may match a document word.
 struct QueryWord {
     text: Vec<char>,
-    /// The last word of the query also matches as a prefix (two characters or more).
+    /// The last word of the query also matches as a prefix.
     prefix: bool,
-    typos: u32,
 }
 
 /// The query's words, normalized like the index's (lower-cased, ASCII-folded).
@@ -65,13 +64,13 @@ impl HighlightQuery {
         let mut analyzer = analyzer();
         let tokens = tokens(&mut analyzer, query);
         let n = tokens.len().min(MAX_WORDS);
+        let last_is_prefix = crate::last_word_is_prefix(query);
         let words = tokens
             .into_iter()
             .take(n)
             .enumerate()
             .map(|(i, (word, _, _))| QueryWord {
-                prefix: i + 1 == n && word.chars().count() >= 2,
-                typos: u32::from(typo_budget(&word)),
+                prefix: i + 1 == n && last_is_prefix,
                 text: word.chars().collect(),
             })
             .collect();
@@ -84,11 +83,12 @@ impl HighlightQuery {
 
     /// The highlights of `doc` for this query.
     pub fn highlight(&mut self, doc: &SearchDocument) -> Highlights {
-        let title = self.spans(&doc.title);
-        let description = self.spans(&doc.description);
+        let title = self.spans(&doc.title, true);
+        let description = self.spans(&doc.description, true);
         let mut tags = Vec::new();
         for (tag, text) in doc.tags.iter().enumerate() {
-            tags.extend(self.spans(text).into_iter().map(|s| TagSpan {
+            // No typo tolerance on tags (the written rule).
+            tags.extend(self.spans(text, false).into_iter().map(|s| TagSpan {
                 tag,
                 start: s.start,
                 end: s.end,
@@ -105,7 +105,7 @@ impl HighlightQuery {
     }
 
     /// The matched words of `text`, in order.
-    fn spans(&mut self, text: &str) -> Vec<Span> {
+    fn spans(&mut self, text: &str, typos_allowed: bool) -> Vec<Span> {
         if self.words.is_empty() {
             return Vec::new();
         }
@@ -113,7 +113,12 @@ impl HighlightQuery {
         let mut out = Vec::new();
         for (token, from, to) in tokens(&mut self.analyzer, text) {
             let token: Vec<char> = token.chars().collect();
-            let Some(matched) = self.words.iter().filter_map(|w| matched_chars(w, &token)).max() else {
+            let Some(matched) = self
+                .words
+                .iter()
+                .filter_map(|w| matched_chars(w, &token, typos_allowed))
+                .max()
+            else {
                 continue;
             };
             let start = char_index(&starts, from);
@@ -132,54 +137,14 @@ impl HighlightQuery {
 }
 
 /// How many leading characters of `token` the word matches (`None`: it does not).
-fn matched_chars(word: &QueryWord, token: &[char]) -> Option<usize> {
-    let w = &word.text;
-    if token == w.as_slice() {
-        return Some(token.len());
+fn matched_chars(word: &QueryWord, token: &[char], typos_allowed: bool) -> Option<usize> {
+    match_cost(&word.text, token, word.prefix, typos_allowed)?;
+    // An exact prefix lights the part typed; any other match lights the whole word.
+    if word.prefix && token.len() > word.text.len() && token.starts_with(&word.text) {
+        Some(word.text.len())
+    } else {
+        Some(token.len())
     }
-    if word.prefix {
-        if token.starts_with(w) {
-            return Some(w.len());
-        }
-        if word.typos > 0 {
-            // A prefix of the token within the typo budget of the word.
-            let budget = word.typos as usize;
-            let shortest = w.len().saturating_sub(budget).max(1);
-            let longest = (w.len() + budget).min(token.len());
-            return (shortest..=longest)
-                .rev()
-                .find(|&len| osa(&token[..len], w) <= word.typos)
-                .map(|_| token.len());
-        }
-        return None;
-    }
-    (word.typos > 0 && osa(token, w) <= word.typos).then_some(token.len())
-}
-
-/// Optimal string alignment distance (an adjacent transposition costs one).
-fn osa(a: &[char], b: &[char]) -> u32 {
-    let (n, m) = (a.len(), b.len());
-    if n.abs_diff(m) > 2 {
-        return 3;
-    }
-    let mut d = vec![vec![0u32; m + 1]; n + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i as u32;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j as u32;
-    }
-    for i in 1..=n {
-        for j in 1..=m {
-            let cost = u32::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = v;
-        }
-    }
-    d[n][m]
 }
 
 /// The index's tokens of `text`: (normalized word, byte start, byte end).
@@ -271,6 +236,7 @@ mod tests {
             title: title.into(),
             description: description.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
+            image_texts: Vec::new(),
             thumbnail_url: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),

@@ -9,17 +9,24 @@
 //!
 //! ## Relevance (both engines)
 //!
-//! Title weighs most, then the display name (`username`), then description and
-//! tags. Tags are searchable text with the same weight as the description
-//! (tantivy: boost 1.0 like the description; Meilisearch: `tags` is the last
-//! searchable attribute, right after `description`), so a query `rust` finds a
-//! project tagged `rust` without letting a tag outrank a title or display name.
-//! Ties are broken by `updated_at` descending; an empty query lists by
-//! `updated_at` descending. Typo tolerance follows Meilisearch's default rule: a
-//! query word of at least 5 letters matches with one typo, at least 9 letters
-//! with two (a transposition counts as one typo); the last query word also
-//! matches as a prefix.
+//! One rule, written in the contract (section 7) and followed by both engines:
 //!
+//! * Every word of the query must match (words are ANDed); a word matches in the
+//!   title, the display name (`username`), the description, the tags or the image
+//!   texts (captions and alt texts of the project's public images).
+//! * A word matches an indexed word exactly; the last word also as a prefix (unless
+//!   the query ends with a separator); otherwise within its typo budget
+//!   ([`match_cost`]: none under 5 characters, one from 5, two from 9, a first-letter
+//!   typo costs two, never on tags).
+//! * Ranking, in order: fewer typos (summed over the words, each word at its best
+//!   match); then the better attributes (each word's best attribute in the order
+//!   title, display name, description, tags, image texts, summed); then `updated_at`
+//!   newest first; then `project_id` ascending. An empty query lists by `updated_at`
+//!   newest first, then `project_id`.
+//! * Meilisearch gets this through its settings (`matchingStrategy: all`, ranking
+//!   rules `words, typo, attributeRank, sort, updated_at:desc, project_id:asc`, typo
+//!   tolerance off on `tags`); tantivy computes the same buckets itself.
+
 //! ## Versions and tombstones
 //!
 //! Every document carries the project's monotonic `version`. An upsert applies
@@ -44,7 +51,7 @@ mod text;
 pub use highlight::{Highlights, Span, TagSpan};
 pub use meili::{MeiliEngine, MeiliSettings};
 pub use tantivy_engine::TantivyEngine;
-pub use text::{merge_suggestions, title_matches_prefix, typo_budget};
+pub use text::{last_word_is_prefix, match_cost, merge_suggestions, title_matches_prefix, typo_budget};
 
 /// Largest accepted page size.
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -64,6 +71,10 @@ pub struct SearchDocument {
     pub description: String,
     /// Lower-cased tags.
     pub tags: Vec<String>,
+    /// Captions and alt texts of the project's public images (searched below the
+    /// title, the display name, the description and the tags).
+    #[serde(default)]
+    pub image_texts: Vec<String>,
     pub thumbnail_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -21,8 +21,10 @@ use meilisearch_sdk::client::Client;
 use meilisearch_sdk::documents::{DocumentQuery, DocumentsQuery, DocumentsResults};
 use meilisearch_sdk::errors::{Error as MeiliError, ErrorCode, ErrorType, MeilisearchError};
 use meilisearch_sdk::indexes::Index;
-use meilisearch_sdk::search::{SearchResults, Selectors};
-use meilisearch_sdk::settings::{FacetSortValue, FacetingSettings, PaginationSetting, Settings};
+use meilisearch_sdk::search::{MatchingStrategies, SearchResults, Selectors};
+use meilisearch_sdk::settings::{
+    FacetSortValue, FacetingSettings, MinWordSizeForTypos, PaginationSetting, Settings, TypoToleranceSettings,
+};
 use meilisearch_sdk::task_info::TaskInfo;
 use meilisearch_sdk::tasks::Task;
 use serde::{Deserialize, Serialize};
@@ -35,19 +37,24 @@ use crate::{
     Applied, SearchDocument, SearchEngine, SearchError, SearchHit, SearchPage, SearchQuery, Suggestion, SuggestionKind,
 };
 
-/// Searchable attributes, most important first (attribute ranking rule).
-pub const SEARCHABLE_ATTRIBUTES: [&str; 4] = ["title", "username", "description", "tags"];
+/// Searchable attributes, most important first (the `attributeRank` rule).
+pub const SEARCHABLE_ATTRIBUTES: [&str; 5] = ["title", "username", "description", "tags", "image_texts"];
 pub const FILTERABLE_ATTRIBUTES: [&str; 3] = ["tags", "user_id", "deleted"];
 pub const SORTABLE_ATTRIBUTES: [&str; 2] = ["updated_at", "created_at"];
-pub const RANKING_RULES: [&str; 7] = [
+/// The written rule (contract, section 7): every word matches (`words` with the
+/// matching strategy `all`), then fewer typos, then better attributes, then newest,
+/// then project id. `proximity`, `wordPosition` and `exactness` are left out: the
+/// embedded engine does not compute them, and the two engines must rank alike.
+pub const RANKING_RULES: [&str; 6] = [
     "words",
     "typo",
-    "proximity",
-    "attribute",
+    "attributeRank",
     "sort",
-    "exactness",
     "updated_at:desc",
+    "project_id:asc",
 ];
+/// Attributes where a word must match without typos (prefixes still count).
+pub const TYPOS_DISABLED_ON: [&str; 1] = ["tags"];
 /// Lets `total` and pagination go past Meilisearch's default cap of 1000 hits.
 pub const MAX_TOTAL_HITS: usize = 100_000;
 
@@ -142,6 +149,12 @@ fn millis_to_dt(v: &Value) -> Option<DateTime<Utc>> {
     }
 }
 
+/// The stored form of a live document (what every write sends; the bench feeds the
+/// same to the documents API).
+pub fn document_json(doc: &SearchDocument) -> Value {
+    live_json(doc)
+}
+
 fn live_json(doc: &SearchDocument) -> Value {
     json!({
         "project_id": doc.project_id,
@@ -150,6 +163,7 @@ fn live_json(doc: &SearchDocument) -> Value {
         "title": doc.title,
         "description": doc.description,
         "tags": doc.tags,
+        "image_texts": doc.image_texts,
         "thumbnail_url": doc.thumbnail_url,
         "created_at": doc.created_at.timestamp_millis(),
         "updated_at": doc.updated_at.timestamp_millis(),
@@ -167,6 +181,7 @@ struct StoredDoc {
     title: Option<String>,
     description: Option<String>,
     tags: Option<Vec<String>>,
+    image_texts: Option<Vec<String>>,
     thumbnail_url: Option<String>,
     #[serde(default)]
     created_at: Value,
@@ -184,6 +199,7 @@ impl StoredDoc {
             title: self.title?,
             description: self.description.unwrap_or_default(),
             tags: self.tags.unwrap_or_default(),
+            image_texts: self.image_texts.unwrap_or_default(),
             thumbnail_url: self.thumbnail_url,
             created_at: millis_to_dt(&self.created_at)?,
             updated_at: millis_to_dt(&self.updated_at)?,
@@ -276,6 +292,17 @@ impl MeiliEngine {
             .with_filterable_attributes(FILTERABLE_ATTRIBUTES)
             .with_sortable_attributes(SORTABLE_ATTRIBUTES)
             .with_ranking_rules(RANKING_RULES)
+            // Meilisearch's default word sizes, written out: they are the contract's.
+            .with_typo_tolerance(TypoToleranceSettings {
+                enabled: Some(true),
+                disable_on_attributes: Some(TYPOS_DISABLED_ON.iter().map(|a| a.to_string()).collect()),
+                disable_on_words: Some(Vec::new()),
+                min_word_size_for_typos: Some(MinWordSizeForTypos {
+                    one_typo: Some(5),
+                    two_typos: Some(9),
+                }),
+                disable_on_numbers: None,
+            })
             .with_displayed_attributes(["*"])
             .with_pagination(PaginationSetting {
                 max_total_hits: MAX_TOTAL_HITS,
@@ -468,14 +495,18 @@ impl SearchEngine for MeiliEngine {
         self.ensure_ready().await?;
         let idx = self.index();
         let filter = Self::live_filter_with_tags(&q.normalized_tags());
-        let query = q.query.trim();
+        // Only leading blanks go: a trailing separator says the last word is finished
+        // (no prefix), which Meilisearch reads from the query as sent.
+        let query = q.query.trim_start();
         let sort = ["updated_at:desc"];
         let mut sq = idx.search();
         sq.with_query(query)
             .with_filter(&filter)
             .with_page(q.page as usize)
             .with_hits_per_page(q.size as usize)
-            .with_show_ranking_score(true);
+            .with_show_ranking_score(true)
+            // Every word must match (the written rule), not words dropped from the end.
+            .with_matching_strategy(MatchingStrategies::ALL);
         let facets = ["tags"];
         if q.facet_size > 0 {
             sq.with_facets(Selectors::Some(&facets));

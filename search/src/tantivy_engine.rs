@@ -5,8 +5,12 @@
 //!   whole group, reloads the reader and only then answers — so a write is
 //!   searchable when its future resolves, and concurrent writers share commits.
 //! * Searches run on tokio's blocking pool (`spawn_blocking`).
-//! * Tombstones are documents with `kind = "tomb"`; every query filters on
-//!   `kind = "live"`. Versions, tombstones, the user → projects map and tag
+//! * Tombstones are documents with `kind = "tomb"` and no text or tags, so no word
+//!   or tag reaches them; a listing (no words, no tags) filters on `kind = "live"`.
+//! * Queries follow the written rule (crate docs): every word must match; each word
+//!   is a disjunction of constant scores, one per (attribute, typo count) of the
+//!   indexed words it reaches, so the summed score is the rank bucket, and ties go
+//!   to `updated_at` then `project_id` (fast fields). Versions, tombstones, the user → projects map and tag
 //!   counts are kept in memory and rebuilt from the stored documents on open,
 //!   so they survive a reopen.
 //! * Tag facets are counted over every match from the `tag` fast field (term
@@ -26,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
+    BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
@@ -34,7 +38,7 @@ use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, 
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::text::normalize_doc;
+use crate::text::{match_cost, normalize_doc};
 use crate::{
     Applied, SearchDocument, SearchEngine, SearchError, SearchHit, SearchPage, SearchQuery, Suggestion, SuggestionKind,
     top_facets,
@@ -43,14 +47,14 @@ use crate::{
 const TOKENIZER: &str = "folio";
 const KIND_LIVE: &str = "live";
 const KIND_TOMB: &str = "tomb";
-/// Field weights (the old system: title^3, username^2, description^1; tags like description).
-const W_TITLE: f32 = 3.0;
-const W_USERNAME: f32 = 2.0;
-const W_DESCRIPTION: f32 = 1.0;
-const W_TAGS: f32 = 1.0;
-/// Constant score (times the field weight) of a prefix / typo match.
-const W_PREFIX: f32 = 0.6;
-const W_TYPO: f32 = 0.4;
+/// Score of one query word matched with no typo in the first attribute. A word's
+/// score is `WORD_SCORE - (typos * TYPO_STEP + attribute rank)`, the best of its
+/// matches (a disjunction max), summed over the words: so the sum orders documents by
+/// total typos first, then by the summed attribute ranks (the written rule). With at
+/// most 10 words of at most 2 typos and rank ≤ 4, every sum is an exact f32 integer.
+const WORD_SCORE: f32 = 1000.0;
+/// Larger than any sum of attribute ranks (10 words × rank 4).
+const TYPO_STEP: f32 = 64.0;
 /// Max query words considered.
 const MAX_WORDS: usize = 10;
 /// Max operations folded into one commit.
@@ -70,8 +74,14 @@ struct Fields {
     username: Field,
     description: Field,
     tags_text: Field,
+    /// Captions and alt texts of the project's public images.
+    image_text: Field,
     tag: Field,
     updated_at: Field,
+    /// The project id's high and low 64 bits: the last tie-break (project_id
+    /// ascending; a UUID's text order is its numeric order).
+    id_high: Field,
+    id_low: Field,
     json: Field,
 }
 
@@ -89,9 +99,12 @@ fn schema() -> (Schema, Fields) {
         title: b.add_text_field("title", text.clone()),
         username: b.add_text_field("username", text.clone()),
         description: b.add_text_field("description", text.clone()),
-        tags_text: b.add_text_field("tags_text", text),
+        tags_text: b.add_text_field("tags_text", text.clone()),
+        image_text: b.add_text_field("image_text", text),
         tag: b.add_text_field("tag", STRING | FAST),
         updated_at: b.add_i64_field("updated_at", FAST),
+        id_high: b.add_u64_field("id_high", FAST),
+        id_low: b.add_u64_field("id_low", FAST),
         json: b.add_text_field("record", STORED),
     };
     (b.build(), fields)
@@ -506,10 +519,16 @@ fn live_doc(f: &Fields, doc: &SearchDocument) -> Result<TantivyDocument, SearchE
     d.add_text(f.username, &doc.username);
     d.add_text(f.description, &doc.description);
     d.add_text(f.tags_text, doc.tags.join(" "));
+    for text in &doc.image_texts {
+        d.add_text(f.image_text, text);
+    }
     for t in &doc.tags {
         d.add_text(f.tag, t);
     }
     d.add_i64(f.updated_at, doc.updated_at.timestamp_millis());
+    let id = doc.project_id.as_u128();
+    d.add_u64(f.id_high, (id >> 64) as u64);
+    d.add_u64(f.id_low, id as u64);
     d.add_text(f.json, serde_json::to_string(&rec).map_err(internal)?);
     Ok(d)
 }
@@ -658,53 +677,78 @@ impl Inner {
         ))
     }
 
-    fn word_query(&self, word: &str, is_last: bool) -> Box<dyn Query> {
+    /// The searchable fields in attribute order (title first), and whether typos are
+    /// tolerated in each (not in tags).
+    fn searchable(&self) -> [(Field, bool); 5] {
         let f = &self.f;
+        [
+            (f.title, true),
+            (f.username, true),
+            (f.description, true),
+            (f.tags_text, false),
+            (f.image_text, true),
+        ]
+    }
+
+    /// What one query word matches: the best (typos, attribute) of every indexed word
+    /// it reaches, as a score (see [`WORD_SCORE`]). The indexed words are found with a
+    /// Levenshtein automaton over each segment's term dictionary, then each is priced
+    /// with [`match_cost`], which also applies the first-letter rule the automaton
+    /// does not know. `None` when the word matches nothing (so nothing can match all
+    /// words).
+    fn word_query(&self, searcher: &Searcher, word: &str, prefix: bool) -> Result<Option<Box<dyn Query>>, SearchError> {
+        let chars: Vec<char> = word.chars().collect();
         let budget = crate::typo_budget(word);
-        let prefix = is_last && word.chars().count() >= 2;
-        let mut subs: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (field, w) in [
-            (f.title, W_TITLE),
-            (f.username, W_USERNAME),
-            (f.description, W_DESCRIPTION),
-            (f.tags_text, W_TAGS),
-        ] {
-            let term = Term::from_field_text(field, word);
-            subs.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(
-                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
-                    w,
-                )),
-            ));
-            if prefix {
-                subs.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(
-                        Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, true)),
-                        w * W_PREFIX,
-                    )),
-                ));
-                if budget > 0 {
-                    subs.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(
-                            Box::new(FuzzyTermQuery::new_prefix(term, budget, true)),
-                            w * W_TYPO,
-                        )),
-                    ));
+        let mut disjuncts: Vec<Box<dyn Query>> = Vec::new();
+        for (rank, (field, typos_allowed)) in self.searchable().into_iter().enumerate() {
+            let distance = if typos_allowed { budget } else { 0 };
+            let mut by_cost: [Vec<String>; 3] = Default::default();
+            if distance == 0 && !prefix {
+                by_cost[0].push(word.to_string());
+            } else {
+                let term = Term::from_field_text(field, word);
+                let fuzzy = if prefix {
+                    FuzzyTermQuery::new_prefix(term, distance, true)
+                } else {
+                    FuzzyTermQuery::new(term, distance, true)
+                };
+                let mut seen: HashSet<String> = HashSet::new();
+                for segment in searcher.segment_readers() {
+                    let inverted = segment.inverted_index(field).map_err(internal)?;
+                    let automaton = fuzzy.automaton().map_err(internal)?;
+                    let mut stream = inverted.terms().search(automaton).into_stream().map_err(internal)?;
+                    while stream.advance() {
+                        let Ok(text) = std::str::from_utf8(stream.key()) else {
+                            continue;
+                        };
+                        if seen.contains(text) {
+                            continue;
+                        }
+                        let token: Vec<char> = text.chars().collect();
+                        if let Some(cost) = match_cost(&chars, &token, prefix, typos_allowed) {
+                            by_cost[usize::from(cost.min(2))].push(text.to_string());
+                        }
+                        seen.insert(text.to_string());
+                    }
                 }
-            } else if budget > 0 {
-                subs.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(
-                        Box::new(FuzzyTermQuery::new(term, budget, true)),
-                        w * W_TYPO,
+            }
+            for (cost, terms) in by_cost.into_iter().enumerate() {
+                let score = WORD_SCORE - (cost as f32 * TYPO_STEP + rank as f32);
+                let inner: Box<dyn Query> = match terms.as_slice() {
+                    [] => continue,
+                    [one] => Box::new(TermQuery::new(
+                        Term::from_field_text(field, one),
+                        IndexRecordOption::Basic,
                     )),
-                ));
+                    many => Box::new(TermSetQuery::new(many.iter().map(|t| Term::from_field_text(field, t)))),
+                };
+                disjuncts.push(Box::new(ConstScoreQuery::new(inner, score)));
             }
         }
-        Box::new(BooleanQuery::new(subs))
+        if disjuncts.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(DisjunctionMaxQuery::new(disjuncts))))
     }
 
     fn fetch(&self, searcher: &Searcher, addr: DocAddress) -> Result<SearchDocument, SearchError> {
@@ -718,7 +762,9 @@ impl Inner {
         let searcher = self.reader.searcher();
         let words = self.tokens(&q.query);
         let tags = q.normalized_tags();
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, self.live_filter())];
+        // Tombstones carry no text and no tags, so only a listing (no words, no tags)
+        // needs the live filter: every other query skips that intersection.
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if !tags.is_empty() {
             let terms = tags.iter().map(|t| Term::from_field_text(self.f.tag, t));
             clauses.push((
@@ -727,54 +773,54 @@ impl Inner {
             ));
         }
         let n = words.len();
-        if n > 0 {
-            let per_word: Vec<(Occur, Box<dyn Query>)> = words
-                .iter()
-                .enumerate()
-                .map(|(i, w)| (Occur::Should, self.word_query(w, i + 1 == n)))
-                .collect();
-            clauses.push((Occur::Must, Box::new(BooleanQuery::new(per_word))));
+        let last_is_prefix = crate::last_word_is_prefix(&q.query);
+        for (i, word) in words.iter().enumerate() {
+            match self.word_query(&searcher, word, i + 1 == n && last_is_prefix)? {
+                // Every word must match.
+                Some(query) => clauses.push((Occur::Must, query)),
+                None => {
+                    return Ok(SearchPage {
+                        hits: Vec::new(),
+                        total: 0,
+                        total_is_exact: true,
+                        facets: Vec::new(),
+                    });
+                }
+            }
         }
-        let query: Box<dyn Query> = if clauses.len() == 1 && n == 0 && tags.is_empty() {
-            Box::new(BooleanQuery::new(vec![
-                (Occur::Must, Box::new(AllQuery)),
-                (Occur::Must, self.live_filter()),
-            ]))
-        } else {
-            Box::new(BooleanQuery::new(clauses))
-        };
+        if n == 0 && tags.is_empty() {
+            clauses.push((Occur::Must, self.live_filter()));
+        }
+        let query = BooleanQuery::new(clauses);
         let offset = q.offset();
         let size = q.size as usize;
         let live = self.state.read().map(|s| s.live_count).unwrap_or(usize::MAX);
         let mut hits = Vec::new();
         let (total, facets) = if offset >= live {
             searcher.search(&query, &(Count, TagFacets)).map_err(internal)?
-        } else if n == 0 {
-            let top = TopDocs::with_limit(size)
-                .and_offset(offset)
-                .order_by_fast_field::<i64>("updated_at", Order::Desc);
-            let (count, docs, facets) = searcher.search(&query, &(Count, top, TagFacets)).map_err(internal)?;
-            for (_, addr) in docs {
-                hits.push(SearchHit::new(self.fetch(&searcher, addr)?, 1.0));
-            }
-            (count, facets)
         } else {
+            // Relevance bucket, then updated_at newest first, then project_id ascending.
             let top = TopDocs::with_limit(size)
                 .and_offset(offset)
                 .tweak_score(|seg: &tantivy::SegmentReader| {
-                    let col = seg
+                    let updated = seg
                         .fast_fields()
                         .i64("updated_at")
                         .ok()
                         .map(|c| c.first_or_default_col(0));
+                    let id_column = |name: &str| seg.fast_fields().u64(name).ok().map(|c| c.first_or_default_col(0));
+                    let (high, low) = (id_column("id_high"), id_column("id_low"));
                     move |doc: tantivy::DocId, score: tantivy::Score| {
-                        let ts = col.as_ref().map(|c| c.get_val(doc)).unwrap_or(0);
-                        // Quantized so that equal relevance ties break by updated_at desc.
-                        ((score * 1000.0).round() / 1000.0, ts)
+                        let ts = updated.as_ref().map(|c| c.get_val(doc)).unwrap_or(0);
+                        let id_high = high.as_ref().map(|c| c.get_val(doc)).unwrap_or(0);
+                        let id_low = low.as_ref().map(|c| c.get_val(doc)).unwrap_or(0);
+                        // Higher sorts first: the smaller project id must come out higher.
+                        (score.round() as i64, ts, u64::MAX - id_high, u64::MAX - id_low)
                     }
                 });
             let (count, docs, facets) = searcher.search(&query, &(Count, top, TagFacets)).map_err(internal)?;
-            for ((score, _), addr) in docs {
+            for ((bucket, _, _, _), addr) in docs {
+                let score = if n == 0 { 1.0 } else { bucket as f32 };
                 hits.push(SearchHit::new(self.fetch(&searcher, addr)?, score));
             }
             (count, facets)

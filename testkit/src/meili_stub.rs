@@ -7,9 +7,15 @@
 //!
 //! * filters: `attr = v`, `attr != v`, `attr IN [..]`, `AND`, `OR`, `NOT`, parentheses,
 //!   only on filterable attributes;
-//! * ranking rules words (matching strategy "last") → typo → attribute → sort →
-//!   custom `attr:asc|desc` rules; typo tolerance ≥5 letters: 1, ≥9: 2
-//!   (Damerau/OSA distance), prefix matching of the last query word (also with typos);
+//! * matching strategies `last` (the default: words dropped from the end) and `all`;
+//! * the index's ranking rules in their order: words, typo, attribute / attributeRank
+//!   (each word's best attribute, summed), sort and custom `attr:asc|desc` rules
+//!   (proximity, wordPosition and exactness are not modelled: Folio does not send
+//!   them); ties by insertion order;
+//! * typo tolerance from the `typoTolerance` settings (word sizes, attributes where it
+//!   is off): Damerau/OSA distance, a typo on the first letter costs two, prefix
+//!   matching of the last query word (also with typos) unless the query ends with a
+//!   separator;
 //! * `page`/`hitsPerPage` (`totalHits`, `totalPages`) or `offset`/`limit`
 //!   (`estimatedTotalHits`), `showRankingScore`, `attributesToRetrieve`,
 //!   `attributesToSearchOn`, `sort`;
@@ -663,12 +669,8 @@ impl Stub {
                 sort.push((attr.to_string(), dir == "desc"));
             }
         }
-        // Custom ranking rules (`attr:desc`) apply after the built-in ones.
-        let custom: Vec<(String, bool)> = idx
-            .ranking_rules()
-            .iter()
-            .filter_map(|r| r.rsplit_once(':').map(|(a, d)| (a.to_string(), d == "desc")))
-            .collect();
+        let rules = idx.ranking_rules();
+        let typo_settings = TypoSettings::of(idx);
         let mut searchable = idx.str_list("searchableAttributes");
         if let Some(Value::Array(on)) = body.get("attributesToSearchOn") {
             let on: Vec<String> = on.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
@@ -678,13 +680,13 @@ impl Stub {
                 searchable.retain(|s| on.contains(s));
             }
         }
-        let words = tokenize(q);
+        // `last` (Meilisearch's default) drops words from the end; `all` needs every word.
+        let all_words = body.get("matchingStrategy").and_then(|v| v.as_str()) == Some("all");
+        // Meilisearch considers the first ten words of a query.
+        let words: Vec<String> = tokenize(q).into_iter().take(10).collect();
+        // A query ending with a separator has no prefix word.
+        let last_is_prefix = q.chars().last().is_some_and(char::is_alphanumeric);
         let n = words.len();
-        struct Cand<'a> {
-            doc: &'a Map<String, Value>,
-            seq: u64,
-            key: (usize, u32, usize),
-        }
         let mut cands: Vec<Cand> = Vec::new();
         for (seq, doc) in idx.ordered_docs() {
             if let Some(f) = &filter
@@ -696,33 +698,39 @@ impl Stub {
                 cands.push(Cand {
                     doc,
                     seq: *seq,
-                    key: (0, 0, 0),
+                    key: RankKey::default(),
                 });
                 continue;
             }
-            // Tokens per searchable attribute (in order).
-            let attrs: Vec<(usize, Vec<String>)> = if searchable.iter().any(|s| s == "*") {
+            // Tokens per searchable attribute (in order), and whether typos count there.
+            let attrs: Vec<(usize, bool, Vec<String>)> = if searchable.iter().any(|s| s == "*") {
                 doc.iter()
                     .enumerate()
-                    .map(|(i, (_, v))| (i, tokenize(&value_text(v))))
+                    .map(|(i, (k, v))| (i, typo_settings.allowed_on(k), tokenize(&value_text(v))))
                     .collect()
             } else {
                 searchable
                     .iter()
                     .enumerate()
-                    .map(|(i, a)| (i, doc.get(a).map(|v| tokenize(&value_text(v))).unwrap_or_default()))
+                    .map(|(i, a)| {
+                        (
+                            i,
+                            typo_settings.allowed_on(a),
+                            doc.get(a).map(|v| tokenize(&value_text(v))).unwrap_or_default(),
+                        )
+                    })
                     .collect()
             };
-            let mut matched = 0;
-            let mut typos = 0u32;
-            let mut best_attr = usize::MAX;
+            let mut key = RankKey::default();
             for (wi, w) in words.iter().enumerate() {
-                let last = wi + 1 == n;
+                let prefix = wi + 1 == n && last_is_prefix;
+                let wc: Vec<char> = w.chars().collect();
+                // The word's best derivation: fewest typos, then the best attribute.
                 let mut best: Option<(u32, usize)> = None;
-                for (ai, toks) in &attrs {
+                for (ai, typos_ok, toks) in &attrs {
                     for t in toks {
-                        if let Some(ty) = word_match(w, t, last)
-                            && best.is_none_or(|(bt, ba)| (ty, *ai) < (bt, ba))
+                        if let Some(ty) = typo_settings.word_match(&wc, t, prefix, *typos_ok)
+                            && best.is_none_or(|b| (ty, *ai) < b)
                         {
                             best = Some((ty, *ai));
                         }
@@ -730,21 +738,18 @@ impl Stub {
                 }
                 match best {
                     Some((ty, ai)) => {
-                        matched += 1;
-                        typos += ty;
-                        best_attr = best_attr.min(ai);
+                        key.matched += 1;
+                        key.typos += ty;
+                        key.attributes += ai;
                     }
-                    None => break, // matching strategy "last": words are dropped from the end
+                    None => break,
                 }
             }
-            if matched == 0 {
+            if key.matched == 0 || (all_words && key.matched < n) {
                 continue;
             }
-            cands.push(Cand {
-                doc,
-                seq: *seq,
-                key: (n - matched, typos, best_attr),
-            });
+            key.missing = n - key.matched;
+            cands.push(Cand { doc, seq: *seq, key });
         }
         let cmp_attr = |a: &Map<String, Value>, b: &Map<String, Value>, attr: &str, desc: bool| -> Ordering {
             let o = cmp_values(a.get(attr), b.get(attr));
@@ -764,20 +769,27 @@ impl Stub {
                 }
             }
         };
+        // The index's ranking rules, in order. Modelled: words, typo, attribute /
+        // attributeRank (each word's best attribute rank, summed), sort and custom
+        // `attr:asc|desc` rules; proximity, wordPosition and exactness are not (Folio
+        // does not send them).
         cands.sort_by(|a, b| {
-            a.key
-                .cmp(&b.key)
-                .then_with(|| {
-                    sort.iter().fold(Ordering::Equal, |acc, (attr, desc)| {
+            let mut order = Ordering::Equal;
+            for rule in &rules {
+                order = order.then_with(|| match rule.as_str() {
+                    "words" => a.key.missing.cmp(&b.key.missing),
+                    "typo" => a.key.typos.cmp(&b.key.typos),
+                    "attribute" | "attributeRank" => a.key.attributes.cmp(&b.key.attributes),
+                    "sort" => sort.iter().fold(Ordering::Equal, |acc, (attr, desc)| {
                         acc.then_with(|| cmp_attr(a.doc, b.doc, attr, *desc))
-                    })
-                })
-                .then_with(|| {
-                    custom.iter().fold(Ordering::Equal, |acc, (attr, desc)| {
-                        acc.then_with(|| cmp_attr(a.doc, b.doc, attr, *desc))
-                    })
-                })
-                .then_with(|| a.seq.cmp(&b.seq))
+                    }),
+                    custom => match custom.rsplit_once(':') {
+                        Some((attr, dir)) => cmp_attr(a.doc, b.doc, attr, dir == "desc"),
+                        None => Ordering::Equal,
+                    },
+                });
+            }
+            order.then_with(|| a.seq.cmp(&b.seq))
         });
         let facet_distribution = match facet_distribution(idx, body, cands.iter().map(|c| c.doc)) {
             Ok(facets) => facets,
@@ -797,8 +809,13 @@ impl Stub {
                 _ => Map::new(),
             };
             if show_score {
-                let (a, b, c2) = c.key;
-                let combined = (a * 1000 + (b.min(99) as usize) * 10 + c2.min(9)) as f64;
+                let RankKey {
+                    missing,
+                    typos,
+                    attributes,
+                    ..
+                } = c.key;
+                let combined = (missing * 1000 + (typos.min(99) as usize) * 10 + attributes.min(9)) as f64;
                 let score = if n == 0 {
                     1.0
                 } else {
@@ -1013,21 +1030,130 @@ fn cmp_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     }
 }
 
+/// Words, lower-cased, with the common Latin diacritics removed (Meilisearch's
+/// normalizer folds them: `café` is found by `cafe`).
 fn tokenize(s: &str) -> Vec<String> {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
+        .map(|w| w.to_lowercase().chars().map(fold).collect::<String>())
         .collect()
 }
 
-fn typo_budget(w: &str) -> u32 {
-    let n = w.chars().count();
-    if n >= 9 {
-        2
-    } else if n >= 5 {
-        1
-    } else {
-        0
+fn fold(c: char) -> String {
+    let base = match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' => "a",
+        'ç' | 'ć' | 'č' => "c",
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' | 'ě' => "e",
+        'ì' | 'í' | 'î' | 'ï' | 'ī' => "i",
+        'ñ' | 'ń' | 'ň' => "n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' => "o",
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' => "u",
+        'ý' | 'ÿ' => "y",
+        'ś' | 'š' => "s",
+        'ź' | 'ż' | 'ž' => "z",
+        'ł' => "l",
+        'ß' => "ss",
+        'æ' => "ae",
+        'œ' => "oe",
+        other => return other.to_string(),
+    };
+    base.to_string()
+}
+
+/// A search candidate and what its ranking rules compare.
+struct Cand<'a> {
+    doc: &'a Map<String, Value>,
+    seq: u64,
+    key: RankKey,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RankKey {
+    matched: usize,
+    /// Query words not matched (the `words` rule).
+    missing: usize,
+    /// Typos summed over the words (the `typo` rule).
+    typos: u32,
+    /// Each word's best attribute rank, summed (the `attributeRank` rule).
+    attributes: usize,
+}
+
+/// The index's `typoTolerance` settings, as Meilisearch applies them.
+struct TypoSettings {
+    enabled: bool,
+    one_typo: usize,
+    two_typos: usize,
+    disabled_on: Vec<String>,
+}
+
+impl TypoSettings {
+    fn of(idx: &IndexState) -> TypoSettings {
+        let t = idx.settings.get("typoTolerance").cloned().unwrap_or(Value::Null);
+        let size = |k: &str, d: usize| {
+            t.get("minWordSizeForTypos")
+                .and_then(|m| m.get(k))
+                .and_then(|v| v.as_u64())
+                .map_or(d, |v| v as usize)
+        };
+        TypoSettings {
+            enabled: t.get("enabled").and_then(|v| v.as_bool()).unwrap_or(true),
+            one_typo: size("oneTypo", 5),
+            two_typos: size("twoTypos", 9),
+            disabled_on: t
+                .get("disableOnAttributes")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn allowed_on(&self, attribute: &str) -> bool {
+        self.enabled && !self.disabled_on.iter().any(|a| a == attribute)
+    }
+
+    fn budget(&self, w: &[char]) -> u32 {
+        if w.len() >= self.two_typos {
+            2
+        } else if w.len() >= self.one_typo {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Typos needed for query word `w` to match token `t` (None = no match), as
+    /// Meilisearch derives them: exact or (last word) prefix: 0; else within the
+    /// budget by Damerau distance (to the token's closest prefix for the last word),
+    /// where a token with another first letter is reached only at distance 1 and
+    /// costs 2 typos.
+    fn word_match(&self, w: &[char], t: &str, prefix: bool, typos_ok: bool) -> Option<u32> {
+        let tc: Vec<char> = t.chars().collect();
+        if tc.as_slice() == w || (prefix && tc.starts_with(w)) {
+            return Some(0);
+        }
+        let budget = if typos_ok { self.budget(w) } else { 0 };
+        if budget == 0 || w.is_empty() || tc.is_empty() {
+            return None;
+        }
+        // Out of reach by length alone (a prefix may be cut to any length).
+        let too_short = tc.len() + (budget as usize) < w.len();
+        if too_short || (!prefix && tc.len() > w.len() + budget as usize) {
+            return None;
+        }
+        let mut best = osa(w, &tc);
+        if prefix {
+            let lo = w.len().saturating_sub(budget as usize).max(1);
+            let hi = (w.len() + budget as usize).min(tc.len());
+            for l in lo..=hi {
+                best = best.min(osa(w, &tc[..l]));
+            }
+        }
+        let same_first = w[0] == tc[0];
+        match (budget, same_first) {
+            (_, true) if best <= budget => Some(best),
+            (2, false) if best <= 1 => Some(2),
+            _ => None,
+        }
     }
 }
 
@@ -1052,28 +1178,6 @@ fn osa(a: &[char], b: &[char]) -> u32 {
         }
     }
     d[n][m]
-}
-
-/// Typos needed for query word `w` to match token `t` (None = no match).
-fn word_match(w: &str, t: &str, prefix: bool) -> Option<u32> {
-    if w == t || (prefix && t.starts_with(w)) {
-        return Some(0);
-    }
-    let budget = typo_budget(w);
-    if budget == 0 {
-        return None;
-    }
-    let wc: Vec<char> = w.chars().collect();
-    let tc: Vec<char> = t.chars().collect();
-    let mut best = osa(&wc, &tc);
-    if prefix {
-        let lo = wc.len().saturating_sub(budget as usize).max(1);
-        let hi = (wc.len() + budget as usize).min(tc.len());
-        for l in lo..=hi {
-            best = best.min(osa(&wc, &tc[..l]));
-        }
-    }
-    (best <= budget).then_some(best)
 }
 
 // ---- filters ---------------------------------------------------------------
@@ -1376,15 +1480,33 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
+    fn typo_match(w: &str, t: &str, prefix: bool) -> Option<u32> {
+        let defaults = TypoSettings {
+            enabled: true,
+            one_typo: 5,
+            two_typos: 9,
+            disabled_on: vec!["tags".into()],
+        };
+        let w: Vec<char> = w.chars().collect();
+        defaults.word_match(&w, t, prefix, true)
+    }
+
+    #[test]
+    fn diacritics_fold_like_meilisearch() {
+        assert_eq!(tokenize("Café Ünïcode straße"), ["cafe", "unicode", "strasse"]);
+    }
+
     #[test]
     fn typo_rules() {
-        assert_eq!(word_match("pyhton", "python", false), Some(1));
-        assert_eq!(word_match("pyhton", "pythonic", true), Some(1));
-        assert_eq!(word_match("kote", "kite", true), None);
-        assert_eq!(word_match("py", "python", true), Some(0));
-        assert_eq!(word_match("py", "python", false), None);
-        assert_eq!(word_match("dahsbaord", "dashboard", false), Some(2));
-        assert_eq!(word_match("fetsivel", "festival", true), None);
+        assert_eq!(typo_match("pyhton", "python", false), Some(1));
+        assert_eq!(typo_match("pyhton", "pythonic", true), Some(1));
+        assert_eq!(typo_match("kote", "kite", true), None);
+        assert_eq!(typo_match("py", "python", true), Some(0));
+        assert_eq!(typo_match("py", "python", false), None);
+        assert_eq!(typo_match("dahsbaord", "dashboard", false), Some(2));
+        assert_eq!(typo_match("fetsivel", "festival", true), None);
+        assert_eq!(typo_match("yython", "python", false), None, "first letter costs two");
+        assert_eq!(typo_match("xashboard", "dashboard", false), Some(2));
     }
 
     #[test]

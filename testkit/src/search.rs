@@ -51,6 +51,7 @@ fn doc(
         title: title.into(),
         description: desc.into(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
+        image_texts: Vec::new(),
         thumbnail_url: thumb.then(|| format!("/media/thumbnails/{user}/{n}_thumb.jpg")),
         created_at: day(1),
         updated_at: day(updated),
@@ -751,6 +752,150 @@ pub async fn highlights_by_character(engine: Arc<dyn SearchEngine>) {
     assert_eq!(hit.highlights.snippet, hit.document.description);
 }
 
+/// A project made for one rule's case (not part of [`fixture`]).
+fn extra(n: u128, title: &str, description: &str, tags: &[&str], image_texts: &[&str], updated: u32) -> SearchDocument {
+    let mut d = doc(n, U_CAROL, "carol", title, description, tags, updated, false);
+    d.image_texts = image_texts.iter().map(|t| t.to_string()).collect();
+    d
+}
+
+/// The written rule: every word of the query must match, each in any attribute.
+pub async fn words_are_all_required(engine: Arc<dyn SearchEngine>) {
+    let e = engine.as_ref();
+    seed(e).await;
+    assert_eq!(
+        ids(&text(e, "python dashboard").await),
+        vec![pid(3)],
+        "only P3 has both words (title and description)"
+    );
+    assert_eq!(ids(&text(e, "garden lantern").await), vec![pid(7)]);
+    let none = text(e, "python zeppelin").await;
+    assert!(none.hits.is_empty(), "a word that matches nothing empties the result");
+    assert_eq!(none.total, 0);
+    // The order of the words does not change what matches.
+    assert_eq!(ids(&text(e, "lantern garden").await), vec![pid(7)]);
+    // Words are lower-cased and folded to ASCII, in the index and in the query.
+    let accented = extra(120, "Café crème", "Notes from Zürich", &[], &[], 3);
+    assert_eq!(ok(e.upsert(accented).await, "upsert accented"), Applied::Written);
+    assert_eq!(ids(&text(e, "cafe creme").await), vec![pid(120)]);
+    assert_eq!(ids(&text(e, "CAFÉ zurich").await), vec![pid(120)]);
+}
+
+/// Typos: first-letter typos cost two, none on words under 5 letters, none on tags.
+pub async fn typo_rules_as_written(engine: Arc<dyn SearchEngine>) {
+    let e = engine.as_ref();
+    seed(e).await;
+    assert!(
+        text(e, "yython").await.hits.is_empty(),
+        "a first-letter typo on a 6-letter word costs two: no match"
+    );
+    assert!(
+        ids(&text(e, "xashboard").await).contains(&pid(3)),
+        "a first-letter typo on a 9-letter word is within its two"
+    );
+    assert_eq!(
+        ids(&text(e, "photography").await),
+        vec![pid(6)],
+        "a tag matches exactly"
+    );
+    assert!(
+        text(e, "photogarphy").await.hits.is_empty(),
+        "no typo tolerance on tags"
+    );
+    // "photogr" is no word of P6's text (its title's "photo" is two edits away): the
+    // tag is reached as a prefix.
+    assert_eq!(
+        ids(&text(e, "photogr").await),
+        vec![pid(6)],
+        "a tag still matches as a prefix"
+    );
+}
+
+/// Prefix: the last word only, and not when the query ends with a separator.
+pub async fn prefix_rules_as_written(engine: Arc<dyn SearchEngine>) {
+    let e = engine.as_ref();
+    seed(e).await;
+    assert_eq!(ids(&text(e, "sketchb").await), vec![pid(12)]);
+    assert!(
+        text(e, "sketchb ").await.hits.is_empty(),
+        "a finished word is not a prefix"
+    );
+    assert_eq!(ids(&text(e, "sketchbook ").await), vec![pid(12)]);
+    assert!(
+        text(e, "sketchb daily").await.hits.is_empty(),
+        "only the last word is a prefix"
+    );
+    assert_eq!(ids(&text(e, "daily sketchb").await), vec![pid(12)]);
+    assert_eq!(ids(&text(e, "k").await), vec![pid(8)], "one letter is a prefix too");
+}
+
+/// Ranking: fewer typos first, then better attributes (summed over words), then
+/// newest, then project id.
+pub async fn ranking_rules_as_written(engine: Arc<dyn SearchEngine>) {
+    let e = engine.as_ref();
+    seed(e).await;
+    let docs = vec![
+        // Title match with a typo, newest.
+        extra(101, "Compilr internals", "Notes", &[], &[], 28),
+        // Description match without typo, oldest.
+        extra(102, "Notes", "A compiler for toys", &[], &[], 2),
+        // Both words in the title: attribute sum 0 beats P7 (title + description).
+        extra(103, "Lantern garden", "Outdoors", &[], &[], 1),
+        // Two projects equal in every rule: the lower project id first.
+        extra(105, "Zither tuner", "Strings", &[], &[], 15),
+        extra(104, "Zither tuner", "Strings", &[], &[], 15),
+    ];
+    assert_eq!(ok(e.upsert_many(docs).await, "upsert extras"), 5);
+    assert_eq!(
+        ids(&text(e, "compiler").await),
+        vec![pid(102), pid(101)],
+        "no typo in the description beats a typo in the title"
+    );
+    assert_eq!(ids(&text(e, "garden lantern").await), vec![pid(103), pid(7)]);
+    assert_eq!(ids(&text(e, "zither").await), vec![pid(104), pid(105)]);
+    assert_eq!(
+        &ids(&search(e, "", &[], 1, 3).await)[..],
+        &[pid(101), pid(104), pid(105)],
+        "an empty query: newest first, then project id"
+    );
+}
+
+/// Captions and alt texts of public images are searched, ranked below title and tags.
+pub async fn image_texts_rank_below_title_and_tags(engine: Arc<dyn SearchEngine>) {
+    let e = engine.as_ref();
+    seed(e).await;
+    let docs = vec![
+        extra(
+            110,
+            "Boat log",
+            "Trips",
+            &[],
+            &["Sunset over the harbour", "a red lighthouse"],
+            27,
+        ),
+        extra(111, "Harbour map", "Charts", &[], &[], 3),
+        extra(112, "Sea notes", "Tides", &["harbour"], &[], 2),
+    ];
+    assert_eq!(ok(e.upsert_many(docs).await, "upsert extras"), 3);
+    assert_eq!(
+        ids(&text(e, "harbour").await),
+        vec![pid(111), pid(112), pid(110)],
+        "title, then tag, then image text, whatever the dates"
+    );
+    assert_eq!(ids(&text(e, "lighthouse").await), vec![pid(110)]);
+    assert_eq!(
+        ids(&text(e, "lighthuose").await),
+        vec![pid(110)],
+        "typos apply to image texts"
+    );
+    let page = text(e, "lighthouse").await;
+    assert_eq!(
+        page.hits[0].document.image_texts,
+        vec!["Sunset over the harbour".to_string(), "a red lighthouse".to_string()],
+        "image texts round-trip"
+    );
+}
+
 pub async fn run_conformance(engine: Arc<dyn SearchEngine>) {
     shapes_and_roundtrip(engine.clone()).await;
     ranking_title_username_description(engine.clone()).await;
@@ -772,6 +917,11 @@ pub async fn run_conformance(engine: Arc<dyn SearchEngine>) {
     concurrent_writes(engine.clone()).await;
     facets_over_the_whole_result(engine.clone()).await;
     highlights_by_character(engine.clone()).await;
+    words_are_all_required(engine.clone()).await;
+    typo_rules_as_written(engine.clone()).await;
+    prefix_rules_as_written(engine.clone()).await;
+    ranking_rules_as_written(engine.clone()).await;
+    image_texts_rank_below_title_and_tags(engine.clone()).await;
     ok(engine.clear().await, "final clear");
 }
 
@@ -786,7 +936,9 @@ macro_rules! conformance_suite {
             pagination_edges, invalid_queries, typo_tolerance, prefix_last_word, suggestions,
             rename_propagation, update_propagation, delete_propagation, out_of_order_events,
             bulk_upsert_versions, clear_wipes_everything, concurrent_writes,
-            facets_over_the_whole_result, highlights_by_character);
+            facets_over_the_whole_result, highlights_by_character, words_are_all_required,
+            typo_rules_as_written, prefix_rules_as_written, ranking_rules_as_written,
+            image_texts_rank_below_title_and_tags);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(
