@@ -10,7 +10,11 @@ use poem::{
 };
 use serde::Serialize;
 
-use super::{Audience, PageLinks, Rendered, page_result, render, render::project_path, username_of};
+use super::{
+    Audience, PageLinks, Rendered, page_result, render,
+    render::{project_path, public_project_path},
+    username_of,
+};
 use crate::{EdgeState, error::ApiError};
 
 /// A sitemap holds at most 50 000 URLs (sitemaps.org); the newest changes come first.
@@ -104,15 +108,13 @@ pub async fn sitemap(req: &Request, Data(state): Data<&EdgeState>) -> Response {
             loc: links.absolute(format!("/@{username}")),
             lastmod: Some(stamp(*at)),
         }));
-        urls.extend(pages.iter().map(|page| {
-            let part = match &page.slug {
-                Some(slug) => form_urlencoded::byte_serialize(slug.as_bytes()).collect::<String>(),
-                None => page.project_id.to_string(),
-            };
-            Url {
-                loc: links.absolute(format!("/@{}/{part}", page.username)),
-                lastmod: Some(stamp(page.updated_at)),
-            }
+        urls.extend(pages.iter().map(|page| Url {
+            loc: links.absolute(public_project_path(
+                &page.username,
+                page.slug.as_deref(),
+                page.project_id,
+            )),
+            lastmod: Some(stamp(page.updated_at)),
         }));
         let body = render("sitemap.xml", minijinja::context! { urls })?;
         Ok(Rendered {

@@ -51,9 +51,18 @@ fn path_segment(text: &str) -> String {
 /// Where a project's page is: by slug when it is public and has one, else by id (an
 /// unlisted page is for those given its link, so its title is not its address).
 pub fn project_path(project: &ProjectView) -> String {
-    match (&project.slug, project.visibility) {
-        (Some(slug), Visibility::Public) => format!("/@{}/{}", project.username, path_segment(slug)),
-        _ => format!("/@{}/{}", project.username, project.id),
+    let slug = project
+        .slug
+        .as_deref()
+        .filter(|_| project.visibility == Visibility::Public);
+    public_project_path(&project.username, slug, project.id)
+}
+
+/// Where a public project's page is: by its slug, or by id when it has none.
+pub fn public_project_path(username: &str, slug: Option<&str>, id: Uuid) -> String {
+    match slug {
+        Some(slug) => format!("/@{username}/{}", path_segment(slug)),
+        None => format!("/@{username}/{id}"),
     }
 }
 
