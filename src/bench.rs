@@ -1039,33 +1039,6 @@ fn thumbnails(corpus: &std::path::Path, child: Option<Vec<std::path::PathBuf>>) 
     Ok(())
 }
 
-/// Bytes of every file under `dir`.
-fn size_on_disk(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(m) if m.is_dir() => size_on_disk(&entry.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
-/// This process's resident memory, in MB (Linux).
-fn own_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 /// The projects of the Meilisearch bulk comparison (the figure).
 const MEILI_BULK_DOCUMENTS: usize = 100_000;
 
@@ -1076,8 +1049,8 @@ async fn search(base: &Settings, documents: usize, samples: usize) -> anyhow::Re
     let report = folio_search::bench::run(engine.clone(), documents, folio_search::bench::BenchOptions::default())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let index_mb = size_on_disk(dir.path()) as f64 / 1e6;
-    let rss_mb = own_rss_mb();
+    let index_mb = folio_search::bench::size_on_disk(dir.path()) as f64 / 1e6;
+    let rss_mb = folio_search::bench::own_rss_mb();
     drop(engine);
 
     // Meilisearch, when one is configured: the same queries, and its bulk load.

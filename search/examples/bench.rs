@@ -26,36 +26,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{report}");
     println!(
         "resident memory {:.0} MB (goal <= 400 MB; includes the generator's projects); index on disk {:.0} MB",
-        rss_mb(),
-        size_on_disk(&dir) as f64 / 1e6
+        bench::own_rss_mb(),
+        bench::size_on_disk(&dir) as f64 / 1e6
     );
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
-}
-
-/// Bytes of every file under `dir`.
-fn size_on_disk(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(m) if m.is_dir() => size_on_disk(&entry.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
-/// This process's resident memory in MB (Linux).
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
 }
