@@ -243,23 +243,43 @@ fn respond(state: &EdgeState, req: &Request, page: Rendered) -> Response {
         Audience::Everyone => format!("public, max-age={PAGE_MAX_AGE_SECS}"),
         Audience::Viewer => "private, no-store".to_string(),
     };
+    conditional(
+        state,
+        req,
+        &etag,
+        &cache,
+        page.noindex,
+        page.content_type,
+        Body::from_string(page.body),
+    )
+}
+
+/// `body` with its `ETag` and `Cache-Control`, or a bodiless `304` when the request's
+/// `If-None-Match` already names that `ETag`.
+fn conditional(
+    state: &EdgeState,
+    req: &Request,
+    etag: &str,
+    cache: &str,
+    noindex: bool,
+    content_type: &str,
+    body: Body,
+) -> Response {
     let not_modified = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| crate::etag::matches(tags, &etag));
+        .is_some_and(|tags| crate::etag::matches(tags, etag));
     let mut builder = Response::builder()
-        .header(header::ETAG, etag.as_str())
-        .header(header::CACHE_CONTROL, cache.as_str());
-    if page.noindex {
+        .header(header::ETAG, etag)
+        .header(header::CACHE_CONTROL, cache);
+    if noindex {
         builder = builder.header("x-robots-tag", "noindex");
     }
     let response = if not_modified {
         builder.status(StatusCode::NOT_MODIFIED).finish()
     } else {
-        builder
-            .content_type(page.content_type)
-            .body(Body::from_string(page.body))
+        builder.content_type(content_type).body(body)
     };
     with_page_headers(state, response)
 }
@@ -593,29 +613,7 @@ fn asset(state: &EdgeState, req: &Request, body: &'static str, content_type: &'s
         "public, max-age=3600"
     };
     let etag = format!("\"a{}\"", ASSET_VERSION.as_str());
-    if req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| crate::etag::matches(tags, &etag))
-    {
-        return with_page_headers(
-            state,
-            Response::builder()
-                .status(StatusCode::NOT_MODIFIED)
-                .header(header::ETAG, etag)
-                .header(header::CACHE_CONTROL, cache)
-                .finish(),
-        );
-    }
-    with_page_headers(
-        state,
-        Response::builder()
-            .content_type(content_type)
-            .header(header::ETAG, etag)
-            .header(header::CACHE_CONTROL, cache)
-            .body(body),
-    )
+    conditional(state, req, &etag, cache, false, content_type, Body::from(body))
 }
 
 #[handler]
