@@ -117,9 +117,11 @@ if command -v psql >/dev/null; then
     while read -r db; do psql "$FOLIO_TEST_DATABASE_URL" -q -c "drop database if exists $db with (force)" >/dev/null 2>&1 || true; done
 fi
 
-# The hygiene gate: an unformatted tree or a clippy warning fails the run before any test.
-log "cargo fmt --check and cargo clippy -D warnings"
+# The hygiene gate: an unformatted tree, modules that import each other in a circle, or
+# a clippy warning fail the run before any test.
+log "cargo fmt --check, module cycles and cargo clippy -D warnings"
 cargo fmt --all --check
+python3 scripts/module-cycles.py
 # --all-targets builds with the dev-dependencies, which turn on the `bench` feature; the
 # served binary (no features) is linted on its own.
 cargo clippy --workspace --all-targets -- -D warnings

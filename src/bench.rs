@@ -215,7 +215,7 @@ async fn bench_node(base: &Settings) -> anyhow::Result<(Node, tempfile::TempDir)
     let mut settings = base.clone();
     settings.http.addr = "127.0.0.1:0".parse()?;
     settings.node.data_dir = dir.path().to_path_buf();
-    settings.database.url = None;
+    settings.database.backend = crate::configuration::DatabaseBackend::Embedded;
     settings.auth.jwt_secret = None;
     settings.auth.login_max_failures = u32::MAX;
     let node = Node::start(&settings).await.context("starting the bench node")?;
@@ -258,11 +258,11 @@ async fn postgres_bench_node(base: &Settings, postgres: &str, nats: &str) -> any
         admin.execute_unprepared(&format!("create database {database}")).await?;
     }
     let (server, _) = postgres.rsplit_once('/').context("postgres URL")?;
-    settings.database.url = Some(crate::configuration::Secret::new(format!("{server}/{database}")));
+    settings.database.backend = crate::configuration::DatabaseBackend::postgres(format!("{server}/{database}"));
     settings.auth.jwt_secret = Some(crate::configuration::Secret::new(
         "bench-secret-bench-secret-bench-secret-0000",
     ));
-    settings.bus.nats_url = Some(nats.to_string());
+    settings.bus.backend = crate::configuration::BusBackend::JetStream(nats.to_string());
     settings.bus.stream_prefix = format!("BENCH{run_id}_");
     settings.bus.subject_prefix = format!("bench{run_id}.");
     let node = Node::start(&settings).await.context("starting the PostgreSQL node")?;
@@ -844,11 +844,11 @@ async fn api(base: &Settings, concurrency: usize, phase: Duration, postgres: &st
         admin.execute_unprepared(&format!("create database {db_name}")).await?;
     }
     let (pg_base, _) = postgres.rsplit_once('/').context("postgres URL")?;
-    settings.database.url = Some(crate::configuration::Secret::new(format!("{pg_base}/{db_name}")));
+    settings.database.backend = crate::configuration::DatabaseBackend::postgres(format!("{pg_base}/{db_name}"));
     settings.auth.jwt_secret = Some(crate::configuration::Secret::new(
         "bench-secret-bench-secret-bench-secret-0000",
     ));
-    settings.bus.nats_url = Some(nats.to_string());
+    settings.bus.backend = crate::configuration::BusBackend::JetStream(nats.to_string());
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..10];
     settings.bus.stream_prefix = format!("BENCH{run_id}_");
     settings.bus.subject_prefix = format!("bench{run_id}.");
@@ -1054,12 +1054,13 @@ async fn search(base: &Settings, documents: usize, samples: usize) -> anyhow::Re
     drop(engine);
 
     // Meilisearch, when one is configured: the same queries, and its bulk load.
-    let meili = match &base.search.meilisearch_url {
-        Some(url) => {
+    let meili = match &base.search {
+        crate::configuration::SearchBackend::Meilisearch(server) => {
+            let url = &server.url;
             let settings = folio_search::MeiliSettings {
                 url: url.clone(),
-                api_key: base.search.meilisearch_key.as_ref().map(|k| k.expose().to_string()),
-                index: format!("{}_bench", base.search.meilisearch_index),
+                api_key: server.key.as_ref().map(|k| k.expose().to_string()),
+                index: format!("{}_bench", server.index),
             };
             eprintln!("[meilisearch] the same {documents} projects and queries on {url}");
             let engine: Arc<dyn folio_search::SearchEngine> = Arc::new(
@@ -1075,7 +1076,7 @@ async fn search(base: &Settings, documents: usize, samples: usize) -> anyhow::Re
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             Some((on_meili, bulk))
         }
-        None => None,
+        crate::configuration::SearchBackend::Embedded => None,
     };
 
     eprintln!("[2/2] write-to-searchable through an embedded node: {samples} projects");

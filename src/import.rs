@@ -20,27 +20,16 @@ use std::{
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use folio_actors::{
-    blocking::BlockingPool,
-    events::outbox::OutboxSignal,
     export::format::{self, ExportedImage, ProfileDoc, ProjectsDoc},
-    media::{MediaContext, UploadCmd, service as media_service},
-    profile::{ProfileContext, ProfilePatch, service as profile_service},
-    project::{
-        AltText, Caption, Description, Link, ProjectContext, ProjectDraft, Tags, ThumbnailUrl, Title,
-        service as project_service,
-        views::{ProjectViews, ViewLimits},
-    },
-    session::{
-        Argon2Cost, Email, Password, PasswordHasher, RegisterCmd, SessionContext, TokenKeys, Username,
-        service as session_service,
-    },
+    media::UploadCmd,
+    profile::ProfilePatch,
+    project::{AltText, Caption, Description, Link, ProjectDraft, Tags, ThumbnailUrl, Title},
+    session::{Email, Password, RegisterCmd, Username},
 };
-use folio_entities::users;
 use rand::RngCore as _;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::{Settings, startup};
+use crate::{Settings, tools::Tools};
 
 /// What to import, and into whose account.
 #[derive(Debug, Clone)]
@@ -119,54 +108,21 @@ fn random_password() -> String {
 }
 
 /// The account to import into: found by email, or created.
-async fn account(
-    settings: &Settings,
-    db: &DatabaseConnection,
-    email: &Email,
-    username: &str,
-) -> anyhow::Result<(Uuid, Option<String>)> {
-    if let Some(user) = users::Entity::find()
-        .filter(users::Column::Email.eq(email.as_str()))
-        .one(db)
-        .await?
-    {
-        return Ok((user.id, None));
+async fn account(tools: &Tools, email: &Email, username: &str) -> anyhow::Result<(Uuid, Option<String>)> {
+    if let Some(user_id) = tools.session.user_id_by_email(email).await? {
+        return Ok((user_id, None));
     }
     let username = Username::parse(username).map_err(|e| anyhow::anyhow!("username {username:?}: {e}"))?;
     let password = random_password();
-    let auth = &settings.auth;
-    let hasher = PasswordHasher::new(
-        Argon2Cost {
-            memory_kib: auth.argon2_memory_kib,
-            iterations: auth.argon2_iterations,
-            parallelism: auth.argon2_parallelism,
-        },
-        BlockingPool::new(1),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let ctx = SessionContext {
-        db: db.clone(),
-        hasher,
-        keys: TokenKeys::new(
-            &startup::jwt_secret(settings)?,
-            &auth.jwt_issuer,
-            &auth.jwt_audience,
-            settings.access_token_ttl(),
-        )?,
-        config: startup::session_config(settings),
-        outbox: OutboxSignal::default(),
-    };
-    let registered = session_service::register(
-        &ctx,
-        RegisterCmd {
+    let registered = tools
+        .session
+        .register(RegisterCmd {
             username,
             email: email.clone(),
             password: Password::parse(&password).map_err(|e| anyhow::anyhow!("{e}"))?,
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("creating the account: {e} (choose another with --username)"))?;
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the account: {e} (choose another with --username)"))?;
     Ok((registered.user_id, Some(password)))
 }
 
@@ -208,16 +164,22 @@ pub async fn import(
     let archive = request.archive.clone();
     let (profile, projects) = tokio::task::spawn_blocking(move || read_documents(&archive)).await??;
     let email = Email::parse(&request.email).map_err(|e| anyhow::anyhow!("--user: {e}"))?;
-    let db = startup::connect_database(settings).await?;
-    startup::migrate(&db).await?;
-    let outbox = OutboxSignal::default();
-    let (user_id, created_password) = account(
-        settings,
-        &db,
-        &email,
-        request.username.as_deref().unwrap_or(&profile.username),
-    )
-    .await?;
+    let tools = Tools::start(settings).await?;
+    let imported = import_into(&tools, &request, &email, profile, projects, &mut progress).await;
+    tools.stop().await;
+    imported
+}
+
+async fn import_into(
+    tools: &Tools,
+    request: &ImportRequest,
+    email: &Email,
+    profile: ProfileDoc,
+    projects: ProjectsDoc,
+    progress: &mut impl FnMut(ImportProgress),
+) -> anyhow::Result<ImportReport> {
+    let (user_id, created_password) =
+        account(tools, email, request.username.as_deref().unwrap_or(&profile.username)).await?;
     let images: Vec<(Option<usize>, &ExportedImage)> = projects
         .projects
         .iter()
@@ -232,42 +194,25 @@ pub async fn import(
         progress(ImportProgress { done, total });
     };
 
-    let profiles = ProfileContext {
-        db: db.clone(),
-        reads: db.clone(),
-        outbox: outbox.clone(),
-    };
-    profile_service::update(&profiles, user_id, patch_of(&profile)?)
+    tools
+        .profiles
+        .update(user_id, patch_of(&profile)?)
         .await
         .map_err(|e| anyhow::anyhow!("importing the profile: {e}"))?;
-    step(&mut progress);
+    step(progress);
 
-    let project_ctx = ProjectContext {
-        db: db.clone(),
-        reads: db.clone(),
-        outbox: outbox.clone(),
-        views: std::sync::Arc::new(ProjectViews::new(ViewLimits {
-            max_bytes: 0,
-            ttl: std::time::Duration::ZERO,
-        })),
-    };
     let mut new_ids = Vec::with_capacity(projects.projects.len());
     for project in &projects.projects {
-        let created = project_service::create(&project_ctx, user_id, draft_of(project)?)
+        let created = tools
+            .projects
+            .create(user_id, draft_of(project)?)
             .await
             .map_err(|e| anyhow::anyhow!("importing project {:?}: {e}", project.title))?;
         new_ids.push(created.id);
-        step(&mut progress);
+        step(progress);
     }
 
-    let media = MediaContext {
-        db: db.clone(),
-        blobs: startup::blob_store(settings).await.context("opening the blob store")?,
-        outbox,
-        public_url: settings.public_url(settings.http.addr),
-        // The imported projects are new: their galleries are read fresh.
-        projects: None,
-    };
+    let media = tools.media().await.context("starting the media domain")?;
     let mut report = ImportReport {
         user_id,
         created_password,
@@ -281,20 +226,18 @@ pub async fn import(
         let bytes = tokio::task::block_in_place(|| read_original(&mut zip, &image.file))?;
         let Some(bytes) = bytes else {
             report.missing += 1;
-            step(&mut progress);
+            step(progress);
             continue;
         };
-        let uploaded = media_service::upload(
-            &media,
-            UploadCmd {
+        let uploaded = media
+            .upload(UploadCmd {
                 owner: user_id,
                 bytes,
                 original_filename: Some(image.original_filename.clone()),
                 project_id: project.map(|i| new_ids[i]),
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("importing {}: {e}", image.file))?;
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("importing {}: {e}", image.file))?;
         if image.caption.is_some() || image.alt.is_some() {
             let what = |e: folio_actors::validation::ValidationError| anyhow::anyhow!("{}: {e}", image.file);
             let patch = folio_actors::media::MediaPatch {
@@ -302,12 +245,13 @@ pub async fn import(
                 alt: image.alt.as_deref().map(AltText::parse).transpose().map_err(what)?,
                 project_id: None,
             };
-            media_service::update(&media, user_id, uploaded.file_id, patch)
+            media
+                .update(user_id, uploaded.file_id, patch)
                 .await
                 .map_err(|e| anyhow::anyhow!("importing the caption of {}: {e}", image.file))?;
         }
         report.files += 1;
-        step(&mut progress);
+        step(progress);
     }
     Ok(report)
 }

@@ -6,6 +6,7 @@ pub mod configuration;
 pub mod import;
 pub mod startup;
 pub mod telemetry;
+pub mod tools;
 
 pub use configuration::Settings;
 pub use startup::{Node, NodeError, NodeFailure};

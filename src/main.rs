@@ -5,14 +5,8 @@ use clap::{Parser, Subcommand};
 #[cfg(feature = "bench")]
 use folio::bench;
 use folio::{Node, Settings, startup, telemetry};
-use folio_actors::{
-    events::outbox::OutboxSignal,
-    project::{
-        ProjectContext, service as project_service,
-        views::{ProjectViews, ViewLimits},
-    },
-    session::{Email, service},
-};
+
+mod cli;
 
 #[derive(Parser)]
 #[command(name = "folio", version, about = "Folio portfolio platform node")]
@@ -111,6 +105,12 @@ enum ClusterCommand {
     Status,
 }
 
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Make the account with this email an administrator.
+    Grant { email: String },
+}
+
 /// glibc gives each thread that allocates under contention an arena of its own, up to
 /// 8 per core, and keeps what those arenas once held: after 10 000 projects and 1 000
 /// uploads an embedded node measured 178 MB resident with the default, 115 MB with one
@@ -127,12 +127,6 @@ fn limit_malloc_arenas() {
             libc::mallopt(libc::M_ARENA_MAX, arenas);
         }
     }
-}
-
-#[derive(Subcommand)]
-enum AdminCommand {
-    /// Make the account with this email an administrator.
-    Grant { email: String },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -177,31 +171,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("migrations applied");
             Ok(())
         }
-        Command::Reindex => reindex(settings).await,
-        Command::Jobs { command } => jobs::run(command, settings).await,
+        Command::Reindex => cli::reindex::run(&settings).await,
+        Command::Jobs { command } => match command {
+            JobsCommand::Status => cli::jobs::status(&settings).await,
+            JobsCommand::RetryFailed { error_contains } => cli::jobs::retry_failed(&settings, error_contains).await,
+            JobsCommand::RegenerateMissing => cli::jobs::regenerate_missing(&settings).await,
+        },
         Command::Media {
             command: MediaCommand::StripMetadata,
-        } => jobs::strip_metadata(settings).await,
+        } => cli::jobs::strip_metadata(&settings).await,
         Command::Cluster {
             command: ClusterCommand::Status,
-        } => cluster_status(settings).await,
+        } => cli::cluster::status(&settings).await,
         Command::Import {
             archive,
             email,
             username,
-        } => import(settings, archive, email, username).await,
+        } => cli::import::run(&settings, archive, email, username).await,
         Command::Admin {
             command: AdminCommand::Grant { email },
-        } => {
-            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let db = startup::connect_database(&settings).await?;
-            startup::migrate(&db).await?;
-            let user_id = service::grant_admin(&db, &email)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{} ({user_id}) is now an administrator", email.as_str());
-            Ok(())
-        }
+        } => cli::admin::grant(&settings, &email).await,
         #[cfg(feature = "bench")]
         Command::Bench { which } => bench::run(which, &settings).await,
         #[cfg(not(feature = "bench"))]
@@ -227,264 +216,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(failure) => Err(anyhow::Error::new(failure).context("the node could no longer serve")),
         None => Ok(()),
     }
-}
-
-async fn import(settings: Settings, archive: PathBuf, email: String, username: Option<String>) -> anyhow::Result<()> {
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} (profile, projects, images; eta {eta})")?
-            .progress_chars("=> "),
-    );
-    bar.set_message("importing");
-    let report = folio::import::import(
-        &settings,
-        folio::import::ImportRequest {
-            archive,
-            email: email.clone(),
-            username,
-        },
-        |step| {
-            bar.set_length(step.total);
-            bar.set_position(step.done);
-        },
-    )
-    .await?;
-    bar.finish();
-    println!(
-        "imported into {email} ({}): the profile, {} projects, {} images{}",
-        report.user_id,
-        report.projects,
-        report.files,
-        if report.missing > 0 {
-            format!(" ({} listed images were not in the archive)", report.missing)
-        } else {
-            String::new()
-        }
-    );
-    if let Some(password) = report.created_password {
-        println!("the account was created; its one-time password is {password} (change it with PUT /auth/password)");
-    }
-    println!("thumbnails and search entries follow once a node publishes the queued events");
-    Ok(())
-}
-
-async fn reindex(settings: Settings) -> anyhow::Result<()> {
-    let db = startup::connect_database(&settings).await?;
-    startup::migrate(&db).await?;
-    let outbox = OutboxSignal::default();
-    let context = ProjectContext {
-        reads: db.clone(),
-        db,
-        outbox,
-        // Republishing reads nothing through the views.
-        views: std::sync::Arc::new(ProjectViews::new(ViewLimits {
-            max_bytes: 0,
-            ttl: std::time::Duration::ZERO,
-        })),
-    };
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} projects ({per_sec}, eta {eta})")?
-            .progress_chars("=> "),
-    );
-    bar.set_message("republishing");
-    let count = project_service::republish_all(&context, |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    bar.finish();
-    println!(
-        "{count} projects queued as project.created in the outbox; a running node publishes them (an embedded node does so when it next starts)"
-    );
-    Ok(())
-}
-
-mod jobs {
-    use anyhow::Context as _;
-    use folio::{Settings, startup};
-    use folio_actors::{
-        events::outbox::OutboxSignal,
-        jobs::{JobActivity, JobsContext},
-        media::{MediaContext, service as media_service},
-    };
-
-    use super::JobsCommand;
-
-    pub async fn run(command: JobsCommand, settings: Settings) -> anyhow::Result<()> {
-        let db = startup::connect_database(&settings).await?;
-        startup::migrate(&db).await?;
-        match command {
-            JobsCommand::Status => status(settings, db).await,
-            JobsCommand::RetryFailed { error_contains } => {
-                let media = media_context(&settings, db).await?;
-                let bar = progress_bar("requeueing", "thumbnails")?;
-                let queued = media_service::retry_failed_all(&media, error_contains.as_deref(), |done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                })
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-                bar.finish();
-                println!("{queued} failed thumbnails queued again; {}", PUBLISHED_BY_A_NODE);
-                Ok(())
-            }
-            JobsCommand::RegenerateMissing => {
-                let media = media_context(&settings, db).await?;
-                let bar = progress_bar("checking", "thumbnails")?;
-                let report = media_service::regenerate_missing(&media, |done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                })
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-                bar.finish();
-                println!(
-                    "{} of {} ready thumbnails were missing from storage and are queued again; {}",
-                    report.queued, report.checked, PUBLISHED_BY_A_NODE
-                );
-                Ok(())
-            }
-        }
-    }
-
-    /// `folio media strip-metadata`.
-    pub async fn strip_metadata(settings: Settings) -> anyhow::Result<()> {
-        let db = startup::connect_database(&settings).await?;
-        startup::migrate(&db).await?;
-        let media = media_context(&settings, db).await?;
-        let bar = progress_bar("stripping metadata", "originals")?;
-        let report = media_service::strip_stored_metadata(&media, |done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", folio_actors::supervisor::error_chain(&e)))?;
-        bar.finish();
-        println!(
-            "checked {} originals: {} rewritten without metadata, {} already clean, {} unreadable (left as they are; their ids are in the log), {} missing from storage",
-            report.checked, report.rewritten, report.already_clean, report.unreadable, report.missing
-        );
-        Ok(())
-    }
-
-    const PUBLISHED_BY_A_NODE: &str =
-        "a running node publishes the jobs (an embedded node does so when it next starts)";
-
-    fn progress_bar(message: &'static str, unit: &str) -> anyhow::Result<indicatif::ProgressBar> {
-        let bar = indicatif::ProgressBar::new(0).with_style(
-            indicatif::ProgressStyle::with_template(&format!(
-                "{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
-            ))?
-            .progress_chars("=> "),
-        );
-        bar.set_message(message);
-        Ok(bar)
-    }
-
-    async fn media_context(settings: &Settings, db: sea_orm::DatabaseConnection) -> anyhow::Result<MediaContext> {
-        Ok(MediaContext {
-            db,
-            blobs: startup::blob_store(settings).await.context("opening the blob store")?,
-            // The jobs wait in the outbox until a node's relay publishes them.
-            outbox: OutboxSignal::default(),
-            public_url: settings.public_url(settings.http.addr),
-            projects: None,
-        })
-    }
-
-    async fn status(settings: Settings, db: sea_orm::DatabaseConnection) -> anyhow::Result<()> {
-        let bus = startup::event_bus(&settings).await?;
-        let in_process = bus.name() != "jetstream";
-        let jobs = JobsContext {
-            db,
-            bus,
-            activity: JobActivity::default(),
-        };
-        let status = jobs.status().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!(
-            "{:<12} {:>9} {:>9} {:>9} {:>12} {:>16}",
-            "kind", "pending", "in flight", "failed", "done (1 h)", "oldest pending"
-        );
-        for kind in status {
-            // On the in-process bus only the node itself knows what it is working on.
-            let in_flight = match kind.in_flight {
-                Some(n) if !in_process => n.to_string(),
-                _ => "?".to_string(),
-            };
-            let oldest = kind
-                .oldest_pending_age_secs
-                .map(|s| format!("{s:.1} s"))
-                .unwrap_or_else(|| "-".to_string());
-            println!(
-                "{:<12} {:>9} {:>9} {:>9} {:>12} {:>16}",
-                kind.kind.as_str(),
-                kind.pending,
-                in_flight,
-                kind.failed,
-                kind.done_last_hour,
-                oldest
-            );
-        }
-        Ok(())
-    }
-}
-
-async fn cluster_status(settings: Settings) -> anyhow::Result<()> {
-    let status = folio::startup::cluster_status(&settings).await?;
-    println!(
-        "{:<20} {:<12} {:<26} {:<9} {:>10}  {:<22} {:<22} restarts",
-        "node", "state", "roles", "version", "uptime", "http", "cluster"
-    );
-    for node in &status.nodes {
-        let state = match node.state {
-            folio_actors::cluster::status::Reachability::Reachable => "reachable",
-            folio_actors::cluster::status::Reachability::Unreachable => "UNREACHABLE",
-        };
-        let uptime = node
-            .uptime_secs
-            .map(|s| format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60))
-            .unwrap_or_else(|| "?".into());
-        let restarts = match &node.actor_restarts {
-            None => "?".to_string(),
-            Some(counts) => {
-                let failed: Vec<String> = counts
-                    .iter()
-                    .filter(|(_, n)| **n > 0)
-                    .map(|(actor, n)| format!("{actor}={n}"))
-                    .collect();
-                if failed.is_empty() {
-                    "0".to_string()
-                } else {
-                    failed.join(" ")
-                }
-            }
-        };
-        println!(
-            "{:<20} {:<12} {:<26} {:<9} {:>10}  {:<22} {:<22} {}",
-            node.name,
-            state,
-            node.roles.join(","),
-            node.version,
-            uptime,
-            node.http_addr.as_deref().unwrap_or("-"),
-            node.cluster_addr.as_deref().unwrap_or("-"),
-            restarts
-        );
-    }
-    println!();
-    println!("{:<20} {:>9} {:>12}", "consumer", "pending", "ack pending");
-    for consumer in &status.consumers {
-        println!(
-            "{:<20} {:>9} {:>12}",
-            consumer.durable, consumer.pending, consumer.ack_pending
-        );
-    }
-    println!();
-    println!(
-        "media: {} waiting for a thumbnail, {} failed",
-        status.media_pending, status.media_failed
-    );
-    Ok(())
 }
 
 async fn shutdown_signal() {

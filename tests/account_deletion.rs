@@ -201,10 +201,12 @@ async fn deletion_leaves_nothing_behind(backend: Backend, bus: Bus, store: Store
             nats_isolation(s, &nats);
         }
         if let Some(s3) = &s3 {
-            s.blobs.s3_endpoint = Some(s3.endpoint.clone());
-            s.blobs.s3_access_key = Some(folio::configuration::Secret::new(s3.access_key.clone()));
-            s.blobs.s3_secret_key = Some(folio::configuration::Secret::new(s3.secret_key.clone()));
-            s.blobs.s3_bucket = bucket.clone();
+            s.blobs = folio::configuration::BlobBackend::S3(folio::configuration::S3Blobs::new(
+                s3.endpoint.clone(),
+                s3.access_key.clone(),
+                s3.secret_key.clone(),
+                bucket.clone(),
+            ));
         }
     })
     .await;
@@ -289,7 +291,7 @@ async fn names_are_held_back_for_the_hold_period(backend: Backend) {
     t.shutdown().await;
 
     // With no hold, the names are free once the deletion finished.
-    let t = TestNode::spawn_with(backend, |s| s.auth.account_hold_secs = 0).await;
+    let t = TestNode::spawn_with(backend, |s| s.auth.account_hold = std::time::Duration::from_secs(0)).await;
     let u = t.user("xavier").await;
     assert_eq!(delete_account(&t, &u.access, "password-123").await.status, 202);
     let db = t.node().db.clone();

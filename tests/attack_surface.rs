@@ -38,7 +38,7 @@ async fn five_thousand_closed_streams_for_ten_users_leave_nothing_behind() {
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
         s.http.events_max_streams_per_user = 1_000;
         // The node learns that a client went away when it next writes to the stream.
-        s.http.events_keep_alive_secs = 1;
+        s.http.events_keep_alive = std::time::Duration::from_secs(1);
     })
     .await;
     let live = t.node().live.clone().expect("the edge has a live-event hub");
@@ -83,7 +83,7 @@ async fn five_thousand_closed_streams_for_ten_users_leave_nothing_behind() {
 async fn a_user_has_at_most_the_configured_number_of_streams() {
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
         s.http.events_max_streams_per_user = 4;
-        s.http.events_keep_alive_secs = 1;
+        s.http.events_keep_alive = std::time::Duration::from_secs(1);
     })
     .await;
     let users = [t.user("capped").await, t.user("other").await];
@@ -180,16 +180,12 @@ async fn database_reachable(database_url: &str, reachable: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_is_503_database_unavailable_with_retry_after() {
-    let t = TestNode::spawn_with(Backend::Postgres, |s| s.database.acquire_timeout_secs = 2).await;
+    let t = TestNode::spawn_with(Backend::Postgres, |s| {
+        s.database.acquire_timeout = std::time::Duration::from_secs(2)
+    })
+    .await;
     let u = t.user("outage").await;
-    let database_url = t
-        .settings
-        .database
-        .url
-        .as_ref()
-        .expect("a PostgreSQL URL")
-        .expose()
-        .to_string();
+    let database_url = t.settings.database_url();
     database_reachable(&database_url, false).await;
     let during = t
         .request(
@@ -218,7 +214,10 @@ async fn a_database_outage_is_503_database_unavailable_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_ends_with_an_end_event_when_its_token_expires() {
-    let t = TestNode::spawn_with(Backend::Sqlite, |s| s.auth.access_token_ttl_secs = 3).await;
+    let t = TestNode::spawn_with(Backend::Sqlite, |s| {
+        s.auth.access_token_ttl = std::time::Duration::from_secs(3)
+    })
+    .await;
     let u = t.user("expiring").await;
     let mut stream = SseStream::open(&format!("{}/events", t.url), Some(&u.access))
         .await

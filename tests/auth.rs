@@ -420,7 +420,7 @@ async fn legacy_bcrypt_users_log_in_and_are_upgraded(backend: Backend) {
 }
 
 async fn admin_emails_make_admins(backend: Backend) {
-    use folio_actors::session::{Email, Role, service};
+    use folio_actors::session::{Email, Role};
     let t = TestNode::spawn_with(backend, |s| s.auth.admin_emails = vec!["Boss@Folio.test".into()]).await;
     let boss = t.user("boss").await;
     let worker = t.user("worker").await;
@@ -429,12 +429,14 @@ async fn admin_emails_make_admins(backend: Backend) {
     let worker_id = uuid::Uuid::parse_str(&worker.user_id).unwrap();
     assert_eq!(session.role_of(boss_id).await.unwrap(), Role::Admin);
     assert_eq!(session.role_of(worker_id).await.unwrap(), Role::User);
-    service::grant_admin(&t.node().db, &Email::parse("worker@folio.test").unwrap())
+    session
+        .grant_admin(&Email::parse("worker@folio.test").unwrap())
         .await
         .unwrap();
     assert_eq!(session.role_of(worker_id).await.unwrap(), Role::Admin);
     assert!(
-        service::grant_admin(&t.node().db, &Email::parse("ghost@folio.test").unwrap())
+        session
+            .grant_admin(&Email::parse("ghost@folio.test").unwrap())
             .await
             .is_err()
     );

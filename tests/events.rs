@@ -417,7 +417,7 @@ async fn ready_is_degraded_not_down_while_nats_is_away_and_shutdown_stays_bounde
     let grace_secs = 2;
     let t = TestNode::spawn_with(Backend::Postgres, |s| {
         nats_isolation(s, &url);
-        s.node.shutdown_grace_secs = grace_secs;
+        s.node.shutdown_grace = std::time::Duration::from_secs(grace_secs);
     })
     .await;
     let u = t.user("outage").await;
@@ -544,12 +544,12 @@ async fn start_relay(
 ) {
     let mut options = sea_orm::ConnectOptions::new(url.to_string());
     options
-        .max_connections(folio_actors::events::outbox::RELAY_CONNECTIONS)
+        .max_connections(folio_actors::relay::RELAY_CONNECTIONS)
         .sqlx_logging(false);
     let pool = sea_orm::Database::connect(options).await.unwrap();
     let supervisor = folio_actors::NodeSupervisor::start().await.unwrap();
     let signal = folio_actors::events::outbox::OutboxSignal::default();
-    folio_actors::events::OutboxRelay::start_with_poll(
+    folio_actors::relay::OutboxRelay::start_with_poll(
         &supervisor,
         pool.clone(),
         pool,
@@ -584,7 +584,7 @@ async fn unpublished(db: &sea_orm::DatabaseConnection) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relays_on_one_database_publish_each_row_once_between_them() {
-    use folio_actors::events::outbox::CONCURRENT_ROUNDS;
+    use folio_actors::relay::CONCURRENT_ROUNDS;
     let (url, db) = outbox_database().await;
     let hour = Duration::from_secs(3600);
     let (bus_a, gate_a) = RecordingBus::new(false);

@@ -13,7 +13,6 @@ mod common;
 use std::{io::Read as _, time::Duration};
 
 use common::{Backend, SseStream, TestNode, Tokens, eventually, jpeg, nats_isolation, png, shared_nats_url};
-use folio::configuration::Secret;
 use folio_entities::account_exports;
 use folio_testkit::blobs::S3sFs;
 use reqwest::Method;
@@ -66,10 +65,12 @@ async fn node(backend: Backend, bus: Bus, s3: Option<&S3sFs>, tweak: impl FnOnce
             nats_isolation(s, &nats);
         }
         if let Some(s3) = s3 {
-            s.blobs.s3_endpoint = Some(s3.endpoint.clone());
-            s.blobs.s3_access_key = Some(Secret::new(s3.access_key.clone()));
-            s.blobs.s3_secret_key = Some(Secret::new(s3.secret_key.clone()));
-            s.blobs.s3_bucket = bucket;
+            s.blobs = folio::configuration::BlobBackend::S3(folio::configuration::S3Blobs::new(
+                s3.endpoint.clone(),
+                s3.access_key.clone(),
+                s3.secret_key.clone(),
+                bucket,
+            ));
         }
         tweak(s);
     })
@@ -432,8 +433,8 @@ async fn running_row(t: &TestNode, user_id: &str, age: chrono::Duration) -> Uuid
 
 async fn one_export_runs_at_a_time_and_a_silent_one_is_failed(backend: Backend) {
     let t = TestNode::spawn_with(backend, |s| {
-        s.auth.export_stale_secs = 30;
-        s.auth.export_give_up_secs = 120;
+        s.auth.export_stale = std::time::Duration::from_secs(30);
+        s.auth.export_give_up = std::time::Duration::from_secs(120);
     })
     .await;
     let u = t.user("carol").await;
@@ -490,8 +491,8 @@ async fn one_export_runs_at_a_time_and_a_silent_one_is_failed(backend: Backend) 
 
 async fn links_expire_and_the_sweep_deletes_the_archive(backend: Backend) {
     let t = TestNode::spawn_with(backend, |s| {
-        s.auth.export_link_ttl_secs = 2;
-        s.auth.export_sweep_secs = 1;
+        s.auth.export_link_ttl = std::time::Duration::from_secs(2);
+        s.auth.export_sweep = std::time::Duration::from_secs(1);
     })
     .await;
     let u = t.user("erin").await;
@@ -526,7 +527,7 @@ async fn links_expire_and_the_sweep_deletes_the_archive(backend: Backend) {
 /// stop it): the half-written archive never appears, the delivery comes back once the
 /// export's heartbeat is stale, and the export is built again and finishes.
 async fn an_export_interrupted_halfway_resumes(backend: Backend) {
-    let t = TestNode::spawn_with(backend, |s| s.auth.export_stale_secs = 2).await;
+    let t = TestNode::spawn_with(backend, |s| s.auth.export_stale = std::time::Duration::from_secs(2)).await;
     let u = t.user("frank").await;
     image(&t, &u, png(64, 64), "a.png", None).await;
     image(&t, &u, png(32, 32), "b.png", None).await;

@@ -26,7 +26,7 @@ async fn node_with_admin(backend: Backend, jetstream: bool) -> (TestNode, common
     let t = TestNode::spawn_with(backend, |s| {
         s.auth.admin_emails = vec![ADMIN.into()];
         // Retries come back fast in tests; the rules (attempt count, backoff) are the same.
-        s.media.thumbnail_backoff_base_ms = 10;
+        s.media.thumbnail_backoff_base = std::time::Duration::from_millis(10);
         if jetstream {
             common::nats_isolation(s, &nats);
         }
@@ -241,10 +241,10 @@ async fn insert_failed_rows(t: &TestNode, owner: &str, count: usize, error: &str
                 mime_type: Set("image/jpeg".into()),
                 width: Set(None),
                 height: Set(None),
-                upload_state: Set("stored".into()),
+                upload_state: Set(folio_entities::media_files::UploadState::Stored),
                 thumbnail_path: Set(None),
                 thumbnail_url: Set(None),
-                thumbnail_status: Set("failed".into()),
+                thumbnail_status: Set(folio_entities::media_files::ThumbnailStatus::Failed),
                 thumbnail_error: Set(Some(error.into())),
                 thumbnail_attempts: Set(5),
                 thumbnail_queued_at: Set(Some(now)),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::{Backend, TestNode};
-use folio::configuration::Secret;
+use folio::configuration::BlobBackend;
 use folio_entities::media_files;
 use folio_testkit::blobs::S3sFs;
 use folio_testkit::images::{
@@ -45,10 +45,12 @@ impl Setup {
         let bucket_name = bucket.clone();
         let node = TestNode::spawn_with(Backend::Sqlite, |s| {
             if let Some(s3) = settings {
-                s.blobs.s3_endpoint = Some(s3.endpoint);
-                s.blobs.s3_access_key = Some(Secret::new(s3.access_key));
-                s.blobs.s3_secret_key = Some(Secret::new(s3.secret_key));
-                s.blobs.s3_bucket = s3.bucket;
+                s.blobs = folio::configuration::BlobBackend::S3(folio::configuration::S3Blobs::new(
+                    s3.endpoint,
+                    s3.access_key,
+                    s3.secret_key,
+                    s3.bucket,
+                ));
             }
         })
         .await;
@@ -101,12 +103,12 @@ impl Setup {
             .env("FOLIO_DATA_DIR", self.node.dir.path())
             .env("FOLIO_LOG_FILTER", "warn");
         let blobs = &self.node.settings.blobs;
-        if let Some(endpoint) = &blobs.s3_endpoint {
+        if let BlobBackend::S3(s3) = blobs {
             command
-                .env("FOLIO_S3_ENDPOINT", endpoint)
-                .env("FOLIO_S3_BUCKET", &blobs.s3_bucket)
-                .env("FOLIO_S3_ACCESS_KEY", blobs.s3_access_key.as_ref().unwrap().expose())
-                .env("FOLIO_S3_SECRET_KEY", blobs.s3_secret_key.as_ref().unwrap().expose());
+                .env("FOLIO_S3_ENDPOINT", &s3.endpoint)
+                .env("FOLIO_S3_BUCKET", &s3.bucket)
+                .env("FOLIO_S3_ACCESS_KEY", s3.access_key.expose())
+                .env("FOLIO_S3_SECRET_KEY", s3.secret_key.expose());
         }
         command
     }
@@ -293,10 +295,10 @@ async fn store_old_originals(t: &TestNode, owner: &str, count: usize) -> Vec<(St
             mime_type: Set(mime.into()),
             width: Set(None),
             height: Set(None),
-            upload_state: Set("stored".into()),
+            upload_state: Set(folio_entities::media_files::UploadState::Stored),
             thumbnail_path: Set(None),
             thumbnail_url: Set(None),
-            thumbnail_status: Set("skipped".into()),
+            thumbnail_status: Set(folio_entities::media_files::ThumbnailStatus::Skipped),
             thumbnail_error: Set(None),
             thumbnail_attempts: Set(0),
             thumbnail_queued_at: Set(None),

@@ -133,7 +133,7 @@ async fn operations_endpoints() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_reports_a_dead_database() {
     let t = TestNode::spawn(Backend::Postgres).await;
-    let url = t.settings.database.url.as_ref().unwrap().expose().to_string();
+    let url = t.settings.database_url();
     let (admin, name) = url.rsplit_once('/').unwrap();
     let admin = sea_orm::Database::connect(format!("{admin}/postgres")).await.unwrap();
     use sea_orm::ConnectionTrait as _;

@@ -34,9 +34,9 @@ fn spawn_thumbnailer(
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("FOLIO_DATA_DIR", data_dir)
-        .env("FOLIO_DATABASE_URL", settings.database.url.as_ref().unwrap().expose())
+        .env("FOLIO_DATABASE_URL", settings.database_url())
         .env("FOLIO_JWT_SECRET", TEST_JWT_SECRET)
-        .env("FOLIO_NATS_URL", settings.bus.nats_url.as_ref().unwrap())
+        .env("FOLIO_NATS_URL", settings.bus.backend.nats_url().expect("a NATS URL"))
         .env("FOLIO_NATS_STREAM_PREFIX", &settings.bus.stream_prefix)
         .env("FOLIO_NATS_SUBJECT_PREFIX", &settings.bus.subject_prefix)
         .env("FOLIO_S3_ENDPOINT", &s3.endpoint)
@@ -82,10 +82,12 @@ async fn two_thumbnailers_share_the_work_and_survive_a_kill() {
     let edge = TestNode::spawn_with(Backend::Postgres, |s| {
         nats_isolation(s, &nats);
         s.node.roles = folio::configuration::Roles::parse("http,indexer").expect("valid roles");
-        s.blobs.s3_endpoint = Some(s3_settings.endpoint.clone());
-        s.blobs.s3_access_key = Some(folio::configuration::Secret::new(s3_settings.access_key.clone()));
-        s.blobs.s3_secret_key = Some(folio::configuration::Secret::new(s3_settings.secret_key.clone()));
-        s.blobs.s3_bucket = bucket.clone();
+        s.blobs = folio::configuration::BlobBackend::S3(folio::configuration::S3Blobs::new(
+            s3_settings.endpoint.clone(),
+            s3_settings.access_key.clone(),
+            s3_settings.secret_key.clone(),
+            bucket.clone(),
+        ));
     })
     .await;
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];

@@ -177,8 +177,10 @@ async fn meilisearch_outage_answers_503_then_converges() {
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let t = TestNode::spawn_with(Backend::Sqlite, |s| {
-        s.search.meilisearch_url = Some(url.clone());
-        s.search.meilisearch_key = Some(folio::configuration::Secret::new("stub-master-key"));
+        s.search = folio::configuration::SearchBackend::Meilisearch(folio::configuration::MeilisearchServer::new(
+            url.clone(),
+            Some(folio::configuration::Secret::new("stub-master-key")),
+        ));
     })
     .await;
     let u = t.user("gina").await;

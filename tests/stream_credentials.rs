@@ -189,7 +189,7 @@ async fn a_ticket_stream_ends_with_the_session_of_the_token_it_was_issued_on(bac
 }
 
 async fn a_ticket_stream_ends_when_the_token_it_was_issued_on_expires(backend: Backend) {
-    let t = TestNode::spawn_with(backend, |s| s.auth.access_token_ttl_secs = 3).await;
+    let t = TestNode::spawn_with(backend, |s| s.auth.access_token_ttl = std::time::Duration::from_secs(3)).await;
     let u = t.user("erin").await;
     let mut stream = open_with_ticket(&t, &u.access).await;
     // The token lives 3 s; the ticket's stream ends with it, though the ticket was

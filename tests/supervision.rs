@@ -89,7 +89,10 @@ async fn an_indexer_that_panics_is_restarted_and_indexes_what_comes_next() {
 
 #[tokio::test]
 async fn a_thumbnail_runner_that_panics_is_restarted_and_loses_no_job() {
-    let t = TestNode::spawn_with(Backend::Sqlite, |s| s.media.thumbnail_ack_wait_secs = 1).await;
+    let t = TestNode::spawn_with(Backend::Sqlite, |s| {
+        s.media.thumbnail_ack_wait = std::time::Duration::from_secs(1)
+    })
+    .await;
     let user = t.user("ana").await;
     faults::arm(FaultPoint::ThumbnailerPump, 1);
     let first = t.upload(Some(&user.access), jpeg(640, 480), "first.jpg", None).await;

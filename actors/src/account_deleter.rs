@@ -21,15 +21,16 @@ use ractor::ActorRef;
 use uuid::Uuid;
 
 use crate::{
-    events::{ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, retry_delay, settle_each},
+    errors::error_chain,
+    events::{ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, retry_delay},
     export::{ExportClient, ExportError},
     faults::{self, FaultPoint},
     media::{MediaClient, MediaError},
     profile::{ProfileClient, ProfileError},
     project::{ProjectClient, ProjectError},
     session::{SessionClient, SessionError},
-    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
-    supervisor::{SupervisorError, SupervisorMsg, error_chain},
+    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope, settle_each},
+    supervisor::{SupervisorError, SupervisorMsg},
 };
 
 pub const DURABLE: &str = "account-deleter";

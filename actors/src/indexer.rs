@@ -21,15 +21,14 @@ use uuid::Uuid;
 
 use crate::{
     cluster::{LiveEvent, LiveEvents},
-    events::{
-        ConsumerSpec, Delivery, DomainEvent, EventBus, EventFamily, EventObserver, next_event, subscribe_until_stopped,
-    },
+    errors::error_chain,
+    events::{ConsumerSpec, Delivery, DomainEvent, EventBus, EventFamily, EventObserver, next_event},
     faults::{self, FaultPoint},
     jobs::{JobActivity, JobKind},
     profile::{ProfileClient, ProfileError},
     project::Visibility,
-    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
-    supervisor::{SupervisorError, SupervisorMsg, error_chain},
+    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope, subscribe_until_stopped},
+    supervisor::{SupervisorError, SupervisorMsg},
 };
 
 pub const DURABLE: &str = "indexer";

@@ -15,7 +15,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
-    events::BusError,
+    events::{BusError, ConsumerSpec, Delivery, EventBus, EventObserver, Subscription, next_event},
     supervisor::{NodeSupervisor, SupervisorError, SupervisorMsg},
 };
 
@@ -180,5 +180,59 @@ pub fn panic_message(panic: &(dyn Any + Send)) -> String {
         text.clone()
     } else {
         "a panic without a message".to_string()
+    }
+}
+
+/// Subscribes for a supervised consumer loop, waiting out a bus that cannot be reached
+/// (with backoff, up to 5 s between tries): an outage is not a crash, and the bus's own
+/// readiness check reports it. A bus that refuses the subscription fails the loop.
+/// `None` when the loop was asked to stop first.
+pub async fn subscribe_until_stopped(
+    bus: &dyn EventBus,
+    spec: &ConsumerSpec,
+    scope: &mut LoopScope,
+) -> Result<Option<Box<dyn Subscription>>, LoopError> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match bus.subscribe(spec.clone()).await {
+            Ok(subscription) => return Ok(Some(subscription)),
+            Err(e @ BusError::Unavailable(_)) => {
+                tracing::warn!(durable = %spec.durable, error = %e, ?delay, "event bus unavailable; subscribing again later");
+            }
+            Err(e) => return Err(LoopError::Subscribe(e)),
+        }
+        tokio::select! {
+            _ = scope.stopped() => return Ok(None),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The body of a supervised consumer loop: subscribes (waiting out an unreachable bus)
+/// and hands every delivery to `settle`, one at a time, until the loop is stopped. A
+/// subscription that ends fails the loop, so the supervisor starts it again.
+pub async fn settle_each<F, Fut>(
+    bus: &dyn EventBus,
+    spec: &ConsumerSpec,
+    mut scope: LoopScope,
+    observer: Option<&dyn EventObserver>,
+    mut settle: F,
+) -> Result<(), LoopError>
+where
+    F: FnMut(Delivery) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(mut subscription) = subscribe_until_stopped(bus, spec, &mut scope).await? else {
+        return Ok(());
+    };
+    loop {
+        let delivery = tokio::select! {
+            _ = scope.stopped() => return Ok(()),
+            delivery = next_event(subscription.as_mut(), observer) => {
+                delivery.ok_or(LoopError::SubscriptionEnded)?
+            }
+        };
+        settle(delivery).await;
     }
 }

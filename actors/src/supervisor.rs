@@ -308,7 +308,7 @@ impl Actor for NodeSupervisor {
                         state.children.insert(cell.get_id(), spec);
                     }
                     Err(e) => {
-                        let error = error_chain(&e);
+                        let error = crate::errors::error_chain(&e);
                         schedule_restart(&myself, state, spec, error);
                     }
                 }
@@ -333,7 +333,7 @@ impl Actor for NodeSupervisor {
         let Some(spec) = state.children.remove(&cell.get_id()) else {
             return Ok(());
         };
-        let error = error_chain(error.as_ref());
+        let error = crate::errors::error_chain(error.as_ref());
         schedule_restart(&myself, state, spec, error);
         Ok(())
     }
@@ -371,18 +371,6 @@ fn schedule_restart(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorStat
     state.next_ticket += 1;
     state.waiting.insert(ticket, spec);
     myself.send_after(delay, move || SupervisorMsg::Restart { ticket });
-}
-
-/// `error: cause: cause`, the way the logs print every failure.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]

@@ -20,7 +20,6 @@ use std::{
 use folio_media::{BlobError, ThumbnailError, ThumbnailSpec, make_renditions};
 use futures::future::BoxFuture;
 use ractor::ActorRef;
-use sea_orm::DbErr;
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -28,18 +27,17 @@ use uuid::Uuid;
 use crate::{
     blocking::{BlockingError, BlockingPool},
     cluster::{LiveEvent, LiveEvents},
-    events::{
-        ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, next_event, subscribe_until_stopped,
-    },
+    errors::error_chain,
+    events::{ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, next_event},
     faults::{self, FaultPoint},
     jobs::{JobActivity, JobKind},
     media::{
-        MediaContext, RenditionView, StoredRendition,
+        MediaClient, MediaError, RenditionView, StoredRendition,
         thumbnails::{self, ThumbnailJob},
     },
     project::{ProjectClient, ProjectError, ThumbnailSetter, ThumbnailUrl},
-    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
-    supervisor::{SupervisorError, SupervisorMsg, error_chain},
+    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope, subscribe_until_stopped},
+    supervisor::{SupervisorError, SupervisorMsg},
     validation::ValidationError,
 };
 
@@ -64,7 +62,8 @@ pub struct ThumbnailerConfig {
 }
 
 pub struct ThumbnailerContext {
-    pub media: Arc<MediaContext>,
+    /// Where the jobs come from and their outcomes go: the media domain owns the rows.
+    pub media: MediaClient,
     pub projects: ProjectClient,
     pub bus: Arc<dyn EventBus>,
     pub cpu: BlockingPool,
@@ -82,7 +81,7 @@ pub struct ThumbnailerContext {
 
 impl ThumbnailerContext {
     pub fn new(
-        media: Arc<MediaContext>,
+        media: MediaClient,
         projects: ProjectClient,
         bus: Arc<dyn EventBus>,
         cpu: BlockingPool,
@@ -171,7 +170,7 @@ pub async fn start(supervisor: &ActorRef<SupervisorMsg>, ctx: Arc<ThumbnailerCon
 #[derive(Debug, thiserror::Error)]
 enum JobError {
     #[error("reading or recording the media")]
-    Database(#[source] DbErr),
+    Media(#[source] MediaError),
     #[error("the uploaded file is missing")]
     SourceMissing(#[source] BlobError),
     #[error("reading the upload")]
@@ -202,7 +201,7 @@ impl JobError {
     /// or a store that refuses us will answer the same way every time.
     fn is_retryable(&self) -> bool {
         match self {
-            JobError::Database(_) | JobError::Project(_) => true,
+            JobError::Media(_) | JobError::Project(_) => true,
             JobError::ReadSource(e) | JobError::StoreThumbnail(e) => e.is_retryable(),
             // A codec that panics on these bytes will panic on them again.
             JobError::Worker(BlockingError::Failed(e)) => !e.is_panic(),
@@ -272,9 +271,7 @@ async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
         Err(error) if !error.is_retryable() || attempt >= ctx.config.max_attempts => {
             let reason = error.reason();
             tracing::warn!(%file_id, attempt, error.cause_chain = %error_chain(&error), "thumbnail failed for good");
-            record_failure(ctx, file_id, &reason, attempt, true).await;
-            // The gallery shows the image as failed now: the project follows.
-            ctx.media.gallery_changed(upload.project_id).await;
+            record_failure(ctx, file_id, upload.project_id, reason.clone(), attempt, true).await;
             job.finish(true);
             LiveEvents.publish(upload.owner_id, LiveEvent::ThumbnailFailed { file_id, error: reason });
             delivery.term().await
@@ -282,7 +279,7 @@ async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
         Err(error) => {
             let reason = error.reason();
             job.finish(false);
-            record_failure(ctx, file_id, &reason, attempt, false).await;
+            record_failure(ctx, file_id, upload.project_id, reason, attempt, false).await;
             let delay = ctx.config.backoff_base * 2u32.saturating_pow(attempt.min(16));
             tracing::info!(%file_id, attempt, error.cause_chain = %error_chain(&error), ?delay, "thumbnail failed; retrying later");
             delivery.nak(delay).await
@@ -297,19 +294,14 @@ async fn process(ctx: &ThumbnailerContext, delivery: Delivery) {
 async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Option<LiveEvent>, JobError> {
     let media = &ctx.media;
     // Gone, or settled by an earlier delivery: nothing to do.
-    let Some(job) = thumbnails::pending_job(media, file_id)
-        .await
-        .map_err(JobError::Database)?
-    else {
+    let Some(job) = media.thumbnail_job(file_id).await.map_err(JobError::Media)? else {
         return Ok(None);
     };
     if !job.mime_type.starts_with("image/") {
-        thumbnails::mark_skipped(media, file_id)
-            .await
-            .map_err(JobError::Database)?;
+        media.thumbnail_skipped(file_id).await.map_err(JobError::Media)?;
         return Ok(None);
     }
-    let source = media.blobs.get(&job.source_key).await.map_err(|e| match e {
+    let source = media.blobs().get(&job.source_key).await.map_err(|e| match e {
         BlobError::NotFound(_) => JobError::SourceMissing(e),
         e => JobError::ReadSource(e),
     })?;
@@ -327,7 +319,7 @@ async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Optio
         let key = thumbnails::rendition_key(&job, rendition.width, rendition.height, rendition.format);
         let bytes = rendition.bytes.len() as u64;
         media
-            .blobs
+            .blobs()
             .put(&key, rendition.bytes.into(), rendition.format.mime())
             .await
             .map_err(JobError::StoreThumbnail)?;
@@ -341,7 +333,7 @@ async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Optio
     }
     let key = thumbnails::thumbnail_key(&job);
     media
-        .blobs
+        .blobs()
         .put(&key, set.thumbnail.bytes.into(), "image/jpeg")
         .await
         .map_err(JobError::StoreThumbnail)?;
@@ -357,22 +349,21 @@ async fn thumbnail_once(ctx: &ThumbnailerContext, file_id: Uuid) -> Result<Optio
             bytes: r.bytes,
         })
         .collect();
-    thumbnails::mark_ready(
-        media,
-        file_id,
-        thumbnails::Ready {
-            thumbnail_key: key,
-            thumbnail_url: url.clone(),
-            width: set.source_width,
-            height: set.source_height,
-            renditions,
-            thumbhash: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &set.thumbhash),
-        },
-    )
-    .await
-    .map_err(JobError::Database)?;
-    // The gallery shows the renditions now: the project follows.
-    media.gallery_changed(job.project_id).await;
+    media
+        .thumbnail_ready(
+            file_id,
+            job.project_id,
+            thumbnails::Ready {
+                thumbnail_key: key,
+                thumbnail_url: url.clone(),
+                width: set.source_width,
+                height: set.source_height,
+                renditions,
+                thumbhash: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &set.thumbhash),
+            },
+        )
+        .await
+        .map_err(JobError::Media)?;
     tracing::info!(%file_id, "thumbnail ready");
     Ok(Some(LiveEvent::ThumbnailReady {
         file_id,
@@ -400,8 +391,20 @@ async fn set_project_thumbnail(ctx: &ThumbnailerContext, job: &ThumbnailJob, url
     }
 }
 
-async fn record_failure(ctx: &ThumbnailerContext, file_id: Uuid, reason: &str, attempt: u32, for_good: bool) {
-    if let Err(e) = thumbnails::record_failure(&ctx.media, file_id, reason, attempt, for_good).await {
+async fn record_failure(
+    ctx: &ThumbnailerContext,
+    file_id: Uuid,
+    project_id: Option<Uuid>,
+    reason: String,
+    attempt: u32,
+    for_good: bool,
+) {
+    let failure = thumbnails::Failure {
+        reason,
+        attempt,
+        for_good,
+    };
+    if let Err(e) = ctx.media.thumbnail_failed(file_id, project_id, failure).await {
         tracing::error!(%file_id, error.cause_chain = %error_chain(&e), "recording a thumbnail failure");
     }
 }

@@ -1,4 +1,36 @@
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Where an upload is: `uploading` until its blob and its `media.uploaded` event are
+/// committed, then `stored`. Stored as that text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum UploadState {
+    #[sea_orm(string_value = "uploading")]
+    Uploading,
+    #[sea_orm(string_value = "stored")]
+    Stored,
+}
+
+/// Where a stored upload's thumbnail is. Stored as that text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum ThumbnailStatus {
+    /// Waiting for the thumbnailer (a new upload, or one queued again).
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// The thumbnail and the renditions are stored.
+    #[sea_orm(string_value = "ready")]
+    Ready,
+    /// Given up for good; an operator may queue it again.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    /// Not an image: nothing to make.
+    #[sea_orm(string_value = "skipped")]
+    Skipped,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "media_files")]
@@ -17,12 +49,10 @@ pub struct Model {
     pub mime_type: String,
     pub width: Option<i32>,
     pub height: Option<i32>,
-    /// `uploading` until the blob and the event are committed, then `stored`.
-    pub upload_state: String,
+    pub upload_state: UploadState,
     pub thumbnail_path: Option<String>,
     pub thumbnail_url: Option<String>,
-    /// `pending`, `ready`, `failed` or `skipped`.
-    pub thumbnail_status: String,
+    pub thumbnail_status: ThumbnailStatus,
     pub thumbnail_error: Option<String>,
     pub thumbnail_attempts: i32,
     /// When the thumbnail job was last queued (upload or retry).

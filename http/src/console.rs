@@ -247,7 +247,7 @@ pub async fn console_page(req: &Request, state: Data<&EdgeState>) -> Response {
         })
         .collect();
     let reindex = state.reindex.progress();
-    let reindex_percent = crate::routes::admin::ReindexProgressReply::from(reindex.clone()).percent;
+    let reindex_percent = reindex.percent();
     let jobs: Vec<JobRow> = jobs
         .into_iter()
         .map(|j| JobRow {

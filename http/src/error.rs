@@ -9,10 +9,10 @@ use std::sync::Arc;
 use folio_actors::{
     database::is_unavailable,
     export::ExportError,
-    jobs::JobsError,
     media::MediaError,
     profile::ProfileError,
     project::ProjectError,
+    report::jobs::JobsError,
     session::SessionError,
     supervisor::CallError,
     validation::{Field, ValidationError},
@@ -616,6 +616,14 @@ impl From<JobsError> for ApiError {
             JobsError::Database(ref e) if is_unavailable(e) => ApiError::database_unavailable(error),
             JobsError::Database(_) | JobsError::ProgressPoisoned => ApiError::internal_from(error),
         }
+    }
+}
+
+/// Ours keep their shape and headers; anything else is put into it.
+pub fn framework_error(error: poem::Error) -> Response {
+    match error.downcast_ref::<ApiError>() {
+        Some(api_error) => api_error.as_response(),
+        None => ApiError::from_framework(&error).as_response(),
     }
 }
 

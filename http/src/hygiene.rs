@@ -9,8 +9,8 @@ use poem::{
 };
 
 use crate::{
+    error::framework_error,
     error::{ApiError, ErrorCode},
-    middleware::framework_error,
     text::encoded_has_forbidden_control,
 };
 

@@ -20,10 +20,10 @@ pub mod visibility;
 
 use folio_actors::{
     indexer::SearchClient,
-    jobs::{JobsContext, ReindexTracker},
     media::MediaClient,
     profile::ProfileClient,
     project::ProjectClient,
+    report::jobs::{JobsContext, ReindexTracker},
     session::SessionClient,
 };
 use poem::{
@@ -81,7 +81,7 @@ pub struct EdgeState {
     /// When set, `/metrics` wants this bearer token.
     pub metrics_token: Option<String>,
     /// The nodes this one knows of (`/admin/cluster`).
-    pub cluster: folio_actors::cluster::status::ClusterView,
+    pub cluster: folio_actors::report::cluster::ClusterView,
     /// This node's live-event hub (`/events`); `None` on a node without the edge.
     pub live: Option<folio_actors::cluster::LiveHub>,
 }

@@ -3,8 +3,9 @@
 //! gauges are read from the job state when scraped, so any node shows the cluster's backlog.
 
 use folio_actors::{
-    jobs::{JobKind, JobKindStatus, JobObserver},
+    jobs::{JobKind, JobObserver},
     project::views::ViewStats,
+    report::jobs::JobKindStatus,
 };
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,

@@ -5,13 +5,12 @@ use std::{sync::Arc, time::Instant};
 
 use poem::{
     Endpoint, IntoResponse, Request, Response,
-    error::ResponseError,
     http::{HeaderValue, Method, header},
 };
 use tracing::Instrument as _;
 
 use crate::{
-    error::{ApiError, ErrorCode},
+    error::{ApiError, ErrorCode, framework_error},
     hygiene::MatchedRoute,
     metrics::Metrics,
     text::json_has_forbidden_control,
@@ -87,14 +86,6 @@ fn req_method_is_standard(method: &str) -> bool {
         method,
         "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "TRACE" | "CONNECT"
     )
-}
-
-/// Ours keep their shape and headers; anything else is put into it.
-pub fn framework_error(error: poem::Error) -> Response {
-    match error.downcast_ref::<ApiError>() {
-        Some(api_error) => api_error.as_response(),
-        None => ApiError::from_framework(&error).as_response(),
-    }
 }
 
 /// JSON bodies are read whole, so they get a hard cap, enforced while reading whether

@@ -116,7 +116,7 @@ impl<'a> MediaUrls<'a> {
 
     /// The URL of a stored key.
     pub fn key(&self, key: &str) -> String {
-        self.url(&self.state.media.context().url_for(key))
+        self.url(&self.state.media.url_for(key))
     }
 }
 

@@ -494,10 +494,7 @@ pub(crate) fn resize(
     Ok(dst.into_vec())
 }
 
-/// The JPEG encoder failed: never the input's fault (the pixels are ours by then).
-#[derive(Debug, thiserror::Error)]
-#[error("encoding the thumbnail as JPEG")]
-pub(crate) struct EncodeError(#[source] pub(crate) Box<dyn std::error::Error + Send + Sync>);
+pub(crate) use crate::turbo_common::EncodeError;
 
 /// Encodes packed RGB as a JPEG with the compiled-in backend.
 #[cfg(feature = "turbojpeg")]

@@ -123,8 +123,8 @@ pub(crate) fn encode_rgb(
     width: u32,
     height: u32,
     quality: u8,
-) -> Result<Vec<u8>, crate::thumbnail::EncodeError> {
-    use crate::thumbnail::EncodeError;
+) -> Result<Vec<u8>, crate::turbo_common::EncodeError> {
+    use crate::turbo_common::EncodeError;
     let image = turbojpeg::Image {
         pixels: rgb,
         width: width as usize,

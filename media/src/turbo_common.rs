@@ -40,3 +40,8 @@ pub(crate) fn refuse_truncation(warning: String) -> Result<(), JpegError> {
     }
     Ok(())
 }
+
+/// The JPEG encoder failed: never the input's fault (the pixels are ours by then).
+#[derive(Debug, thiserror::Error)]
+#[error("encoding the thumbnail as JPEG")]
+pub(crate) struct EncodeError(#[source] pub(crate) Box<dyn std::error::Error + Send + Sync>);

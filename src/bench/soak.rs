@@ -15,7 +15,10 @@ use std::{
 use anyhow::{Context as _, bail};
 use tokio::sync::Mutex;
 
-use crate::{Node, Settings, configuration::Secret};
+use crate::{
+    Node, Settings,
+    configuration::{BlobBackend, BusBackend, DatabaseBackend, S3Blobs, Secret},
+};
 
 pub struct SoakOptions {
     pub duration: Duration,
@@ -76,9 +79,8 @@ fn start_s3s_fs(settings: &mut Settings) -> anyhow::Result<OwnS3> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    settings.blobs.s3_endpoint = Some(format!("http://127.0.0.1:{port}"));
-    settings.blobs.s3_access_key = Some(Secret::new("soak"));
-    settings.blobs.s3_secret_key = Some(Secret::new(secret));
+    let s3 = S3Blobs::new(format!("http://127.0.0.1:{port}"), "soak", secret, "media-files");
+    settings.blobs = BlobBackend::S3(s3);
     Ok(OwnS3 { child, _root: root })
 }
 
@@ -106,7 +108,7 @@ pub async fn soak(base: &Settings, options: SoakOptions) -> anyhow::Result<()> {
     // Each client signs in once: its access token must outlive the run, or every
     // authenticated request after the default 15 minutes is a 401 that says nothing
     // about the server.
-    settings.auth.access_token_ttl_secs = options.duration.as_secs() + 600;
+    settings.auth.access_token_ttl = options.duration + Duration::from_secs(600);
     settings.log.filter = "warn".into();
     let db_name = format!("folio_soak_{}", uuid::Uuid::new_v4().simple());
     {
@@ -117,15 +119,15 @@ pub async fn soak(base: &Settings, options: SoakOptions) -> anyhow::Result<()> {
         admin.execute_unprepared(&format!("create database {db_name}")).await?;
     }
     let (pg_base, _) = options.postgres.rsplit_once('/').context("postgres URL")?;
-    settings.database.url = Some(Secret::new(format!("{pg_base}/{db_name}")));
+    settings.database.backend = DatabaseBackend::postgres(format!("{pg_base}/{db_name}"));
     settings.auth.jwt_secret = Some(Secret::new("soak-secret-soak-secret-soak-secret-00000000"));
-    settings.bus.nats_url = Some(options.nats.clone());
+    settings.bus.backend = BusBackend::JetStream(options.nats.clone());
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..10];
     settings.bus.stream_prefix = format!("SOAK{run_id}_");
     settings.bus.subject_prefix = format!("soak{run_id}.");
-    let _own_s3 = match settings.blobs.s3_endpoint {
-        Some(_) => None,
-        None => Some(start_s3s_fs(&mut settings)?),
+    let _own_s3 = match settings.blobs {
+        BlobBackend::S3(_) => None,
+        BlobBackend::LocalDir => Some(start_s3s_fs(&mut settings)?),
     };
     let node = Node::start(&settings).await.context("starting the soak node")?;
     let url = node.base_url();
@@ -134,7 +136,10 @@ pub async fn soak(base: &Settings, options: SoakOptions) -> anyhow::Result<()> {
         "bench soak: {} clients for {} s on PostgreSQL + NATS + S3 ({})",
         options.concurrency,
         options.duration.as_secs(),
-        settings.blobs.s3_endpoint.as_deref().unwrap_or("-")
+        match &settings.blobs {
+            BlobBackend::S3(s3) => s3.endpoint.as_str(),
+            BlobBackend::LocalDir => "-",
+        }
     );
 
     let mut accounts = Vec::new();

@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use folio_actors::{
-    events::{ConsumerSpec, DomainEvent, ProjectDeleted, next_event, outbox::RELAY_ACTOR},
+    events::{ConsumerSpec, DomainEvent, ProjectDeleted, next_event},
     faults::FaultPoint,
+    relay::RELAY_ACTOR,
 };
 use folio_testkit::actors::{EventProbe, Kit, fixtures::eventually, inject, without_faults};
 use uuid::Uuid;

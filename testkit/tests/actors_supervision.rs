@@ -5,13 +5,14 @@
 //! note); the HTTP twins (`tests/supervision.rs`) check the same through `/metrics` and
 //! `/ready` in real time.
 
+use folio_actors::media::ThumbnailStatus;
 use std::time::Duration;
 
 use folio_actors::{
     cluster::{EdgeHubMsg, LiveEvent},
-    events::outbox::RELAY_ACTOR,
     faults::FaultPoint,
     indexer,
+    relay::RELAY_ACTOR,
     supervisor::RestartPolicy,
     thumbnailer,
 };
@@ -171,6 +172,9 @@ async fn a_thumbnail_runner_that_panics_is_restarted_and_loses_no_job() {
         ),
         _ => panic!("a live event"),
     }
-    assert_eq!(kit.media_row(image.file_id).await.thumbnail_status, "ready");
+    assert_eq!(
+        kit.media_row(image.file_id).await.thumbnail_status,
+        ThumbnailStatus::Ready
+    );
     assert_eq!(kit.health.restarts().get(thumbnailer::ACTOR), Some(&1));
 }

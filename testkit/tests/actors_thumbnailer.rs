@@ -6,6 +6,7 @@
 //! media is settled is acknowledged without work. The HTTP twin (`tests/media.rs`)
 //! keeps the contract.
 
+use folio_actors::media::ThumbnailStatus;
 use std::time::Duration;
 
 use folio_actors::{
@@ -75,7 +76,7 @@ async fn an_uploaded_image_gets_its_thumbnail_renditions_and_project_cover() {
     let mut t = thumbnailer(KitConfig::default()).await;
     let project = t.projects.create(t.owner, draft("Gallery")).await.expect("created");
     let image = t.upload(Some(project.id)).await;
-    assert_eq!(image.thumbnail_status, "pending");
+    assert_eq!(image.thumbnail_status, ThumbnailStatus::Pending);
     t.feed(&image).await;
 
     let LiveEvent::ThumbnailReady {
@@ -99,7 +100,7 @@ async fn an_uploaded_image_gets_its_thumbnail_renditions_and_project_cover() {
         "every rendition is stored"
     );
     let row = t.media.get(t.owner, image.file_id).await.expect("media");
-    assert_eq!(row.thumbnail_status, "ready");
+    assert_eq!(row.thumbnail_status, ThumbnailStatus::Ready);
     assert_eq!(row.thumbnail_url.as_deref(), Some(thumbnail_url.as_str()));
     assert_eq!((row.width, row.height), (Some(64), Some(48)));
     let project = t.projects.get(project.id).await.expect("project");
@@ -119,7 +120,7 @@ async fn a_store_that_cannot_be_reached_is_retried_until_it_answers() {
 
     assert!(matches!(t.heard().await, LiveEvent::ThumbnailReady { file_id, .. } if file_id == image.file_id));
     let row = t.kit.media_row(image.file_id).await;
-    assert_eq!(row.thumbnail_status, "ready");
+    assert_eq!(row.thumbnail_status, ThumbnailStatus::Ready);
     assert_eq!(row.thumbnail_attempts, 2, "two failed attempts were recorded");
     assert_eq!(row.thumbnail_error, None, "the success clears the error");
 }
@@ -139,7 +140,7 @@ async fn a_store_that_stays_away_fails_the_thumbnail_after_max_attempts() {
     assert_eq!(file_id, image.file_id);
     assert!(error.contains("unavailable"), "{error}");
     let row = t.kit.media_row(image.file_id).await;
-    assert_eq!(row.thumbnail_status, "failed");
+    assert_eq!(row.thumbnail_status, ThumbnailStatus::Failed);
     assert_eq!(row.thumbnail_attempts, 3);
     assert!(row.thumbnail_failed_at.is_some());
     assert!(t.kit.blobs.keys_under("thumbnails/").is_empty());
@@ -154,7 +155,7 @@ async fn a_store_that_refuses_fails_the_thumbnail_at_once() {
 
     assert!(matches!(t.heard().await, LiveEvent::ThumbnailFailed { file_id, .. } if file_id == image.file_id));
     let row = t.kit.media_row(image.file_id).await;
-    assert_eq!(row.thumbnail_status, "failed");
+    assert_eq!(row.thumbnail_status, ThumbnailStatus::Failed);
     assert_eq!(row.thumbnail_attempts, 1, "a refusal is not worth another try");
 }
 
@@ -170,7 +171,10 @@ async fn a_missing_upload_fails_the_thumbnail_at_once_saying_so() {
     };
     assert_eq!(error, "the uploaded file is missing");
     let row = t.kit.media_row(image.file_id).await;
-    assert_eq!((row.thumbnail_status.as_str(), row.thumbnail_attempts), ("failed", 1));
+    assert_eq!(
+        (row.thumbnail_status, row.thumbnail_attempts),
+        (ThumbnailStatus::Failed, 1)
+    );
 }
 
 #[tokio::test]
@@ -183,7 +187,10 @@ async fn a_thumbnail_that_cannot_be_stored_is_retried_whole() {
 
     assert!(matches!(t.heard().await, LiveEvent::ThumbnailReady { .. }));
     let row = t.kit.media_row(image.file_id).await;
-    assert_eq!((row.thumbnail_status.as_str(), row.thumbnail_attempts), ("ready", 1));
+    assert_eq!(
+        (row.thumbnail_status, row.thumbnail_attempts),
+        (ThumbnailStatus::Ready, 1)
+    );
     // The second attempt wrote everything again under the same keys: the thumbnail last.
     let writes = t.kit.blobs.writes();
     let (last_key, last_type) = writes.last().expect("writes");

@@ -2,6 +2,7 @@
 //! reaches the others through the relay and the bus, and what the node casts to its
 //! process groups can be heard (and answered) by a test that joins them.
 
+use folio_actors::media::ThumbnailStatus;
 use std::time::Duration;
 
 use folio_actors::{
@@ -74,7 +75,7 @@ async fn a_deleted_account_leaves_nothing_in_any_domain() {
     let project = tree.projects.create(owner, draft("Going")).await.expect("created");
     let image = upload(&tree.media, owner, jpeg(16, 16), Some(project.id)).await;
     eventually(WAIT, "the thumbnail made", || async {
-        (kit.media_row(image.file_id).await.thumbnail_status == "ready").then_some(())
+        (kit.media_row(image.file_id).await.thumbnail_status == ThumbnailStatus::Ready).then_some(())
     })
     .await;
     let mut events = EventProbe::on(&kit.bus, &["user.>", "project.deleted", "media.deleted"]).await;

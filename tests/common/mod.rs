@@ -8,7 +8,10 @@ pub mod nodes;
 
 use std::time::Duration;
 
-use folio::{Node, Settings, configuration::Secret};
+use folio::{
+    Node, Settings,
+    configuration::{BusBackend, DatabaseBackend, Secret},
+};
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -47,7 +50,7 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     let mut settings = Settings::default();
     settings.http.addr = "127.0.0.1:0".parse().expect("a literal socket address");
     settings.node.data_dir = dir.to_path_buf();
-    settings.node.shutdown_grace_secs = 5;
+    settings.node.shutdown_grace = Duration::from_secs(5);
     settings.auth.jwt_secret = Some(Secret::new(TEST_JWT_SECRET));
     // Production cost is exercised by one dedicated test; the rest stay fast.
     settings.auth.argon2_memory_kib = 64;
@@ -99,7 +102,7 @@ impl TestNode {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = test_settings(dir.path());
         if backend == Backend::Postgres {
-            settings.database.url = Some(Secret::new(fresh_postgres_database().await));
+            settings.database.backend = DatabaseBackend::postgres(fresh_postgres_database().await);
         }
         tweak(&mut settings);
         let node = Node::start(&settings).await.expect("node starts");
@@ -204,7 +207,7 @@ macro_rules! on_every_backend {
 /// seeing each other's events.
 pub fn nats_isolation(settings: &mut Settings, nats_url: &str) {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    settings.bus.nats_url = Some(nats_url.to_string());
+    settings.bus.backend = BusBackend::JetStream(nats_url.to_string());
     settings.bus.stream_prefix = format!("T{}_", &id[..12]);
     settings.bus.subject_prefix = format!("t{}.", &id[..12]);
     settings.cluster.bucket = format!("T{}_nodes", &id[..12]);

@@ -52,7 +52,7 @@ impl Dialer {
         let nodes = match self.registry.nodes().await {
             Ok(nodes) => nodes,
             Err(e) => {
-                tracing::warn!(error.cause_chain = %crate::supervisor::error_chain(&e), "listing the cluster's nodes; keeping the sessions as they are");
+                tracing::warn!(error.cause_chain = %crate::errors::error_chain(&e), "listing the cluster's nodes; keeping the sessions as they are");
                 return;
             }
         };
@@ -95,7 +95,7 @@ impl Dialer {
             state.next_at = now + backoff;
             tracing::debug!(peer = %name, addr = %entry.cluster_addr, attempt = state.attempts, "dialing");
             if let Err(e) = self.server.dial(&entry.cluster_addr).await {
-                tracing::warn!(peer = %name, addr = %entry.cluster_addr, error.cause_chain = %crate::supervisor::error_chain(&e), ?backoff, "dialing a node failed");
+                tracing::warn!(peer = %name, addr = %entry.cluster_addr, error.cause_chain = %crate::errors::error_chain(&e), ?backoff, "dialing a node failed");
             }
         }
     }
@@ -112,7 +112,7 @@ impl LoopBody for Dialer {
                     match self.registry.announce(&self.entry).await {
                         Ok(()) => last_announce = Some(Instant::now()),
                         Err(e) => {
-                            tracing::warn!(error.cause_chain = %crate::supervisor::error_chain(&e), "refreshing this node's registry entry")
+                            tracing::warn!(error.cause_chain = %crate::errors::error_chain(&e), "refreshing this node's registry entry")
                         }
                     }
                 }

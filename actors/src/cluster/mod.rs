@@ -18,7 +18,6 @@ pub mod gate;
 pub mod hub;
 pub mod registry;
 pub mod server;
-pub mod status;
 pub mod wire;
 
 use std::collections::BTreeMap;

@@ -17,11 +17,9 @@ use async_nats::jetstream::{
 use chrono::{DateTime, Utc};
 use futures::{StreamExt as _, stream::SelectAll};
 
-use crate::jobs::ConsumerBacklog;
-
 use super::{
-    BusError, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, EventFamily, MalformedDelivery,
-    PendingAck, Published, Subscription,
+    BusError, ConsumerBacklog, ConsumerSpec, Delivery, DeliveryHandle, EventBus, EventEnvelope, EventFamily,
+    MalformedDelivery, PendingAck, Published, Subscription,
 };
 
 /// Names of the streams and the prefix of subjects. Production uses the defaults (the

@@ -11,11 +11,9 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::supervised_loop::{LoopError, LoopScope};
-
 pub use in_process::InProcessBus;
 pub use jetstream::{JetStreamBus, JetStreamNames};
-pub use outbox::{OutboxRelay, append_event, append_events};
+pub use outbox::{append_event, append_events};
 
 /// Every event Folio produces, one variant per type (docs/contract.md §5). Producers build these and
 /// consumers match on them; the serde attributes are the wire, so renaming a field
@@ -66,7 +64,7 @@ pub struct ProjectChanged {
     /// Who sees the project (issue 20). Events written before visibility existed have
     /// none: every project was public then.
     #[serde(default)]
-    pub visibility: crate::project::Visibility,
+    pub visibility: crate::visibility::Visibility,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -291,6 +289,17 @@ pub enum BusError {
     Rejected(String),
 }
 
+/// Backlog of one durable consumer, summed over the streams it reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumerBacklog {
+    /// In the stream, not yet delivered.
+    pub pending: u64,
+    /// Delivered, not yet acknowledged.
+    pub ack_pending: u64,
+    /// When the oldest undelivered message was stored, if any.
+    pub oldest_pending_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Published {
     /// The bus already had this event id (a republish after a lost ack).
@@ -324,11 +333,7 @@ pub trait EventBus: Send + Sync + 'static {
     /// What a durable consumer has not yet settled, summed over the streams holding
     /// `subjects`; `None` when the bus keeps no such record (the in-process bus, whose
     /// backlog is the outbox itself).
-    async fn consumer_backlog(
-        &self,
-        _durable: &str,
-        _subjects: &[&str],
-    ) -> Result<Option<crate::jobs::ConsumerBacklog>, BusError> {
+    async fn consumer_backlog(&self, _durable: &str, _subjects: &[&str]) -> Result<Option<ConsumerBacklog>, BusError> {
         Ok(None)
     }
     /// For tools and tests that need the concrete bus (e.g. to read a stream).
@@ -354,7 +359,7 @@ pub async fn next_event(subscription: &mut dyn Subscription, observer: Option<&d
                 tracing::error!(
                     subject = %malformed.subject,
                     event_type,
-                    error.cause_chain = %crate::supervisor::error_chain(&malformed.error),
+                    error.cause_chain = %crate::errors::error_chain(&malformed.error),
                     "delivery is not a valid event; terminating it"
                 );
                 if let Some(observer) = observer {
@@ -365,60 +370,6 @@ pub async fn next_event(subscription: &mut dyn Subscription, observer: Option<&d
                 }
             }
         }
-    }
-}
-
-/// Subscribes for a supervised consumer loop, waiting out a bus that cannot be reached
-/// (with backoff, up to 5 s between tries): an outage is not a crash, and the bus's own
-/// readiness check reports it. A bus that refuses the subscription fails the loop.
-/// `None` when the loop was asked to stop first.
-pub async fn subscribe_until_stopped(
-    bus: &dyn EventBus,
-    spec: &ConsumerSpec,
-    scope: &mut LoopScope,
-) -> Result<Option<Box<dyn Subscription>>, LoopError> {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match bus.subscribe(spec.clone()).await {
-            Ok(subscription) => return Ok(Some(subscription)),
-            Err(e @ BusError::Unavailable(_)) => {
-                tracing::warn!(durable = %spec.durable, error = %e, ?delay, "event bus unavailable; subscribing again later");
-            }
-            Err(e) => return Err(LoopError::Subscribe(e)),
-        }
-        tokio::select! {
-            _ = scope.stopped() => return Ok(None),
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
-}
-
-/// The body of a supervised consumer loop: subscribes (waiting out an unreachable bus)
-/// and hands every delivery to `settle`, one at a time, until the loop is stopped. A
-/// subscription that ends fails the loop, so the supervisor starts it again.
-pub async fn settle_each<F, Fut>(
-    bus: &dyn EventBus,
-    spec: &ConsumerSpec,
-    mut scope: LoopScope,
-    observer: Option<&dyn EventObserver>,
-    mut settle: F,
-) -> Result<(), LoopError>
-where
-    F: FnMut(Delivery) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let Some(mut subscription) = subscribe_until_stopped(bus, spec, &mut scope).await? else {
-        return Ok(());
-    };
-    loop {
-        let delivery = tokio::select! {
-            _ = scope.stopped() => return Ok(()),
-            delivery = next_event(subscription.as_mut(), observer) => {
-                delivery.ok_or(LoopError::SubscriptionEnded)?
-            }
-        };
-        settle(delivery).await;
     }
 }
 

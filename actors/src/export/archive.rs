@@ -19,7 +19,10 @@ use std::{
 
 use bytes::Bytes;
 use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
-use folio_entities::{media_files, profiles, projects, users};
+use folio_entities::{
+    media_files::{self, UploadState},
+    profiles, projects, users,
+};
 use folio_media::{BlobError, BlobWriter, SharedBlobStore};
 use futures::{StreamExt as _, future::BoxFuture};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
@@ -31,10 +34,7 @@ use super::{
     format::{self, ExportedImage, ExportedProject, ProfileDoc, ProjectsDoc},
     service::Written,
 };
-use crate::{
-    faults::{self, FaultPoint},
-    media::service::STORED,
-};
+use crate::faults::{self, FaultPoint};
 
 /// The size of the pieces the archive is handed to the store in.
 pub const CHUNK: usize = 1024 * 1024;
@@ -114,7 +114,7 @@ pub async fn gather(db: &DatabaseConnection, user_id: Uuid) -> Result<Gathered, 
     // Upload order; each project's images are then put in the owner's order.
     let files = media_files::Entity::find()
         .filter(media_files::Column::UserId.eq(user_id))
-        .filter(media_files::Column::UploadState.eq(STORED))
+        .filter(media_files::Column::UploadState.eq(UploadState::Stored))
         .order_by_asc(media_files::Column::CreatedAt)
         .order_by_asc(media_files::Column::Id)
         .all(db)

@@ -18,9 +18,10 @@ use super::{
 };
 use crate::{
     cluster::{LiveEvent, LiveEvents},
-    events::{ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, retry_delay, settle_each},
-    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
-    supervisor::{SupervisorError, SupervisorMsg, error_chain},
+    errors::error_chain,
+    events::{ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, retry_delay},
+    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope, settle_each},
+    supervisor::{SupervisorError, SupervisorMsg},
 };
 
 pub const DURABLE: &str = "account-exporter";

@@ -19,7 +19,7 @@ pub mod archive;
 pub mod exporter;
 pub mod format;
 pub mod links;
-pub mod service;
+pub(crate) mod service;
 pub mod sweeper;
 
 use std::{sync::Arc, time::Duration};
@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use links::ExportLinks;
+pub use service::SweepReport;
 
 use crate::events::outbox::OutboxSignal;
 
@@ -223,7 +224,7 @@ impl ExportClient {
     }
 
     /// One sweep (the sweeper's, or a test's).
-    pub async fn sweep(&self) -> Result<service::SweepReport, ExportError> {
+    pub async fn sweep(&self) -> Result<SweepReport, ExportError> {
         service::sweep(&self.ctx).await
     }
 }

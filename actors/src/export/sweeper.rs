@@ -8,8 +8,9 @@ use ractor::ActorRef;
 
 use super::ExportClient;
 use crate::{
+    errors::error_chain,
     supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
-    supervisor::{SupervisorError, SupervisorMsg, error_chain},
+    supervisor::{SupervisorError, SupervisorMsg},
 };
 
 pub const ACTOR: &str = "export-sweeper";

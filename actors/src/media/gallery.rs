@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use folio_entities::media_files;
+use folio_entities::media_files::{self, ThumbnailStatus, UploadState};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{StoredRendition, service::STORED, service::stored_renditions};
+use super::{StoredRendition, stored_renditions};
 
 /// One image of a project's gallery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,7 +22,7 @@ pub struct GalleryItem {
     pub file_size: i64,
     pub width: Option<i32>,
     pub height: Option<i32>,
-    pub thumbnail_status: String,
+    pub thumbnail_status: ThumbnailStatus,
     pub thumbnail_url: Option<String>,
     /// Smallest first; the keys become URLs at the edge.
     pub renditions: Vec<StoredRendition>,
@@ -38,7 +38,6 @@ impl GalleryItem {
         std::mem::size_of::<Self>()
             + self.mime_type.len()
             + self.file_url.len()
-            + self.thumbnail_status.len()
             + self.thumbnail_url.as_ref().map_or(0, String::len)
             + self
                 .renditions
@@ -81,7 +80,7 @@ pub async fn images_of<C: ConnectionTrait>(
     }
     let rows = media_files::Entity::find()
         .filter(media_files::Column::ProjectId.is_in(project_ids.iter().copied()))
-        .filter(media_files::Column::UploadState.eq(STORED))
+        .filter(media_files::Column::UploadState.eq(UploadState::Stored))
         .order_by_asc(media_files::Column::CreatedAt)
         .order_by_asc(media_files::Column::Id)
         .all(db)
@@ -131,7 +130,7 @@ pub async fn placement<C: ConnectionTrait>(db: &C, owner: Uuid, file_id: Uuid) -
         .select_only()
         .column(media_files::Column::UserId)
         .column(media_files::Column::ProjectId)
-        .filter(media_files::Column::UploadState.eq(STORED))
+        .filter(media_files::Column::UploadState.eq(UploadState::Stored))
         .into_tuple::<(Uuid, Option<Uuid>)>()
         .one(db)
         .await?;

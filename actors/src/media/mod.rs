@@ -13,8 +13,9 @@
 
 pub mod gallery;
 pub mod project_cleanup;
-pub mod service;
+pub(crate) mod service;
 pub mod sweeper;
+pub mod text;
 pub mod thumbnails;
 
 use std::{sync::Arc, time::Duration};
@@ -26,10 +27,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-pub use service::{FilesOf, MediaContext};
+pub use folio_entities::media_files::{ThumbnailStatus, UploadState};
+pub use service::{FilesOf, GalleryFollower, MediaContext, stored_renditions};
+pub use text::{AltText, Caption};
 
 use crate::{
-    project::PageRequest,
+    paging::PageRequest,
     supervisor::{CallError, KeyedPool, PoolStartError, SupervisorMsg},
 };
 
@@ -58,7 +61,7 @@ pub struct MediaView {
     pub project_id: Option<Uuid>,
     pub width: Option<i32>,
     pub height: Option<i32>,
-    pub thumbnail_status: String,
+    pub thumbnail_status: ThumbnailStatus,
     pub thumbnail_url: Option<String>,
     pub thumbnail_error: Option<String>,
     /// Every size and format made from the image, smallest first; empty until made.
@@ -74,9 +77,9 @@ pub struct MediaView {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MediaPatch {
     /// Empty clears it.
-    pub caption: Option<crate::project::Caption>,
+    pub caption: Option<Caption>,
     /// Empty clears it.
-    pub alt: Option<crate::project::AltText>,
+    pub alt: Option<AltText>,
     /// Another project of the owner's: the image moves there, to the end of its gallery.
     pub project_id: Option<Uuid>,
 }
@@ -214,6 +217,25 @@ pub enum MediaMsg {
         patch: MediaPatch,
         reply: Reply<MediaView>,
     },
+    /// From the thumbnailer: the thumbnail and renditions are stored.
+    ThumbnailReady {
+        file_id: Uuid,
+        project_id: Option<Uuid>,
+        ready: thumbnails::Ready,
+        reply: Reply<()>,
+    },
+    /// From the thumbnailer: not an image, nothing to make.
+    ThumbnailSkipped {
+        file_id: Uuid,
+        reply: Reply<()>,
+    },
+    /// From the thumbnailer: an attempt failed; `for_good` ends the retries.
+    ThumbnailFailed {
+        file_id: Uuid,
+        project_id: Option<Uuid>,
+        failure: thumbnails::Failure,
+        reply: Reply<()>,
+    },
 }
 
 pub struct MediaWorker;
@@ -252,6 +274,36 @@ impl Actor for MediaWorker {
             } => {
                 let _ = reply.send(service::update(ctx, actor, file_id, patch).await);
             }
+            MediaMsg::ThumbnailReady {
+                file_id,
+                project_id,
+                ready,
+                reply,
+            } => {
+                let marked = thumbnails::mark_ready(ctx, file_id, ready).await;
+                if marked.is_ok() {
+                    // The gallery shows the renditions now: the project follows.
+                    ctx.gallery_changed(project_id).await;
+                }
+                let _ = reply.send(marked.map_err(MediaError::from));
+            }
+            MediaMsg::ThumbnailSkipped { file_id, reply } => {
+                let _ = reply.send(thumbnails::mark_skipped(ctx, file_id).await.map_err(MediaError::from));
+            }
+            MediaMsg::ThumbnailFailed {
+                file_id,
+                project_id,
+                failure,
+                reply,
+            } => {
+                let for_good = failure.for_good;
+                let recorded = thumbnails::record_failure(ctx, file_id, failure).await;
+                if recorded.is_ok() && for_good {
+                    // The gallery shows the image as failed now: the project follows.
+                    ctx.gallery_changed(project_id).await;
+                }
+                let _ = reply.send(recorded.map_err(MediaError::from));
+            }
         }
         Ok(())
     }
@@ -282,10 +334,6 @@ impl MediaClient {
         .await?;
         let uploads = Arc::new(Semaphore::new(workers.max(1)));
         Ok(Self { pool, ctx, uploads })
-    }
-
-    pub fn context(&self) -> &Arc<MediaContext> {
-        &self.ctx
     }
 
     pub async fn upload(&self, cmd: UploadCmd) -> Result<MediaView, MediaError> {
@@ -395,6 +443,77 @@ impl MediaClient {
         progress: impl FnMut(u64, u64) + Send,
     ) -> Result<RegenerateReport, MediaError> {
         service::regenerate_missing(&self.ctx, progress).await
+    }
+
+    /// Rewrites stored originals from before metadata stripping without their metadata
+    /// (`folio media strip-metadata`).
+    pub async fn strip_stored_metadata(
+        &self,
+        progress: impl FnMut(u64, u64) + Send,
+    ) -> Result<StripReport, MediaError> {
+        service::strip_stored_metadata(&self.ctx, progress).await
+    }
+
+    /// The thumbnail job of a stored upload still waiting for one; `None` when it is
+    /// gone or settled (a redelivered job has nothing to do).
+    pub async fn thumbnail_job(&self, file_id: Uuid) -> Result<Option<thumbnails::ThumbnailJob>, MediaError> {
+        Ok(thumbnails::pending_job(&self.ctx, file_id).await?)
+    }
+
+    /// The thumbnailer reports a finished job; the project of the image follows.
+    pub async fn thumbnail_ready(
+        &self,
+        file_id: Uuid,
+        project_id: Option<Uuid>,
+        ready: thumbnails::Ready,
+    ) -> Result<(), MediaError> {
+        self.pool
+            .call(&file_id, |reply| MediaMsg::ThumbnailReady {
+                file_id,
+                project_id,
+                ready: ready.clone(),
+                reply,
+            })
+            .await?
+    }
+
+    /// The thumbnailer reports an upload that is not an image.
+    pub async fn thumbnail_skipped(&self, file_id: Uuid) -> Result<(), MediaError> {
+        self.pool
+            .call(&file_id, |reply| MediaMsg::ThumbnailSkipped { file_id, reply })
+            .await?
+    }
+
+    /// The thumbnailer reports a failed attempt.
+    pub async fn thumbnail_failed(
+        &self,
+        file_id: Uuid,
+        project_id: Option<Uuid>,
+        failure: thumbnails::Failure,
+    ) -> Result<(), MediaError> {
+        self.pool
+            .call(&file_id, |reply| MediaMsg::ThumbnailFailed {
+                file_id,
+                project_id,
+                failure: failure.clone(),
+                reply,
+            })
+            .await?
+    }
+
+    /// The absolute URL clients are handed for a stored blob.
+    pub fn url_for(&self, key: &str) -> String {
+        self.ctx.url_for(key)
+    }
+
+    /// Where media URLs start, e.g. `http://localhost:8080`.
+    pub fn public_url(&self) -> &str {
+        &self.ctx.public_url
+    }
+
+    /// The store the originals, thumbnails and renditions are in.
+    pub fn blobs(&self) -> &folio_media::SharedBlobStore {
+        &self.ctx.blobs
     }
 
     /// Removes uploads that never committed (a crash between blob and row).

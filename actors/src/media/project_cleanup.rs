@@ -14,9 +14,10 @@ use ractor::ActorRef;
 
 use super::MediaClient;
 use crate::{
-    events::{ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, retry_delay, settle_each},
-    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
-    supervisor::{SupervisorError, SupervisorMsg, error_chain},
+    errors::error_chain,
+    events::{ConsumerSpec, Delivery, DomainEvent, EventBus, EventObserver, EventType, retry_delay},
+    supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope, settle_each},
+    supervisor::{SupervisorError, SupervisorMsg},
 };
 
 pub const DURABLE: &str = "project-media-cleanup";

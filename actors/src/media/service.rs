@@ -3,16 +3,19 @@
 //! `media.uploaded` event; a crash in between leaves an `uploading` row that the sweeper
 //! turns into a deleted blob and row.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use folio_entities::{media_files, projects, users};
+use folio_entities::{
+    media_files::{self, ThumbnailStatus, UploadState},
+    projects, users,
+};
 use folio_media::{Blob, BlobMeta, SharedBlobStore, StripError, sniff_image, strip_metadata, validate_key};
+use futures::future::BoxFuture;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait, sea_query::Expr,
 };
-
 use uuid::Uuid;
 
 use super::{
@@ -21,18 +24,8 @@ use super::{
 };
 use crate::{
     events::{DomainEvent, MediaDeleted, MediaUploaded, append_event, append_events, outbox::OutboxSignal},
-    project::PageRequest,
+    paging::PageRequest,
 };
-
-pub const UPLOADING: &str = "uploading";
-pub const STORED: &str = "stored";
-
-pub mod thumbnail_status {
-    pub const PENDING: &str = "pending";
-    pub const READY: &str = "ready";
-    pub const FAILED: &str = "failed";
-    pub const SKIPPED: &str = "skipped";
-}
 
 pub struct MediaContext {
     pub db: DatabaseConnection,
@@ -43,7 +36,15 @@ pub struct MediaContext {
     /// Told when a project's gallery changes (an image added, changed, moved or
     /// deleted), so the project follows; `None` in the command-line tools, which change
     /// no gallery.
-    pub projects: Option<crate::project::ProjectClient>,
+    pub projects: Option<Arc<dyn GalleryFollower>>,
+}
+
+/// Who follows a project's gallery: the project domain, whose views show the images.
+/// A port, so that media (below the project domain) never names the project's client.
+pub trait GalleryFollower: Send + Sync + 'static {
+    /// A gallery changed and is committed; a follower that cannot be told logs why (its
+    /// views still follow within their time to live).
+    fn gallery_changed(&self, project_id: Uuid) -> BoxFuture<'_, ()>;
 }
 
 impl MediaContext {
@@ -55,11 +56,8 @@ impl MediaContext {
     /// already; if the project cannot be told, its cached views still follow within
     /// their time to live, so this is logged rather than failed.
     pub async fn gallery_changed(&self, project_id: Option<Uuid>) {
-        let (Some(projects), Some(project_id)) = (&self.projects, project_id) else {
-            return;
-        };
-        if let Err(e) = projects.gallery_changed(project_id).await {
-            tracing::warn!(%project_id, error.cause_chain = %crate::supervisor::error_chain(&e), "telling the project its gallery changed");
+        if let (Some(projects), Some(project_id)) = (&self.projects, project_id) {
+            projects.gallery_changed(project_id).await;
         }
     }
 }
@@ -160,10 +158,10 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
         mime_type: Set(kind.mime().to_string()),
         width: Set(None),
         height: Set(None),
-        upload_state: Set(UPLOADING.to_string()),
+        upload_state: Set(UploadState::Uploading),
         thumbnail_path: Set(None),
         thumbnail_url: Set(None),
-        thumbnail_status: Set(thumbnail_status::PENDING.to_string()),
+        thumbnail_status: Set(ThumbnailStatus::Pending),
         thumbnail_error: Set(None),
         thumbnail_attempts: Set(0),
         thumbnail_queued_at: Set(Some(now)),
@@ -185,7 +183,7 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
     let committed = async {
         let txn = ctx.db.begin().await?;
         media_files::Entity::update_many()
-            .col_expr(media_files::Column::UploadState, Expr::value(STORED))
+            .col_expr(media_files::Column::UploadState, Expr::value(UploadState::Stored))
             .filter(media_files::Column::Id.eq(file_id))
             .exec(&txn)
             .await?;
@@ -205,7 +203,7 @@ pub async fn upload(ctx: &MediaContext, cmd: UploadCmd) -> Result<MediaView, Med
     Ok(view(
         ctx,
         media_files::Model {
-            upload_state: STORED.to_string(),
+            upload_state: UploadState::Stored,
             ..row
         },
     ))
@@ -299,7 +297,7 @@ fn uploaded_event(row: &media_files::Model) -> MediaUploaded {
 
 async fn stored(ctx: &MediaContext, file_id: Uuid) -> Result<media_files::Model, MediaError> {
     media_files::Entity::find_by_id(file_id)
-        .filter(media_files::Column::UploadState.eq(STORED))
+        .filter(media_files::Column::UploadState.eq(UploadState::Stored))
         .one(&ctx.db)
         .await?
         .ok_or(MediaError::NotFound)
@@ -316,7 +314,7 @@ pub async fn get(ctx: &MediaContext, viewer: Uuid, file_id: Uuid) -> Result<Medi
 pub async fn list(ctx: &MediaContext, owner: Uuid, page: PageRequest) -> Result<MediaPage, MediaError> {
     let query = media_files::Entity::find()
         .filter(media_files::Column::UserId.eq(owner))
-        .filter(media_files::Column::UploadState.eq(STORED));
+        .filter(media_files::Column::UploadState.eq(UploadState::Stored));
     let total = query.clone().count(&ctx.db).await?;
     let files = query
         .order_by_desc(media_files::Column::CreatedAt)
@@ -389,7 +387,7 @@ pub async fn public_blob_meta(ctx: &MediaContext, key: &str) -> Result<BlobMeta,
 pub async fn sweep_abandoned(ctx: &MediaContext, older_than: Duration) -> Result<u64, MediaError> {
     let cutoff = Utc::now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::hours(1));
     let abandoned = media_files::Entity::find()
-        .filter(media_files::Column::UploadState.eq(UPLOADING))
+        .filter(media_files::Column::UploadState.eq(UploadState::Uploading))
         .filter(media_files::Column::CreatedAt.lt(cutoff))
         .limit(500)
         .all(&ctx.db)
@@ -409,8 +407,8 @@ pub async fn sweep_abandoned(ctx: &MediaContext, older_than: Duration) -> Result
 /// Failed thumbnails, most recent failure first.
 pub async fn list_failed(ctx: &MediaContext, page: PageRequest) -> Result<FailedPage, MediaError> {
     let query = media_files::Entity::find()
-        .filter(media_files::Column::UploadState.eq(STORED))
-        .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::FAILED));
+        .filter(media_files::Column::UploadState.eq(UploadState::Stored))
+        .filter(media_files::Column::ThumbnailStatus.eq(ThumbnailStatus::Failed));
     let total = query.clone().count(&ctx.db).await?;
     let rows = query
         .order_by_desc(media_files::Column::ThumbnailFailedAt)
@@ -454,7 +452,11 @@ pub async fn list_failed(ctx: &MediaContext, page: PageRequest) -> Result<Failed
 /// `media.uploaded` again through the outbox, in one transaction: the retry is the same
 /// job on the same queue as the first attempt, and a crash cannot lose it. Only rows
 /// still in `from_status` are requeued, so a concurrent change wins.
-async fn requeue(ctx: &MediaContext, rows: Vec<media_files::Model>, from_status: &str) -> Result<u64, MediaError> {
+async fn requeue(
+    ctx: &MediaContext,
+    rows: Vec<media_files::Model>,
+    from_status: ThumbnailStatus,
+) -> Result<u64, MediaError> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -464,7 +466,7 @@ async fn requeue(ctx: &MediaContext, rows: Vec<media_files::Model>, from_status:
     let mut update = media_files::Entity::update_many()
         .col_expr(
             media_files::Column::ThumbnailStatus,
-            Expr::value(thumbnail_status::PENDING),
+            Expr::value(ThumbnailStatus::Pending),
         )
         .col_expr(media_files::Column::ThumbnailError, Expr::value(Option::<String>::None))
         .col_expr(media_files::Column::ThumbnailAttempts, Expr::value(0))
@@ -474,7 +476,7 @@ async fn requeue(ctx: &MediaContext, rows: Vec<media_files::Model>, from_status:
         )
         .col_expr(media_files::Column::ThumbnailQueuedAt, Expr::value(Some(now)))
         .col_expr(media_files::Column::UpdatedAt, Expr::value(now));
-    if from_status == thumbnail_status::READY {
+    if from_status == ThumbnailStatus::Ready {
         // The thumbnail or a rendition is gone: stop pointing at them until they are
         // made again (under the same keys).
         update = update
@@ -500,10 +502,10 @@ async fn requeue(ctx: &MediaContext, rows: Vec<media_files::Model>, from_status:
 /// Requeues one failed thumbnail.
 pub async fn retry_failed_one(ctx: &MediaContext, file_id: Uuid) -> Result<(), MediaError> {
     let row = stored(ctx, file_id).await?;
-    if row.thumbnail_status != thumbnail_status::FAILED {
+    if row.thumbnail_status != ThumbnailStatus::Failed {
         return Err(MediaError::NotFailed);
     }
-    requeue(ctx, vec![row], thumbnail_status::FAILED).await?;
+    requeue(ctx, vec![row], ThumbnailStatus::Failed).await?;
     Ok(())
 }
 
@@ -518,8 +520,8 @@ pub async fn retry_failed_all(
 ) -> Result<u64, MediaError> {
     let failed = || {
         let mut query = media_files::Entity::find()
-            .filter(media_files::Column::UploadState.eq(STORED))
-            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::FAILED));
+            .filter(media_files::Column::UploadState.eq(UploadState::Stored))
+            .filter(media_files::Column::ThumbnailStatus.eq(ThumbnailStatus::Failed));
         if let Some(needle) = error_contains.filter(|n| !n.is_empty()) {
             query = query.filter(media_files::Column::ThumbnailError.contains(needle));
         }
@@ -536,7 +538,7 @@ pub async fn retry_failed_all(
         let page = query.all(&ctx.db).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
-        done += requeue(ctx, page, thumbnail_status::FAILED).await?;
+        done += requeue(ctx, page, ThumbnailStatus::Failed).await?;
         progress(done, total.max(done));
     }
     Ok(done)
@@ -553,8 +555,8 @@ pub async fn regenerate_missing(
     use futures::StreamExt as _;
     let ready = || {
         media_files::Entity::find()
-            .filter(media_files::Column::UploadState.eq(STORED))
-            .filter(media_files::Column::ThumbnailStatus.eq(thumbnail_status::READY))
+            .filter(media_files::Column::UploadState.eq(UploadState::Stored))
+            .filter(media_files::Column::ThumbnailStatus.eq(ThumbnailStatus::Ready))
     };
     let total = ready().count(&ctx.db).await?;
     let mut report = RegenerateReport::default();
@@ -602,7 +604,7 @@ pub async fn regenerate_missing(
         for check in checks {
             missing.extend(check?);
         }
-        report.queued += requeue(ctx, missing, thumbnail_status::READY).await?;
+        report.queued += requeue(ctx, missing, ThumbnailStatus::Ready).await?;
         progress(report.checked, total.max(report.checked));
     }
     Ok(report)
@@ -625,7 +627,7 @@ pub async fn stored_files(ctx: &MediaContext, of: FilesOf, limit: u64) -> Result
         .select_only()
         .column(media_files::Column::Id)
         .column(media_files::Column::UserId)
-        .filter(media_files::Column::UploadState.eq(STORED));
+        .filter(media_files::Column::UploadState.eq(UploadState::Stored));
     let query = match of {
         FilesOf::Owner(owner) => query.filter(media_files::Column::UserId.eq(owner)),
         FilesOf::Project(project_id) => query.filter(media_files::Column::ProjectId.eq(project_id)),
@@ -653,7 +655,7 @@ pub async fn strip_stored_metadata(
     mut progress: impl FnMut(u64, u64) + Send,
 ) -> Result<StripReport, MediaError> {
     use futures::StreamExt as _;
-    let originals = || media_files::Entity::find().filter(media_files::Column::UploadState.eq(STORED));
+    let originals = || media_files::Entity::find().filter(media_files::Column::UploadState.eq(UploadState::Stored));
     let total = originals().count(&ctx.db).await?;
     let mut report = StripReport::default();
     let mut after: Option<Uuid> = None;

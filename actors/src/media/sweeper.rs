@@ -9,9 +9,10 @@ use ractor::ActorRef;
 
 use super::MediaClient;
 use crate::{
+    errors::error_chain,
     faults::{self, FaultPoint},
     supervised_loop::{LoopActor, LoopBody, LoopError, LoopScope},
-    supervisor::{SupervisorError, SupervisorMsg, error_chain},
+    supervisor::{SupervisorError, SupervisorMsg},
 };
 
 pub const ACTOR: &str = "upload-sweeper";

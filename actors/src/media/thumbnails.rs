@@ -3,14 +3,11 @@
 //! `media_files` (the media domain owns that table).
 
 use chrono::Utc;
-use folio_entities::media_files;
+use folio_entities::media_files::{self, ThumbnailStatus};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
 use uuid::Uuid;
 
-use super::{
-    StoredRendition,
-    service::{MediaContext, thumbnail_status},
-};
+use super::{StoredRendition, service::MediaContext};
 
 /// What a thumbnail job needs to know about its upload.
 #[derive(Debug, Clone)]
@@ -28,7 +25,7 @@ pub async fn pending_job(ctx: &MediaContext, file_id: Uuid) -> Result<Option<Thu
     let Some(row) = media_files::Entity::find_by_id(file_id).one(&ctx.db).await? else {
         return Ok(None);
     };
-    if row.thumbnail_status != thumbnail_status::PENDING {
+    if row.thumbnail_status != ThumbnailStatus::Pending {
         return Ok(None);
     }
     Ok(Some(ThumbnailJob {
@@ -56,6 +53,7 @@ pub fn rendition_key(job: &ThumbnailJob, width: u32, height: u32, format: folio_
 }
 
 /// What a finished job records.
+#[derive(Debug, Clone)]
 pub struct Ready {
     pub thumbnail_key: String,
     pub thumbnail_url: String,
@@ -83,7 +81,7 @@ pub async fn mark_ready(ctx: &MediaContext, file_id: Uuid, ready: Ready) -> Resu
         .col_expr(media_files::Column::Thumbhash, Expr::value(thumbhash))
         .col_expr(
             media_files::Column::ThumbnailStatus,
-            Expr::value(thumbnail_status::READY),
+            Expr::value(ThumbnailStatus::Ready),
         )
         .col_expr(media_files::Column::ThumbnailPath, Expr::value(key))
         .col_expr(media_files::Column::ThumbnailUrl, Expr::value(url))
@@ -102,7 +100,7 @@ pub async fn mark_skipped(ctx: &MediaContext, file_id: Uuid) -> Result<(), DbErr
     media_files::Entity::update_many()
         .col_expr(
             media_files::Column::ThumbnailStatus,
-            Expr::value(thumbnail_status::SKIPPED),
+            Expr::value(ThumbnailStatus::Skipped),
         )
         .col_expr(media_files::Column::ThumbnailError, Expr::value(Option::<String>::None))
         .col_expr(media_files::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -112,16 +110,25 @@ pub async fn mark_skipped(ctx: &MediaContext, file_id: Uuid) -> Result<(), DbErr
     Ok(())
 }
 
+/// A failed thumbnail attempt, as the media row records it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// What the uploader and the operator console see.
+    pub reason: String,
+    pub attempt: u32,
+    /// No more retries: the thumbnail is `failed`.
+    pub for_good: bool,
+}
+
 /// Records a failed attempt; `for_good` marks the thumbnail `failed` (no more retries).
-pub async fn record_failure(
-    ctx: &MediaContext,
-    file_id: Uuid,
-    reason: &str,
-    attempt: u32,
-    for_good: bool,
-) -> Result<(), DbErr> {
+pub async fn record_failure(ctx: &MediaContext, file_id: Uuid, failure: Failure) -> Result<(), DbErr> {
+    let Failure {
+        reason,
+        attempt,
+        for_good,
+    } = failure;
     let mut update = media_files::Entity::update_many()
-        .col_expr(media_files::Column::ThumbnailError, Expr::value(reason.to_string()))
+        .col_expr(media_files::Column::ThumbnailError, Expr::value(reason))
         .col_expr(
             media_files::Column::ThumbnailAttempts,
             Expr::value(i32::try_from(attempt).unwrap_or(i32::MAX)),
@@ -132,7 +139,7 @@ pub async fn record_failure(
         update = update
             .col_expr(
                 media_files::Column::ThumbnailStatus,
-                Expr::value(thumbnail_status::FAILED),
+                Expr::value(ThumbnailStatus::Failed),
             )
             .col_expr(media_files::Column::ThumbnailFailedAt, Expr::value(Utc::now()));
     }

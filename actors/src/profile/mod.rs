@@ -9,7 +9,7 @@
 //! nothing and run in the caller's task.
 
 pub mod people;
-pub mod service;
+pub(crate) mod service;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -18,7 +18,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use service::ProfileContext;
+pub use service::{DisplayNames, ProfileContext};
 
 use crate::{
     project::ProjectView,
@@ -247,7 +247,7 @@ impl ProfileClient {
     }
 
     /// Display names of many users at once; users that do not exist are left out.
-    pub async fn display_names(&self, user_ids: &[Uuid]) -> Result<service::DisplayNames, ProfileError> {
+    pub async fn display_names(&self, user_ids: &[Uuid]) -> Result<DisplayNames, ProfileError> {
         service::display_names(&self.ctx.reads, user_ids).await
     }
 }

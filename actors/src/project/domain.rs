@@ -3,6 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::validation::{Field, ValidationError, at_most, web_url};
+pub use crate::{
+    media::{AltText, Caption},
+    paging::{MAX_PAGE, PageRequest},
+    visibility::Visibility,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Title(String);
@@ -101,57 +106,6 @@ impl ThumbnailUrl {
     }
 }
 
-/// Who sees a project besides its owner.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Visibility {
-    /// Everyone: listed, searched and suggested (the default, and what every project
-    /// was before visibility existed).
-    #[default]
-    Public,
-    /// Anyone who has its id; never listed, searched or suggested.
-    Unlisted,
-    /// The owner only (a draft).
-    Private,
-}
-
-impl Visibility {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Public => "public",
-            Visibility::Unlisted => "unlisted",
-            Visibility::Private => "private",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        match raw {
-            "public" => Ok(Visibility::Public),
-            "unlisted" => Ok(Visibility::Unlisted),
-            "private" => Ok(Visibility::Private),
-            _ => Err(ValidationError::new(
-                Field::Visibility,
-                "visibility must be public, unlisted or private",
-            )),
-        }
-    }
-
-    /// A stored value; anything unknown (a hand-edited row) reads as private, the
-    /// side that shows nothing.
-    pub fn from_stored(stored: &str) -> Self {
-        Self::parse(stored).unwrap_or(Visibility::Private)
-    }
-
-    pub fn is_public(self) -> bool {
-        self == Visibility::Public
-    }
-
-    /// May `viewer` (`None`: anonymous) read the project, by its id, when `owner` owns it?
-    pub fn readable_by(self, owner: uuid::Uuid, viewer: Option<uuid::Uuid>) -> bool {
-        self != Visibility::Private || viewer == Some(owner)
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProjectDraft {
     pub title: Title,
@@ -171,34 +125,6 @@ pub struct ProjectPatch {
     pub link: Option<Link>,
     pub thumbnail_url: Option<ThumbnailUrl>,
     pub visibility: Option<Visibility>,
-}
-
-/// A caption shown with an image: at most 2 000 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Caption(String);
-
-impl Caption {
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        Ok(Self(at_most(Field::Caption, raw, 2_000)?))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// An image's text alternative: at most 500 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AltText(String);
-
-impl AltText {
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        Ok(Self(at_most(Field::Alt, raw, 500)?))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A gallery's order: every image of the project once.
@@ -229,43 +155,6 @@ impl MediaOrder {
 
 /// The most images an order may list (a bound on the request, far above any gallery).
 pub const MAX_GALLERY: usize = 1_000;
-
-/// The largest page asked for: `(MAX_PAGE - 1) × 100` fits a signed 64-bit offset, and
-/// the bound is exact as a JSON number.
-pub const MAX_PAGE: u64 = 1_000_000_000_000_000;
-
-/// Page numbers from 1 to `MAX_PAGE`; sizes from 1 to 100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageRequest {
-    pub page: u64,
-    pub size: u64,
-}
-
-impl PageRequest {
-    pub fn parse(page: Option<u64>, size: Option<u64>) -> Result<Self, ValidationError> {
-        let page = page.unwrap_or(1);
-        let size = size.unwrap_or(20);
-        if page < 1 {
-            return Err(ValidationError::new(Field::Page, "page must be at least 1"));
-        }
-        if !(1..=100).contains(&size) {
-            return Err(ValidationError::new(Field::Size, "size must be between 1 and 100"));
-        }
-        // Databases take a signed 64-bit offset; past MAX_PAGE it could overflow.
-        if page > MAX_PAGE {
-            return Err(ValidationError::new(
-                Field::Page,
-                format!("page must be at most {MAX_PAGE}"),
-            ));
-        }
-        Ok(Self { page, size })
-    }
-
-    /// Never overflows: `parse` refused every page whose offset would.
-    pub fn offset(&self) -> u64 {
-        (self.page - 1) * self.size
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@
 //! are answered from the in-memory views ([`views`]) while they are fresh.
 
 pub mod domain;
-pub mod service;
+pub(crate) mod service;
 pub mod slug;
 pub mod view_keeper;
 pub mod views;
@@ -23,7 +23,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use domain::*;
-pub use service::ProjectContext;
+pub use service::{ProjectContext, PublicPage};
+
+impl ProjectView {
+    /// The payload of this project's `project.created` / `project.updated` event.
+    pub fn event_data(&self) -> crate::events::ProjectChanged {
+        service::event_data(self)
+    }
+}
 
 use crate::{
     supervisor::{CallError, KeyedPool, PoolStartError, SupervisorMsg},
@@ -288,7 +295,7 @@ impl ProjectClient {
 
     /// Every public project's page, for a sitemap: at most `limit`, the most recently
     /// changed first.
-    pub async fn public_pages(&self, limit: u64) -> Result<Vec<service::PublicPage>, ProjectError> {
+    pub async fn public_pages(&self, limit: u64) -> Result<Vec<PublicPage>, ProjectError> {
         service::public_pages(&self.ctx.reads, limit).await
     }
 
@@ -421,5 +428,16 @@ impl ProjectClient {
 
     pub async fn republish_all(&self, progress: impl FnMut(u64, u64) + Send) -> Result<u64, ProjectError> {
         service::republish_all(&self.ctx, progress).await
+    }
+}
+
+/// The media domain tells the project through this port when a gallery changes.
+impl crate::media::GalleryFollower for ProjectClient {
+    fn gallery_changed(&self, project_id: Uuid) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Err(e) = ProjectClient::gallery_changed(self, project_id).await {
+                tracing::warn!(%project_id, error.cause_chain = %crate::errors::error_chain(&e), "telling the project its gallery changed");
+            }
+        })
     }
 }

@@ -690,7 +690,7 @@ mod tests {
             file_size: 1,
             width: None,
             height: None,
-            thumbnail_status: "ready".into(),
+            thumbnail_status: crate::media::ThumbnailStatus::Ready,
             thumbnail_url: Some(format!("http://h/media/thumbnails/{owner}/{file_id}_thumb.jpg")),
             renditions: Vec::new(),
             thumbhash: None,

@@ -15,7 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod messages;
 pub mod password;
-pub mod service;
+pub(crate) mod service;
 pub mod throttle;
 pub mod tickets;
 pub mod tokens;
@@ -375,6 +375,17 @@ impl SessionClient {
     /// See [`TokenKeys::media_url_signature_holds`].
     pub fn media_url_signature_holds(&self, grant: &str, signature: &str) -> bool {
         self.ctx.keys.media_url_signature_holds(grant, signature)
+    }
+
+    /// The account with this email, if there is one (`folio import` imports into it).
+    pub async fn user_id_by_email(&self, email: &Email) -> Result<Option<Uuid>, SessionError> {
+        Ok(service::find_by_email(&self.ctx.db, email).await?.map(|user| user.id))
+    }
+
+    /// Makes the account with this email an administrator (`folio admin grant`); the
+    /// role takes effect at the account's next request.
+    pub async fn grant_admin(&self, email: &Email) -> Result<Uuid, SessionError> {
+        service::grant_admin(&self.ctx.db, email).await
     }
 
     /// Roles are read from the database, not the token, so a grant or revoke takes

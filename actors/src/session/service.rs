@@ -44,7 +44,10 @@ async fn find_by_username<C: ConnectionTrait>(db: &C, username: &str) -> Result<
         .await?)
 }
 
-async fn find_by_email<C: ConnectionTrait>(db: &C, email: &Email) -> Result<Option<users::Model>, SessionError> {
+pub(super) async fn find_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &Email,
+) -> Result<Option<users::Model>, SessionError> {
     Ok(users::Entity::find()
         .filter(users::Column::Email.eq(email.as_str()))
         .one(db)

@@ -218,7 +218,7 @@ fn render(template: &str, ctx: minijinja::Value) -> Result<String, ApiError> {
 /// `default-src 'self'` and nothing inline; images may also come from where the blob
 /// URLs point (the same origin unless a public URL says otherwise).
 fn content_security_policy(state: &EdgeState) -> String {
-    let media = render::origin_of(&state.media.context().public_url);
+    let media = render::origin_of(state.media.public_url());
     format!(
         "default-src 'self'; img-src 'self'{}{media}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'",
         if media.is_empty() { "" } else { " " }

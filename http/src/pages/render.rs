@@ -209,7 +209,7 @@ impl<'a> PageLinks<'a> {
     pub fn new(state: &'a EdgeState) -> Self {
         Self {
             state,
-            base: state.media.context().public_url.trim_end_matches('/').to_string(),
+            base: state.media.public_url().trim_end_matches('/').to_string(),
         }
     }
 

@@ -5,9 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use folio_actors::{
-    cluster::status::{ClusterStatus, Reachability},
-    jobs::{JobKind, JobKindStatus, ReindexProgress},
+    jobs::JobKind,
     project::PageRequest,
+    report::{
+        cluster::{ClusterStatus, Reachability},
+        jobs::{JobKindStatus, ReindexProgress},
+    },
     session::{AccountDeletion, Claims, Role, SessionError},
 };
 use poem::Request;
@@ -140,11 +143,7 @@ pub struct ReindexProgressReply {
 
 impl From<ReindexProgress> for ReindexProgressReply {
     fn from(p: ReindexProgress) -> Self {
-        let percent = match (p.running, p.total) {
-            (false, _) if p.finished_at.is_some() && p.error.is_none() => 100,
-            (_, 0) => 0,
-            (_, total) => ((p.done.min(total) * 100) / total) as u32,
-        };
+        let percent = p.percent();
         Self {
             running: p.running,
             done: p.done,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use folio_actors::{
-    media::{MAX_UPLOAD_BYTES, MediaPatch, MediaView, UploadCmd, service::thumbnail_status},
+    media::{self as media_domain, MAX_UPLOAD_BYTES, MediaPatch, MediaView, UploadCmd},
     project::{AltText, Caption, PageRequest, ProjectError, Visibility},
 };
 use poem::{
@@ -45,19 +45,13 @@ pub enum ThumbnailStatus {
     Skipped,
 }
 
-impl ThumbnailStatus {
-    /// The stored column is text written only from `thumbnail_status`'s constants; a
-    /// value outside them (a hand-edited row) reads as failed, which operators can retry.
-    pub fn from_stored(stored: &str) -> Self {
-        match stored {
-            thumbnail_status::PENDING => Self::Pending,
-            thumbnail_status::READY => Self::Ready,
-            thumbnail_status::SKIPPED => Self::Skipped,
-            thumbnail_status::FAILED => Self::Failed,
-            other => {
-                tracing::warn!(status = other, "unknown stored thumbnail status, answered as failed");
-                Self::Failed
-            }
+impl From<media_domain::ThumbnailStatus> for ThumbnailStatus {
+    fn from(status: media_domain::ThumbnailStatus) -> Self {
+        match status {
+            media_domain::ThumbnailStatus::Pending => Self::Pending,
+            media_domain::ThumbnailStatus::Ready => Self::Ready,
+            media_domain::ThumbnailStatus::Failed => Self::Failed,
+            media_domain::ThumbnailStatus::Skipped => Self::Skipped,
         }
     }
 }
@@ -156,7 +150,7 @@ impl MediaReply {
             mime_type: m.mime_type,
             project_id: m.project_id,
             created_at: m.created_at,
-            thumbnail_status: ThumbnailStatus::from_stored(&m.thumbnail_status),
+            thumbnail_status: m.thumbnail_status.into(),
             thumbnail_url: urls.opt(m.thumbnail_url.as_deref()),
             thumbnail_error: m.thumbnail_error,
             width: m.width,

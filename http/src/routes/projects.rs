@@ -97,7 +97,7 @@ impl GalleryImageReply {
             file_size: item.file_size,
             width: item.width,
             height: item.height,
-            thumbnail_status: ThumbnailStatus::from_stored(&item.thumbnail_status),
+            thumbnail_status: item.thumbnail_status.into(),
             thumbnail_url: urls.opt(item.thumbnail_url.as_deref()),
             renditions: item
                 .renditions

@@ -4,7 +4,7 @@
 use folio_actors::{
     events::{DomainEvent, MediaUploaded},
     media::{MediaClient, MediaView, UploadCmd},
-    project::{Description, ProjectDraft, ProjectView, Tags, Title, Visibility, service::event_data},
+    project::{Description, ProjectDraft, ProjectView, Tags, Title, Visibility},
     session::{Email, LoginCmd, LoginGrant, Password, RegisterCmd, SessionClient, Username},
 };
 use uuid::Uuid;
@@ -101,12 +101,12 @@ pub fn media_uploaded(view: &MediaView) -> DomainEvent {
 
 /// The `project.created` the project domain commits for `view`.
 pub fn project_created(view: &ProjectView) -> DomainEvent {
-    DomainEvent::ProjectCreated(event_data(view))
+    DomainEvent::ProjectCreated(view.event_data())
 }
 
 /// The `project.updated` the project domain commits for `view`.
 pub fn project_updated(view: &ProjectView) -> DomainEvent {
-    DomainEvent::ProjectUpdated(event_data(view))
+    DomainEvent::ProjectUpdated(view.event_data())
 }
 
 /// Polls `check` every few milliseconds until it answers `Some`, and returns that;

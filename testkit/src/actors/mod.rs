@@ -28,7 +28,7 @@ use folio_actors::{
     account_deleter::{self, AccountDeleter},
     blocking::BlockingPool,
     cluster::{LiveHub, NodeAgentClient, NodeIdentity},
-    events::{DomainEvent, EventBus, EventEnvelope, OutboxRelay, append_event, outbox::OutboxSignal},
+    events::{DomainEvent, EventBus, EventEnvelope, append_event, outbox::OutboxSignal},
     export::{
         ExportClient, ExportConfig, ExportContext, ExportLinks,
         exporter::{self, AccountExporter},
@@ -46,6 +46,7 @@ use folio_actors::{
         ProjectClient, ProjectContext,
         views::{ProjectViews, ViewLimits},
     },
+    relay::OutboxRelay,
     session::{Argon2Cost, SessionClient, SessionConfig, TokenKeys},
     supervisor::{NodeHealth, RestartPolicy, SupervisorArgs, SupervisorMsg},
     thumbnailer::{self, ThumbnailerConfig, ThumbnailerContext},
@@ -270,7 +271,7 @@ impl Kit {
             blobs: Arc::new(self.blobs.clone()),
             outbox: self.outbox.clone(),
             public_url: PUBLIC_URL.to_string(),
-            projects,
+            projects: projects.map(|p| Arc::new(p) as Arc<dyn folio_actors::media::GalleryFollower>),
         }
     }
 
@@ -299,12 +300,12 @@ impl Kit {
         .expect("the outbox relay starts");
     }
 
-    /// The thumbnail runner, consuming `media.uploaded`; it reads and writes media
-    /// through `media`'s context and sets project thumbnails through `projects`.
+    /// The thumbnail runner, consuming `media.uploaded`; it reports to the media domain
+    /// through `media` and sets project thumbnails through `projects`.
     pub async fn thumbnailer(&self, media: &MediaClient, projects: &ProjectClient) {
         let config = self.config.thumbnailer.clone();
         let ctx = ThumbnailerContext::new(
-            media.context().clone(),
+            media.clone(),
             projects.clone(),
             self.bus.clone(),
             BlockingPool::new(config.concurrency),

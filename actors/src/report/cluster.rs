@@ -6,11 +6,11 @@ use std::{collections::BTreeMap, time::Duration};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{
+use super::jobs::{JobsContext, JobsError};
+use crate::cluster::{
     agent::{self, Described, NodeAgentClient},
     registry::NodeRegistry,
 };
-use crate::jobs::{JobsContext, JobsError};
 
 /// How long a node has to answer `Describe` before it is called unreachable.
 pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -74,7 +74,7 @@ impl ClusterView {
             Some(registry) => match tokio::time::timeout(REGISTRY_TIMEOUT, registry.nodes()).await {
                 Ok(Ok(entries)) => entries,
                 Ok(Err(e)) => {
-                    tracing::warn!(error.cause_chain = %crate::supervisor::error_chain(&e), "listing the cluster's nodes; showing those that answer");
+                    tracing::warn!(error.cause_chain = %crate::errors::error_chain(&e), "listing the cluster's nodes; showing those that answer");
                     Vec::new()
                 }
                 Err(_) => {
