@@ -1,47 +1,58 @@
 //! `folio jobs status | retry-failed | regenerate-missing` and `folio media strip-metadata`.
 
+use std::future::Future;
+
 use anyhow::Context as _;
 use folio::{Settings, startup, tools::Tools};
-use folio_actors::{jobs::JobActivity, report::jobs::JobsContext};
+use folio_actors::{
+    jobs::JobActivity,
+    media::{MediaClient, MediaError},
+    report::jobs::JobsContext,
+};
+use indicatif::ProgressBar;
 
 use super::{PUBLISHED_BY_A_NODE, progress_bar};
 
-pub async fn retry_failed(settings: &Settings, error_contains: Option<String>) -> anyhow::Result<()> {
+/// Starts the tools' domains with the media domain, runs `work` with a progress bar it
+/// moves, and stops the domains whether or not the work succeeded.
+async fn with_media<T, F, Fut>(settings: &Settings, message: &'static str, unit: &str, work: F) -> anyhow::Result<T>
+where
+    F: FnOnce(MediaClient, ProgressBar) -> Fut,
+    Fut: Future<Output = Result<T, MediaError>>,
+{
     let tools = Tools::start(settings).await?;
-    let bar = progress_bar("requeueing", "thumbnails")?;
-    let queued = match tools.media().await.context("starting the media domain") {
-        Ok(media) => media
-            .retry_all_failed(error_contains.as_deref(), |done, total| {
-                bar.set_length(total);
-                bar.set_position(done);
-            })
-            .await
-            .map_err(anyhow::Error::from),
+    let bar = progress_bar(message, unit)?;
+    let result = match tools.media().await.context("starting the media domain") {
+        Ok(media) => work(media, bar.clone()).await.map_err(anyhow::Error::from),
         Err(e) => Err(e),
     };
     tools.stop().await;
-    let queued = queued?;
     bar.finish();
+    result
+}
+
+/// Moves `bar` to `done` of `total`.
+fn advance(bar: &ProgressBar, done: u64, total: u64) {
+    bar.set_length(total);
+    bar.set_position(done);
+}
+
+pub async fn retry_failed(settings: &Settings, error_contains: Option<String>) -> anyhow::Result<()> {
+    let queued = with_media(settings, "requeueing", "thumbnails", |media, bar| async move {
+        media
+            .retry_all_failed(error_contains.as_deref(), |done, total| advance(&bar, done, total))
+            .await
+    })
+    .await?;
     println!("{queued} failed thumbnails queued again; {PUBLISHED_BY_A_NODE}");
     Ok(())
 }
 
 pub async fn regenerate_missing(settings: &Settings) -> anyhow::Result<()> {
-    let tools = Tools::start(settings).await?;
-    let bar = progress_bar("checking", "thumbnails")?;
-    let report = match tools.media().await.context("starting the media domain") {
-        Ok(media) => media
-            .regenerate_missing(|done, total| {
-                bar.set_length(total);
-                bar.set_position(done);
-            })
-            .await
-            .map_err(anyhow::Error::from),
-        Err(e) => Err(e),
-    };
-    tools.stop().await;
-    let report = report?;
-    bar.finish();
+    let report = with_media(settings, "checking", "thumbnails", |media, bar| async move {
+        media.regenerate_missing(|done, total| advance(&bar, done, total)).await
+    })
+    .await?;
     println!(
         "{} of {} ready thumbnails were missing from storage and are queued again; {PUBLISHED_BY_A_NODE}",
         report.queued, report.checked
@@ -51,21 +62,12 @@ pub async fn regenerate_missing(settings: &Settings) -> anyhow::Result<()> {
 
 /// `folio media strip-metadata`.
 pub async fn strip_metadata(settings: &Settings) -> anyhow::Result<()> {
-    let tools = Tools::start(settings).await?;
-    let bar = progress_bar("stripping metadata", "originals")?;
-    let report = match tools.media().await.context("starting the media domain") {
-        Ok(media) => media
-            .strip_stored_metadata(|done, total| {
-                bar.set_length(total);
-                bar.set_position(done);
-            })
+    let report = with_media(settings, "stripping metadata", "originals", |media, bar| async move {
+        media
+            .strip_stored_metadata(|done, total| advance(&bar, done, total))
             .await
-            .map_err(anyhow::Error::from),
-        Err(e) => Err(e),
-    };
-    tools.stop().await;
-    let report = report?;
-    bar.finish();
+    })
+    .await?;
     println!(
         "checked {} originals: {} rewritten without metadata, {} already clean, {} unreadable (left as they are; their ids are in the log), {} missing from storage",
         report.checked, report.rewritten, report.already_clean, report.unreadable, report.missing
