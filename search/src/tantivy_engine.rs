@@ -45,7 +45,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::index::{IndexSettings, IndexSortByField};
 use tantivy::query::{
     BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, EnableScoring, FuzzyTermQuery, Occur, Query, TermQuery,
-    TermSetQuery,
+    TermSetQuery, Weight,
 };
 use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
@@ -344,6 +344,93 @@ struct Scanned {
     total_is_exact: bool,
     /// Tags over the counted matches (scaled to `total` when it is an estimate).
     facets: Vec<(String, u64)>,
+}
+
+/// Most combinations of disjuncts a narrowed query may join (past it, the scan goes on
+/// over every match).
+const MAX_NARROWED_COMBINATIONS: usize = 64;
+
+/// One way a query word matches: an (attribute, typo count) and its constant score.
+struct Disjunct {
+    score: i64,
+    query: Box<dyn Query>,
+}
+
+/// The matches whose bucket is at least `at_least`, scored by their bucket: a
+/// disjunction over every combination of one disjunct per word whose scores sum to
+/// `at_least` or more, each the conjunction of its disjuncts (and the tag filter). A
+/// match's bucket is its best combination, and every combination that reaches
+/// `at_least` is there, so the disjunction's best score is the bucket. `None` when
+/// more than [`MAX_NARROWED_COMBINATIONS`] combinations would be needed.
+fn narrowed_query(words: &[Vec<Disjunct>], tag_filter: Option<&dyn Query>, at_least: i64) -> Option<Box<dyn Query>> {
+    if words.is_empty() {
+        return None;
+    }
+    // The best score each suffix of the words can still add (disjuncts are best first).
+    let mut best_after = vec![0i64; words.len() + 1];
+    for i in (0..words.len()).rev() {
+        best_after[i] = best_after[i + 1] + words[i].first().map_or(0, |d| d.score);
+    }
+    let mut combinations: Vec<Vec<usize>> = Vec::new();
+    let mut chosen: Vec<usize> = Vec::with_capacity(words.len());
+    fn walk(
+        words: &[Vec<Disjunct>],
+        best_after: &[i64],
+        at_least: i64,
+        sum: i64,
+        chosen: &mut Vec<usize>,
+        out: &mut Vec<Vec<usize>>,
+    ) -> bool {
+        let i = chosen.len();
+        if i == words.len() {
+            out.push(chosen.clone());
+            return out.len() <= MAX_NARROWED_COMBINATIONS;
+        }
+        for (j, d) in words[i].iter().enumerate() {
+            // Best first: once one cannot reach the bound, none after it can.
+            if sum + d.score + best_after[i + 1] < at_least {
+                break;
+            }
+            chosen.push(j);
+            let within = walk(words, best_after, at_least, sum + d.score, chosen, out);
+            chosen.pop();
+            if !within {
+                return false;
+            }
+        }
+        true
+    }
+    if !walk(words, &best_after, at_least, 0, &mut chosen, &mut combinations) {
+        return None;
+    }
+    let each: Vec<Box<dyn Query>> = combinations
+        .into_iter()
+        .map(|combination| {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = combination
+                .into_iter()
+                .enumerate()
+                .map(|(word, j)| (Occur::Must, words[word][j].query.box_clone()))
+                .collect();
+            if let Some(filter) = tag_filter {
+                clauses.push((Occur::Must, filter.box_clone()));
+            }
+            Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>
+        })
+        .collect();
+    Some(Box::new(DisjunctionMaxQuery::new(each)))
+}
+
+/// The bucket the rest of a scan can be narrowed to: the worst kept match's, when
+/// the page is full but that bucket is below the best reachable one (so the plain
+/// early stop cannot come).
+fn narrow_to(best: &BinaryHeap<Reverse<Kept>>, plan: &ScanPlan) -> Option<i64> {
+    if !plan.scored || plan.keep == 0 {
+        return None;
+    }
+    match worst_kept(best, plan.keep) {
+        Some(Some(worst)) if worst.bucket < plan.best_bucket => Some(worst.bucket),
+        _ => None,
+    }
 }
 
 /// The worst of the kept matches, when `keep` of them are held.
@@ -740,22 +827,16 @@ impl Inner {
         ]
     }
 
-    /// What one query word matches: the best (typos, attribute) of every indexed word
-    /// it reaches, as a score (see [`WORD_SCORE`]), and the best score it can reach
-    /// (its best disjunct). The indexed words are found with a Levenshtein automaton
+    /// What one query word matches: one disjunct per (attribute, typo count) it
+    /// reaches, each a constant score (see [`WORD_SCORE`]); the word's score is the best
+    /// of the disjuncts a document matches. The indexed words are found with a Levenshtein automaton
     /// over each segment's term dictionary, then each is priced with [`match_cost`],
     /// which also applies the first-letter rule the automaton does not know. `None`
     /// when the word matches nothing (so nothing can match all words).
-    fn word_query(
-        &self,
-        searcher: &Searcher,
-        word: &str,
-        prefix: bool,
-    ) -> Result<Option<(Box<dyn Query>, i64)>, SearchError> {
+    fn word_query(&self, searcher: &Searcher, word: &str, prefix: bool) -> Result<Option<Vec<Disjunct>>, SearchError> {
         let chars: Vec<char> = word.chars().collect();
         let budget = crate::typo_budget(word);
-        let mut disjuncts: Vec<Box<dyn Query>> = Vec::new();
-        let mut best_score = i64::MIN;
+        let mut disjuncts: Vec<Disjunct> = Vec::new();
         for (rank, (field, typos_allowed)) in self.searchable().into_iter().enumerate() {
             let distance = if typos_allowed { budget } else { 0 };
             let mut by_cost: [Vec<String>; 3] = Default::default();
@@ -799,14 +880,18 @@ impl Inner {
                     )),
                     many => Box::new(TermSetQuery::new(many.iter().map(|t| Term::from_field_text(field, t)))),
                 };
-                best_score = best_score.max(score.round() as i64);
-                disjuncts.push(Box::new(ConstScoreQuery::new(inner, score)));
+                disjuncts.push(Disjunct {
+                    score: score.round() as i64,
+                    query: Box::new(ConstScoreQuery::new(inner, score)),
+                });
             }
         }
         if disjuncts.is_empty() {
             return Ok(None);
         }
-        Ok(Some((Box::new(DisjunctionMaxQuery::new(disjuncts)), best_score)))
+        // Best first: the narrowed query (`narrowed_query`) prunes on it.
+        disjuncts.sort_by(|a, b| b.score.cmp(&a.score));
+        Ok(Some(disjuncts))
     }
 
     fn fetch(&self, searcher: &Searcher, addr: DocAddress) -> Result<SearchDocument, SearchError> {
@@ -823,22 +908,25 @@ impl Inner {
         // Tombstones carry no text and no tags, so only a listing (no words, no tags)
         // needs the live filter: every other query skips that intersection.
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        if !tags.is_empty() {
+        let tag_filter: Option<Box<dyn Query>> = (!tags.is_empty()).then(|| {
             let terms = tags.iter().map(|t| Term::from_field_text(self.f.tag, t));
-            clauses.push((
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(terms)), 0.0)),
-            ));
+            Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(terms)), 0.0)) as Box<dyn Query>
+        });
+        if let Some(filter) = &tag_filter {
+            clauses.push((Occur::Must, filter.box_clone()));
         }
         let n = words.len();
         let last_is_prefix = crate::last_word_is_prefix(&q.query);
         let mut best_bucket = 0i64;
+        let mut word_disjuncts: Vec<Vec<Disjunct>> = Vec::with_capacity(n);
         for (i, word) in words.iter().enumerate() {
             match self.word_query(&searcher, word, i + 1 == n && last_is_prefix)? {
                 // Every word must match.
-                Some((query, best_score)) => {
-                    clauses.push((Occur::Must, query));
-                    best_bucket += best_score;
+                Some(disjuncts) => {
+                    best_bucket += disjuncts.first().map_or(0, |d| d.score);
+                    let each: Vec<Box<dyn Query>> = disjuncts.iter().map(|d| d.query.box_clone()).collect();
+                    clauses.push((Occur::Must, Box::new(DisjunctionMaxQuery::new(each))));
+                    word_disjuncts.push(disjuncts);
                 }
                 None => {
                     return Ok(SearchPage {
@@ -867,7 +955,8 @@ impl Inner {
             count_cap: self.count_cap.load(Ordering::Relaxed),
             live: live as u64,
         };
-        let scanned = self.scan(&searcher, &query, &plan)?;
+        let narrowed = |at_least: i64| narrowed_query(&word_disjuncts, tag_filter.as_deref(), at_least);
+        let scanned = self.scan(&searcher, &query, &plan, &narrowed)?;
         let mut hits = Vec::with_capacity(size.min(scanned.best.len()));
         for (key, segment, doc) in scanned.best.into_iter().skip(offset).take(size) {
             let score = if n == 0 { 1.0 } else { key.bucket as f32 };
@@ -899,10 +988,23 @@ impl Inner {
     ///   match is in the best reachable bucket and newer than the current match, so no
     ///   later (older) match of the segment can place. A segment whose newest document
     ///   is already too old is skipped.
-    fn scan(&self, searcher: &Searcher, query: &dyn Query, plan: &ScanPlan) -> Result<Scanned, SearchError> {
-        let weight = query
-            .weight(EnableScoring::enabled_from_searcher(searcher))
-            .map_err(internal)?;
+    ///
+    /// When the page is not settled by then (the worst kept match is below the best
+    /// reachable bucket, as when two words rarely share the title), the rest of the
+    /// scan runs on `narrowed(worst bucket)`: only the matches that can still place
+    /// (see [`narrowed_query`]), which skips most of the others.
+    fn scan(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        plan: &ScanPlan,
+        narrowed: &dyn Fn(i64) -> Option<Box<dyn Query>>,
+    ) -> Result<Scanned, SearchError> {
+        let scoring = EnableScoring::enabled_from_searcher(searcher);
+        let weight = query.weight(scoring).map_err(internal)?;
+        // Built once, the first time the page needs it: the worst kept bucket only rises,
+        // so a query narrowed to an earlier one still holds every match that can place.
+        let mut narrowed_weight: Option<Option<Box<dyn Weight>>> = None;
         let mut best: BinaryHeap<Reverse<Kept>> = BinaryHeap::with_capacity(plan.keep.min(4096) + 1);
         let mut counted = 0u64;
         // Documents (alive or not) before the match that passed the cap, when one did.
@@ -931,8 +1033,31 @@ impl Inner {
             let mut per_tag = vec![0u64; tag_column.as_ref().map_or(0, |c| c.num_terms())];
             let alive = segment.alive_bitset();
             let mut scorer = weight.scorer(segment, 1.0).map_err(internal)?;
+            let mut narrowing = false;
             let mut doc = scorer.doc();
             while doc != TERMINATED {
+                if !narrowing
+                    && scanned_when_capped.is_some()
+                    && let Some(at_least) = narrow_to(&best, plan)
+                {
+                    narrowing = true;
+                    let built = match narrowed_weight.take() {
+                        Some(built) => built,
+                        None => narrowed(at_least)
+                            .map(|q| q.weight(scoring).map_err(internal))
+                            .transpose()?,
+                    };
+                    if let Some(narrow) = &built {
+                        scorer = narrow.scorer(segment, 1.0).map_err(internal)?;
+                        doc = if scorer.doc() < doc {
+                            scorer.seek(doc)
+                        } else {
+                            scorer.doc()
+                        };
+                    }
+                    narrowed_weight = Some(built);
+                    continue;
+                }
                 if alive.is_none_or(|bits| bits.is_alive(doc)) {
                     if scanned_when_capped.is_none() {
                         counted += 1;
