@@ -50,8 +50,8 @@ use tantivy::query::{
 use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{
-    DocAddress, DocId, DocSet, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, SegmentOrdinal,
-    TERMINATED, TantivyDocument, Term,
+    COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocId, DocSet, Index, IndexReader, IndexWriter, Order, ReloadPolicy,
+    Searcher, SegmentOrdinal, TERMINATED, TantivyDocument, Term,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -334,6 +334,14 @@ struct ScanPlan {
     count_cap: u64,
     /// Live projects: no estimate goes above.
     live: u64,
+}
+
+/// What [`Inner::count`] found.
+struct Counted {
+    total: u64,
+    total_is_exact: bool,
+    /// Tags over the counted matches (scaled to `total` when it is an estimate).
+    facets: Vec<(String, u64)>,
 }
 
 /// What one scan found.
@@ -890,7 +898,7 @@ impl Inner {
             return Ok(None);
         }
         // Best first: the narrowed query (`narrowed_query`) prunes on it.
-        disjuncts.sort_by(|a, b| b.score.cmp(&a.score));
+        disjuncts.sort_by_key(|d| Reverse(d.score));
         Ok(Some(disjuncts))
     }
 
@@ -974,25 +982,8 @@ impl Inner {
         .highlighted(&q.query))
     }
 
-    /// One pass over the matches of `query`, segment by segment in the searcher's order
-    /// and, inside a segment, newest first (the index order). It does three things:
-    ///
-    /// * counts the matches, and their tags when facets are asked for, until the count
-    ///   passes the cap; then it estimates the total from the share of the index's
-    ///   documents scanned at that point. That prefix of the scan depends only on the
-    ///   query and the index, never on the page, so every page of a query has the same
-    ///   total and facets;
-    /// * keeps the `keep` best matches by rank (a bounded heap; nothing allocated per
-    ///   match);
-    /// * stops a segment once counting is over and the page is settled: the worst kept
-    ///   match is in the best reachable bucket and newer than the current match, so no
-    ///   later (older) match of the segment can place. A segment whose newest document
-    ///   is already too old is skipped.
-    ///
-    /// When the page is not settled by then (the worst kept match is below the best
-    /// reachable bucket, as when two words rarely share the title), the rest of the
-    /// scan runs on `narrowed(worst bucket)`: only the matches that can still place
-    /// (see [`narrowed_query`]), which skips most of the others.
+    /// The total, the facets and the page of `query`: [`Self::count`] then
+    /// [`Self::rank`], two passes over the matches that each stop early.
     fn scan(
         &self,
         searcher: &Searcher,
@@ -1000,100 +991,74 @@ impl Inner {
         plan: &ScanPlan,
         narrowed: &dyn Fn(i64) -> Option<Box<dyn Query>>,
     ) -> Result<Scanned, SearchError> {
-        let scoring = EnableScoring::enabled_from_searcher(searcher);
-        let weight = query.weight(scoring).map_err(internal)?;
-        // Built once, the first time the page needs it: the worst kept bucket only rises,
-        // so a query narrowed to an earlier one still holds every match that can place.
-        let mut narrowed_weight: Option<Option<Box<dyn Weight>>> = None;
-        let mut best: BinaryHeap<Reverse<Kept>> = BinaryHeap::with_capacity(plan.keep.min(4096) + 1);
+        let Counted {
+            total,
+            total_is_exact,
+            facets,
+        } = self.count(searcher, query, plan)?;
+        let best = self.rank(searcher, query, plan, narrowed)?;
+        Ok(Scanned {
+            best,
+            total,
+            total_is_exact,
+            facets,
+        })
+    }
+
+    /// Counts the matches, and their tags when facets are asked for, segment by segment
+    /// in the searcher's order and newest first inside a segment (the index order),
+    /// without scoring them, until the count passes the cap; then the total is estimated
+    /// from the share of the index's documents scanned so far. What is counted depends
+    /// only on the query and the index, never on the page, so every page of a query has
+    /// the same total and facets.
+    fn count(&self, searcher: &Searcher, query: &dyn Query, plan: &ScanPlan) -> Result<Counted, SearchError> {
+        let weight = query
+            .weight(EnableScoring::disabled_from_searcher(searcher))
+            .map_err(internal)?;
         let mut counted = 0u64;
-        // Documents (alive or not) before the match that passed the cap, when one did.
+        // Documents (alive or not) up to the match that passed the cap, when one did.
         let mut scanned_when_capped: Option<u64> = None;
         let mut documents_before = 0u64;
         let mut tag_counts: HashMap<String, u64> = HashMap::new();
         let mut tag = String::new();
-        for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
-            let ordinal = ordinal as SegmentOrdinal;
+        let mut buffer = [0 as DocId; COLLECT_BLOCK_BUFFER_LEN];
+        for segment in searcher.segment_readers() {
             let max_doc = u64::from(segment.max_doc());
-            let fast = segment.fast_fields();
-            let updated_column = fast.i64("updated_at").map_err(internal)?;
-            if scanned_when_capped.is_some() && page_is_settled(&best, plan, updated_column.max_value()) {
+            if scanned_when_capped.is_some() {
                 documents_before += max_doc;
                 continue;
             }
-            let updated = updated_column.first_or_default_col(i64::MIN);
-            let id_high = fast.u64("id_high").map_err(internal)?.first_or_default_col(0);
-            let id_low = fast.u64("id_low").map_err(internal)?.first_or_default_col(0);
             let tag_column = if plan.facets {
-                fast.str("tag").map_err(internal)?
+                segment.fast_fields().str("tag").map_err(internal)?
             } else {
                 None
             };
             // Matches per term ordinal of this segment's tag dictionary.
             let mut per_tag = vec![0u64; tag_column.as_ref().map_or(0, |c| c.num_terms())];
             let alive = segment.alive_bitset();
-            let mut scorer = weight.scorer(segment, 1.0).map_err(internal)?;
-            let mut narrowing = false;
-            let mut doc = scorer.doc();
-            while doc != TERMINATED {
-                if !narrowing
-                    && scanned_when_capped.is_some()
-                    && let Some(at_least) = narrow_to(&best, plan)
-                {
-                    narrowing = true;
-                    let built = match narrowed_weight.take() {
-                        Some(built) => built,
-                        None => narrowed(at_least)
-                            .map(|q| q.weight(scoring).map_err(internal))
-                            .transpose()?,
-                    };
-                    if let Some(narrow) = &built {
-                        scorer = narrow.scorer(segment, 1.0).map_err(internal)?;
-                        doc = if scorer.doc() < doc {
-                            scorer.seek(doc)
-                        } else {
-                            scorer.doc()
-                        };
+            let mut matches = weight.scorer(segment, 1.0).map_err(internal)?;
+            'segment: loop {
+                let filled = matches.fill_buffer(&mut buffer);
+                for &doc in &buffer[..filled] {
+                    if !alive.is_none_or(|bits| bits.is_alive(doc)) {
+                        continue;
                     }
-                    narrowed_weight = Some(built);
-                    continue;
-                }
-                if alive.is_none_or(|bits| bits.is_alive(doc)) {
-                    if scanned_when_capped.is_none() {
-                        counted += 1;
-                        if counted > plan.count_cap {
-                            scanned_when_capped = Some(documents_before + u64::from(doc) + 1);
-                        } else if let Some(column) = &tag_column {
-                            for ord in column.term_ords(doc) {
-                                if let Some(n) = per_tag.get_mut(ord as usize) {
-                                    *n += 1;
-                                }
+                    counted += 1;
+                    if counted > plan.count_cap {
+                        scanned_when_capped = Some(documents_before + u64::from(doc) + 1);
+                        break 'segment;
+                    }
+                    if let Some(column) = &tag_column {
+                        for ord in column.term_ords(doc) {
+                            if let Some(n) = per_tag.get_mut(ord as usize) {
+                                *n += 1;
                             }
                         }
                     }
-                    let updated_at = updated.get_val(doc);
-                    if scanned_when_capped.is_some() && page_is_settled(&best, plan, updated_at) {
-                        break;
-                    }
-                    if plan.keep > 0 {
-                        let key = RankKey {
-                            bucket: if plan.scored { scorer.score().round() as i64 } else { 0 },
-                            updated_at,
-                            id_high: Reverse(id_high.get_val(doc)),
-                            id_low: Reverse(id_low.get_val(doc)),
-                        };
-                        let kept = (key, ordinal, doc);
-                        match worst_kept(&best, plan.keep) {
-                            None => best.push(Reverse(kept)),
-                            Some(Some(worst)) if key > worst => {
-                                best.pop();
-                                best.push(Reverse(kept));
-                            }
-                            Some(_) => {}
-                        }
-                    }
                 }
-                doc = scorer.advance();
+                if filled < buffer.len() {
+                    break;
+                }
             }
             if let Some(column) = &tag_column {
                 for (ord, n) in per_tag.into_iter().enumerate() {
@@ -1118,13 +1083,97 @@ impl Inner {
                 *n = scale(*n, total, plan.count_cap);
             }
         }
-        let best = best.into_sorted_vec().into_iter().map(|Reverse(kept)| kept).collect();
-        Ok(Scanned {
-            best,
+        Ok(Counted {
             total,
             total_is_exact,
             facets,
         })
+    }
+
+    /// The `keep` best matches by rank, best first: a bounded heap (nothing allocated
+    /// per match) fed segment by segment, newest first inside a segment. A segment's
+    /// scan stops once the page is settled: the worst kept match is in the best
+    /// reachable bucket and newer than the current match, so no later (older) match of
+    /// the segment can place; a segment whose newest document is already too old is
+    /// skipped. When the page is full but its worst match is below the best reachable
+    /// bucket (as when two words rarely share the title), the rest of the scan runs on
+    /// `narrowed(worst bucket)`: only the matches that can still place (see
+    /// [`narrowed_query`]), which skips most of the others.
+    fn rank(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        plan: &ScanPlan,
+        narrowed: &dyn Fn(i64) -> Option<Box<dyn Query>>,
+    ) -> Result<Vec<Kept>, SearchError> {
+        if plan.keep == 0 {
+            return Ok(Vec::new());
+        }
+        let scoring = EnableScoring::enabled_from_searcher(searcher);
+        let weight = query.weight(scoring).map_err(internal)?;
+        // Built once, the first time the page needs it: the worst kept bucket only rises,
+        // so a query narrowed to an earlier one still holds every match that can place.
+        let mut narrowed_weight: Option<Option<Box<dyn Weight>>> = None;
+        let mut best: BinaryHeap<Reverse<Kept>> = BinaryHeap::with_capacity(plan.keep.min(4096) + 1);
+        for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
+            let ordinal = ordinal as SegmentOrdinal;
+            let fast = segment.fast_fields();
+            let updated_column = fast.i64("updated_at").map_err(internal)?;
+            if page_is_settled(&best, plan, updated_column.max_value()) {
+                continue;
+            }
+            let updated = updated_column.first_or_default_col(i64::MIN);
+            let id_high = fast.u64("id_high").map_err(internal)?.first_or_default_col(0);
+            let id_low = fast.u64("id_low").map_err(internal)?.first_or_default_col(0);
+            let alive = segment.alive_bitset();
+            let mut scorer = weight.scorer(segment, 1.0).map_err(internal)?;
+            let mut narrowing = false;
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                if !narrowing && let Some(at_least) = narrow_to(&best, plan) {
+                    narrowing = true;
+                    let built = match narrowed_weight.take() {
+                        Some(built) => built,
+                        None => narrowed(at_least)
+                            .map(|q| q.weight(scoring).map_err(internal))
+                            .transpose()?,
+                    };
+                    if let Some(narrow) = &built {
+                        scorer = narrow.scorer(segment, 1.0).map_err(internal)?;
+                        doc = if scorer.doc() < doc {
+                            scorer.seek(doc)
+                        } else {
+                            scorer.doc()
+                        };
+                    }
+                    narrowed_weight = Some(built);
+                    continue;
+                }
+                if alive.is_none_or(|bits| bits.is_alive(doc)) {
+                    let updated_at = updated.get_val(doc);
+                    if page_is_settled(&best, plan, updated_at) {
+                        break;
+                    }
+                    let key = RankKey {
+                        bucket: if plan.scored { scorer.score().round() as i64 } else { 0 },
+                        updated_at,
+                        id_high: Reverse(id_high.get_val(doc)),
+                        id_low: Reverse(id_low.get_val(doc)),
+                    };
+                    let kept = (key, ordinal, doc);
+                    match worst_kept(&best, plan.keep) {
+                        None => best.push(Reverse(kept)),
+                        Some(Some(worst)) if key > worst => {
+                            best.pop();
+                            best.push(Reverse(kept));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                doc = scorer.advance();
+            }
+        }
+        Ok(best.into_sorted_vec().into_iter().map(|Reverse(kept)| kept).collect())
     }
 
     fn suggest_blocking(&self, prefix: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError> {

@@ -25,13 +25,13 @@ fn doc(n: u64) -> SearchDocument {
         .timestamp_opt(1_700_000_000 + ((n * 7919) % 97) as i64 * 3600, 0)
         .single()
         .unwrap_or_else(Utc::now);
-    let (title, description) = if n % 3 == 0 {
+    let (title, description) = if n.is_multiple_of(3) {
         (format!("Alpha project {n}"), "a project".to_string())
     } else {
         (format!("Project {n}"), "has alpha inside".to_string())
     };
     let mut tags = vec!["common".to_string()];
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         tags.push("even".into());
     }
     if n < 30 {
