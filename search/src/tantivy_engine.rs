@@ -13,19 +13,21 @@
 //!   to `updated_at` then `project_id` (fast fields). Versions, tombstones, the user → projects map and tag
 //!   counts are kept in memory and rebuilt from the stored documents on open,
 //!   so they survive a reopen.
-//! * The index is sorted by `updated_at`, newest first (tantivy's index sorting), so
-//!   within a segment the matches come newest first: once the page's worst hit is in
-//!   the best bucket the query can reach, no later match of that segment can place,
-//!   and the scan of the segment stops (early termination; the order of the page is
-//!   still exact, see [`Inner::scan`]).
-//! * Totals are exact up to the count cap ([`crate::EXACT_COUNT_CAP`] unless
-//!   [`TantivyEngine::with_count_cap`] says otherwise); past it the scan stops
-//!   counting and the total is an estimate (`total_is_exact: false`) from the share of
-//!   the index scanned when the cap was passed. Tag facets are counted from the `tag`
-//!   fast field (term ordinals per segment) over the same counted matches, and scaled
-//!   to the estimated total past the cap. Counting always visits the matches in the
-//!   same order (segments in order, newest first), so every page of a query gives the
-//!   same `total` and facets.
+//! * A search makes two passes over the matches, each stopping early ([`Inner::scan`]):
+//!   - counting, unscored, in a fixed order (segments in order, newest first inside
+//!     one), exact up to the count cap ([`crate::EXACT_COUNT_CAP`] unless
+//!     [`TantivyEngine::with_count_cap`] says otherwise); past it the count stops and
+//!     the total is an estimate (`total_is_exact: false`) from the share of the index
+//!     scanned. Tag facets are counted from the `tag` fast field (term ordinals per
+//!     segment) over the same counted matches, scaled to the estimate past the cap.
+//!     The order does not depend on the page, so every page of a query gives the same
+//!     `total` and facets;
+//!   - ranking: the index is sorted by `updated_at`, newest first (tantivy's index
+//!     sorting), so within a segment the matches come newest first; once the page's
+//!     worst hit is in the best bucket the query can reach and newer than the current
+//!     match, no later match of the segment can place and its scan stops. When the
+//!     best bucket is out of reach, the scan goes on over only the combinations of
+//!     words that can still place. The page's order stays exact.
 //! * An index written by a version with another schema is derived data: it is
 //!   emptied and made again ([`TantivyEngine::was_rebuilt`] tells the node, which
 //!   republishes every project to fill it).
@@ -344,7 +346,7 @@ struct Counted {
     facets: Vec<(String, u64)>,
 }
 
-/// What one scan found.
+/// What one search found: the page's matches and what [`Inner::count`] found.
 struct Scanned {
     /// The kept matches, best first.
     best: Vec<Kept>,
