@@ -25,8 +25,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = bench::run(engine, n, BenchOptions::default()).await?;
     println!("{report}");
     println!(
-        "resident memory {:.0} MB (goal <= 400 MB; includes the generator's projects); index on disk {:.0} MB",
+        "resident memory {:.0} MB (goal <= {:.0} MB; includes the generator's projects); index on disk {:.0} MB",
         bench::own_rss_mb(),
+        bench::GOAL_RSS_MB,
         bench::size_on_disk(&dir) as f64 / 1e6
     );
     println!("{}", serde_json::to_string_pretty(&report)?);

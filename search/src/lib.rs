@@ -59,6 +59,13 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 pub const DEFAULT_FACET_SIZE: u32 = 20;
 /// Most tag facets one request may ask for.
 pub const MAX_FACET_SIZE: u32 = 100;
+/// How many matches the embedded engine counts exactly. Counting is what costs at a
+/// million projects (every match visited), so past this many the count stops: `total`
+/// is an estimate (`total_is_exact: false`, at least `EXACT_COUNT_CAP + 1`) and the
+/// tag facets are counted over the first `EXACT_COUNT_CAP` matches and scaled to it.
+/// Pages stay exact and stable either way. (Meilisearch counts up to its own
+/// [`meili::MAX_TOTAL_HITS`], which also bounds how deep its pages go.)
+pub const EXACT_COUNT_CAP: u64 = 10_000;
 
 /// One project as the search index sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,11 +217,14 @@ pub struct TagCount {
 pub struct SearchPage {
     pub hits: Vec<SearchHit>,
     pub total: u64,
-    /// False when `total` is an estimate (past the engine's exact-count cap).
+    /// False when `total` is an estimate (past the engine's exact-count cap,
+    /// [`EXACT_COUNT_CAP`] on the embedded engine).
     #[serde(default = "exact")]
     pub total_is_exact: bool,
     /// The most frequent tags of the whole result set (not just this page), most
-    /// frequent first, ties by tag; at most the query's `facet_size`.
+    /// frequent first, ties by tag; at most the query's `facet_size`. When
+    /// `total_is_exact` is false the counts are estimates too (on the embedded engine,
+    /// counted over the first [`EXACT_COUNT_CAP`] matches and scaled to `total`).
     #[serde(default)]
     pub facets: Vec<TagCount>,
 }

@@ -13,35 +13,55 @@
 //!   to `updated_at` then `project_id` (fast fields). Versions, tombstones, the user → projects map and tag
 //!   counts are kept in memory and rebuilt from the stored documents on open,
 //!   so they survive a reopen.
-//! * Tag facets are counted over every match from the `tag` fast field (term
-//!   ordinals per segment, summed by tag), in the same pass that counts the total.
+//! * A search makes two passes over the matches, each stopping early ([`Inner::scan`]):
+//!   - counting, unscored, in a fixed order (segments in order, newest first inside
+//!     one), exact up to the count cap ([`crate::EXACT_COUNT_CAP`] unless
+//!     [`TantivyEngine::with_count_cap`] says otherwise); past it the count stops and
+//!     the total is an estimate (`total_is_exact: false`) from the share of the index
+//!     scanned. Tag facets are counted from the `tag` fast field (term ordinals per
+//!     segment) over the same counted matches, scaled to the estimate past the cap.
+//!     The order does not depend on the page, so every page of a query gives the same
+//!     `total` and facets;
+//!   - ranking: the index is sorted by `updated_at`, newest first (tantivy's index
+//!     sorting), so within a segment the matches come newest first; once the page's
+//!     worst hit is in the best bucket the query can reach and newer than the current
+//!     match, no later match of the segment can place and its scan stops. When the
+//!     best bucket is out of reach, the scan goes on over only the combinations of
+//!     words that can still place. The page's order stays exact.
 //! * An index written by a version with another schema is derived data: it is
 //!   emptied and made again ([`TantivyEngine::was_rebuilt`] tells the node, which
 //!   republishes every project to fill it).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
+use tantivy::index::{IndexSettings, IndexSortByField};
 use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
+    BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, EnableScoring, FuzzyTermQuery, Occur, Query, TermQuery,
+    TermSetQuery, Weight,
 };
 use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocId, DocSet, Index, IndexReader, IndexWriter, Order, ReloadPolicy,
+    Searcher, SegmentOrdinal, TERMINATED, TantivyDocument, Term,
+};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::text::{match_cost, normalize_doc};
 use crate::{
-    Applied, SearchDocument, SearchEngine, SearchError, SearchHit, SearchPage, SearchQuery, Suggestion, SuggestionKind,
-    top_facets,
+    Applied, EXACT_COUNT_CAP, SearchDocument, SearchEngine, SearchError, SearchHit, SearchPage, SearchQuery,
+    Suggestion, SuggestionKind, top_facets,
 };
 
 const TOKENIZER: &str = "folio";
@@ -108,6 +128,19 @@ fn schema() -> (Schema, Fields) {
         json: b.add_text_field("record", STORED),
     };
     (b.build(), fields)
+}
+
+/// Documents sorted by `updated_at`, newest first, in every segment (merges keep the
+/// order): the scan of a query can stop early (module docs). An index without this
+/// setting is rebuilt like one of another schema.
+fn index_settings() -> IndexSettings {
+    IndexSettings {
+        sort_by_field: Some(IndexSortByField {
+            field: "updated_at".into(),
+            order: tantivy::index::Order::Desc,
+        }),
+        ..IndexSettings::default()
+    }
 }
 
 pub(crate) fn analyzer() -> TextAnalyzer {
@@ -263,6 +296,8 @@ struct Inner {
     f: Fields,
     state: RwLock<State>,
     analyzer: TextAnalyzer,
+    /// Matches a search counts exactly (see [`TantivyEngine::with_count_cap`]).
+    count_cap: AtomicU64,
 }
 
 /// The embedded engine. Cheap to share as `Arc<dyn SearchEngine>`.
@@ -273,72 +308,157 @@ pub struct TantivyEngine {
     rebuilt: bool,
 }
 
-/// Counts the tags of every matching document, from the `tag` fast field.
-struct TagFacets;
-
-struct SegmentTagFacets {
-    column: Option<tantivy::columnar::StrColumn>,
-    /// Matches per term ordinal of this segment's tag dictionary.
-    counts: Vec<u64>,
+/// Where a match ranks; the greater key ranks first: the better bucket (fewer typos,
+/// then better attributes), then the newer `updated_at`, then the smaller project id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct RankKey {
+    bucket: i64,
+    updated_at: i64,
+    id_high: Reverse<u64>,
+    id_low: Reverse<u64>,
 }
 
-impl Collector for TagFacets {
-    type Fruit = HashMap<String, u64>;
-    type Child = SegmentTagFacets;
+/// A kept match: its rank and where it is (the address breaks no tie between live
+/// documents, whose project ids differ; it only makes the order total).
+type Kept = (RankKey, SegmentOrdinal, DocId);
 
-    fn for_segment(
-        &self,
-        _: tantivy::SegmentOrdinal,
-        segment: &tantivy::SegmentReader,
-    ) -> tantivy::Result<Self::Child> {
-        let column = segment.fast_fields().str("tag")?;
-        let terms = column.as_ref().map_or(0, |c| c.num_terms());
-        Ok(SegmentTagFacets {
-            column,
-            counts: vec![0; terms],
+/// What one search scans for.
+struct ScanPlan {
+    /// How many of the best matches to keep: the hits up to the end of the page.
+    keep: usize,
+    /// The best bucket any match can reach (each word at its best disjunct).
+    best_bucket: i64,
+    /// Whether matches carry a rank bucket (a query with words) or all share one.
+    scored: bool,
+    /// Whether tag facets are counted.
+    facets: bool,
+    /// Matches counted exactly; past it the total is estimated.
+    count_cap: u64,
+    /// Live projects: no estimate goes above.
+    live: u64,
+}
+
+/// What [`Inner::count`] found.
+struct Counted {
+    total: u64,
+    total_is_exact: bool,
+    /// Tags over the counted matches (scaled to `total` when it is an estimate).
+    facets: Vec<(String, u64)>,
+}
+
+/// What one search found: the page's matches and what [`Inner::count`] found.
+struct Scanned {
+    /// The kept matches, best first.
+    best: Vec<Kept>,
+    total: u64,
+    total_is_exact: bool,
+    /// Tags over the counted matches (scaled to `total` when it is an estimate).
+    facets: Vec<(String, u64)>,
+}
+
+/// Most combinations of disjuncts a narrowed query may join (past it, the scan goes on
+/// over every match).
+const MAX_NARROWED_COMBINATIONS: usize = 64;
+
+/// One way a query word matches: an (attribute, typo count) and its constant score.
+struct Disjunct {
+    score: i64,
+    query: Box<dyn Query>,
+}
+
+/// The matches whose bucket is at least `at_least`, scored by their bucket: a
+/// disjunction over every combination of one disjunct per word whose scores sum to
+/// `at_least` or more, each the conjunction of its disjuncts (and the tag filter). A
+/// match's bucket is its best combination, and every combination that reaches
+/// `at_least` is there, so the disjunction's best score is the bucket. `None` when
+/// more than [`MAX_NARROWED_COMBINATIONS`] combinations would be needed.
+fn narrowed_query(words: &[Vec<Disjunct>], tag_filter: Option<&dyn Query>, at_least: i64) -> Option<Box<dyn Query>> {
+    if words.is_empty() {
+        return None;
+    }
+    // The best score each suffix of the words can still add (disjuncts are best first).
+    let mut best_after = vec![0i64; words.len() + 1];
+    for i in (0..words.len()).rev() {
+        best_after[i] = best_after[i + 1] + words[i].first().map_or(0, |d| d.score);
+    }
+    let mut combinations: Vec<Vec<usize>> = Vec::new();
+    let mut chosen: Vec<usize> = Vec::with_capacity(words.len());
+    fn walk(
+        words: &[Vec<Disjunct>],
+        best_after: &[i64],
+        at_least: i64,
+        sum: i64,
+        chosen: &mut Vec<usize>,
+        out: &mut Vec<Vec<usize>>,
+    ) -> bool {
+        let i = chosen.len();
+        if i == words.len() {
+            out.push(chosen.clone());
+            return out.len() <= MAX_NARROWED_COMBINATIONS;
+        }
+        for (j, d) in words[i].iter().enumerate() {
+            // Best first: once one cannot reach the bound, none after it can.
+            if sum + d.score + best_after[i + 1] < at_least {
+                break;
+            }
+            chosen.push(j);
+            let within = walk(words, best_after, at_least, sum + d.score, chosen, out);
+            chosen.pop();
+            if !within {
+                return false;
+            }
+        }
+        true
+    }
+    if !walk(words, &best_after, at_least, 0, &mut chosen, &mut combinations) {
+        return None;
+    }
+    let each: Vec<Box<dyn Query>> = combinations
+        .into_iter()
+        .map(|combination| {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = combination
+                .into_iter()
+                .enumerate()
+                .map(|(word, j)| (Occur::Must, words[word][j].query.box_clone()))
+                .collect();
+            if let Some(filter) = tag_filter {
+                clauses.push((Occur::Must, filter.box_clone()));
+            }
+            Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>
         })
-    }
+        .collect();
+    Some(Box::new(DisjunctionMaxQuery::new(each)))
+}
 
-    fn requires_scoring(&self) -> bool {
-        false
+/// The bucket the rest of a scan can be narrowed to: the worst kept match's, when
+/// the page is full but that bucket is below the best reachable one (so the plain
+/// early stop cannot come).
+fn narrow_to(best: &BinaryHeap<Reverse<Kept>>, plan: &ScanPlan) -> Option<i64> {
+    if !plan.scored || plan.keep == 0 {
+        return None;
     }
-
-    fn merge_fruits(&self, segments: Vec<HashMap<String, u64>>) -> tantivy::Result<HashMap<String, u64>> {
-        let mut total: HashMap<String, u64> = HashMap::new();
-        for segment in segments {
-            for (tag, n) in segment {
-                *total.entry(tag).or_insert(0) += n;
-            }
-        }
-        Ok(total)
+    match worst_kept(best, plan.keep) {
+        Some(Some(worst)) if worst.bucket < plan.best_bucket => Some(worst.bucket),
+        _ => None,
     }
 }
 
-impl SegmentCollector for SegmentTagFacets {
-    type Fruit = HashMap<String, u64>;
-
-    fn collect(&mut self, doc: tantivy::DocId, _: tantivy::Score) {
-        if let Some(column) = &self.column {
-            for ord in column.term_ords(doc) {
-                if let Some(n) = self.counts.get_mut(ord as usize) {
-                    *n += 1;
-                }
-            }
-        }
+/// The worst of the kept matches, when `keep` of them are held.
+fn worst_kept(best: &BinaryHeap<Reverse<Kept>>, keep: usize) -> Option<Option<RankKey>> {
+    if best.len() < keep {
+        return None;
     }
+    Some(best.peek().map(|Reverse((key, _, _))| *key))
+}
 
-    fn harvest(self) -> Self::Fruit {
-        let mut out = HashMap::new();
-        let Some(column) = self.column else {
-            return out;
-        };
-        let mut tag = String::new();
-        for (ord, n) in self.counts.into_iter().enumerate() {
-            if n > 0 && column.ord_to_str(ord as u64, &mut tag).unwrap_or(false) {
-                out.insert(tag.clone(), n);
-            }
-        }
-        out
+/// True when no match newer than `updated_at` is needed: `keep` matches are held and
+/// the worst of them is in the best reachable bucket and newer than `updated_at`, so
+/// a match of that age (or older: a segment is sorted newest first) cannot place.
+fn page_is_settled(best: &BinaryHeap<Reverse<Kept>>, plan: &ScanPlan, updated_at: i64) -> bool {
+    match worst_kept(best, plan.keep) {
+        None => false,
+        Some(None) => true,
+        Some(Some(worst)) => worst.bucket >= plan.best_bucket && updated_at < worst.updated_at,
     }
 }
 
@@ -354,10 +474,12 @@ impl TantivyEngine {
     pub fn open(dir: &Path) -> Result<Self, SearchError> {
         std::fs::create_dir_all(dir).map_err(|e| internal(format!("create {}: {e}", dir.display())))?;
         let (schema, _) = schema();
-        let existing = Index::open_in_dir(dir).ok().map(|index| index.schema() == schema);
+        let existing = Index::open_in_dir(dir)
+            .ok()
+            .map(|index| index.schema() == schema && index.settings().sort_by_field == index_settings().sort_by_field);
         let rebuilt = existing == Some(false);
         if rebuilt {
-            tracing::warn!(dir = %dir.display(), "the search index has an older schema; it is emptied and rebuilt");
+            tracing::warn!(dir = %dir.display(), "the search index has an older layout; it is emptied and rebuilt");
             for entry in std::fs::read_dir(dir).map_err(|e| internal(format!("read {}: {e}", dir.display())))? {
                 let path = entry.map_err(internal)?.path();
                 let removed = if path.is_dir() {
@@ -369,7 +491,11 @@ impl TantivyEngine {
             }
         }
         let directory = MmapDirectory::open(dir).map_err(internal)?;
-        let index = Index::open_or_create(directory, schema).map_err(internal)?;
+        let index = Index::builder()
+            .schema(schema)
+            .settings(index_settings())
+            .open_or_create(directory)
+            .map_err(internal)?;
         let mut engine = Self::from_index(index)?;
         engine.rebuilt = rebuilt;
         Ok(engine)
@@ -384,7 +510,20 @@ impl TantivyEngine {
     /// A fresh index held in RAM (tests, benchmarks).
     pub fn in_memory() -> Result<Self, SearchError> {
         let (schema, _) = schema();
-        Self::from_index(Index::create_in_ram(schema))
+        let index = Index::builder()
+            .schema(schema)
+            .settings(index_settings())
+            .create_in_ram()
+            .map_err(internal)?;
+        Self::from_index(index)
+    }
+
+    /// Counts up to `cap` matches exactly instead of [`EXACT_COUNT_CAP`] (at least 1);
+    /// past it, `total` is an estimate and `total_is_exact` false. Tests use a small
+    /// cap to pass it with a few documents.
+    pub fn with_count_cap(self, cap: u64) -> Self {
+        self.inner.count_cap.store(cap.max(1), Ordering::Relaxed);
+        self
     }
 
     fn from_index(index: Index) -> Result<Self, SearchError> {
@@ -395,6 +534,10 @@ impl TantivyEngine {
             return Err(SearchError::Internal(
                 "index schema differs from this version's schema".into(),
             ));
+        }
+        // The early stop of a scan is only right on documents sorted newest first.
+        if index.settings().sort_by_field != index_settings().sort_by_field {
+            return Err(SearchError::Internal("index is not sorted by updated_at".into()));
         }
         let analyzer = analyzer();
         index.tokenizers().register(TOKENIZER, analyzer.clone());
@@ -410,6 +553,7 @@ impl TantivyEngine {
             f,
             state: RwLock::new(state),
             analyzer,
+            count_cap: AtomicU64::new(EXACT_COUNT_CAP),
         });
         let (tx, rx) = mpsc::channel::<Op>();
         let thread_inner = inner.clone();
@@ -543,6 +687,9 @@ fn tomb_doc(f: &Fields, id: Uuid, version: i64) -> Result<TantivyDocument, Searc
     let mut d = TantivyDocument::default();
     d.add_text(f.id, id.to_string());
     d.add_text(f.kind, KIND_TOMB);
+    // Every document has a value in the sort field (oldest possible: no query reaches
+    // a tombstone, and the listing filters them out).
+    d.add_i64(f.updated_at, i64::MIN);
     d.add_text(f.json, serde_json::to_string(&rec).map_err(internal)?);
     Ok(d)
 }
@@ -690,16 +837,16 @@ impl Inner {
         ]
     }
 
-    /// What one query word matches: the best (typos, attribute) of every indexed word
-    /// it reaches, as a score (see [`WORD_SCORE`]). The indexed words are found with a
-    /// Levenshtein automaton over each segment's term dictionary, then each is priced
-    /// with [`match_cost`], which also applies the first-letter rule the automaton
-    /// does not know. `None` when the word matches nothing (so nothing can match all
-    /// words).
-    fn word_query(&self, searcher: &Searcher, word: &str, prefix: bool) -> Result<Option<Box<dyn Query>>, SearchError> {
+    /// What one query word matches: one disjunct per (attribute, typo count) it
+    /// reaches, each a constant score (see [`WORD_SCORE`]); the word's score is the best
+    /// of the disjuncts a document matches. The indexed words are found with a Levenshtein automaton
+    /// over each segment's term dictionary, then each is priced with [`match_cost`],
+    /// which also applies the first-letter rule the automaton does not know. `None`
+    /// when the word matches nothing (so nothing can match all words).
+    fn word_query(&self, searcher: &Searcher, word: &str, prefix: bool) -> Result<Option<Vec<Disjunct>>, SearchError> {
         let chars: Vec<char> = word.chars().collect();
         let budget = crate::typo_budget(word);
-        let mut disjuncts: Vec<Box<dyn Query>> = Vec::new();
+        let mut disjuncts: Vec<Disjunct> = Vec::new();
         for (rank, (field, typos_allowed)) in self.searchable().into_iter().enumerate() {
             let distance = if typos_allowed { budget } else { 0 };
             let mut by_cost: [Vec<String>; 3] = Default::default();
@@ -712,11 +859,12 @@ impl Inner {
                 } else {
                     FuzzyTermQuery::new(term, distance, true)
                 };
+                // One automaton per field, not per segment: building it is the costly part.
+                let automaton = fuzzy.automaton().map_err(internal)?;
                 let mut seen: HashSet<String> = HashSet::new();
                 for segment in searcher.segment_readers() {
                     let inverted = segment.inverted_index(field).map_err(internal)?;
-                    let automaton = fuzzy.automaton().map_err(internal)?;
-                    let mut stream = inverted.terms().search(automaton).into_stream().map_err(internal)?;
+                    let mut stream = inverted.terms().search(&automaton).into_stream().map_err(internal)?;
                     while stream.advance() {
                         let Ok(text) = std::str::from_utf8(stream.key()) else {
                             continue;
@@ -742,13 +890,18 @@ impl Inner {
                     )),
                     many => Box::new(TermSetQuery::new(many.iter().map(|t| Term::from_field_text(field, t)))),
                 };
-                disjuncts.push(Box::new(ConstScoreQuery::new(inner, score)));
+                disjuncts.push(Disjunct {
+                    score: score.round() as i64,
+                    query: Box::new(ConstScoreQuery::new(inner, score)),
+                });
             }
         }
         if disjuncts.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Box::new(DisjunctionMaxQuery::new(disjuncts))))
+        // Best first: the narrowed query (`narrowed_query`) prunes on it.
+        disjuncts.sort_by_key(|d| Reverse(d.score));
+        Ok(Some(disjuncts))
     }
 
     fn fetch(&self, searcher: &Searcher, addr: DocAddress) -> Result<SearchDocument, SearchError> {
@@ -765,19 +918,26 @@ impl Inner {
         // Tombstones carry no text and no tags, so only a listing (no words, no tags)
         // needs the live filter: every other query skips that intersection.
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        if !tags.is_empty() {
+        let tag_filter: Option<Box<dyn Query>> = (!tags.is_empty()).then(|| {
             let terms = tags.iter().map(|t| Term::from_field_text(self.f.tag, t));
-            clauses.push((
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(terms)), 0.0)),
-            ));
+            Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(terms)), 0.0)) as Box<dyn Query>
+        });
+        if let Some(filter) = &tag_filter {
+            clauses.push((Occur::Must, filter.box_clone()));
         }
         let n = words.len();
         let last_is_prefix = crate::last_word_is_prefix(&q.query);
+        let mut best_bucket = 0i64;
+        let mut word_disjuncts: Vec<Vec<Disjunct>> = Vec::with_capacity(n);
         for (i, word) in words.iter().enumerate() {
             match self.word_query(&searcher, word, i + 1 == n && last_is_prefix)? {
                 // Every word must match.
-                Some(query) => clauses.push((Occur::Must, query)),
+                Some(disjuncts) => {
+                    best_bucket += disjuncts.first().map_or(0, |d| d.score);
+                    let each: Vec<Box<dyn Query>> = disjuncts.iter().map(|d| d.query.box_clone()).collect();
+                    clauses.push((Occur::Must, Box::new(DisjunctionMaxQuery::new(each))));
+                    word_disjuncts.push(disjuncts);
+                }
                 None => {
                     return Ok(SearchPage {
                         hits: Vec::new(),
@@ -795,43 +955,227 @@ impl Inner {
         let offset = q.offset();
         let size = q.size as usize;
         let live = self.state.read().map(|s| s.live_count).unwrap_or(usize::MAX);
-        let mut hits = Vec::new();
-        let (total, facets) = if offset >= live {
-            searcher.search(&query, &(Count, TagFacets)).map_err(internal)?
-        } else {
-            // Relevance bucket, then updated_at newest first, then project_id ascending.
-            let top = TopDocs::with_limit(size)
-                .and_offset(offset)
-                .tweak_score(|seg: &tantivy::SegmentReader| {
-                    let updated = seg
-                        .fast_fields()
-                        .i64("updated_at")
-                        .ok()
-                        .map(|c| c.first_or_default_col(0));
-                    let id_column = |name: &str| seg.fast_fields().u64(name).ok().map(|c| c.first_or_default_col(0));
-                    let (high, low) = (id_column("id_high"), id_column("id_low"));
-                    move |doc: tantivy::DocId, score: tantivy::Score| {
-                        let ts = updated.as_ref().map(|c| c.get_val(doc)).unwrap_or(0);
-                        let id_high = high.as_ref().map(|c| c.get_val(doc)).unwrap_or(0);
-                        let id_low = low.as_ref().map(|c| c.get_val(doc)).unwrap_or(0);
-                        // Higher sorts first: the smaller project id must come out higher.
-                        (score.round() as i64, ts, u64::MAX - id_high, u64::MAX - id_low)
-                    }
-                });
-            let (count, docs, facets) = searcher.search(&query, &(Count, top, TagFacets)).map_err(internal)?;
-            for ((bucket, _, _, _), addr) in docs {
-                let score = if n == 0 { 1.0 } else { bucket as f32 };
-                hits.push(SearchHit::new(self.fetch(&searcher, addr)?, score));
-            }
-            (count, facets)
+        // A page past every live project holds nothing: only count.
+        let keep = if offset >= live { 0 } else { offset + size };
+        let plan = ScanPlan {
+            keep,
+            best_bucket,
+            scored: n > 0,
+            facets: q.facet_size > 0,
+            count_cap: self.count_cap.load(Ordering::Relaxed),
+            live: live as u64,
         };
+        let narrowed = |at_least: i64| narrowed_query(&word_disjuncts, tag_filter.as_deref(), at_least);
+        let scanned = self.scan(&searcher, &query, &plan, &narrowed)?;
+        let mut hits = Vec::with_capacity(size.min(scanned.best.len()));
+        for (key, segment, doc) in scanned.best.into_iter().skip(offset).take(size) {
+            let score = if n == 0 { 1.0 } else { key.bucket as f32 };
+            hits.push(SearchHit::new(
+                self.fetch(&searcher, DocAddress::new(segment, doc))?,
+                score,
+            ));
+        }
         Ok(SearchPage {
             hits,
-            total: total as u64,
-            total_is_exact: true,
-            facets: top_facets(facets, q.facet_size),
+            total: scanned.total,
+            total_is_exact: scanned.total_is_exact,
+            facets: top_facets(scanned.facets, q.facet_size),
         }
         .highlighted(&q.query))
+    }
+
+    /// The total, the facets and the page of `query`: [`Self::count`] then
+    /// [`Self::rank`], two passes over the matches that each stop early.
+    fn scan(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        plan: &ScanPlan,
+        narrowed: &dyn Fn(i64) -> Option<Box<dyn Query>>,
+    ) -> Result<Scanned, SearchError> {
+        let Counted {
+            total,
+            total_is_exact,
+            facets,
+        } = self.count(searcher, query, plan)?;
+        let best = self.rank(searcher, query, plan, narrowed)?;
+        Ok(Scanned {
+            best,
+            total,
+            total_is_exact,
+            facets,
+        })
+    }
+
+    /// Counts the matches, and their tags when facets are asked for, segment by segment
+    /// in the searcher's order and newest first inside a segment (the index order),
+    /// without scoring them, until the count passes the cap; then the total is estimated
+    /// from the share of the index's documents scanned so far. What is counted depends
+    /// only on the query and the index, never on the page, so every page of a query has
+    /// the same total and facets.
+    fn count(&self, searcher: &Searcher, query: &dyn Query, plan: &ScanPlan) -> Result<Counted, SearchError> {
+        let weight = query
+            .weight(EnableScoring::disabled_from_searcher(searcher))
+            .map_err(internal)?;
+        let mut counted = 0u64;
+        // Documents (alive or not) up to the match that passed the cap, when one did.
+        let mut scanned_when_capped: Option<u64> = None;
+        let mut documents_before = 0u64;
+        let mut tag_counts: HashMap<String, u64> = HashMap::new();
+        let mut tag = String::new();
+        let mut buffer = [0 as DocId; COLLECT_BLOCK_BUFFER_LEN];
+        for segment in searcher.segment_readers() {
+            let max_doc = u64::from(segment.max_doc());
+            if scanned_when_capped.is_some() {
+                documents_before += max_doc;
+                continue;
+            }
+            let tag_column = if plan.facets {
+                segment.fast_fields().str("tag").map_err(internal)?
+            } else {
+                None
+            };
+            // Matches per term ordinal of this segment's tag dictionary.
+            let mut per_tag = vec![0u64; tag_column.as_ref().map_or(0, |c| c.num_terms())];
+            let alive = segment.alive_bitset();
+            let mut matches = weight.scorer(segment, 1.0).map_err(internal)?;
+            'segment: loop {
+                let filled = matches.fill_buffer(&mut buffer);
+                for &doc in &buffer[..filled] {
+                    if !alive.is_none_or(|bits| bits.is_alive(doc)) {
+                        continue;
+                    }
+                    counted += 1;
+                    if counted > plan.count_cap {
+                        scanned_when_capped = Some(documents_before + u64::from(doc) + 1);
+                        break 'segment;
+                    }
+                    if let Some(column) = &tag_column {
+                        for ord in column.term_ords(doc) {
+                            if let Some(n) = per_tag.get_mut(ord as usize) {
+                                *n += 1;
+                            }
+                        }
+                    }
+                }
+                if filled < buffer.len() {
+                    break;
+                }
+            }
+            if let Some(column) = &tag_column {
+                for (ord, n) in per_tag.into_iter().enumerate() {
+                    if n > 0 && column.ord_to_str(ord as u64, &mut tag).map_err(internal)? {
+                        *tag_counts.entry(tag.clone()).or_insert(0) += n;
+                    }
+                }
+            }
+            documents_before += max_doc;
+        }
+        let (total, total_is_exact) = match scanned_when_capped {
+            None => (counted, true),
+            Some(scanned) => (
+                estimate_total(plan.count_cap, scanned, documents_before, plan.live),
+                false,
+            ),
+        };
+        let mut facets: Vec<(String, u64)> = tag_counts.into_iter().collect();
+        if !total_is_exact {
+            // Counted over the first `count_cap` matches: scaled like the total.
+            for (_, n) in &mut facets {
+                *n = scale(*n, total, plan.count_cap);
+            }
+        }
+        Ok(Counted {
+            total,
+            total_is_exact,
+            facets,
+        })
+    }
+
+    /// The `keep` best matches by rank, best first: a bounded heap (nothing allocated
+    /// per match) fed segment by segment, newest first inside a segment. A segment's
+    /// scan stops once the page is settled: the worst kept match is in the best
+    /// reachable bucket and newer than the current match, so no later (older) match of
+    /// the segment can place; a segment whose newest document is already too old is
+    /// skipped. When the page is full but its worst match is below the best reachable
+    /// bucket (as when two words rarely share the title), the rest of the scan runs on
+    /// `narrowed(worst bucket)`: only the matches that can still place (see
+    /// [`narrowed_query`]), which skips most of the others.
+    fn rank(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        plan: &ScanPlan,
+        narrowed: &dyn Fn(i64) -> Option<Box<dyn Query>>,
+    ) -> Result<Vec<Kept>, SearchError> {
+        if plan.keep == 0 {
+            return Ok(Vec::new());
+        }
+        let scoring = EnableScoring::enabled_from_searcher(searcher);
+        let weight = query.weight(scoring).map_err(internal)?;
+        // Built once, the first time the page needs it: the worst kept bucket only rises,
+        // so a query narrowed to an earlier one still holds every match that can place.
+        let mut narrowed_weight: Option<Option<Box<dyn Weight>>> = None;
+        let mut best: BinaryHeap<Reverse<Kept>> = BinaryHeap::with_capacity(plan.keep.min(4096) + 1);
+        for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
+            let ordinal = ordinal as SegmentOrdinal;
+            let fast = segment.fast_fields();
+            let updated_column = fast.i64("updated_at").map_err(internal)?;
+            if page_is_settled(&best, plan, updated_column.max_value()) {
+                continue;
+            }
+            let updated = updated_column.first_or_default_col(i64::MIN);
+            let id_high = fast.u64("id_high").map_err(internal)?.first_or_default_col(0);
+            let id_low = fast.u64("id_low").map_err(internal)?.first_or_default_col(0);
+            let alive = segment.alive_bitset();
+            let mut scorer = weight.scorer(segment, 1.0).map_err(internal)?;
+            let mut narrowing = false;
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                if !narrowing && let Some(at_least) = narrow_to(&best, plan) {
+                    narrowing = true;
+                    let built = match narrowed_weight.take() {
+                        Some(built) => built,
+                        None => narrowed(at_least)
+                            .map(|q| q.weight(scoring).map_err(internal))
+                            .transpose()?,
+                    };
+                    if let Some(narrow) = &built {
+                        scorer = narrow.scorer(segment, 1.0).map_err(internal)?;
+                        doc = if scorer.doc() < doc {
+                            scorer.seek(doc)
+                        } else {
+                            scorer.doc()
+                        };
+                    }
+                    narrowed_weight = Some(built);
+                    continue;
+                }
+                if alive.is_none_or(|bits| bits.is_alive(doc)) {
+                    let updated_at = updated.get_val(doc);
+                    if page_is_settled(&best, plan, updated_at) {
+                        break;
+                    }
+                    let key = RankKey {
+                        bucket: if plan.scored { scorer.score().round() as i64 } else { 0 },
+                        updated_at,
+                        id_high: Reverse(id_high.get_val(doc)),
+                        id_low: Reverse(id_low.get_val(doc)),
+                    };
+                    let kept = (key, ordinal, doc);
+                    match worst_kept(&best, plan.keep) {
+                        None => best.push(Reverse(kept)),
+                        Some(Some(worst)) if key > worst => {
+                            best.pop();
+                            best.push(Reverse(kept));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                doc = scorer.advance();
+            }
+        }
+        Ok(best.into_sorted_vec().into_iter().map(|Reverse(kept)| kept).collect())
     }
 
     fn suggest_blocking(&self, prefix: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError> {
@@ -899,6 +1243,22 @@ impl Inner {
         }
         Ok(crate::merge_suggestions(tag_suggestions, titles, limit))
     }
+}
+
+/// The total of a query whose count passed `cap`: the `cap + 1` matches counted were
+/// found in the first `scanned` of the index's `documents` (deleted ones and tombstones
+/// included), so the matches are assumed that dense everywhere. At least `cap + 1`
+/// (that many were seen), else at most the `live` projects.
+fn estimate_total(cap: u64, scanned: u64, documents: u64, live: u64) -> u64 {
+    let counted = cap + 1;
+    let estimate = (counted as f64 * documents as f64 / scanned.max(1) as f64).round() as u64;
+    estimate.min(live).max(counted)
+}
+
+/// `count` of `sample` matches, scaled to `total` (rounded; at most `total`).
+fn scale(count: u64, total: u64, sample: u64) -> u64 {
+    let scaled = (count as f64 * total as f64 / sample.max(1) as f64).round() as u64;
+    scaled.min(total)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -970,5 +1330,43 @@ impl SearchEngine for TantivyEngine {
 
     fn needs_rebuild(&self) -> bool {
         self.rebuilt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_estimate_is_past_the_cap_and_within_the_live_projects() {
+        // 101 matches in the first tenth of 10 000 documents: about 1 010.
+        assert_eq!(estimate_total(100, 1_000, 10_000, 5_000), 1_010);
+        // Dense matches cannot make more than the live projects…
+        assert_eq!(estimate_total(100, 101, 10_000, 5_000), 5_000);
+        // …and an estimate is never below what was seen.
+        assert_eq!(estimate_total(100, 10_000, 10_000, 50), 101);
+    }
+
+    #[test]
+    fn facet_counts_scale_like_the_total() {
+        assert_eq!(scale(50, 1_000, 100), 500);
+        assert_eq!(scale(100, 1_000, 100), 1_000);
+        assert_eq!(scale(1, 3, 2), 2);
+        assert_eq!(scale(7, 0, 0), 0);
+    }
+
+    #[test]
+    fn an_index_that_is_not_sorted_newest_first_is_rebuilt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (schema, _) = schema();
+            let unsorted = Index::create_in_dir(dir.path(), schema).expect("create");
+            assert_eq!(unsorted.settings().sort_by_field, None);
+        }
+        let engine = TantivyEngine::open(dir.path()).expect("open");
+        assert!(engine.was_rebuilt(), "an unsorted index cannot stop scans early");
+        drop(engine);
+        let again = TantivyEngine::open(dir.path()).expect("reopen");
+        assert!(!again.was_rebuilt(), "the rebuilt index is sorted");
     }
 }
