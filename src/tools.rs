@@ -35,13 +35,7 @@ impl Tools {
         startup::migrate(&db).await?;
         let reads = startup::connect_read_pool(settings, &db).await?;
         let supervisor = NodeSupervisor::start().await?;
-        let starter = DomainStarter {
-            settings,
-            supervisor: &supervisor,
-            db: db.clone(),
-            reads: reads.clone(),
-            outbox: OutboxSignal::default(),
-        };
+        let starter = starter(settings, &supervisor, &db, &reads);
         let session = starter.session(&startup::jwt_secret(settings)?).await?;
         let profiles = starter.profiles().await?;
         let projects = starter.projects().await?;
@@ -59,15 +53,8 @@ impl Tools {
     /// Starts the media domain, on the node's blob store (only the tools that touch
     /// images need it, so the others run while the blob store is away).
     pub async fn media(&self) -> Result<MediaClient, NodeError> {
-        let starter = DomainStarter {
-            settings: &self.settings,
-            supervisor: &self.supervisor,
-            db: self.db.clone(),
-            reads: self.reads.clone(),
-            outbox: OutboxSignal::default(),
-        };
         let blobs = startup::blob_store(&self.settings).await?;
-        starter
+        starter(&self.settings, &self.supervisor, &self.db, &self.reads)
             .media(blobs, self.settings.public_url(self.settings.http.addr), &self.projects)
             .await
     }
@@ -79,5 +66,22 @@ impl Tools {
             .stop_children_and_wait(None, Some(Duration::from_secs(10)))
             .await;
         self.supervisor.stop(None);
+    }
+}
+
+/// The domains' starter for a tool: the events they write wait in the outbox, and no
+/// relay of the tool's own is woken (a node publishes them).
+fn starter<'a>(
+    settings: &'a Settings,
+    supervisor: &'a ActorRef<SupervisorMsg>,
+    db: &DatabaseConnection,
+    reads: &DatabaseConnection,
+) -> DomainStarter<'a> {
+    DomainStarter {
+        settings,
+        supervisor,
+        db: db.clone(),
+        reads: reads.clone(),
+        outbox: OutboxSignal::default(),
     }
 }

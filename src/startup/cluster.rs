@@ -30,16 +30,7 @@ pub(super) fn cluster_config(settings: &Settings) -> Result<Option<ClusterConfig
     let ClusterMode::Member { cookie, .. } = settings.cluster_mode() else {
         return Ok(None);
     };
-    let mut listen = cluster.addr;
-    if listen.port() == 0 {
-        let probe =
-            std::net::TcpListener::bind(listen).map_err(|source| NodeError::ClusterPort { addr: listen, source })?;
-        let port = probe
-            .local_addr()
-            .map_err(|source| NodeError::ClusterPort { addr: listen, source })?
-            .port();
-        listen.set_port(port);
-    }
+    let listen = with_free_port(cluster.addr)?;
     // Listening on every interface, a node is reached by its host name (a container's
     // on a compose network); set FOLIO_CLUSTER_ADVERTISE where that does not resolve.
     let advertise = cluster.advertise.clone().unwrap_or_else(|| {
