@@ -180,7 +180,7 @@ impl Rng {
         let b = self.below(n);
         a.min(b)
     }
-    pub fn pick<'a>(&mut self, xs: &'a [&'a str]) -> &'a str {
+    pub fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len())]
     }
 }

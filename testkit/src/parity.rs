@@ -16,7 +16,7 @@ use std::fmt;
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
-use folio_search::{SearchDocument, SearchEngine, SearchPage, SearchQuery};
+use folio_search::{SearchDocument, SearchEngine, SearchPage, SearchQuery, bench::Rng};
 
 /// How many hits of a query are compared as a set (paged through, 100 at a time).
 pub const HIT_SET_CAP: usize = 1_000;
@@ -289,40 +289,6 @@ const NAMES: &[&str] = &[
     "Pixel Forge",
     "Solar Garden",
 ];
-
-/// A small deterministic generator (splitmix64).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-
-    /// Skewed towards small indexes (popular words are popular).
-    pub fn skewed(&mut self, n: usize) -> usize {
-        let a = self.below(n);
-        let b = self.below(n);
-        a.min(b)
-    }
-
-    pub fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-}
 
 fn capitalize(word: &str) -> String {
     let mut c = word.chars();
