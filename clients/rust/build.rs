@@ -10,7 +10,11 @@ use std::{env, fs, path::PathBuf};
 const NOT_GENERATED: &[(&str, &str)] = &[("/media/upload", "post")];
 
 fn main() {
-    let document = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json");
+    // Read at run time: `env!` would bake in the directory the build script was first
+    // compiled in, and cargo reuses that binary for a clone elsewhere sharing the target
+    // dir (CI's clean clones do), which then reads another checkout's document.
+    let manifest_dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let document = PathBuf::from(manifest_dir).join("../../openapi.json");
     println!("cargo:rerun-if-changed={}", document.display());
     let text = fs::read_to_string(&document).unwrap_or_else(|e| panic!("reading {}: {e}", document.display()));
     let mut spec: serde_json::Value =
